@@ -1,0 +1,91 @@
+"""The Typer app, its global options, and the one place errors become messages and exit codes."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+from harness.errors import BenchError
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+console = Console(highlight=False)
+
+
+class _State:
+    root: str | None = None
+
+
+state = _State()
+
+
+def fail(message: str) -> None:
+    """Print one red line on stderr."""
+    err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+
+
+class BenchGroup(TyperGroup):
+    """Turns every user error (BenchError or a bad option) into one line on stderr and exit 1."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            result = super().main(*args, **kwargs)
+        except typer.Exit as exc:
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            fail("aborted")
+            sys.exit(1)
+        except BenchError as exc:
+            fail(_escape(str(exc)))
+            sys.exit(1)
+        except KeyboardInterrupt:
+            fail("interrupted")
+            sys.exit(130)
+        except Exception as exc:
+            # Usage errors (bad option, missing argument): click's or typer's vendored copy.
+            if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+                raise
+            if type(exc).__name__ == "NoArgsIsHelpError" and getattr(exc, "ctx", None) is not None:
+                console.print(exc.ctx.get_help())
+                sys.exit(0)
+            fail(_escape(exc.format_message()))
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+app = typer.Typer(
+    cls=BenchGroup,
+    name="bench",
+    help="A Kaggle-style competition harness for deep image retrieval.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+@app.callback()
+def _global_options(
+    root: Annotated[
+        str | None,
+        typer.Option("--root", envvar="BENCH_ROOT", help="Workspace folder (default: current directory)."),
+    ] = None,
+) -> None:
+    state.root = root
+
+
+def workspace():
+    """The workspace chosen by ``--root`` / ``$BENCH_ROOT`` / the current directory."""
+    from harness.workspace import Workspace
+
+    return Workspace.from_env(state.root)

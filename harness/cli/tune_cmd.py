@@ -1,0 +1,1 @@
+"""(commands land here with their issue)"""

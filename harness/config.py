@@ -1,0 +1,202 @@
+"""Run configuration: method defaults < ``--config file.toml`` < ``--set section.key=value``.
+
+Component sections (``backbone``, ``head``, ``loss``, ``sampler``, ``indexer``) select a
+registered component by ``name``; their other keys must be settings that component's factory
+accepts. ``optim`` and ``train`` belong to the harness and are described by dataclasses here.
+Unknown keys and wrong types fail before any training starts.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import inspect
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.registry import did_you_mean, registry
+
+COMPONENT_SECTIONS = {
+    "backbone": "backbones",
+    "head": "heads",
+    "loss": "losses",
+    "sampler": "samplers",
+    "indexer": "indexers",
+}
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adamw"  # adam | adamw | sgd
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    backbone_lr_scale: float = 1.0  # pretrained backbones often want a smaller rate than the head
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 64
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    amp: bool = True  # mixed precision, used on cuda only
+    patience: int = 0  # epochs without val improvement before stopping; 0 = never stop early
+    eval_every: int = 1
+    classification_weight: float = 0.0  # > 0 adds softmax cross-entropy as a multi-task term
+    augment: bool = False
+    num_workers: int = 0
+    embed_batch_size: int = 256
+
+
+HARNESS_SECTIONS: dict[str, type] = {"optim": OptimConfig, "train": TrainConfig}
+TOP_LEVEL_SCALARS = {"competition": str, "seed": int}
+ALL_KEYS = [*COMPONENT_SECTIONS, *HARNESS_SECTIONS, *TOP_LEVEL_SCALARS]
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value as a TOML scalar; bare words are strings (``loss.name=cosface``)."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_sets(sets: list[str]) -> dict[str, Any]:
+    """``["loss.margin=0.2", "seed=3"]`` -> ``{"loss.margin": 0.2, "seed": 3}``."""
+    out: dict[str, Any] = {}
+    for item in sets:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set expects section.key=value, got {item!r}")
+        out[key] = parse_value(value.strip())
+    return out
+
+
+def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        parts = key.split(".")
+        if len(parts) > 2 or not all(parts):
+            raise ConfigError(f"config key {key!r} must be 'section.key' or a top-level key")
+        if len(parts) == 1:
+            nested[key] = value
+        else:
+            section = nested.setdefault(parts[0], {})
+            if not isinstance(section, dict):
+                raise ConfigError(f"config key {key!r} conflicts with a scalar {parts[0]!r}")
+            section[parts[1]] = value
+    return nested
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def merge(base: dict[str, Any], layer: dict[str, Any], where: str) -> dict[str, Any]:
+    """Overlay ``layer`` on ``base``. Naming a different component drops that section's old keys."""
+    out = copy.deepcopy(base)
+    for key, value in layer.items():
+        if key not in ALL_KEYS:
+            raise ConfigError(f"unknown config key {key!r} in {where}.{did_you_mean(key, ALL_KEYS)}")
+        if key in TOP_LEVEL_SCALARS:
+            out[key] = value
+            continue
+        if not isinstance(value, dict):
+            raise ConfigError(f"config section {key!r} in {where} must be a table, got {value!r}")
+        section = dict(out.get(key, {}))
+        if key in COMPONENT_SECTIONS and "name" in value and value["name"] != section.get("name"):
+            section = {}
+        section.update(value)
+        out[key] = section
+    return out
+
+
+def resolve(
+    defaults: dict[str, Any],
+    config_file: str | Path | None = None,
+    sets: list[str] | dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The validated, complete config of a run."""
+    cfg = merge({}, defaults, "method defaults")
+    if config_file:
+        cfg = merge(cfg, load_config_file(config_file), str(config_file))
+    if sets:
+        flat = sets if isinstance(sets, dict) else parse_sets(sets)
+        cfg = merge(cfg, unflatten(flat), "--set")
+    return validate(cfg)
+
+
+def validate(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Check every key and type; fill harness sections with their defaults."""
+    out = copy.deepcopy(cfg)
+    for section, kind in COMPONENT_SECTIONS.items():
+        if section not in out:
+            continue
+        settings = dict(out[section])
+        name = settings.pop("name", None)
+        if not isinstance(name, str):
+            raise ConfigError(f"config section {section!r} needs a component name ({section}.name)")
+        entry = registry(kind).get(name)
+        accepted = entry.settings()
+        if not entry.accepts_any_setting():
+            for key, value in settings.items():
+                if key not in accepted:
+                    raise ConfigError(
+                        f"{section} {name!r} has no setting {key!r}.{did_you_mean(key, list(accepted))}"
+                    )
+        for key, value in settings.items():
+            default = accepted.get(key, inspect.Parameter.empty)
+            if default is not inspect.Parameter.empty and default is not None:
+                settings[key] = _check_type(f"{section}.{key}", value, type(default))
+        out[section] = {"name": name, **settings}
+    for section, dc in HARNESS_SECTIONS.items():
+        given = dict(out.get(section, {}))
+        fields = {f.name: f for f in dataclasses.fields(dc)}
+        for key, value in given.items():
+            if key not in fields:
+                raise ConfigError(f"unknown setting {section}.{key}.{did_you_mean(key, list(fields))}")
+            given[key] = _check_type(f"{section}.{key}", value, type(fields[key].default))
+        out[section] = dataclasses.asdict(dc(**given))
+    for key, typ in TOP_LEVEL_SCALARS.items():
+        if key in out and out[key] is not None:
+            out[key] = _check_type(key, out[key], typ)
+    return out
+
+
+def _check_type(key: str, value: Any, expected: type) -> Any:
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected in (bool, int) and isinstance(value, bool) != (expected is bool):
+        raise ConfigError(f"{key} must be {expected.__name__}, got {value!r}")
+    if expected in (str, int, float, bool) and not isinstance(value, expected):
+        raise ConfigError(f"{key} must be {expected.__name__}, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def canonical_json(cfg: dict[str, Any]) -> str:
+    return json.dumps(cfg, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def config_hash(cfg: dict[str, Any]) -> str:
+    """SHA-256 (first 16 hex digits) of the canonical JSON of a resolved config."""
+    return hashlib.sha256(canonical_json(cfg).encode()).hexdigest()[:16]
+
+
+def train_config(cfg: dict[str, Any]) -> TrainConfig:
+    return TrainConfig(**cfg.get("train", {}))
+
+
+def optim_config(cfg: dict[str, Any]) -> OptimConfig:
+    return OptimConfig(**cfg.get("optim", {}))

@@ -1,0 +1,45 @@
+"""The one family of errors a user can cause. The CLI turns each into one line and exit code 1."""
+
+
+class BenchError(Exception):
+    """Base of every error bench reports to a user without a traceback."""
+
+
+class ConfigError(BenchError):
+    """A bad configuration key, value or file."""
+
+
+class PluginError(BenchError):
+    """A plugin could not be loaded or registered."""
+
+
+class UnknownNameError(PluginError):
+    """A component name that no plugin registered."""
+
+
+class DuplicateNameError(PluginError):
+    """Two plugins registered the same name for the same kind."""
+
+
+class WorkspaceError(BenchError):
+    """A path or name that would escape the workspace, or an unusable workspace."""
+
+
+class DatasetError(BenchError):
+    """A dataset that is missing, unreadable or cannot be downloaded."""
+
+
+class CompetitionError(BenchError):
+    """A competition that is unknown, inconsistent, or whose manifest changed."""
+
+
+class SubmissionError(BenchError):
+    """A submission file with problems; `problems` lists every one of them."""
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = list(problems or [])
+
+
+class TrainingError(BenchError):
+    """Training could not start or diverged in a way the user must fix."""

@@ -1,0 +1,227 @@
+"""Plugin discovery: the built-in ``plugins`` package, entry points in group ``bench``, and
+``*.py`` files in ``$BENCH_PLUGINS_DIR``.
+
+A plugin that fails to import, implements an unknown hook or raises while registering is
+quarantined: it is listed with its error and contributes nothing, and the rest keep working.
+``strict`` (``--strict`` or ``BENCH_STRICT=1``) turns any such failure into an error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import pkgutil
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from harness import PROJECT_NAME, hookspecs
+from harness.errors import BenchError, PluginError
+from harness.registry import Registry, did_you_mean
+
+BUILTIN_PACKAGE = "plugins"
+ENTRY_POINT_GROUP = "bench"
+PLUGINS_DIR_ENV = "BENCH_PLUGINS_DIR"
+STRICT_ENV = "BENCH_STRICT"
+HOOK_NAMES = tuple(f"register_{kind}" for kind in hookspecs.KINDS)
+
+
+@dataclass
+class PluginRecord:
+    """What one plugin is, where it came from, what it registered, and why it broke if it did."""
+
+    name: str
+    source: str  # "built-in" | "entry point" | "directory"
+    location: str
+    error: str | None = None
+    registered: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class PluginHost:
+    """Loads plugins once and owns the registries they fill."""
+
+    def __init__(self, plugins_dir: str | os.PathLike | None = None, builtin_package: str = BUILTIN_PACKAGE):
+        self.builtin_package = builtin_package
+        self.plugins_dir = Path(plugins_dir) if plugins_dir else None
+        self.records: list[PluginRecord] = []
+        self._registries = {kind: Registry(kind) for kind in hookspecs.KINDS}
+        self._modules: dict[str, ModuleType] = {}
+        self._loaded = False
+        self.pm = pluggy.PluginManager(PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+
+    # -- public -------------------------------------------------------------------------
+    def load(self) -> PluginHost:
+        if self._loaded:
+            return self
+        self._loaded = True
+        for name, location, importer in self._discover():
+            self._load_one(name, location, importer)
+        self.pm.check_pending()  # every unknown hook was quarantined above; this is the backstop
+        for record in self.records:
+            if record.ok:
+                self._call_hooks(record)
+        return self
+
+    def registry(self, kind: str) -> Registry:
+        if kind not in self._registries:
+            raise PluginError(f"unknown component kind {kind!r}.{did_you_mean(kind, list(hookspecs.KINDS))}")
+        self.load()
+        return self._registries[kind]
+
+    def broken(self) -> list[PluginRecord]:
+        self.load()
+        return [r for r in self.records if not r.ok]
+
+    def raise_if_broken(self) -> None:
+        broken = self.broken()
+        if broken:
+            detail = "; ".join(f"{r.name}: {r.error}" for r in broken)
+            raise PluginError(f"{len(broken)} plugin(s) failed to load (strict mode): {detail}")
+
+    # -- discovery ------------------------------------------------------------------------
+    def _discover(self):
+        yield from self._builtin_modules()
+        yield from self._entry_points()
+        yield from self._directory_files()
+
+    def _builtin_modules(self):
+        try:
+            package = importlib.import_module(self.builtin_package)
+        except Exception as exc:  # the package itself broke: nothing built-in is available
+            self.records.append(PluginRecord(self.builtin_package, "built-in", "", _describe(exc)))
+            return
+        prefix = package.__name__ + "."
+        for info in sorted(pkgutil.walk_packages(package.__path__, prefix, onerror=lambda _: None), key=lambda i: i.name):
+            if info.ispkg:
+                continue
+            location = info.name
+            yield info.name, location, ("built-in", lambda n=info.name: importlib.import_module(n))
+
+    def _entry_points(self):
+        for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            yield ep.name, ep.value, ("entry point", ep.load)
+
+    def _directory_files(self):
+        folder = self.plugins_dir or (Path(os.environ[PLUGINS_DIR_ENV]) if os.environ.get(PLUGINS_DIR_ENV) else None)
+        if folder is None:
+            return
+        if not folder.is_dir():
+            self.records.append(PluginRecord(str(folder), "directory", str(folder), f"{PLUGINS_DIR_ENV} is not a folder"))
+            return
+        for path in sorted(folder.glob("*.py")):
+            yield path.stem, str(path), ("directory", lambda p=path: _import_file(p))
+
+    # -- loading ---------------------------------------------------------------------------
+    def _load_one(self, name: str, location: str, importer) -> None:
+        source, load = importer
+        record = PluginRecord(name, source, location)
+        self.records.append(record)
+        try:
+            module = load()
+        except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything, even SystemExit
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            record.error = _describe(exc)
+            return
+        unknown = [attr for attr in _hookimpl_names(module) if attr not in HOOK_NAMES]
+        if unknown:
+            record.error = "; ".join(
+                f"implements unknown hook {attr!r}.{did_you_mean(attr, list(HOOK_NAMES))}" for attr in unknown
+            )
+            return
+        if not _hookimpl_names(module):
+            return  # a helper module with no hooks: fine, nothing to register
+        try:
+            self.pm.register(module, name=f"{source}:{name}")
+        except Exception as exc:
+            record.error = _describe(exc)
+            return
+        self._modules[record.name] = module
+
+    def _call_hooks(self, record: PluginRecord) -> None:
+        module = self._modules.get(record.name)
+        if module is None:
+            return
+        for kind in hookspecs.KINDS:
+            hook = getattr(module, f"register_{kind}", None)
+            if hook is None or not hasattr(hook, f"{PROJECT_NAME}_impl"):
+                continue
+            registry = self._registries[kind]
+
+            def register(name: str, factory: Any, **meta: Any) -> None:
+                registry.register(name, factory, plugin=record.name, **meta)
+                record.registered.setdefault(kind, []).append(name)
+
+            try:
+                hook(register=register)
+            except Exception as exc:
+                record.error = _describe(exc) if isinstance(exc, BenchError) else f"register_{kind}: {_describe(exc)}"
+                for reg in self._registries.values():
+                    reg.unregister_plugin(record.name)
+                record.registered.clear()
+                self.pm.unregister(module)
+                return
+
+
+def _hookimpl_names(module: ModuleType) -> list[str]:
+    marker = f"{PROJECT_NAME}_impl"
+    return [attr for attr, value in vars(module).items() if callable(value) and hasattr(value, marker)]
+
+
+def _import_file(path: Path) -> ModuleType:
+    module_name = f"bench_dir_plugins.{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise PluginError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
+    return module
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SyntaxError):
+        return f"SyntaxError: {exc.msg} ({Path(exc.filename or '?').name}, line {exc.lineno})"
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({Path(frames[-1].filename).name}, line {frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+_host: PluginHost | None = None
+
+
+def get_host() -> PluginHost:
+    """The process-wide plugin host, loaded on first use (strict when ``BENCH_STRICT=1``)."""
+    global _host
+    if _host is None:
+        host = PluginHost().load()
+        if strict_from_env():
+            host.raise_if_broken()
+        _host = host
+    return _host
+
+
+def strict_from_env() -> bool:
+    return os.environ.get(STRICT_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def reset_host() -> None:
+    """Forget loaded plugins (tests; a changed ``$BENCH_PLUGINS_DIR``)."""
+    global _host
+    _host = None

@@ -1,0 +1,175 @@
+"""One registry per component kind, and one front door per kind (``create_<kind>``)."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from harness.errors import ConfigError, DuplicateNameError, PluginError, UnknownNameError
+
+CONTEXT_KEYWORDS = ("num_classes", "in_dim", "device")
+# Positional inputs some factories take that are not user settings.
+_POSITIONAL_INPUTS = {"samplers": ("labels", "batch_size")}
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered component: its factory and which plugin provided it."""
+
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    plugin: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def description(self) -> str:
+        text = self.meta.get("description") or inspect.getdoc(self.factory) or ""
+        return text.strip().splitlines()[0] if text.strip() else ""
+
+    def settings(self) -> dict[str, Any]:
+        """The user settings the factory accepts, with their defaults (``inspect._empty`` if required)."""
+        skip = set(CONTEXT_KEYWORDS) | set(_POSITIONAL_INPUTS.get(self.kind, ()))
+        params = _parameters(self.factory)
+        return {
+            p.name: p.default
+            for p in params
+            if p.name not in skip and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        }
+
+    def accepts_any_setting(self) -> bool:
+        return any(p.kind is p.VAR_KEYWORD for p in _parameters(self.factory))
+
+
+def _parameters(factory: Callable[..., Any]) -> list[inspect.Parameter]:
+    try:
+        return list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):
+        return []
+
+
+def did_you_mean(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"{hint} Known: {', '.join(sorted(known)) or '(none)'}."
+
+
+class Registry:
+    """Names to factories for one kind. Duplicate names are refused, naming both plugins."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, Entry] = {}
+
+    def register(self, name: str, factory: Callable[..., Any], plugin: str, **meta: Any) -> Entry:
+        if not isinstance(name, str) or not _NAME_PATTERN.match(name):
+            raise PluginError(f"plugin {plugin!r} registered an invalid {self.kind} name {name!r}")
+        if not callable(factory):
+            raise PluginError(f"plugin {plugin!r} registered {self.kind} {name!r} with a non-callable factory")
+        if name in self._entries:
+            other = self._entries[name].plugin
+            raise DuplicateNameError(
+                f"{self.kind} {name!r} is registered by both plugin {other!r} and plugin {plugin!r}"
+            )
+        entry = Entry(self.kind, name, factory, plugin, dict(meta))
+        self._entries[name] = entry
+        return entry
+
+    def unregister_plugin(self, plugin: str) -> None:
+        self._entries = {n: e for n, e in self._entries.items() if e.plugin != plugin}
+
+    def get(self, name: str) -> Entry:
+        try:
+            return self._entries[name]
+        except KeyError:
+            singular = _singular(self.kind)
+            raise UnknownNameError(f"unknown {singular} {name!r}.{did_you_mean(str(name), self.names())}") from None
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def entries(self) -> list[Entry]:
+        return [self._entries[n] for n in self.names()]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _singular(kind: str) -> str:
+    return {"losses": "loss", "indexers": "indexer"}.get(kind, kind.rstrip("s"))
+
+
+def registry(kind: str) -> Registry:
+    """The registry of ``kind``, with every plugin loaded."""
+    from harness.plugins import get_host
+
+    return get_host().registry(kind)
+
+
+def check_settings(entry: Entry, settings: dict[str, Any], where: str = "") -> None:
+    """Refuse settings the factory does not accept, naming the bad key and the accepted ones."""
+    if entry.accepts_any_setting():
+        return
+    accepted = entry.settings()
+    place = f" in {where}" if where else ""
+    for key in settings:
+        if key not in accepted:
+            raise ConfigError(
+                f"{_singular(entry.kind)} {entry.name!r} has no setting {key!r}{place}."
+                f"{did_you_mean(key, list(accepted))}"
+            )
+    missing = [k for k, v in accepted.items() if v is inspect.Parameter.empty and k not in settings]
+    if missing:
+        raise ConfigError(f"{_singular(entry.kind)} {entry.name!r} needs setting(s) {', '.join(missing)}{place}")
+
+
+def build(kind: str, name: str, *args: Any, **cfg: Any) -> Any:
+    """Create a component: settings are checked, context keywords passed only where declared."""
+    entry = registry(kind).get(name)
+    context = {k: cfg.pop(k) for k in CONTEXT_KEYWORDS if k in cfg}
+    check_settings(entry, cfg)
+    params = {p.name for p in _parameters(entry.factory)}
+    if entry.accepts_any_setting():
+        cfg.update(context)
+    else:
+        cfg.update({k: v for k, v in context.items() if k in params})
+    return entry.factory(*args, **cfg)
+
+
+def create_backbone(name: str, **cfg: Any) -> Any:
+    return build("backbones", name, **cfg)
+
+
+def create_head(name: str, **cfg: Any) -> Any:
+    return build("heads", name, **cfg)
+
+
+def create_loss(name: str, **cfg: Any) -> Any:
+    return build("losses", name, **cfg)
+
+
+def create_sampler(name: str, labels: Any, batch_size: int, **cfg: Any) -> Any:
+    return build("samplers", name, labels, batch_size, **cfg)
+
+
+def create_indexer(name: str, **cfg: Any) -> Any:
+    return build("indexers", name, **cfg)
+
+
+def create_dataset(name: str, **cfg: Any) -> Any:
+    return build("datasets", name, **cfg)
+
+
+def get_competition_spec(name: str) -> Any:
+    return build("competitions", name)
+
+
+def get_method(name: str) -> Any:
+    return build("methods", name)

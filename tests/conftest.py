@@ -1,0 +1,57 @@
+"""Every test works in its own temporary workspace and never touches the repository's folders."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.plugins import reset_host
+
+
+@pytest.fixture(autouse=True)
+def isolated_workspace(tmp_path, monkeypatch):
+    root = tmp_path / "workspace"
+    root.mkdir()
+    monkeypatch.setenv("BENCH_ROOT", str(root))
+    monkeypatch.delenv("BENCH_PLUGINS_DIR", raising=False)
+    monkeypatch.delenv("BENCH_STRICT", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    reset_host()
+    yield root
+    reset_host()
+
+
+@pytest.fixture
+def workspace(isolated_workspace):
+    from harness.workspace import Workspace
+
+    return Workspace(isolated_workspace)
+
+
+@pytest.fixture
+def cli():
+    """Run ``bench ARGS...`` in-process; returns the click Result (exit_code, stdout, stderr)."""
+    from harness.cli import app
+
+    runner = CliRunner()
+
+    def invoke(*args: str, **kwargs):
+        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False, **kwargs)
+
+    return invoke
+
+
+@pytest.fixture
+def plugins_dir(tmp_path, monkeypatch):
+    """A $BENCH_PLUGINS_DIR folder; write plugin files into it before first registry use."""
+    folder = tmp_path / "plugins_dir"
+    folder.mkdir()
+    monkeypatch.setenv("BENCH_PLUGINS_DIR", str(folder))
+    reset_host()
+    return folder
+
+
+def pytest_configure(config):
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
