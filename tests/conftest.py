@@ -55,3 +55,5 @@ def plugins_dir(tmp_path, monkeypatch):
 
 def pytest_configure(config):
     os.environ.setdefault("OMP_NUM_THREADS", "2")
+    # Rich tables wrap at the terminal width; a wide one keeps assertions on cell text simple.
+    os.environ["COLUMNS"] = "240"

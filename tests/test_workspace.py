@@ -1,0 +1,46 @@
+"""The workspace folder and names that must not escape it."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.errors import WorkspaceError
+from harness.workspace import Workspace, check_name
+
+
+@pytest.mark.parametrize("name", ["../x", "..", "/etc/passwd", "a/b", "a b", "", ".hidden", "a\\b", "x" * 200, "a..b"])
+def test_escaping_names_are_rejected(name):
+    with pytest.raises(WorkspaceError, match="invalid"):
+        check_name(name, "submission id")
+
+
+@pytest.mark.parametrize("name", ["digits", "digits-unseen", "hashnet-20261125-101010-abc123", "run_1.v2"])
+def test_ordinary_names_pass(name):
+    assert check_name(name) == name
+
+
+def test_folders_are_created_on_demand(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    assert not (tmp_path / "ws").exists()
+    path = ws.submission_path("digits", "abc")
+    assert path == tmp_path / "ws" / "submissions" / "digits" / "abc.csv"
+    assert path.parent.is_dir()
+    assert ws.leaderboard_path("digits").parent.is_dir()
+    with pytest.raises(WorkspaceError):
+        ws.run_dir("../../etc")
+
+
+def test_root_from_environment_then_argument(tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCH_ROOT", str(tmp_path / "env"))
+    assert Workspace.from_env().root == (tmp_path / "env").resolve()
+    assert Workspace.from_env(tmp_path / "arg").root == (tmp_path / "arg").resolve()
+    monkeypatch.delenv("BENCH_ROOT")
+    monkeypatch.chdir(tmp_path)
+    assert Workspace.from_env().root == tmp_path.resolve()
+
+
+def test_root_that_is_a_file_is_refused(tmp_path):
+    file = tmp_path / "file"
+    file.write_text("")
+    with pytest.raises(WorkspaceError, match="not a folder"):
+        Workspace.from_env(file)
