@@ -1,0 +1,57 @@
+"""Backbone and head as one module: ``forward`` for training, ``embed`` for what gets indexed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from harness.registry import create_backbone, create_head
+
+
+class RetrievalModel(nn.Module):
+    """Images ``(B, 3, H, W)`` -> backbone features -> head embeddings (or relaxed codes)."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(images))
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """What the indexer receives: ``head.encode`` (exactly ±1 for a hash head) when it has one."""
+        features = self.backbone(images)
+        encode = getattr(self.head, "encode", None)
+        return encode(features) if callable(encode) else self.head(features)
+
+    @property
+    def out_dim(self) -> int:
+        return int(getattr(self.head, "out_dim", 0) or getattr(self.backbone, "out_dim"))
+
+    @property
+    def code_kind(self) -> str:
+        return getattr(self.head, "code_kind", "float")
+
+
+def settings(cfg: dict[str, Any], section: str) -> tuple[str, dict[str, Any]]:
+    """A component section as ``(name, settings)``."""
+    values = dict(cfg[section])
+    return values.pop("name"), values
+
+
+def build_model(cfg: dict[str, Any], num_classes: int, device: torch.device) -> RetrievalModel:
+    backbone_name, backbone_cfg = settings(cfg, "backbone")
+    backbone = create_backbone(backbone_name, num_classes=num_classes, device=str(device), **backbone_cfg)
+    head_name, head_cfg = settings(cfg, "head")
+    head = create_head(head_name, in_dim=int(backbone.out_dim), num_classes=num_classes, device=str(device), **head_cfg)
+    return RetrievalModel(backbone, head)
+
+
+def describe_backbone(cfg: dict[str, Any]) -> str:
+    """How a leaderboard row names the backbone: ``small-cnn`` or ``timm:resnet18``."""
+    name, values = settings(cfg, "backbone")
+    model = values.get("model")
+    return f"{name}:{model}" if model else name
