@@ -1,1 +1,102 @@
-"""(commands land here with their issue)"""
+"""``bench competitions`` (list), ``bench competitions show NAME`` and ``bench competitions add FILE``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from harness.cli.app import app, console, workspace
+from harness.errors import BenchError
+
+ROLES = ("train", "val", "query", "gallery")
+BALANCE_ROWS = 30
+
+competitions_app = typer.Typer(
+    help="List competitions; `show NAME` for details; `add FILE` to declare one from TOML.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+app.add_typer(competitions_app, name="competitions")
+
+
+def _sizes(info: dict | None, spec=None) -> str:
+    if not info:
+        planned = ", ".join(f"{k} {v}" for k, v in (spec.protocol_config if spec else {}).items())
+        return f"per class: {planned} (split on first use)" if planned else "(split on first use)"
+    sizes = info.get("sizes", {})
+    return " · ".join(f"{role} {sizes.get(role, 0):,}" for role in ROLES)
+
+
+@competitions_app.callback(invoke_without_command=True)
+def competitions_command(ctx: typer.Context) -> None:
+    """List every competition: dataset, split protocol, sizes per role, metric and k."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from harness.competition import competition_names, competition_spec
+    from harness.manifest import competition_folder, read_info
+
+    ws = workspace()
+    table = Table(title="bench competitions")
+    for column in ("name", "dataset", "protocol", "sizes", "metric", "k"):
+        table.add_column(column, overflow="fold")
+    for name in competition_names(ws):
+        try:
+            spec = competition_spec(ws, name)
+            info = read_info(competition_folder(ws, name))
+        except BenchError as exc:
+            table.add_row(escape(name), "-", "-", f"[red]{escape(str(exc))}[/]", "-", "-")
+            continue
+        table.add_row(escape(name), escape(spec.dataset), spec.protocol, _sizes(info, spec), spec.metric, f"{spec.k:,}")
+    console.print(table)
+
+
+@competitions_app.command("show")
+def show_command(name: Annotated[str, typer.Argument(help="Competition name.")]) -> None:
+    """Sizes per role, class balance, manifest hash and where the files live (splits on first use)."""
+    from harness.competition import describe
+    from harness.manifest import INFO_FILE, MANIFEST_FILE
+
+    facts = describe(workspace(), name)
+    spec, info, folder = facts["spec"], facts["info"], facts["folder"]
+    console.print(f"[bold]{escape(spec.name)}[/]  {escape(spec.description)}")
+    console.print(f"dataset {escape(spec.dataset)} {escape(str(spec.dataset_config or ''))}")
+    console.print(f"protocol {spec.protocol} {escape(str(spec.protocol_config))}, seed {spec.seed}")
+    console.print(f"metric {spec.metric.replace('@k', f'@{spec.k}')}, public fraction {spec.public_fraction:g} "
+                  f"({facts['public_queries']} public queries)")
+    console.print(f"sizes {_sizes(info)}")
+    console.print(f"manifest sha256 {facts['manifest_sha256']}")
+    console.print(f"files {escape(str(folder / MANIFEST_FILE))}, {escape(str(folder / INFO_FILE))}")
+
+    balance, classes = facts["balance"], facts["class_names"]
+    table = Table(title=f"class balance ({len(classes)} classes)")
+    table.add_column("class")
+    for role in ROLES:
+        table.add_column(role, justify="right")
+    for label, class_name in enumerate(classes[:BALANCE_ROWS]):
+        table.add_row(escape(str(class_name)), *(str(balance[r][label]) for r in ROLES))
+    if len(classes) > BALANCE_ROWS:
+        table.add_row(f"… {len(classes) - BALANCE_ROWS} more", *("" for _ in ROLES))
+    table.add_row("[bold]min / max[/]", *(_range(balance[r]) for r in ROLES))
+    console.print(table)
+
+
+def _range(counts: list[int]) -> str:
+    used = [c for c in counts if c] or [0]
+    return f"{min(used)} / {max(used)}"
+
+
+@competitions_app.command("add")
+def add_command(
+    file: Annotated[Path, typer.Argument(help="A competition TOML file (see harness/competition_config.py).")],
+    name: Annotated[str | None, typer.Option("--name", help="Competition name (default: the file's `name` or stem).")] = None,
+) -> None:
+    """Declare a competition from a TOML file over `folder` or `csv` data."""
+    from harness.competition_config import add_competition
+
+    spec, target = add_competition(workspace(), file, name)
+    console.print(f"[green]added[/] competition {escape(spec.name)} ({escape(str(target))}); "
+                  f"its split is written on first use")

@@ -1,0 +1,294 @@
+"""Competitions: a dataset, a fixed split and a metric, with the query and gallery labels hidden.
+
+A competition comes from a ``register_competitions`` plugin (a :class:`CompetitionSpec`) or from
+a TOML file in the workspace (``competitions/<name>/competition.toml``, see
+:mod:`harness.competition_config`). On first use :func:`open_competition` splits the dataset and
+writes ``manifest.csv`` and ``competition.json`` (see :mod:`harness.manifest`); afterwards it
+reads them back and refuses a manifest, a definition or a dataset that changed.
+
+Item ids are ``<dataset>-<number>``, numbered in an order shuffled by a hash of the seed and
+the dataset index, so that an id tells nothing about its item's class (many datasets are stored
+sorted or cycling by class). ``query()`` and ``gallery()`` give :class:`Images` holding ids and
+the dataset's pixel reader only (``ImageDataset.pixels()``: for in-memory datasets one that holds
+no labels at all); their labels stay inside the :class:`Competition` and leave it through
+``answers()``, the scorer's door.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from harness.answers import Answers
+from harness.errors import CompetitionError
+from harness.manifest import (
+    INFO_FILE, MANIFEST_FILE, Manifest, competition_folder, info_json, manifest_bytes, parse_manifest,
+    load_answers, read_checked, read_info, rebuild_hint, sha256_bytes, write_atomic,
+)
+
+DEFAULT_COMPETITION = "digits"
+__all__ = [
+    "DEFAULT_COMPETITION", "Competition", "CompetitionSpec", "Images", "LabeledImages", "competition_names",
+    "competition_spec", "describe", "load_answers", "open_competition",
+]
+METRICS = ("map@k", "precision@k", "recall@k", "hit@k", "map@r")
+# Fields whose change makes an existing manifest wrong for the competition.
+_BINDING_FIELDS = ("dataset", "dataset_config", "protocol", "protocol_config", "metric", "k", "public_fraction", "salt", "seed")
+
+
+@dataclass(frozen=True)
+class CompetitionSpec:
+    """What a competition is. ``register_competitions`` factories return one."""
+
+    name: str
+    dataset: str
+    dataset_config: dict = field(default_factory=dict)
+    protocol: str = "seen-classes"
+    protocol_config: dict = field(default_factory=dict)
+    metric: str = "map@k"
+    k: int = 100
+    public_fraction: float = 0.3
+    salt: str = ""
+    seed: int = 0
+    description: str = ""
+
+    def check(self) -> CompetitionSpec:
+        from harness.splits import protocol_config
+        from harness.workspace import check_name
+
+        check_name(self.name, "competition name")
+        if self.metric not in METRICS:
+            raise CompetitionError(f"competition {self.name!r}: unknown metric {self.metric!r}; use one of {', '.join(METRICS)}")
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
+            raise CompetitionError(f"competition {self.name!r}: k must be a positive integer, got {self.k!r}")
+        if not 0.0 <= float(self.public_fraction) <= 1.0:
+            raise CompetitionError(f"competition {self.name!r}: public_fraction must lie in [0, 1]")
+        protocol_config(self.protocol, dict(self.protocol_config))
+        return self
+
+    def canonical(self) -> dict:
+        """The fields that bind a manifest, as plain JSON values."""
+        return json.loads(json.dumps({k: asdict(self)[k] for k in _BINDING_FIELDS}, sort_keys=True))
+
+
+def competition_names(workspace) -> list[str]:
+    """Registered competitions and the workspace's TOML ones, sorted."""
+    from harness.competition_config import toml_files
+    from harness.registry import registry
+
+    return sorted(set(registry("competitions").names()) | set(toml_files(workspace)))
+
+
+def competition_spec(workspace, name: str) -> CompetitionSpec:
+    """The spec of ``name``: a workspace TOML file or a registered plugin; else "did you mean"."""
+    from harness.competition_config import read_spec, toml_files
+    from harness.registry import did_you_mean, get_competition_spec, registry
+
+    files = toml_files(workspace)
+    registered = name in registry("competitions")
+    if name in files and registered:
+        raise CompetitionError(f"competition {name!r} is defined both by a plugin and by {files[name]}; rename one")
+    if name in files:
+        return read_spec(files[name], name)
+    if not registered:
+        raise CompetitionError(f"unknown competition {name!r}.{did_you_mean(str(name), competition_names(workspace))}")
+    spec = get_competition_spec(name)
+    if not isinstance(spec, CompetitionSpec) or spec.name != name:
+        raise CompetitionError(f"competition plugin {name!r} must return a CompetitionSpec named {name!r}")
+    return spec.check()
+
+
+def item_ids(prefix: str, count: int, seed: int) -> np.ndarray:
+    """Id of every dataset index: its rank under sha256(seed/index), zero-padded."""
+    keys = [hashlib.sha256(f"{seed}/{i}".encode()).digest() for i in range(count)]
+    rank = np.empty(count, dtype=np.int64)
+    rank[sorted(range(count), key=keys.__getitem__)] = np.arange(count)
+    width = max(4, len(str(count - 1)))
+    return np.asarray([f"{prefix}-{r:0{width}d}" for r in rank.tolist()], dtype=str)
+
+
+def open_competition(workspace, name: str = DEFAULT_COMPETITION) -> Competition:
+    """The competition, its manifest written on first use and checked on every use after."""
+    from harness.competition_config import resolve_paths
+    from harness.datasets import fingerprint
+    from harness.registry import create_dataset
+
+    spec = competition_spec(workspace, name)
+    folder = competition_folder(workspace, name)
+    dataset = create_dataset(spec.dataset, **resolve_paths(spec.dataset_config, folder))
+    ids = item_ids(spec.dataset, len(dataset), spec.seed)
+    dataset_print = fingerprint(dataset)
+    info = read_info(folder)
+    if info is None:
+        manifest, sha = _build(spec, dataset, ids, folder, dataset_print)
+    else:
+        if {k: info.get(k) for k in _BINDING_FIELDS} != spec.canonical():
+            raise CompetitionError(
+                f"competition {name!r} was redefined since its manifest was written; delete {rebuild_hint(folder)} to rebuild"
+            )
+        if info.get("dataset_fingerprint") != dataset_print:
+            raise CompetitionError(
+                f"dataset {spec.dataset!r} of competition {name!r} changed since its manifest was written "
+                f"(items or labels differ); delete {rebuild_hint(folder)} to rebuild"
+            )
+        manifest, sha = read_checked(folder, info)
+    index = {item: i for i, item in enumerate(ids.tolist())}
+    return Competition(spec, dataset, manifest, sha, np.asarray([index[i] for i in manifest.ids.tolist()], dtype=np.int64))
+
+
+def _build(spec: CompetitionSpec, dataset, ids: np.ndarray, folder, dataset_print: str) -> tuple[Manifest, str]:
+    from harness.splits import public_mask, split
+
+    roles = split(dataset.labels, spec.protocol, dict(spec.protocol_config), spec.seed, dataset.roles)
+    used = np.flatnonzero(roles != "")
+    rows = used[np.argsort(ids[used], kind="stable")]
+    row_roles = roles[rows]
+    public = np.zeros(len(rows), dtype=bool)
+    queries = row_roles == "query"
+    public[queries] = public_mask(ids[rows][queries], float(spec.public_fraction), spec.salt)
+    data = manifest_bytes(ids[rows].tolist(), dataset.labels[rows].tolist(), row_roles.tolist(), public.tolist())
+    path = folder / MANIFEST_FILE
+    if path.exists() and path.read_bytes() != data:
+        raise CompetitionError(f"manifest {path} exists without {INFO_FILE} and differs from a fresh split; delete it to rebuild")
+    write_atomic(path, data)
+    sha = sha256_bytes(data)
+    manifest = parse_manifest(data, str(path))
+    info = {
+        **spec.canonical(), "name": spec.name, "description": spec.description, "manifest_sha256": sha,
+        "sizes": {r: int(np.sum(manifest.roles == r)) for r in ("train", "val", "query", "gallery")},
+        "num_classes": len(dataset.class_names), "class_names": list(dataset.class_names),
+        "image_shape": list(dataset.image_shape), "dataset_items": len(dataset), "dataset_fingerprint": dataset_print,
+    }
+    write_atomic(folder / INFO_FILE, info_json(info))
+    return manifest, sha
+
+
+class Images:
+    """Query or gallery items: ids and pixels, no labels anywhere."""
+
+    __slots__ = ("ids", "image_shape", "_indices", "_load")
+
+    def __init__(self, ids: list[str], image_shape, indices: np.ndarray, load: Callable[[np.ndarray], np.ndarray]):
+        self.ids = list(ids)
+        self.image_shape = tuple(image_shape)
+        self._indices = np.asarray(indices, dtype=np.int64)
+        self._load = load
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def load(self, positions) -> np.ndarray:
+        """float32 ``(n, 3, H, W)`` in [0, 1] for positions ``0..len-1`` of this set."""
+        pos = np.asarray(positions, dtype=np.int64).reshape(-1)
+        if pos.size and (pos.min() < 0 or pos.max() >= len(self)):
+            raise IndexError(f"positions must lie in 0..{len(self) - 1}")
+        return self._load(self._indices[pos])
+
+    def batches(self, batch_size: int) -> Iterator[np.ndarray]:
+        """The images in order, ``batch_size`` at a time (memory bounded by one batch)."""
+        for start in range(0, len(self), batch_size):
+            yield self.load(np.arange(start, min(start + batch_size, len(self))))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({len(self)} items, shape {self.image_shape})"
+
+
+class LabeledImages(Images):
+    """Train or val items: ids, pixels and labels (contiguous 0..num_classes-1 over train's classes)."""
+
+    __slots__ = ("labels", "num_classes", "class_names")
+
+    def __init__(self, ids, image_shape, indices, load, labels: np.ndarray, class_names: list[str]):
+        super().__init__(ids, image_shape, indices, load)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.class_names = list(class_names)
+        self.num_classes = len(self.class_names)
+
+
+class Competition:
+    """An opened competition. Only ``answers()`` reveals query and gallery labels."""
+
+    def __init__(self, spec: CompetitionSpec, dataset, manifest: Manifest, sha: str, indices: np.ndarray):
+        self.name = spec.name
+        self.spec = spec
+        self.manifest_sha256 = sha
+        self.image_shape = tuple(dataset.image_shape)
+        self._dataset = dataset
+        self._manifest = manifest
+        self._indices = indices
+        self._train_classes = np.unique(manifest.labels[manifest.roles == "train"])
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {r: int(np.sum(self._manifest.roles == r)) for r in ("train", "val", "query", "gallery")}
+
+    @property
+    def num_classes(self) -> int:
+        """Classes seen in training."""
+        return len(self._train_classes)
+
+    def _rows(self, role: str) -> np.ndarray:
+        return np.flatnonzero(self._manifest.roles == role)
+
+    def _labeled(self, role: str) -> LabeledImages:
+        rows = self._rows(role)
+        original = self._manifest.labels[rows]
+        labels = np.searchsorted(self._train_classes, original)
+        names = [self._dataset.class_names[c] for c in self._train_classes.tolist()]
+        ids = self._manifest.ids[rows].tolist()
+        return LabeledImages(ids, self.image_shape, self._indices[rows], self._dataset.load, labels, names)
+
+    def train(self) -> LabeledImages:
+        return self._labeled("train")
+
+    def val(self) -> LabeledImages:
+        return self._labeled("val")
+
+    def _unlabeled(self, role: str) -> Images:
+        rows = self._rows(role)
+        return Images(self._manifest.ids[rows].tolist(), self.image_shape, self._indices[rows], self._dataset.pixels())
+
+    def query(self) -> Images:
+        return self._unlabeled("query")
+
+    def gallery(self) -> Images:
+        return self._unlabeled("gallery")
+
+    def answers(self) -> Answers:
+        """The scorer's door: query and gallery labels, and public membership."""
+        m, q, g = self._manifest, self._manifest.roles == "query", self._manifest.roles == "gallery"
+        return Answers(self.name, self.spec.metric, self.spec.k, m.ids[q], m.labels[q], m.public[q],
+                       m.ids[g], m.labels[g], self.manifest_sha256)
+
+    def images_by_id(self, ids) -> np.ndarray:
+        """Pixels of any items by id (reports, after scoring)."""
+        position = {item: i for i, item in enumerate(self._manifest.ids.tolist())}
+        unknown = [i for i in ids if i not in position]
+        if unknown:
+            raise CompetitionError(f"unknown item id(s) in competition {self.name!r}: {', '.join(map(str, unknown[:5]))}")
+        return self._dataset.load(self._indices[[position[i] for i in ids]])
+
+    def __repr__(self) -> str:
+        return f"Competition({self.name!r}, {self.sizes})"
+
+
+def describe(workspace, name: str) -> dict[str, Any]:
+    """What ``bench competitions show`` prints: the spec, files, sizes and class balance (all roles)."""
+    spec = competition_spec(workspace, name)
+    folder = competition_folder(workspace, name)
+    info = read_info(folder)
+    if info is None:
+        open_competition(workspace, name)
+        info = read_info(folder) or {}
+    manifest, sha = read_checked(folder, info)
+    classes = info.get("class_names") or []
+    balance = {}
+    for role in ("train", "val", "query", "gallery"):
+        labels = manifest.labels[manifest.roles == role]
+        balance[role] = np.bincount(labels, minlength=len(classes)).tolist()
+    return {"spec": spec, "info": info, "folder": folder, "manifest_sha256": sha, "class_names": classes,
+            "balance": balance, "public_queries": int(manifest.public.sum())}

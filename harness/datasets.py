@@ -1,0 +1,158 @@
+"""Datasets: images, integer labels and stable item names, behind one small interface.
+
+A ``register_datasets`` factory returns an :class:`ImageDataset`. ``load(indices)`` is the only
+way to pixels, so a dataset may hold its images in memory, render them on demand, or read files
+lazily. This module knows no particular dataset and imports neither torch nor PIL at import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from harness.errors import DatasetError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
+
+
+class ImageDataset:
+    """Base class of every dataset.
+
+    Subclasses set ``labels`` ((N,) int64), ``item_names`` (stable, unique), ``class_names`` and
+    ``image_shape`` ((3, H, W), what ``load`` returns) and implement ``_load(indices)``.
+    ``roles`` may be set to an (N,) array of fixed roles (``train``/``val``/``query``/``gallery``
+    or ``""``) for the ``given`` split protocol.
+    """
+
+    labels: np.ndarray
+    item_names: list[str]
+    class_names: list[str]
+    image_shape: tuple[int, int, int]
+    roles: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def load(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """float32 ``(n, 3, H, W)`` in ``[0, 1]`` for the given item indices (in that order)."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
+            raise DatasetError(f"item index out of range 0..{len(self) - 1}")
+        if idx.size == 0:
+            return np.zeros((0, *self.image_shape), dtype=np.float32)
+        return self._load(idx)
+
+    def _load(self, indices: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def pixels(self):
+        """A callable ``indices -> images`` for query and gallery sets. Datasets that can return
+        one holding no labels, so that labels are not reachable from those sets at all."""
+        return self.load
+
+
+def to_chw_float(images: np.ndarray, scale: float = 255.0) -> np.ndarray:
+    """(n,H,W), (n,H,W,1|3) or (n,3,H,W) numbers in ``[0, scale]`` -> float32 (n,3,H,W) in [0,1]."""
+    arr = np.asarray(images, dtype=np.float32)
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    elif arr.ndim == 4 and arr.shape[-1] in (1, 3) and arr.shape[1] not in (1, 3):
+        arr = arr.transpose(0, 3, 1, 2)
+    if arr.shape[1] == 1:
+        arr = np.repeat(arr, 3, axis=1)
+    return np.clip(arr / np.float32(scale), 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def check_labels(labels: Sequence[int], item_names: Sequence[str], class_names: Sequence[str]) -> np.ndarray:
+    """Validate the three together; returns labels as int64."""
+    arr = np.asarray(labels, dtype=np.int64).reshape(-1)
+    if len(arr) != len(item_names):
+        raise DatasetError(f"{len(arr)} labels but {len(item_names)} item names")
+    if len(set(item_names)) != len(item_names):
+        raise DatasetError("item names are not unique")
+    if arr.size and (arr.min() < 0 or arr.max() >= len(class_names)):
+        raise DatasetError(f"labels must lie in 0..{len(class_names) - 1}")
+    return arr
+
+
+class ArrayDataset(ImageDataset):
+    """Images already in memory: ``images`` in any layout :func:`to_chw_float` accepts."""
+
+    def __init__(self, images: np.ndarray, labels, item_names, class_names, scale: float = 255.0):
+        self.images = images
+        self.scale = scale
+        self.class_names = [str(c) for c in class_names]
+        self.item_names = [str(n) for n in item_names]
+        self.labels = check_labels(labels, self.item_names, self.class_names)
+        self.image_shape = tuple(to_chw_float(images[:1], scale).shape[1:])  # type: ignore[assignment]
+
+    def _load(self, indices: np.ndarray) -> np.ndarray:
+        return to_chw_float(self.images[indices], self.scale)
+
+    def pixels(self) -> ArrayPixels:
+        return ArrayPixels(self.images, self.scale)
+
+
+class ArrayPixels:
+    """Pixels of an :class:`ArrayDataset` and nothing else (no labels, no names)."""
+
+    __slots__ = ("images", "scale")
+
+    def __init__(self, images: np.ndarray, scale: float):
+        self.images, self.scale = images, scale
+
+    def __call__(self, indices: np.ndarray) -> np.ndarray:
+        return to_chw_float(self.images[np.asarray(indices, dtype=np.int64)], self.scale)
+
+
+class FileDataset(ImageDataset):
+    """Image files read lazily with PIL, converted to RGB and resized to ``size`` (H, W)."""
+
+    def __init__(self, paths, labels, item_names, class_names, size: int | Sequence[int] = 64, roles=None):
+        self.paths = [Path(p) for p in paths]
+        self.class_names = [str(c) for c in class_names]
+        self.item_names = [str(n) for n in item_names]
+        self.labels = check_labels(labels, self.item_names, self.class_names)
+        height, width = (int(size), int(size)) if isinstance(size, (int, np.integer)) else map(int, size)
+        if height < 1 or width < 1:
+            raise DatasetError(f"image size must be positive, got {size!r}")
+        self.image_shape = (3, height, width)
+        self.roles = None if roles is None else np.asarray(roles, dtype=object)
+
+    def _load(self, indices: np.ndarray) -> np.ndarray:
+        from PIL import Image
+
+        out = np.empty((len(indices), *self.image_shape), dtype=np.float32)
+        size = (self.image_shape[2], self.image_shape[1])
+        for row, i in enumerate(indices):
+            path = self.paths[i]
+            try:
+                with Image.open(path) as image:
+                    rgb = image.convert("RGB").resize(size, Image.BILINEAR)
+            except OSError as exc:
+                raise DatasetError(f"cannot read image {path}: {exc}") from None
+            out[row] = np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / 255.0
+        return out
+
+
+def is_image_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
+def fingerprint(dataset: ImageDataset) -> str:
+    """SHA-256 of item names and labels: changes when the dataset's items or their order change."""
+    digest = hashlib.sha256()
+    for name, label in zip(dataset.item_names, dataset.labels.tolist()):
+        digest.update(f"{name}\t{label}\n".encode())
+    return digest.hexdigest()
+
+
+def default_data_dir() -> Path:
+    """Where downloaded datasets live: ``$BENCH_DATA_DIR``, else ``<workspace>/data``."""
+    if os.environ.get("BENCH_DATA_DIR"):
+        return Path(os.environ["BENCH_DATA_DIR"]).expanduser()
+    return Path(os.environ.get("BENCH_ROOT") or os.getcwd()).expanduser() / "data"

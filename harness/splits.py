@@ -1,0 +1,142 @@
+"""Split protocols: which items of a dataset are train, val, query or gallery.
+
+``seen-classes`` (deep hashing): every class appears in every role. Per class, ``query``,
+``val`` and ``train`` items are taken in that order from a seeded permutation, and ``gallery``
+gets the rest (or a given number, leaving the remainder unused).
+
+``unseen-classes`` (metric learning): ``train_classes`` (a list of labels, a count or a
+fraction of the classes) give train and val; the other classes give query and gallery.
+
+``given``: the dataset fixes the roles itself (e.g. a ``role`` column of a CSV manifest).
+
+Sizes are per class: an int is a count, a float in (0, 1) a fraction of the class (at least one
+item when positive). ``val`` always comes from the training side, never from query or gallery.
+Every query has at least one relevant gallery item, or the split is refused. The result depends
+only on the labels, the config and the seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from harness.errors import CompetitionError
+from harness.registry import did_you_mean
+
+ROLES = ("train", "val", "query", "gallery")
+PROTOCOLS = ("seen-classes", "unseen-classes", "given")
+_DEFAULTS = {
+    "seen-classes": {"query": 0.1, "val": 0.1, "train": 0.4, "gallery": None},
+    "unseen-classes": {"train_classes": 0.5, "val": 0.1, "query": 0.1, "gallery": None},
+    "given": {},
+}
+
+
+def protocol_config(protocol: str, config: dict) -> dict:
+    """``config`` over the protocol's defaults; unknown protocols and keys are refused."""
+    if protocol not in _DEFAULTS:
+        raise CompetitionError(f"unknown split protocol {protocol!r}.{did_you_mean(str(protocol), list(PROTOCOLS))}")
+    defaults = _DEFAULTS[protocol]
+    for key in config:
+        if key not in defaults:
+            raise CompetitionError(f"protocol {protocol!r} has no setting {key!r}.{did_you_mean(key, list(defaults))}")
+    return {**defaults, **config}
+
+
+def split(labels: np.ndarray, protocol: str, config: dict, seed: int, given_roles=None) -> np.ndarray:
+    """Roles for every item: an (N,) array of ``train|val|query|gallery`` or ``""`` (unused)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    cfg = protocol_config(protocol, config)
+    rng = np.random.default_rng(int(seed))
+    if protocol == "given":
+        if given_roles is None:
+            raise CompetitionError("protocol 'given' needs a dataset that fixes roles (e.g. a csv with a role column)")
+        roles = np.asarray([str(r) for r in given_roles], dtype=object)
+        if len(roles) != len(labels):
+            raise CompetitionError(f"{len(roles)} given roles for {len(labels)} items")
+    elif protocol == "seen-classes":
+        takes = [("query", cfg["query"]), ("val", cfg["val"]), ("train", cfg["train"])]
+        roles = _per_class(labels, np.unique(labels), rng, takes, cfg["gallery"])
+    else:
+        classes = np.unique(labels)
+        train_classes = _pick_classes(classes, cfg["train_classes"], rng)
+        test_classes = np.setdiff1d(classes, train_classes)
+        if len(train_classes) == 0 or len(test_classes) == 0:
+            raise CompetitionError("unseen-classes needs at least one training class and one query class")
+        roles = _per_class(labels, train_classes, rng, [("val", cfg["val"])], None, rest="train")
+        roles_test = _per_class(labels, test_classes, rng, [("query", cfg["query"])], cfg["gallery"])
+        roles = np.where(roles_test != "", roles_test, roles)
+    check_roles(labels, roles)
+    return roles
+
+
+def _count(size, n: int, what: str) -> int:
+    if isinstance(size, bool) or not isinstance(size, (int, float)) or size < 0:
+        raise CompetitionError(f"split size {what}={size!r} must be a count (int) or a fraction in (0, 1)")
+    if isinstance(size, float) and not float(size).is_integer():
+        if size >= 1:
+            raise CompetitionError(f"split fraction {what}={size!r} must be below 1")
+        return max(1, int(round(size * n))) if size > 0 else 0
+    return int(size)
+
+
+def _per_class(labels, classes, rng, takes, gallery, rest: str = "gallery") -> np.ndarray:
+    roles = np.full(len(labels), "", dtype=object)
+    order = np.argsort(labels, kind="stable")
+    sorted_labels = labels[order]
+    for c in classes:
+        lo, hi = np.searchsorted(sorted_labels, c, "left"), np.searchsorted(sorted_labels, c, "right")
+        members = rng.permutation(order[lo:hi])
+        n, start = len(members), 0
+        for role, size in takes:
+            take = _count(size, n, role)
+            roles[members[start:start + take]] = role
+            start += take
+        left = n - start
+        wanted = left if gallery is None or rest != "gallery" else _count(gallery, n, "gallery")
+        if left < 0 or wanted > left:
+            asked = ", ".join(f"{r}={s}" for r, s in takes)
+            raise CompetitionError(f"class {int(c)} has {n} items, too few for {asked}, {rest}={gallery}")
+        roles[members[start:start + wanted]] = rest
+    return roles
+
+
+def _pick_classes(classes: np.ndarray, chosen, rng) -> np.ndarray:
+    if isinstance(chosen, (list, tuple)):
+        picked = np.unique(np.asarray(chosen, dtype=np.int64))
+        unknown = np.setdiff1d(picked, classes)
+        if len(unknown):
+            raise CompetitionError(f"train_classes {unknown.tolist()} are not labels of the dataset")
+        return picked
+    count = _count(chosen, len(classes), "train_classes")
+    return np.sort(rng.permutation(classes)[:count])
+
+
+def check_roles(labels: np.ndarray, roles: np.ndarray) -> None:
+    """Known roles only, val classes trained on, and every query class present in the gallery."""
+    bad = sorted({str(r) for r in roles} - set(ROLES) - {""})
+    if bad:
+        raise CompetitionError(f"unknown role(s) {', '.join(bad)}; roles are {', '.join(ROLES)}")
+    if not np.any(roles == "query"):
+        raise CompetitionError("the split has no query items")
+    unseen_val = np.setdiff1d(labels[roles == "val"], labels[roles == "train"])
+    if len(unseen_val):
+        raise CompetitionError(f"val class(es) {unseen_val.tolist()[:10]} have no train items; val comes from the training side")
+    orphans = np.setdiff1d(labels[roles == "query"], labels[roles == "gallery"])
+    if len(orphans):
+        raise CompetitionError(
+            f"queries of class(es) {orphans.tolist()[:10]} have no relevant gallery item; give those classes gallery items"
+        )
+
+
+def public_mask(query_ids, fraction: float, salt: str) -> np.ndarray:
+    """Public membership: the ``round(fraction * Q)`` queries whose sha256(salt + id) sorts first."""
+    if not 0.0 <= fraction <= 1.0:
+        raise CompetitionError(f"public_fraction must lie in [0, 1], got {fraction}")
+    ids = [str(q) for q in query_ids]
+    keys = [hashlib.sha256((salt + q).encode()).hexdigest() for q in ids]
+    order = sorted(range(len(ids)), key=lambda i: (keys[i], ids[i]))
+    mask = np.zeros(len(ids), dtype=bool)
+    mask[order[: int(round(fraction * len(ids)))]] = True
+    return mask
