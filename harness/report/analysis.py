@@ -1,8 +1,8 @@
 """Numbers behind the report's pictures: pure numpy on ranked gallery positions and labels.
 
 ``ranked`` is what ``read_submission`` returns: ``(Q, k)`` gallery positions, best first, ``-1``
-where a query lists fewer than k neighbours. Relevance follows the scorer's conventions (DESIGN 6):
-same label means relevant, and a repeated neighbour earns nothing but keeps its rank slot.
+where a query lists fewer than k neighbours. Relevance itself (``rel``) comes from
+``harness.metrics.relevance``, so the pictures follow the scorer's conventions (DESIGN 6).
 """
 
 from __future__ import annotations
@@ -17,26 +17,6 @@ def neighbour_correct(ranked: np.ndarray, query_labels: np.ndarray, gallery_labe
     safe = np.where(ranked >= 0, ranked, 0)
     same = gallery_labels[safe] == np.asarray(query_labels)[:, None]
     return same & (ranked >= 0)
-
-
-def relevance(ranked: np.ndarray, query_labels: np.ndarray, gallery_labels: np.ndarray) -> np.ndarray:
-    """``(Q, k)`` bool relevance as scored: a correct neighbour counts only at its first occurrence."""
-    ranked = np.asarray(ranked, dtype=np.int64)
-    rel = neighbour_correct(ranked, query_labels, gallery_labels)
-    for q in np.flatnonzero(rel.sum(axis=1) > 0):
-        seen: set[int] = set()
-        for j, pos in enumerate(ranked[q]):
-            if pos in seen:
-                rel[q, j] = False
-            seen.add(int(pos))
-    return rel
-
-
-def relevant_counts(query_labels: np.ndarray, gallery_labels: np.ndarray) -> np.ndarray:
-    """``(Q,)`` number of gallery items sharing each query's label (``m_q``)."""
-    labels, counts = np.unique(np.asarray(gallery_labels), return_counts=True)
-    lookup = dict(zip(labels.tolist(), counts.tolist()))
-    return np.array([lookup.get(int(label), 0) for label in np.asarray(query_labels)], dtype=np.int64)
 
 
 def precision_recall_curves(rel: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

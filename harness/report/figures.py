@@ -1,0 +1,164 @@
+"""The report's charts: pure plotting functions that take arrays and write one PNG each.
+
+matplotlib runs on the Agg backend with no display; figures are built as ``Figure`` objects (no
+pyplot state) and closed by going out of scope. Sizes are bounded whatever the input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
+
+RIGHT = (46, 160, 67)  # green: a right neighbour (grid frames, AP bars)
+WRONG = (214, 39, 40)  # red: a wrong neighbour
+MARKERS = {"float": "o", "binary": "s"}
+DPI = 100
+
+
+def curves_figure(path: Path, ks: np.ndarray, precision: np.ndarray, recall: np.ndarray, title: str = "") -> Path:
+    """Mean precision@k and recall@k against k."""
+    fig = Figure(figsize=(6.4, 4.0), dpi=DPI)
+    ax = fig.add_subplot()
+    marker = "o" if len(ks) <= 20 else None
+    ax.plot(ks, precision, marker=marker, ms=3, label="precision@k", color="#1f77b4")
+    ax.plot(ks, recall, marker=marker, ms=3, label="recall@k (of all relevant)", color="#ff7f0e")
+    ax.set(xlabel="k (neighbours retrieved)", ylabel="mean over queries", ylim=(0, 1.02), title=title)
+    ax.set_xlim(1, max(int(ks[-1]) if len(ks) else 1, 2))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    return save(fig, path)
+
+
+def class_ap_figure(
+    path: Path, classes: np.ndarray, ap: np.ndarray, counts: np.ndarray,
+    class_names: list[str] | None = None, title: str = "",
+) -> Path:
+    """Mean AP per query class as bars, worst class first; labels only while they stay legible."""
+    order = np.argsort(np.asarray(ap), kind="stable")
+    n = len(order)
+    fig = Figure(figsize=(min(max(4.0, 0.35 * n + 1.5), 12.0), 4.0), dpi=DPI)
+    ax = fig.add_subplot()
+    values = np.asarray(ap)[order]
+    ax.bar(np.arange(n), values, color=[_ramp(v) for v in values], width=0.8)
+    known = class_names or []
+    names = [known[int(c)] if 0 <= int(c) < len(known) else str(c) for c in np.asarray(classes)[order]]
+    if n <= 40:
+        crowded = n * max(len(name) for name in names) > 40 if names else False
+        ax.set_xticks(np.arange(n), names, rotation=60 if crowded else 0, ha="right" if crowded else "center",
+                      rotation_mode="anchor", fontsize=8)
+    else:
+        ax.set_xticks([])
+    ax.set_xlabel(f"query class ({n}, worst to best)")
+    mean = float(np.average(ap, weights=counts)) if n else 0.0
+    ax.axhline(mean, color="black", lw=1, ls="--", label=f"mean over queries {mean:.3f}")
+    ax.set(ylabel="AP", ylim=(0, 1.02), title=title)
+    ax.legend(loc="upper left", fontsize=8)
+    return save(fig, path)
+
+
+def cost_figure(
+    path: Path, labels: list[str], scores: np.ndarray, bytes_per_item: np.ndarray, search_ms: np.ndarray,
+    code_kinds: list[str], metric: str = "score",
+) -> Path:
+    """Public score against bytes per item and against search ms per query, Pareto fronts drawn.
+
+    One point per submission; float and binary codes get distinct markers. Missing costs (NaN) drop
+    the point from that panel only.
+    """
+    from harness.report.analysis import pareto_front
+
+    scores = np.asarray(scores, dtype=np.float64)
+    fig = Figure(figsize=(11.0, 4.2), dpi=DPI)
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, cost, xlabel in (
+        (axes[0], np.asarray(bytes_per_item, np.float64), "bytes per gallery item"),
+        (axes[1], np.asarray(search_ms, np.float64), "search ms per query"),
+    ):
+        ok = np.isfinite(cost) & np.isfinite(scores) & (cost > 0)
+        for kind in sorted(set(code_kinds)):
+            sel = ok & (np.array(code_kinds) == kind)
+            if sel.any():
+                marker = MARKERS.get(kind, "^")
+                ax.scatter(cost[sel], scores[sel], marker=marker, s=36, alpha=0.8, label=kind or "unknown")
+        front = pareto_front(np.where(ok, cost, np.nan), scores)
+        if len(front):
+            xs = np.append(cost[front], cost[ok].max() * 1.05)  # the front holds until the costliest point
+            ys = np.append(scores[front], scores[front[-1]])
+            ax.step(xs, ys, where="post", color="black", lw=1, alpha=0.7, label="Pareto front")
+            for i in front[:12]:
+                ax.annotate(labels[i][:24], (cost[i], scores[i]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(FuncFormatter(_minor_label))
+        else:
+            ax.text(0.5, 0.5, "no submission records this cost", ha="center", va="center", transform=ax.transAxes)
+        ax.set(xlabel=xlabel)
+        ax.grid(alpha=0.3, which="both")
+        if ok.any():
+            ax.legend(loc="best", fontsize=8)
+    axes[0].set_ylabel(f"public {metric}")
+    return save(fig, path)
+
+
+def history_figure(
+    path: Path, numbers: list[int], values: list[float], maximize: bool = True, title: str = "",
+    submitted: list[int] | None = None,
+) -> Path:
+    """Objective value per complete trial, with the best value so far; ``submitted`` trials starred."""
+    values_arr = np.asarray(values, dtype=np.float64)
+    best = np.maximum.accumulate(values_arr) if maximize else np.minimum.accumulate(values_arr)
+    fig = Figure(figsize=(6.4, 4.0), dpi=DPI)
+    ax = fig.add_subplot()
+    ax.scatter(numbers, values_arr, s=20, color="#1f77b4", label="trial value")
+    ax.step(numbers, best, where="post", color="#d62728", label="best so far")
+    marked = [i for i, n in enumerate(numbers) if n in set(submitted or ())]
+    if marked:
+        ax.scatter([numbers[i] for i in marked], values_arr[marked], marker="*", s=160, color="#ff7f0e",
+                   edgecolor="black", zorder=3, label="on the leaderboard")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(xlabel="trial", ylabel="objective (val score)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    return save(fig, path)
+
+
+def importance_figure(path: Path, importances: dict[str, float], title: str = "") -> Path:
+    """Horizontal bars of hyperparameter importances, most important on top."""
+    items = sorted(importances.items(), key=lambda kv: kv[1])[-20:]
+    fig = Figure(figsize=(6.4, max(1.6, 0.35 * len(items) + 1.0)), dpi=DPI)
+    ax = fig.add_subplot()
+    ax.barh([k for k, _ in items], [v for _, v in items], color="#1f77b4")
+    ax.set(xlabel="importance", title=title)
+    ax.grid(alpha=0.3, axis="x")
+    return save(fig, path)
+
+
+def _minor_label(value: float, _pos: int) -> str:
+    """Label the 2s and 5s between powers of ten on a log axis, plainly (0.2, not 2e-01)."""
+    if value <= 0:
+        return ""
+    lead = round(value / 10 ** np.floor(np.log10(value)))
+    return f"{value:g}" if lead in (2, 5) else ""
+
+
+def _ramp(value: float) -> tuple[float, float, float]:
+    """Red (0) to green (1)."""
+    v = float(np.clip(value, 0.0, 1.0))
+    r0, g0, b0 = (c / 255 for c in WRONG)
+    r1, g1, b1 = (c / 255 for c in RIGHT)
+    return (r0 + (r1 - r0) * v, g0 + (g1 - g0) * v, b0 + (b1 - b0) * v)
+
+
+def save(fig: Figure, path: Path) -> Path:
+    """Write ``fig`` as a PNG (parent folders made) and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight", format="png", metadata={"Software": None})
+    return path
