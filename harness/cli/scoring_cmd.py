@@ -1,1 +1,238 @@
-"""(commands land here with their issue)"""
+"""``bench validate``, ``bench submit``, ``bench leaderboard`` and ``bench compare``.
+
+None of these imports torch, faiss or pandas: they read CSV files and score with NumPy.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from harness.cli.app import app, console, err_console, fail, workspace
+
+DEFAULT_COMPETITION = "digits"
+SHOW_PROBLEMS = 50
+
+CompetitionOption = Annotated[str, typer.Option("--competition", "-c", help="Competition name.")]
+
+
+class Format(str, Enum):
+    table = "table"
+    csv = "csv"
+    markdown = "markdown"
+    json = "json"
+
+
+class Subset(str, Enum):
+    public = "public"
+    private = "private"
+    all = "all"
+
+
+@app.command("validate")
+def validate_command(
+    file: Annotated[Path, typer.Argument(help="Submission CSV to check.")],
+    competition: CompetitionOption = DEFAULT_COMPETITION,
+) -> None:
+    """Check a submission file and report every problem at once, with line numbers."""
+    from harness.submission import validate_submission
+    from harness.submit import load_answers
+
+    answers = load_answers(workspace(), competition)
+    result = validate_submission(file, answers)
+    if not result.ok:
+        _print_problems(file, result.problems, result.problem_count)
+        raise typer.Exit(1)
+    console.print(
+        f"[green]valid:[/] {escape(str(file))}: {result.rows} queries of {len(answers.query_ids)}, "
+        f"at most {answers.k} neighbours each ({answers.competition}, {answers.metric_label})"
+    )
+
+
+@app.command("submit")
+def submit_command(
+    file: Annotated[Path, typer.Argument(help="Submission CSV to score.")],
+    competition: CompetitionOption = DEFAULT_COMPETITION,
+    name: Annotated[str, typer.Option("--name", help="A label shown on the leaderboard.")] = "",
+) -> None:
+    """Validate and score a submission made by any tool, and add it to the leaderboard."""
+    from harness.errors import SubmissionError
+    from harness.submit import submit
+
+    try:
+        result = submit(workspace(), competition, file, name=name)
+    except SubmissionError as exc:
+        if not exc.problems:
+            raise
+        _print_problems(file, exc.problems, len(exc.problems))
+        raise typer.Exit(1) from None
+    row = result.row
+    console.print(
+        f"[bold]{row['submission_id']}[/]: {row['metric']} public {_fmt(row['public'])} "
+        f"\\[{_fmt(row['public_low'], 3)}, {_fmt(row['public_high'], 3)}], rank [bold]{result.rank}[/] on {escape(competition)}",
+        emoji=False,
+    )
+    if result.missing_queries:
+        err_console.print(f"[yellow]warning:[/] {result.missing_queries} query id(s) missing from the file; each scored 0")
+
+
+@app.command("leaderboard")
+def leaderboard_command(
+    competition: CompetitionOption = DEFAULT_COMPETITION,
+    private: Annotated[bool, typer.Option("--private", help="Show private scores and the shake-up.")] = False,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table, csv, markdown or json.")] = Format.table,
+) -> None:
+    """Rank submissions by public score (private scores hidden unless --private)."""
+    from harness.leaderboard import ranked, read_rows
+    from harness.workspace import check_name
+
+    ws = workspace()
+    path = ws.root / "leaderboards" / f"{check_name(competition, 'competition name')}.csv"
+    rows = read_rows(path)
+    if not rows:
+        console.print(f"no submissions yet for {escape(competition)}")
+        return
+    table = [_display(row, private) for row in ranked(rows, private)]
+    if fmt is Format.json:
+        console.print_json(json.dumps([{k: _number(k, v) for k, v in row.items()} for row in table]))
+    elif fmt is Format.csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(table[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(table)
+        typer.echo(buffer.getvalue(), nl=False)
+    elif fmt is Format.markdown:
+        typer.echo(_markdown(_human(table)))
+    else:
+        console.print(_rich_table(_human(table), f"{competition} leaderboard ({rows[0].get('metric', '')})"))
+
+
+@app.command("compare")
+def compare_command(
+    submission_a: Annotated[str, typer.Argument(help="Submission id or submission file.")],
+    submission_b: Annotated[str, typer.Argument(help="Submission id or submission file.")],
+    competition: Annotated[str | None, typer.Option("--competition", "-c", help="Competition (default: from the path, else digits).")] = None,
+    subset: Annotated[Subset, typer.Option("--subset", help="Queries compared: public, private or all.")] = Subset.public,
+    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
+) -> None:
+    """Paired bootstrap over per-query scores: is A better than B?"""
+    from harness.errors import BenchError
+    from harness.scoring import paired_bootstrap
+    from harness.submit import per_query_for
+
+    competition = competition or _infer_competition(submission_a, submission_b) or DEFAULT_COMPETITION
+    ws = workspace()
+    ids_a, public, scores_a = per_query_for(ws, competition, submission_a)
+    ids_b, _, scores_b = per_query_for(ws, competition, submission_b)
+    if ids_a != ids_b:
+        raise BenchError("the two submissions were scored on different queries; are they from the same competition?")
+    keep = {Subset.public: public, Subset.private: ~public, Subset.all: public | ~public}[subset]
+    result = paired_bootstrap(scores_a[keep], scores_b[keep], seed=seed)
+    console.print(
+        f"{escape(submission_a)} vs {escape(submission_b)} on {result.n_queries} {subset.value} queries of {escape(competition)}\n"
+        f"  mean A {result.mean_a:.4f}, mean B {result.mean_b:.4f}\n"
+        f"  A - B = {result.difference:+.4f}, 95% interval [{result.ci[0]:+.4f}, {result.ci[1]:+.4f}]\n"
+        f"  A beats B in {result.share_a_better:.1%} of bootstrap resamples"
+    )
+
+
+def _print_problems(file: Path, problems: list[str], count: int) -> None:
+    for problem in problems[:SHOW_PROBLEMS]:
+        err_console.print(f"{file}: {problem}", markup=False, emoji=False, highlight=False)
+    if count > SHOW_PROBLEMS:
+        err_console.print(f"... and {count - SHOW_PROBLEMS} more")
+    fail(f"{escape(str(file))} is not a valid submission: {count} problem(s)")
+
+
+def _infer_competition(*references: str) -> str | None:
+    for reference in references:
+        path = Path(reference)
+        if path.is_file() and path.parent.parent.name == "submissions":
+            return path.parent.name
+    return None
+
+
+def _display(row: dict, private: bool) -> dict:
+    """The shown fields of a ranked row, values as stored (formatting is the table's job)."""
+    shown = {
+        "rank": row["rank"],
+        "submission_id": row.get("submission_id", ""),
+        "name": row.get("name", ""),
+        "method": row.get("method", ""),
+        "indexer": row.get("indexer", ""),
+        "code": f"{row.get('code_kind', '')} {row.get('bytes_per_item', '')}B" if row.get("code_kind") else "",
+        "public": row.get("public", ""),
+        "public_low": row.get("public_low", ""),
+        "public_high": row.get("public_high", ""),
+    }
+    if private:
+        from harness.leaderboard import shake_label
+
+        shown.update(private=row.get("private", ""), private_low=row.get("private_low", ""),
+                     private_high=row.get("private_high", ""), public_rank=row["public_rank"],
+                     shake=shake_label(row["shake"]))  # fmt: skip
+    shown.update(search_ms_per_query=row.get("search_ms_per_query", ""), time=row.get("time", ""))
+    return shown
+
+
+def _number(column: str, value):
+    """Scores and timings as JSON numbers (null when empty); other fields unchanged."""
+    if column.startswith(("public", "private", "search_ms")) and column != "public_rank" and isinstance(value, str):
+        try:
+            return float(value) if value else None
+        except ValueError:
+            return value
+    return value
+
+
+def _fmt(value, digits: int = 4) -> str:
+    try:
+        return f"{float(value):.{digits}f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _human(rows: list[dict]) -> list[dict]:
+    """Rows for people: scores with their interval in one cell (public alone beside private), empty columns dropped."""
+    private = "private" in rows[0]
+    out = []
+    for row in rows:
+        cells = {k: v for k, v in row.items() if not k.endswith(("_low", "_high"))}
+        for column in ("public", "private"):
+            if column == "public" and private:
+                cells[column] = _fmt(row[column]) if row[column] != "" else ""
+            elif column in row and row[column] != "":
+                low, high = row[f"{column}_low"], row[f"{column}_high"]
+                cells[column] = f"{_fmt(row[column])} [{_fmt(low, 3)}, {_fmt(high, 3)}]"
+        cells["time"] = str(row.get("time", ""))[:16].replace("T", " ")
+        if private:
+            del cells["time"]
+        cells["ms/query"] = _fmt(cells.pop("search_ms_per_query"), 3) if row.get("search_ms_per_query") else ""
+        out.append(cells)
+    keep = [c for c in out[0] if c in ("rank", "submission_id", "public") or any(str(r[c]) for r in out)]
+    return [{c: r[c] for c in keep} for r in out]
+
+
+def _rich_table(rows: list[dict], title: str) -> Table:
+    table = Table(title=escape(title))
+    for column in rows[0]:
+        wide = column in ("submission_id", "public", "private")
+        table.add_column(column.replace("_", " "), justify="right" if column == "rank" else "left", no_wrap=wide)
+    for row in rows:
+        table.add_row(*(escape(str(row[c])) for c in rows[0]))
+    return table
+
+
+def _markdown(rows: list[dict]) -> str:
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(row[c]).replace("|", "\\|") for c in columns) + " |" for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,190 @@
+"""``bench validate / submit / leaderboard / compare`` on a tiny competition written into the workspace."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from harness.errors import BenchError
+from harness.submission import write_submission
+
+GALLERY = [(f"g{i:02d}", i % 3) for i in range(12)]
+QUERIES = [(f"q{i}", i % 3, i % 2) for i in range(8)]
+
+
+@pytest.fixture
+def toy(workspace):
+    """competitions/toy: 8 queries (half public) and 12 gallery items in 3 classes; metric map@4."""
+    lines = ["item_id,label,role,public"]
+    lines += [f"{item},{label},gallery," for item, label in GALLERY]
+    lines += [f"{item},{label},query,{public}" for item, label, public in QUERIES]
+    data = ("\n".join([lines[0], *sorted(lines[1:])]) + "\n").encode()
+    folder = workspace.root / "competitions" / "toy"
+    folder.mkdir(parents=True)
+    (folder / "manifest.csv").write_bytes(data)
+    info = {"name": "toy", "metric": "map@k", "k": 4, "manifest_sha256": hashlib.sha256(data).hexdigest()}
+    (folder / "competition.json").write_text(json.dumps(info))
+    return workspace
+
+
+def make_submission(path, quality):
+    """quality 1: perfect lists; 0: every list starts with the wrong class."""
+    by_label = {c: [g for g, label in GALLERY if label == c] for c in range(3)}
+    rows = []
+    for _, label, _ in QUERIES:
+        right, wrong = by_label[label], by_label[(label + 1) % 3]
+        rows.append(right[:4] if quality == 1 else [*wrong[:2], *right[:2]])
+    return write_submission(path, [q for q, _, _ in QUERIES], rows)
+
+
+def test_validate_ok_and_bad(cli, toy, tmp_path):
+    good = make_submission(tmp_path / "good.csv", 1)
+    result = cli("validate", good, "--competition", "toy")
+    assert result.exit_code == 0 and "valid" in result.stdout and "8 queries" in result.stdout
+    bad = tmp_path / "bad.csv"
+    bad.write_text("query_id,neighbors\nq0,g00 g00\nq9,g01\n")
+    result = cli("validate", bad, "--competition", "toy")
+    assert result.exit_code == 1
+    assert "line 2: repeated neighbour" in result.stderr and "line 3: unknown query id 'q9'" in result.stderr
+    assert "7 query id(s) missing" in result.stderr and "3 problem(s)" in result.stderr
+
+
+def test_validate_caps_the_list(cli, toy, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("query_id,neighbors\n" + "".join(f"x{i},g00\n" for i in range(70)))
+    result = cli("validate", bad, "--competition", "toy")
+    assert result.exit_code == 1 and "... and 21 more" in result.stderr
+
+
+def test_submit_scores_records_and_ranks(cli, toy, tmp_path):
+    result = cli("submit", make_submission(tmp_path / "a.csv", 0), "--competition", "toy", "--name", "weak")
+    assert result.exit_code == 0, result.stderr
+    assert "rank 1" in result.stdout
+    result = cli("submit", make_submission(tmp_path / "b.csv", 1), "--competition", "toy", "--name", "strong")
+    assert result.exit_code == 0 and "rank 1" in result.stdout and "public 1.0000" in result.stdout
+    from harness.leaderboard import read_rows
+
+    rows = read_rows(toy.root / "leaderboards" / "toy.csv")
+    assert [r["name"] for r in rows] == ["weak", "strong"]
+    strong = rows[1]
+    assert strong["metric"] == "map@4" and float(strong["public"]) == 1.0
+    assert (toy.root / strong["submission_path"]).read_text() == (tmp_path / "b.csv").read_text()
+    run = toy.root / "runs" / strong["submission_id"]
+    assert json.loads((run / "scores.json").read_text())["public"] == 1.0
+    assert (run / "per_query.csv").read_text().splitlines()[:2] == ["query_id,public,score", "q0,0,1"]
+
+
+def test_submit_refuses_a_bad_file(cli, toy, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("query_id,neighbors\nq0,nope\n")
+    result = cli("submit", bad, "--competition", "toy")
+    assert result.exit_code == 1 and "line 2: 1 unknown gallery id(s): 'nope'" in result.stderr
+    assert not (toy.root / "leaderboards" / "toy.csv").exists()
+
+
+def test_submit_scores_missing_queries_as_zero_with_a_warning(cli, toy, tmp_path):
+    partial = tmp_path / "partial.csv"
+    full = make_submission(tmp_path / "full.csv", 1).read_text().splitlines()
+    partial.write_text("\n".join(full[:5]) + "\n")  # header + q0..q3
+    assert cli("validate", partial, "-c", "toy").exit_code == 1
+    result = cli("submit", partial, "-c", "toy")
+    assert result.exit_code == 0 and "4 query id(s) missing" in result.stderr
+    from harness.leaderboard import read_rows
+
+    row = read_rows(toy.root / "leaderboards" / "toy.csv")[0]
+    assert float(row["public"]) == 0.5 and float(row["private"]) == 0.5  # q0..q3 perfect, q4..q7 zero
+
+
+def test_submit_function_fields_and_ids(toy, tmp_path):
+    from harness.submit import submit
+
+    path = make_submission(tmp_path / "a.csv", 1)
+    result = submit(toy, "toy", path, name="n", fields={"method": "m", "seed": 7, "code_kind": "binary"}, submission_id="run-1")
+    assert result.rank == 1 and result.row["method"] == "m" and result.row["seed"] == "7"
+    assert result.run_dir == toy.root / "runs" / "run-1"
+    with pytest.raises(BenchError, match="already on the toy leaderboard"):
+        submit(toy, "toy", path, submission_id="run-1")
+    with pytest.raises(BenchError, match="unknown field"):
+        submit(toy, "toy", path, fields={"colour": "red"})
+    with pytest.raises(BenchError, match="invalid submission id"):
+        submit(toy, "toy", path, submission_id="../x")
+    # the pipeline writes straight into submissions/<c>/<id>.csv: no copy needed
+    own = make_submission(toy.submission_path("toy", "run-2"), 0)
+    assert submit(toy, "toy", own, submission_id="run-2").rank == 2
+
+
+def test_leaderboard_formats_and_shake_up(cli, toy, tmp_path):
+    assert cli("leaderboard", "--competition", "toy").stdout.startswith("no submissions yet")
+    assert cli("leaderboard", "--competition", "nothing-here").exit_code == 0
+    for name, quality in (("weak", 0), ("strong", 1)):
+        cli("submit", make_submission(tmp_path / f"{name}.csv", quality), "--competition", "toy", "--name", name)
+    table = cli("leaderboard", "--competition", "toy")
+    assert table.exit_code == 0 and "strong" in table.stdout and "private" not in table.stdout
+    rows = json.loads(cli("leaderboard", "-c", "toy", "--format", "json").stdout)
+    assert [r["name"] for r in rows] == ["strong", "weak"] and "private" not in rows[0]
+    csv_out = cli("leaderboard", "-c", "toy", "--format", "csv").stdout.splitlines()
+    assert csv_out[0].startswith("rank,submission_id,name") and len(csv_out) == 3
+    markdown = cli("leaderboard", "-c", "toy", "--format", "markdown").stdout
+    assert markdown.startswith("| rank | submission_id") and "|---|" in markdown
+    private = json.loads(cli("leaderboard", "-c", "toy", "--private", "--format", "json").stdout)
+    assert private[0]["shake"] == "–" and "private" in private[0]
+    assert "shake" in cli("leaderboard", "-c", "toy", "--private").stdout
+
+
+def test_compare_by_id_and_path(cli, toy, tmp_path):
+    from harness.submit import submit
+
+    submit(toy, "toy", make_submission(tmp_path / "a.csv", 1), submission_id="strong")
+    submit(toy, "toy", make_submission(tmp_path / "b.csv", 0), submission_id="weak")
+    result = cli("compare", "strong", "weak", "--competition", "toy")
+    assert result.exit_code == 0, result.stderr
+    assert "A beats B in 100.0%" in result.stdout and "on 4 public queries" in result.stdout
+    path = toy.root / "submissions" / "toy" / "weak.csv"
+    result = cli("compare", path, "strong", "--subset", "all")  # competition inferred from the path
+    assert result.exit_code == 0 and "A beats B in 0.0%" in result.stdout and "8 all queries" in result.stdout
+    assert cli("compare", "strong", "ghost", "-c", "toy").exit_code == 1
+
+
+SCRIPT = """
+import sys
+from harness.cli import main
+for argv in {argvs!r}:
+    sys.argv = ["bench", *argv]
+    try:
+        main()
+    except SystemExit as exc:
+        print("exit", argv[0], exc.code)
+heavy = [m for m in ("torch", "faiss", "pandas") if m in sys.modules]
+print("heavy", heavy)
+"""
+
+
+def test_scoring_commands_do_not_import_torch(toy, tmp_path):
+    sub = make_submission(tmp_path / "s.csv", 1)
+    argvs = [["--help"], ["validate", str(sub), "-c", "toy"], ["submit", str(sub), "-c", "toy"], ["leaderboard", "-c", "toy"]]
+    env = {**os.environ, "BENCH_ROOT": str(toy.root)}
+    done = subprocess.run([sys.executable, "-c", SCRIPT.format(argvs=argvs)], capture_output=True, text=True, env=env, timeout=120)
+    assert "heavy []" in done.stdout, done.stdout + done.stderr
+    assert [line for line in done.stdout.splitlines() if line.startswith("exit")] == [
+        "exit --help 0", "exit validate 0", "exit submit 0", "exit leaderboard 0",
+    ]  # fmt: skip
+
+
+def test_submission_ids_and_git_commit(monkeypatch):
+    import re
+
+    from harness import submit as submit_module
+    from harness.workspace import check_name
+
+    new_id = submit_module.new_submission_id()
+    assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{6}", new_id) and check_name(new_id) == new_id
+    assert isinstance(submit_module.git_commit(), str)
+    submit_module.git_commit.cache_clear()
+    monkeypatch.setenv("PATH", "/nonexistent")  # no git at all: "" rather than an error
+    assert submit_module.git_commit() == ""
+    submit_module.git_commit.cache_clear()

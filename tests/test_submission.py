@@ -1,0 +1,132 @@
+"""Submission files: atomic writes, and validation that reports every problem with its line number."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from harness.answers import Answers
+from harness.errors import SubmissionError
+from harness.submission import HEADER, read_submission, validate_submission, write_submission
+
+
+@pytest.fixture
+def answers():
+    return Answers(
+        competition="toy", metric="map@k", k=3,
+        query_ids=np.array(["q1", "q2", "q3"]), query_labels=np.array([0, 1, 0]),
+        public=np.array([True, False, True]),
+        gallery_ids=np.array(["g1", "g2", "g3", "g4"]), gallery_labels=np.array([0, 1, 0, 1]),
+        manifest_sha256="sha",
+    )  # fmt: skip
+
+
+def write(tmp_path, text, name="sub.csv"):
+    path = tmp_path / name
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return path
+
+
+def test_write_then_read_round_trip(tmp_path, answers):
+    path = write_submission(tmp_path / "out" / "s.csv", ["q1", "q2", "q3"], [["g1", "g3"], ["g2"], []])
+    assert path.read_text().splitlines() == [HEADER, "q1,g1 g3", "q2,g2", "q3,"]
+    ranked = read_submission(path, answers)
+    np.testing.assert_array_equal(ranked, [[0, 2, -1], [1, -1, -1], [-1, -1, -1]])
+
+
+def test_crash_while_writing_leaves_no_file(tmp_path):
+    def rows():
+        yield ["g1"]
+        raise RuntimeError("disk on fire")
+
+    folder = tmp_path / "subs"
+    with pytest.raises(RuntimeError):
+        write_submission(folder / "s.csv", ["q1", "q2"], rows())
+    assert os.listdir(folder) == []
+
+
+def test_crash_keeps_the_previous_file_whole(tmp_path):
+    target = write_submission(tmp_path / "subs" / "s.csv", ["q1"], [["g1"]])
+    with pytest.raises(ValueError):
+        write_submission(target, ["q1", "q2"], [["g2"]])  # lengths differ: zip(strict=True) raises late
+    assert target.read_text() == f"{HEADER}\nq1,g1\n"
+    assert os.listdir(target.parent) == ["s.csv"]
+
+
+def test_valid_file_with_crlf_and_bom(tmp_path, answers):
+    path = write(tmp_path, "\ufeffquery_id,neighbors\r\nq2,g2 g4\r\nq1,g1\r\nq3,g3 g1 g2\r\n")
+    result = validate_submission(path, answers)
+    assert result.ok, result.problems
+    assert result.rows == 3
+    np.testing.assert_array_equal(result.ranked, [[0, -1, -1], [1, 3, -1], [2, 0, 1]])
+
+
+def test_every_problem_reported_with_its_line_number(tmp_path, answers):
+    text = (
+        "query_id,neighbours\n"  # 1 bad header
+        "q1,g1 g9\n"  # 2 unknown gallery id
+        "q1,g2\n"  # 3 duplicate query
+        "qX,g1\n"  # 4 unknown query
+        "\n"  # 5 empty line
+        "q2,g1,g2\n"  # 6 wrong number of fields
+        "q3,g1  g2\n"  # 7 double space
+    )
+    problems = validate_submission(write(tmp_path, text), answers).problems
+    expected = [
+        "line 1: header must be exactly",
+        "line 2: 1 unknown gallery id(s): 'g9'",
+        "line 3: duplicate query id 'q1' (first on line 2)",
+        "line 4: unknown query id 'qX'",
+        "line 5: empty line",
+        "line 6: expected 2 fields",
+        "line 7: empty neighbour id",
+        "1 query id(s) missing from the file: q2",
+    ]
+    assert len(problems) == len(expected)
+    for problem, start in zip(problems, expected):
+        assert problem.startswith(start), problem
+
+
+def test_repeats_too_many_and_encoding(tmp_path, answers):
+    text = b"query_id,neighbors\nq1,g1 g2 g1\nq2,g1 g2 g3 g4\nq3,g\xff1\n"
+    problems = validate_submission(write(tmp_path, text), answers).problems
+    assert problems[0] == "line 2: repeated neighbour(s): 'g1'"
+    assert problems[1] == "line 3: 4 neighbours, more than k=3"
+    assert problems[2].startswith("line 4: not UTF-8 (byte 0xff at column 5)")
+    assert problems[3].startswith("1 query id(s) missing")
+
+
+def test_leading_trailing_spaces_and_empty_file(tmp_path, answers):
+    problems = validate_submission(write(tmp_path, "query_id,neighbors\nq1, g1\nq2,g2 \nq3,g3\n"), answers).problems
+    assert [p[:7] for p in problems] == ["line 2:", "line 3:"]
+    empty = validate_submission(write(tmp_path, "", "empty.csv"), answers).problems
+    assert empty == ["line 1: file is empty; expected the header 'query_id,neighbors'"]
+
+
+def test_missing_queries_are_a_problem_but_still_scorable(tmp_path, answers):
+    path = write(tmp_path, "query_id,neighbors\nq1,g1\n")
+    result = validate_submission(path, answers)
+    assert result.problems == ["2 query id(s) missing from the file: q2, q3"]
+    assert not result.ok and result.scorable and result.missing == 2
+    ranked = read_submission(path, answers)  # missing queries: -1 rows, scored 0
+    np.testing.assert_array_equal(ranked, [[0, -1, -1], [-1, -1, -1], [-1, -1, -1]])
+    bad = write(tmp_path, "query_id,neighbors\nq1,g1 g1\n", "bad.csv")
+    with pytest.raises(SubmissionError) as info:
+        read_submission(bad, answers)
+    assert len(info.value.problems) == 2
+
+
+def test_missing_file(tmp_path, answers):
+    with pytest.raises(SubmissionError, match="does not exist"):
+        read_submission(tmp_path / "nope.csv", answers)
+
+
+def test_problem_list_is_capped_but_counted(tmp_path, answers, monkeypatch):
+    import harness.submission as submission
+
+    monkeypatch.setattr(submission, "KEEP_PROBLEMS", 5)
+    text = "query_id,neighbors\n" + "".join(f"x{i},g1\n" for i in range(20))
+    result = validate_submission(write(tmp_path, text), answers)
+    assert len(result.problems) == 5 and result.problem_count == 21
