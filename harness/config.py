@@ -37,6 +37,8 @@ class OptimConfig:
     weight_decay: float = 1e-4
     momentum: float = 0.9
     backbone_lr_scale: float = 1.0  # pretrained backbones often want a smaller rate than the head
+    schedule: str = "cosine"  # cosine | constant (per step, over all planned epochs)
+    grad_clip: float = 0.0  # max gradient norm; 0 = no clipping
 
 
 @dataclass
@@ -51,7 +53,12 @@ class TrainConfig:
     augment: bool = False
     num_workers: int = 0
     embed_batch_size: int = 256
+    preload_mb: int = 512  # train/val sets smaller than this are loaded into memory once
+    threads: int = 0  # torch CPU threads; 0 = leave torch's default
 
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("cosine", "constant")
 
 HARNESS_SECTIONS: dict[str, type] = {"optim": OptimConfig, "train": TrainConfig}
 TOP_LEVEL_SCALARS = {"competition": str, "seed": int}
@@ -200,3 +207,25 @@ def train_config(cfg: dict[str, Any]) -> TrainConfig:
 
 def optim_config(cfg: dict[str, Any]) -> OptimConfig:
     return OptimConfig(**cfg.get("optim", {}))
+
+
+def check_values(cfg: dict[str, Any]) -> None:
+    """Refuse harness values that types alone do not catch, before anything is built."""
+    tc, oc = train_config(cfg), optim_config(cfg)
+    problems = []
+    if oc.name not in OPTIMIZERS:
+        problems.append(f"optim.name must be one of {', '.join(OPTIMIZERS)}, got {oc.name!r}")
+    if oc.schedule not in SCHEDULES:
+        problems.append(f"optim.schedule must be one of {', '.join(SCHEDULES)}, got {oc.schedule!r}")
+    if oc.lr <= 0:
+        problems.append(f"optim.lr must be positive but got {oc.lr}")
+    for key in ("epochs", "batch_size", "eval_every", "embed_batch_size"):
+        if getattr(tc, key) < 1:
+            problems.append(f"train.{key} must be at least 1 but got {getattr(tc, key)}")
+    for key in ("patience", "num_workers", "threads", "preload_mb"):
+        if getattr(tc, key) < 0:
+            problems.append(f"train.{key} cannot be negative but got {getattr(tc, key)}")
+    if tc.classification_weight < 0:
+        problems.append(f"train.classification_weight cannot be negative but got {tc.classification_weight}")
+    if problems:
+        raise ConfigError("; ".join(problems))

@@ -63,6 +63,18 @@ def deterministic(device: torch.device):
         torch.use_deterministic_algorithms(before)
 
 
+@contextlib.contextmanager
+def cpu_threads(count: int):
+    """Use ``count`` torch CPU threads for a while (0 = leave as is); tiny models run best on one."""
+    before = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def uses_amp(device: torch.device, enabled: bool) -> bool:
     """Mixed precision runs on cuda only: on cpu and mps it is slower or less reliable."""
     return bool(enabled) and device.type == "cuda"

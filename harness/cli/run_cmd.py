@@ -1,1 +1,102 @@
-"""(commands land here with their issue)"""
+"""``bench run``: train a method, submit its neighbours, score them and print the result."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+
+from harness.cli.app import app, console, err_console, workspace
+
+
+@app.command("run")
+def run_command(
+    plugin: Annotated[str, typer.Option("--plugin", "-p", help="Method to run, e.g. hashnet (`bench list methods`).")],
+    competition: Annotated[
+        Optional[str], typer.Option("--competition", "-c", help="Competition (default: digits).")
+    ] = None,
+    sets: Annotated[
+        Optional[list[str]], typer.Option("--set", "-s", help="Override a setting: section.key=value (repeatable).")
+    ] = None,
+    config: Annotated[
+        Optional[Path], typer.Option("--config", help="TOML settings file (above the method's defaults, below --set).")
+    ] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (default 0).")] = None,
+    name: Annotated[str, typer.Option("--name", help="A label shown on the leaderboard.")] = "",
+    device: Annotated[
+        Optional[str], typer.Option("--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log lines only, no progress bars.")] = False,
+) -> None:
+    """Train METHOD on a competition's train split, submit its top-k neighbours and score them."""
+    from harness.pipeline import resolve_run_config, run
+
+    ws = workspace()
+    resolve_run_config(plugin, competition, config, sets or [], seed, device)  # bad config: fail before any work
+    with _progress(quiet) as progress, _logging(progress, quiet):
+        result = run(ws, plugin, competition=competition, config_file=config, sets=sets or [], seed=seed,
+                     name=name, device=device, progress=progress)
+    _summary(result, ws.root)
+
+
+def _progress(quiet: bool):
+    if quiet:
+        return nullcontext(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err_console, transient=True)
+
+
+class _logging:
+    """Show the run's log lines on stderr (above the bars when there are bars)."""
+
+    def __init__(self, progress, quiet: bool):
+        from rich.logging import RichHandler
+
+        target = progress.console if progress is not None else err_console
+        self.handler = RichHandler(console=target, show_path=False, show_level=False, markup=False)
+        self.logger = logging.getLogger("bench")
+
+    def __enter__(self):
+        self.previous = self.logger.level
+        self.logger.setLevel(logging.INFO)
+        self.logger.addHandler(self.handler)
+        return self
+
+    def __exit__(self, *exc):
+        self.logger.removeHandler(self.handler)
+        self.logger.setLevel(self.previous)
+
+
+def _summary(result, root: Path) -> None:
+    row = result.row
+    public, low, high = (_fmt(row.get(k)) for k in ("public", "public_low", "public_high"))
+    console.print(
+        f"[bold]{escape(result.submission_id)}[/] {escape(str(row.get('metric', '')))} public [bold]{public}[/] "
+        f"[{low}, {high}], rank [bold]{result.rank}[/] on the {escape(result.competition)} leaderboard"
+    )
+    console.print(
+        f"  train {_fmt(row.get('train_seconds'), 1)} s, search {_fmt(row.get('search_ms_per_query'), 3)} ms/query, "
+        f"{escape(str(row.get('code_kind', '')))} codes of {row.get('bytes_per_item', '?')} bytes"
+    )
+    console.print(f"  submission {escape(_rel(result.submission_path, root))}")
+    console.print(f"  run folder {escape(_rel(result.run_dir, root))}")
+
+
+def _fmt(value, digits: int = 4) -> str:
+    try:
+        return f"{float(value):.{digits}f}"
+    except (TypeError, ValueError):
+        return "-"
+
+
+def _rel(path, root: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(root))
+    except ValueError:
+        return str(path)

@@ -1,1 +1,165 @@
-"""(commands land here with their issue)"""
+"""``bench tune``: search a method's hyperparameters with Optuna on val, then submit the best."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.markup import escape
+
+from harness.cli.app import app, console, err_console, workspace
+
+
+@app.command("tune")
+def tune_command(
+    plugin: Annotated[str, typer.Option("--plugin", "-p", help="Method to tune, e.g. hashnet (see `bench list methods`).")],
+    trials: Annotated[int, typer.Option("--trials", "-n", help="Finished (complete + pruned) trials the study should hold in total, over all workers.")],
+    competition: Annotated[Optional[str], typer.Option("--competition", "-c", help="Competition (default: digits).")] = None,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Start no new trial after this many seconds.")] = None,
+    storage: Annotated[Optional[str], typer.Option("--storage", help="Optuna storage URL (sqlite:///x.db, postgresql://user:pw@host/db) or a journal file; default studies/<study>.journal.")] = None,
+    study: Annotated[Optional[str], typer.Option("--study", help="Study name (default <competition>-<method>); the same name resumes it.")] = None,
+    sets: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Fix a setting (section.key=value); it is left out of the search. Repeatable.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="TOML file of settings (below the search and --set).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Base seed: trial n uses seed+n (default 0).")] = None,
+    pruner: Annotated[str, typer.Option("--pruner", help="median, percentile, hyperband or none.")] = "median",
+    sampler: Annotated[str, typer.Option("--sampler", help="tpe (seeded) or random.")] = "tpe",
+    no_submit: Annotated[bool, typer.Option("--no-submit", help="Search only; do not rerun and submit the best.")] = False,
+    device: Annotated[Optional[str], typer.Option("--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")] = None,
+    grace_period: Annotated[float, typer.Option("--grace-period", help="A RUNNING trial without a heartbeat for this many seconds belonged to a dead worker and is marked failed.")] = 120.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary: no per-trial lines, no progress bar.")] = False,
+) -> None:
+    """Search METHOD's hyperparameters on the val split with Optuna, then rerun and submit the best.
+
+    Several workers running the same command (on one machine with the default journal file, \
+or on many with --storage postgresql://...) share one study and together finish --trials trials. \
+Running it again resumes the study; trials of a killed worker are marked failed.
+    """
+    from harness.tune import TuneHooks, TuneRequest, Tuner
+
+    ws = workspace()
+    request = TuneRequest(
+        method=plugin, n_trials=trials, competition=competition, timeout=timeout, storage=storage, study=study,
+        sets=sets or [], config_file=str(config) if config else None, seed=seed, pruner=pruner, sampler=sampler,
+        submit=not no_submit, device=device, grace_period=grace_period,
+    )
+    tuner = Tuner(ws, request)  # every check (method, --set, storage) happens here, before any training
+    with _progress(quiet) as progress:
+        view = _View(progress, quiet, trials)
+        hooks = TuneHooks(on_start=view.start, on_trial_end=view.trial_end, on_message=view.message,
+                          on_final_start=view.final_start, progress=progress)
+        result = tuner.run(hooks)
+    _summary(result, ws.root)
+
+
+def _progress(quiet: bool):
+    if quiet:
+        return nullcontext(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err_console, transient=True)
+
+
+class _View:
+    """One line per finished trial, and one bar over the whole study."""
+
+    STYLE = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red"}
+
+    def __init__(self, progress: Any, quiet: bool, target: int):
+        self.progress, self.quiet, self.target, self.task, self.metric = progress, quiet, target, None, "val"
+
+    def start(self, info: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        console.print(f"study [bold]{escape(info['study'])}[/] ({escape(info['method'])} on "
+                      f"{escape(info['competition'])}) in {escape(info['storage'])}: "
+                      f"{info['finished']} of {info['n_trials']} trials finished")
+        if self.progress is not None:
+            self.task = self.progress.add_task("trials", total=self.target, completed=min(info["finished"], self.target))
+
+    def trial_end(self, outcome: Any) -> None:
+        if self.task is not None:
+            for task in list(self.progress.tasks):  # bars a pruned trial's training left behind
+                if task.id != self.task:
+                    self.progress.remove_task(task.id)
+            self.progress.update(self.task, completed=min(outcome.finished, self.target))
+        if self.quiet:
+            return
+        style = self.STYLE.get(outcome.state, "white")
+        value = "-" if outcome.value is None else f"{outcome.value:.4f}"
+        params = "  ".join(f"{k}={_short(v)}" for k, v in outcome.params.items())
+        note = f"  [dim]{escape(outcome.message)}[/]" if outcome.message and outcome.state != "COMPLETE" else ""
+        console.print(f"trial {outcome.number:>3}  [{style}]{outcome.state:<8}[/]  val {value}  "
+                      f"({outcome.seconds:.1f} s)  {escape(params)}{note}")
+
+    def message(self, text: str) -> None:
+        if not self.quiet:
+            console.print(f"[yellow]{escape(text)}[/]")
+
+    def final_start(self, number: int, sets: dict[str, Any]) -> None:
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+            self.task = None
+        if not self.quiet:
+            console.print(f"rerunning trial {number}'s configuration with a fresh seed, then submitting")
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _summary(result: Any, root: Path) -> None:
+    from rich.table import Table
+
+    counts = result.counts
+    console.print(f"\n[bold]study {escape(result.study)}[/]: {counts['COMPLETE']} complete, {counts['PRUNED']} pruned, "
+                  f"{counts['FAIL']} failed" + (f", {counts['RUNNING']} running" if counts["RUNNING"] else "")
+                  + f" (target {result.n_trials}; this worker ran {result.ran_here})")
+    if result.best_number is None:
+        console.print("no trial completed yet")
+    else:
+        console.print(f"best: trial [bold]{result.best_number}[/], {escape(result.metric)} [bold]{result.best_value:.4f}[/]")
+        if result.best_params:
+            table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+            table.add_column("parameter")
+            table.add_column("best value", justify="right")
+            table.add_column("importance", justify="right")
+            importances = result.importances or {}
+            for name, value in result.best_params.items():
+                share = importances.get(name)
+                table.add_row(escape(name), escape(_short(value)), "" if share is None else f"{share:.2f}")
+            console.print(table)
+    if result.importances:
+        top = ", ".join(f"{escape(k)} {v:.2f}" for k, v in result.importances.items())
+        console.print(f"most important: {top}")
+    else:
+        console.print(f"[dim]parameter importances: {escape(result.importance_note)}[/]")
+    console.print(f"stored in {escape(result.storage)}")
+    console.print(f"open it with: [bold]{escape(result.dashboard)}[/]")
+    if result.run is not None:
+        row = result.run.row
+        console.print(f"submitted [bold]{escape(result.run.submission_id)}[/] {escape(str(row.get('metric', '')))} "
+                      f"public [bold]{_num(row.get('public'))}[/] [{_num(row.get('public_low'))}, "
+                      f"{_num(row.get('public_high'))}], rank [bold]{result.run.rank}[/] on the "
+                      f"{escape(result.competition)} leaderboard")
+        console.print(f"  run folder {escape(_rel(result.run.run_dir, root))}")
+    elif result.submit_note:
+        console.print(f"[dim]{escape(result.submit_note)}[/]")
+
+
+def _num(value: Any) -> str:
+    try:
+        return f"{float(value):.4f}"
+    except (TypeError, ValueError):
+        return "-"
+
+
+def _rel(path: Any, root: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(root))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,92 @@
+"""Images per second of bench's training loop next to a plain PyTorch loop on the same model,
+data and batch size.
+
+    python benchmarks/train_overhead.py [--method hashnet] [--epochs 10] [--set k=v ...]
+
+bench's number is ``fit()`` as ``bench run`` calls it: sampler, epoch hooks, the loss term(s),
+cosine schedule, and one val evaluation at the end (model selection), timed from start to finish.
+The plain loop holds the train set in one tensor and shuffles it with ``torch.randperm``.
+Both use the method's thread count and seed. Runs in a temporary workspace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+
+def bench_fit(cfg, competition) -> float:
+    from harness.train import fit
+
+    result = fit(cfg, competition, "cpu")
+    return result.train_seconds
+
+
+def plain_loop(cfg, competition) -> tuple[float, int]:
+    from harness.model import build_model
+    from harness.registry import create_loss
+
+    train = competition.train()
+    images = torch.from_numpy(train.load(np.arange(len(train))))
+    labels = torch.from_numpy(np.asarray(train.labels))
+    torch.manual_seed(cfg["seed"])
+    model = build_model(cfg, train.num_classes, torch.device("cpu"))
+    loss_settings = {k: v for k, v in cfg["loss"].items() if k != "name"}
+    loss_fn = create_loss(cfg["loss"]["name"], num_classes=train.num_classes, in_dim=model.out_dim, **loss_settings)
+    params = list(model.parameters()) + list(loss_fn.parameters())
+    optimizer = torch.optim.AdamW(params, lr=cfg["optim"]["lr"], weight_decay=cfg["optim"]["weight_decay"])
+    batch, epochs = cfg["train"]["batch_size"], cfg["train"]["epochs"]
+    seen = 0
+    started = time.perf_counter()
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(images))
+        for start in range(0, len(images) - batch + 1, batch):
+            idx = order[start : start + batch]
+            loss = loss_fn(model(images[idx]), labels[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            seen += len(idx)
+    return time.perf_counter() - started, seen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--method", default="hashnet")
+    parser.add_argument("--competition", default="digits")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--set", dest="sets", action="append", default=[])
+    args = parser.parse_args()
+
+    from harness.competition import open_competition
+    from harness.pipeline import resolve_run_config
+    from harness.train import build_sampler
+    from harness.workspace import Workspace
+
+    with tempfile.TemporaryDirectory() as root:
+        sets = [f"train.epochs={args.epochs}", f"train.eval_every={args.epochs}", *args.sets]
+        cfg = resolve_run_config(args.method, args.competition, sets=sets, device="cpu")
+        if cfg["train"]["threads"]:
+            torch.set_num_threads(cfg["train"]["threads"])
+        competition = open_competition(Workspace(os.path.realpath(root)), cfg["competition"])
+        train_size, batch = len(competition.train()), cfg["train"]["batch_size"]
+        plain_seconds, plain_images = plain_loop(cfg, competition)
+        bench_seconds = bench_fit(cfg, competition)
+        bench_images = args.epochs * len(build_sampler(cfg, competition.train().labels, batch, cfg["seed"])) * batch
+
+    bench_rate, plain_rate = bench_images / bench_seconds, plain_images / plain_seconds
+    print(f"{args.method} on {args.competition}: {args.epochs} epochs, batch {batch}, "
+          f"{torch.get_num_threads()} thread(s), {train_size} train images")
+    print(f"  bench fit()         {bench_rate:10.0f} images/s  ({bench_seconds:.2f} s, with setup and 1 val pass)")
+    print(f"  plain PyTorch loop  {plain_rate:10.0f} images/s  ({plain_seconds:.2f} s)")
+    print(f"  ratio bench/plain   {bench_rate / plain_rate:10.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""``bench run``: resolve the config, train, embed query and gallery, search, submit, score.
+
+Everything before ``submit`` sees only the train and val labels; the answers stay with the scorer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from harness.config import check_values, config_hash, resolve, validate
+from harness.errors import ConfigError
+from harness.registry import create_indexer, get_method
+
+log = logging.getLogger("bench.run")
+DEFAULT_COMPETITION = "digits"
+
+
+@dataclass
+class RunResult:
+    submission_id: str
+    row: dict[str, Any]
+    rank: int | None
+    run_dir: Path
+    submission_path: Path | None = None
+    best_val: float | None = None
+    report: Any = None  # the scorer's ScoreReport
+    competition: str = ""
+
+
+def resolve_run_config(method: str, competition: str | None = None, config_file: str | Path | None = None,
+                       sets: Any = (), seed: int | None = None, device: str | None = None) -> dict[str, Any]:
+    """Method defaults < config file < ``--set``; the explicit ``competition``/``seed``/``device`` win."""
+    defaults = get_method(method).defaults
+    cfg = resolve(defaults, config_file, sets if isinstance(sets, dict) else list(sets or ()))
+    if competition:
+        cfg["competition"] = competition
+    cfg["competition"] = cfg.get("competition") or DEFAULT_COMPETITION
+    if seed is not None:
+        cfg["seed"] = seed
+    cfg["seed"] = cfg.get("seed") if cfg.get("seed") is not None else 0
+    if device:
+        cfg.setdefault("train", {})["device"] = device
+    for section in ("backbone", "head", "loss", "sampler", "indexer"):
+        if section not in cfg:
+            raise ConfigError(f"method {method!r} leaves section {section!r} unset; give {section}.name")
+    cfg = validate(cfg)
+    if cfg["seed"] < 0:
+        raise ConfigError(f"seed cannot be negative but got {cfg['seed']}")
+    check_values(cfg)
+    return cfg
+
+
+def new_submission_id(method: str) -> str:
+    """``<method>-<yyyymmdd-HHMMSS>-<6 hex>`` (UTC), safe as a file name."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "-", method).strip(".-") or "run"
+    return f"{safe}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
+
+
+def run(workspace, method: str, competition: str | None = None, config_file: str | Path | None = None,
+        sets: Any = (), seed: int | None = None, name: str = "", device: str | None = None,
+        progress: Any = None, study: str | None = None, trial: int | None = None,
+        on_epoch: Callable[[int, float], None] | None = None) -> RunResult:
+    """Train ``method`` on a competition and submit its top-k neighbours; see ``bench run --help``."""
+    cfg = resolve_run_config(method, competition, config_file, sets, seed, device)
+    digest = config_hash(cfg)
+
+    from harness.competition import open_competition
+    from harness.devices import cpu_threads, deterministic, pick_device
+    from harness.submission import write_submission
+    from harness.submit import submit
+    from harness.train import fit
+
+    torch_device = pick_device(cfg["train"]["device"])
+    comp = open_competition(workspace, cfg["competition"])
+    submission_id = new_submission_id(method)
+    run_dir = workspace.run_dir(submission_id)
+    write_json(run_dir / "config.json", {"method": method, "config_hash": digest, "config": cfg})
+
+    with (
+        discard_on_error(run_dir),
+        log_to(run_dir / "log.txt"),
+        deterministic(torch_device),
+        cpu_threads(cfg["train"]["threads"]),
+    ):
+        log.info("run %s: method %s on %s, config %s, seed %d", submission_id, method, comp.name, digest, cfg["seed"])
+        result = fit(cfg, comp, torch_device, on_epoch=on_epoch, progress=progress)
+        save_weights(result.model, run_dir)
+        search = embed_and_search(result.model, comp, cfg, torch_device, progress)
+        destination = workspace.submission_path(comp.name, submission_id)
+        path = write_submission(destination, search["query_ids"], search["neighbors"])
+        log.info("submission written to %s (search %.3f ms/query)", path, search["ms_per_query"])
+        write_json(run_dir / "metrics.json", {
+            "val_metric": comp.spec.metric, "history": result.history, "best_epoch": result.best_epoch,
+            "best_val": result.best_val, "train_seconds": result.train_seconds,
+            "search_ms_per_query": search["ms_per_query"], "embed_seconds": search["embed_seconds"],
+            "device": str(torch_device),
+        })
+
+    from harness.model import describe_backbone
+
+    fields = {
+        "method": method, "backbone": describe_backbone(cfg), "loss": loss_label(cfg),
+        "sampler": cfg["sampler"]["name"], "indexer": cfg["indexer"]["name"],
+        "code_kind": search["code_kind"], "bytes_per_item": search["bytes_per_item"],
+        "train_seconds": result.train_seconds, "search_ms_per_query": search["ms_per_query"],
+        "seed": cfg["seed"], "config_hash": digest,
+        "study": study or "", "trial": "" if trial is None else trial,
+    }
+    submitted = submit(workspace, comp.name, path, name=name, fields=fields, submission_id=submission_id)
+    return RunResult(submission_id, submitted.row, submitted.rank, run_dir, path, result.best_val,
+                     getattr(submitted, "report", None), comp.name)
+
+
+def embed_and_search(model, comp, cfg: dict[str, Any], device, progress=None) -> dict[str, Any]:
+    """Embed query and gallery (no labels), index the gallery, search k = the competition's k."""
+    from harness.embed import embed_images
+
+    train = cfg["train"]
+    started = time.perf_counter()
+    query, gallery = comp.query(), comp.gallery()
+    args = (device, train["embed_batch_size"], train["amp"], progress)
+    query_vectors = embed_images(model, query, *args, description="query embeddings")
+    gallery_vectors = embed_images(model, gallery, *args, description="gallery embeddings")
+    embed_seconds = time.perf_counter() - started
+    settings = {k: v for k, v in cfg["indexer"].items() if k != "name"}
+    indexer = create_indexer(cfg["indexer"]["name"], **settings).build(gallery_vectors)
+    k = min(int(comp.spec.k), len(gallery))
+    started = time.perf_counter()
+    _, indices = indexer.search(query_vectors, k)
+    ms_per_query = (time.perf_counter() - started) * 1000 / max(len(query), 1)
+    gallery_ids = list(gallery.ids)
+    neighbors = [[gallery_ids[j] for j in row if j >= 0] for row in np.asarray(indices).tolist()]
+    return {
+        "query_ids": list(query.ids), "neighbors": neighbors, "ms_per_query": round(ms_per_query, 4),
+        "embed_seconds": round(embed_seconds, 3),
+        "code_kind": getattr(indexer, "code_kind", getattr(model, "code_kind", "float")),
+        "bytes_per_item": int(getattr(indexer, "bytes_per_item", gallery_vectors.shape[1] * 4)),
+    }
+
+
+def loss_label(cfg: dict[str, Any]) -> str:
+    """``contrastive`` or, with a classification term, ``contrastive+softmax``."""
+    name = cfg["loss"]["name"]
+    return f"{name}+softmax" if cfg["train"]["classification_weight"] > 0 else name
+
+
+def save_weights(model, run_dir: Path) -> Path:
+    """``weights.safetensors`` (the backbone and head; load with ``safetensors.torch.load_model``)."""
+    from safetensors.torch import save_model
+
+    path = run_dir / "weights.safetensors"
+    save_model(model, str(path))
+    return path
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+@contextmanager
+def discard_on_error(run_dir: Path):
+    """A run that a user error stopped (bad weights path, offline download) leaves no folder behind."""
+    from harness.errors import BenchError
+
+    try:
+        yield
+    except BenchError:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+@contextmanager
+def log_to(path: Path):
+    """Copy the run's ``bench.*`` log records into ``path`` while the run lasts."""
+    logger = logging.getLogger("bench")
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+        handler.close()

@@ -1,0 +1,330 @@
+"""Training: ``fit(cfg, competition, device)`` trains on role=train and selects the model on role=val.
+
+Reads top to bottom: build the parts, then for each epoch call the epoch hooks, train one pass,
+score the val split (val items retrieving among val items, leave-one-out) and keep the best
+weights. Query and gallery are never touched here.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from harness.config import OptimConfig, TrainConfig, check_values, optim_config, train_config
+from harness.devices import autocast, cpu_threads, deterministic, pick_device, seed_everything, uses_amp
+from harness.embed import embed_images
+from harness.errors import TrainingError
+from harness.model import RetrievalModel, build_model, settings
+from harness.registry import create_indexer, create_loss, create_sampler, registry
+
+log = logging.getLogger("bench.train")
+
+
+@dataclass
+class TrainResult:
+    model: RetrievalModel
+    best_val: float | None  # None when the competition has no usable val split
+    history: list[dict[str, Any]] = field(default_factory=list)
+    train_seconds: float = 0.0
+    best_epoch: int | None = None
+
+
+def fit(
+    cfg: dict[str, Any],
+    competition: Any,
+    device: torch.device | str | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
+    progress: Any = None,
+) -> TrainResult:
+    """Train ``cfg``'s model on ``competition.train()``; return the weights of the best val epoch.
+
+    ``on_epoch(epoch, val_score)`` is called after each evaluated epoch (1-based); it may raise
+    (``optuna.TrialPruned``) and that propagates. ``progress`` is a rich Progress or None.
+    """
+    check_values(cfg)
+    tc, oc = train_config(cfg), optim_config(cfg)
+    device = device if isinstance(device, torch.device) else pick_device(device or tc.device)
+    seed = int(cfg.get("seed") or 0)
+    started = time.perf_counter()
+    with deterministic(device), cpu_threads(tc.threads):
+        seed_everything(seed)
+        train = in_memory(competition.train(), tc.preload_mb)
+        val = in_memory(competition.val(), tc.preload_mb)
+        model = build_model(cfg, train.num_classes, device).to(device)
+        losses = build_losses(cfg, tc, train.num_classes, model.out_dim, device)
+        sampler = build_sampler(cfg, train.labels, tc.batch_size, seed)
+        optimizer = build_optimizer(oc, model, losses)
+        steps = tc.epochs * max(1, len(sampler))
+        scheduler = build_scheduler(oc, optimizer, steps)
+        scaler = torch.amp.GradScaler("cuda", enabled=uses_amp(device, tc.amp))
+        generator = torch.Generator().manual_seed(seed)
+        metric, k = competition.spec.metric, int(competition.spec.k)
+        log.info("training %s on %d images (%d classes), %d val images, device %s",
+                 describe(cfg), len(train), train.num_classes, len(val), device)
+
+        history: list[dict[str, Any]] = []
+        best = BestWeights()
+        epochs_task = progress.add_task("epochs", total=tc.epochs) if progress is not None else None
+        for epoch in range(tc.epochs):
+            epoch_started = time.perf_counter()
+            start_epoch((model.head, *losses.values(), sampler), epoch, tc.epochs)
+            maybe_refresh(sampler, epoch, model, train, device, tc, progress)
+            train_loss = train_one_epoch(model, losses, sampler, train, optimizer, scheduler, scaler,
+                                         device, tc, oc, generator, progress, f"epoch {epoch + 1}")
+            record = {"epoch": epoch + 1, "train_loss": train_loss}
+            if len(val) and ((epoch + 1) % tc.eval_every == 0 or epoch + 1 == tc.epochs):
+                record["val_score"] = val_score(model, val, cfg, metric, k, device, tc, progress)
+                best.update(model, epoch + 1, record["val_score"])
+            record["seconds"] = round(time.perf_counter() - epoch_started, 3)
+            history.append(record)
+            shown = f"  val {score_label(metric, k, len(val))} {record['val_score']:.4f}" if "val_score" in record else ""
+            log.info("epoch %d/%d  loss %.4f%s  (%.1f s)", epoch + 1, tc.epochs, train_loss, shown, record["seconds"])
+            if epochs_task is not None:
+                progress.advance(epochs_task)
+            if on_epoch is not None and not math.isnan(record.get("val_score", math.nan)):
+                on_epoch(epoch + 1, record["val_score"])
+            if tc.patience and best.stale >= tc.patience:
+                log.info("early stop: no val improvement for %d evaluation(s)", best.stale)
+                break
+        if epochs_task is not None:
+            progress.remove_task(epochs_task)
+        best.restore(model)
+    model.eval()
+    return TrainResult(model, best.score, history, round(time.perf_counter() - started, 3), best.epoch)
+
+
+class BestWeights:
+    """The weights of the best val score so far, and how many evaluations have not beaten it."""
+
+    def __init__(self):
+        self.score: float | None = None
+        self.epoch: int | None = None
+        self.state: dict[str, torch.Tensor] | None = None
+        self.stale = 0
+
+    def update(self, model: nn.Module, epoch: int, score: float) -> None:
+        if math.isnan(score):
+            return
+        if self.score is not None and score <= self.score:
+            self.stale += 1
+            return
+        self.score, self.epoch, self.stale = score, epoch, 0
+        self.state = {name: t.detach().to("cpu", copy=True) for name, t in model.state_dict().items()}
+
+    def restore(self, model: nn.Module) -> None:
+        if self.state is not None:
+            model.load_state_dict(self.state)
+            log.info("best epoch %d, val %.4f", self.epoch, self.score)
+
+
+def start_epoch(parts, epoch: int, epochs: int) -> None:
+    """Announce the epoch (0-based) to every part that wants it: HashNet's β, sampler seeds..."""
+    for part in parts:
+        hook = getattr(part, "on_epoch_start", None)
+        if callable(hook):
+            hook(epoch, epochs)
+
+
+def describe(cfg: dict[str, Any]) -> str:
+    return " + ".join(cfg[s]["name"] for s in ("backbone", "head", "loss", "sampler") if s in cfg)
+
+
+# -- building the parts ------------------------------------------------------------------------
+def build_losses(cfg, tc: TrainConfig, num_classes: int, dim: int, device) -> dict[str, nn.Module]:
+    """The method's loss, plus a softmax classification term when train.classification_weight > 0."""
+    name, values = settings(cfg, "loss")
+    losses = {"loss": create_loss(name, num_classes=num_classes, in_dim=dim, device=str(device), **values)}
+    if tc.classification_weight > 0:
+        losses["classification"] = create_loss("softmax", num_classes=num_classes, in_dim=dim, device=str(device))
+    return {key: loss.to(device) for key, loss in losses.items()}
+
+
+def build_sampler(cfg, labels: np.ndarray, batch_size: int, seed: int):
+    name, values = settings(cfg, "sampler")
+    # The run's seed drives the sampler too, unless the config pins the sampler's own seed.
+    if "seed" in registry("samplers").get(name).settings() and "seed" not in values:
+        values["seed"] = seed
+    sampler = create_sampler(name, np.asarray(labels), batch_size, **values)
+    if len(sampler) < 1:
+        raise TrainingError(f"sampler {name!r} yields no batches for {len(labels)} training images")
+    return sampler
+
+
+def build_optimizer(oc: OptimConfig, model: RetrievalModel, losses: dict[str, nn.Module]):
+    groups = [
+        {"params": list(model.backbone.parameters()), "lr": oc.lr * oc.backbone_lr_scale},
+        {"params": list(model.head.parameters()), "lr": oc.lr},
+    ]
+    for loss in losses.values():
+        params = [p for p in loss.parameters() if p.requires_grad]
+        if params:
+            # Decay would pull learnable loss state (centers, proxies) towards the origin.
+            groups.append({"params": params, "lr": float(getattr(loss, "lr", None) or oc.lr), "weight_decay": 0.0})
+    groups = [g for g in groups if g["params"]]
+    for group in groups:
+        group["initial_lr"] = group["lr"]
+    if oc.name == "sgd":
+        return torch.optim.SGD(groups, lr=oc.lr, momentum=oc.momentum, weight_decay=oc.weight_decay)
+    optimizer = torch.optim.AdamW if oc.name == "adamw" else torch.optim.Adam
+    return optimizer(groups, lr=oc.lr, weight_decay=oc.weight_decay)
+
+
+def build_scheduler(oc: OptimConfig, optimizer, steps: int):
+    if oc.schedule == "constant":
+        return None
+    def cosine(step: int) -> float:
+        return 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, cosine)
+
+
+# -- one epoch -------------------------------------------------------------------------------
+def train_one_epoch(model, losses, sampler, train, optimizer, scheduler, scaler, device, tc, oc,
+                    generator, progress, description) -> float:
+    model.train()
+    batches = [np.asarray(batch, dtype=np.int64) for batch in sampler]
+    task = progress.add_task(description, total=len(batches)) if progress is not None else None
+    total, count = 0.0, 0
+    for positions, pixels in load_batches(train, batches, tc.num_workers):
+        images = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))
+        if tc.augment:
+            images = random_shift(images, generator)
+        images = images.to(device, non_blocking=True)
+        labels = torch.from_numpy(np.asarray(train.labels)[positions]).to(device)
+        with autocast(device, tc.amp):
+            embeddings = model(images)
+        loss = losses["loss"](embeddings.float(), labels)
+        if "classification" in losses:
+            loss = loss + tc.classification_weight * losses["classification"](embeddings.float(), labels)
+        if not torch.isfinite(loss):
+            raise TrainingError(f"the training loss became {loss.item()} ({description}); try a lower optim.lr")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if oc.grad_clip > 0:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], oc.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        if scheduler is not None:
+            scheduler.step()
+        total += float(loss.detach()) * len(positions)
+        count += len(positions)
+        if task is not None:
+            progress.advance(task)
+    if task is not None:
+        progress.remove_task(task)
+    return total / max(count, 1)
+
+
+def random_shift(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Translate each image by up to 1/8 of its size (edge padding): cheap, label-preserving."""
+    _, _, h, w = images.shape
+    pad = max(1, min(h, w) // 8)
+    padded = torch.nn.functional.pad(images, (pad, pad, pad, pad), mode="replicate")
+    offsets = torch.randint(0, 2 * pad + 1, (len(images), 2), generator=generator)
+    return torch.stack([padded[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets.tolist())])
+
+
+def maybe_refresh(sampler, epoch: int, model, train, device, tc: TrainConfig, progress) -> None:
+    """Hard-negative samplers mine current train embeddings every ``refresh_every`` epochs (after the first)."""
+    every = int(getattr(sampler, "refresh_every", 0) or 0)
+    # Epoch 0 would mine an untrained model's embeddings: the sampler starts without them.
+    if every <= 0 or not callable(getattr(sampler, "refresh", None)) or epoch == 0 or epoch % every:
+        return
+    sampler.refresh(embed_images(model, train, device, tc.embed_batch_size, tc.amp, progress,
+                                 "mining train embeddings", relaxed=True))
+
+
+# -- model selection on val ------------------------------------------------------------------
+def val_score(model, val, cfg, metric: str, k: int, device, tc: TrainConfig, progress=None) -> float:
+    """Mean score of val items retrieving among the other val items with the run's indexer."""
+    from harness.metrics import per_query_scores
+
+    embeddings = embed_images(model, val, device, tc.embed_batch_size, tc.amp, progress, "val embeddings")
+    labels = np.asarray(val.labels)
+    ranked, k_val = leave_one_out(embeddings, cfg, k)
+    counts = np.bincount(labels)
+    usable = counts[labels] > 1  # a val item alone in its class has nothing to retrieve
+    if k_val < 1 or not usable.any():
+        return float("nan")
+    scores = [
+        leave_one_out_score(per_query_scores, ranked, labels, i, metric, k_val) for i in np.flatnonzero(usable)
+    ]
+    return float(np.mean(scores))
+
+
+def leave_one_out_score(per_query_scores, ranked, labels, i: int, metric: str, k: int) -> float:
+    """Query ``i`` scored against the val set without itself, so that it is not among its relevant items."""
+    gallery = labels.copy()
+    gallery[i] = labels.min() - 1  # a label nobody has: item i no longer counts as relevant to itself
+    return float(per_query_scores(ranked[i : i + 1], labels[i : i + 1], gallery, metric, k)[0])
+
+
+def leave_one_out(embeddings: np.ndarray, cfg, k: int) -> tuple[np.ndarray, int]:
+    """Each item's ranked neighbours among the others, k capped to ``n - 1``."""
+    n = len(embeddings)
+    k_val = min(k, n - 1)
+    if k_val < 1:
+        return np.zeros((n, 0), dtype=np.int64), 0
+    name, values = settings(cfg, "indexer")
+    _, indices = create_indexer(name, **values).build(embeddings).search(embeddings, k_val + 1)
+    indices = np.asarray(indices, dtype=np.int64)
+    keep = indices != np.arange(n)[:, None]
+    keep[keep.all(axis=1), -1] = False  # self not found among the k+1 (ties): drop the last instead
+    return indices[keep].reshape(n, k_val), k_val
+
+
+def score_label(metric: str, k: int, n: int) -> str:
+    return metric.replace("@k", f"@{min(k, max(n - 1, 1))}")
+
+
+# -- data ----------------------------------------------------------------------------------------
+class _InMemory:
+    """An ``Images`` whose pixels were loaded once; everything else is forwarded."""
+
+    def __init__(self, images, pixels: np.ndarray):
+        self._images, self._pixels = images, pixels
+
+    def __len__(self) -> int:
+        return len(self._pixels)
+
+    def load(self, positions) -> np.ndarray:
+        return self._pixels[np.asarray(positions, dtype=np.int64)]
+
+    def __getattr__(self, name: str):
+        return getattr(self._images, name)
+
+
+class _Batches(torch.utils.data.Dataset):
+    def __init__(self, images, batches):
+        self.images, self.batches = images, batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int):
+        return self.batches[i], self.images.load(self.batches[i])
+
+
+def load_batches(images, batches: list[np.ndarray], workers: int):
+    """``(positions, pixels)`` per batch, in order; decoded by ``workers`` processes when asked."""
+    if workers == 0 or isinstance(images, _InMemory):
+        return ((positions, images.load(positions)) for positions in batches)
+    loader = torch.utils.data.DataLoader(_Batches(images, batches), batch_size=None, num_workers=workers)
+    return ((np.asarray(positions), np.asarray(pixels)) for positions, pixels in loader)
+
+
+def in_memory(images, limit_mb: int):
+    """Small sets are decoded once instead of every epoch (digits: ~1 MB)."""
+    n = len(images)
+    size_mb = n * int(np.prod(images.image_shape)) * 4 / 2**20
+    if n == 0 or size_mb > limit_mb:
+        return images
+    return _InMemory(images, np.ascontiguousarray(images.load(np.arange(n)), dtype=np.float32))

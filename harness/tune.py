@@ -1,0 +1,372 @@
+"""``bench tune``: search a method's hyperparameters with Optuna on the **val** split, then submit the best.
+
+Reads top to bottom: check the request (config, search space, storage) before anything trains,
+open or resume the study, run trials until the study holds ``n_trials`` finished (complete +
+pruned) trials in total — counting every worker on the same study — and finally rerun the best
+trial's configuration with a fresh seed through ``pipeline.run`` (train → query/gallery → submit).
+
+A trial trains with ``train.fit`` and is scored on val only: its value is ``fit(...).best_val`` and
+each epoch's val score is reported to the pruner. Query, gallery and answers are touched only by
+the final ``pipeline.run``. Library code: nothing here prints; the CLI passes ``TuneHooks``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from harness.config import parse_sets
+from harness.errors import BenchError, ConfigError, TrainingError
+from harness.tune_search import (PRUNERS, SAMPLERS, FixedParamsTrial, importances, jsonable, make_pruner,
+                                 make_sampler)
+from harness.tune_storage import Heartbeat, StorageInfo, fail_stale_trials, is_stale, open_storage, quietly
+from harness.tune_submit import rerun_best, should_submit
+from harness.workspace import check_name
+
+MAX_FAILURES_IN_A_ROW = 3
+HEARTBEAT_INTERVAL_S = 20.0
+GRACE_PERIOD_S = 120.0
+
+
+class TuneError(BenchError):
+    """A study that cannot be run as asked (e.g. it belongs to another method)."""
+
+
+@dataclass
+class TuneRequest:
+    method: str
+    n_trials: int
+    competition: str | None = None
+    timeout: float | None = None  # seconds; no new trial starts after it
+    storage: str | None = None  # Optuna storage URL or journal path; None = studies/<study>.journal
+    study: str | None = None  # default "<competition>-<method>"
+    sets: Sequence[str] | dict[str, Any] = ()  # fixed parameters: left out of the search
+    config_file: str | None = None
+    seed: int | None = None
+    pruner: str = "median"
+    sampler: str = "tpe"
+    submit: bool = True
+    device: str | None = None
+    heartbeat_interval: float = HEARTBEAT_INTERVAL_S
+    grace_period: float = GRACE_PERIOD_S  # a RUNNING trial silent this long belonged to a dead worker
+
+
+@dataclass
+class TrialOutcome:
+    number: int
+    state: str  # "COMPLETE" | "PRUNED" | "FAIL"
+    value: float | None
+    params: dict[str, Any]
+    seconds: float
+    message: str = ""
+    finished: int = 0  # complete + pruned trials in the whole study after this one
+
+
+@dataclass
+class TuneHooks:
+    """What the CLI shows. Every field is optional."""
+
+    on_start: Callable[[dict[str, Any]], None] | None = None
+    on_trial_start: Callable[[int, dict[str, Any]], None] | None = None
+    on_trial_end: Callable[[TrialOutcome], None] | None = None
+    on_message: Callable[[str], None] | None = None
+    on_final_start: Callable[[int, dict[str, Any]], None] | None = None
+    progress: Any = None  # a rich Progress handed to fit / pipeline.run, or None
+
+
+@dataclass
+class TuneResult:
+    study: str
+    competition: str
+    method: str
+    storage: str  # password masked
+    dashboard: str  # the command that opens the study in optuna-dashboard
+    n_trials: int  # the target
+    counts: dict[str, int]  # COMPLETE / PRUNED / FAIL / RUNNING over the whole study
+    ran_here: int
+    stale_failed: list[int]
+    best_number: int | None
+    best_value: float | None
+    best_params: dict[str, Any]
+    importances: dict[str, float] | None
+    importance_note: str
+    metric: str
+    run: Any = None  # pipeline.RunResult of the final run, if submitted
+    submit_note: str = ""
+    messages: list[str] = field(default_factory=list)
+
+
+class Tuner:
+    """One worker on one study. ``Tuner(workspace, request).run(hooks)``."""
+
+    def __init__(self, workspace: Any, request: TuneRequest):
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.workspace, self.request = workspace, request
+        self.hooks = TuneHooks()
+        self._check_request()
+        from harness.pipeline import resolve_run_config
+        from harness.registry import get_method
+
+        self.method = get_method(request.method)  # unknown method: UnknownNameError
+        self.fixed = parse_sets(list(request.sets)) if not isinstance(request.sets, dict) else dict(request.sets)
+        base = resolve_run_config(request.method, request.competition, request.config_file, self.fixed,
+                                  request.seed, request.device)  # bad --set / config: ConfigError
+        self.competition_name = base["competition"]
+        self.base_seed = int(base["seed"])
+        self.device = base["train"]["device"]
+        self._check_search_space()
+        self.study_name = check_name(request.study or f"{self.competition_name}-{request.method}", "study name")
+        self.info: StorageInfo = open_storage(workspace, request.storage, self.study_name)
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.messages: list[str] = []
+        self._competition: Any = None
+
+    # -- checks before anything trains ----------------------------------------------------
+    def _check_request(self) -> None:
+        r = self.request
+        if r.n_trials < 1:
+            raise ConfigError(f"--trials must be at least 1 but got {r.n_trials}")
+        if r.timeout is not None and r.timeout <= 0:
+            raise ConfigError(f"--timeout must be positive but got {r.timeout}")
+        if r.pruner not in PRUNERS:
+            raise ConfigError(f"--pruner must be one of {', '.join(PRUNERS)}, got {r.pruner!r}")
+        if r.sampler not in SAMPLERS:
+            raise ConfigError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {r.sampler!r}")
+
+    def _check_search_space(self) -> None:
+        """Draw one point of the search space in memory and resolve it: bad keys fail now."""
+        import optuna
+
+        probe = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+        self.trial_config(probe)
+
+    # -- one trial ------------------------------------------------------------------------
+    def trial_config(self, trial: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(resolved config, search-space overrides) of ``trial``; ``--set`` values win."""
+        from harness.pipeline import resolve_run_config
+
+        try:
+            overrides = dict(self.method.search_space(FixedParamsTrial(trial, self.fixed)) or {})
+        except BenchError:
+            raise
+        except Exception as exc:
+            raise ConfigError(f"method {self.request.method!r}: its search space failed: {exc}") from None
+        overrides = {k: v for k, v in overrides.items() if k not in self.fixed}
+        r = self.request
+        seed = self.base_seed + trial.number
+        cfg = resolve_run_config(r.method, r.competition, r.config_file, {**overrides, **self.fixed}, seed, r.device)
+        return cfg, overrides
+
+    def objective(self, trial: Any, competition: Any, device: Any) -> float:
+        """Train on train, score on val; report each epoch's val score and prune when told."""
+        import optuna
+
+        from harness.config import config_hash
+        from harness.train import fit
+
+        cfg, overrides = self.trial_config(trial)
+        trial.set_user_attr("overrides", jsonable(overrides))
+        trial.set_user_attr("seed", cfg["seed"])
+        trial.set_user_attr("config_hash", config_hash(cfg))
+        if self.hooks.on_trial_start:
+            self.hooks.on_trial_start(trial.number, dict(trial.params))
+
+        def on_epoch(epoch: int, score: float) -> None:
+            if not math.isfinite(score):
+                raise TrainingError(f"val score is {score} at epoch {epoch}")
+            trial.report(float(score), epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {epoch} (val {score:.4f})")
+
+        result = fit(cfg, competition, device, on_epoch=on_epoch, progress=self.hooks.progress)
+        if result.best_val is None or not math.isfinite(result.best_val):
+            raise TrainingError(f"competition {competition.name!r} gave no val score; tuning needs a val split")
+        trial.set_user_attr("best_epoch", result.best_epoch)
+        trial.set_user_attr("train_seconds", result.train_seconds)
+        return float(result.best_val)
+
+    # -- the search -----------------------------------------------------------------------
+    def open_study(self) -> Any:
+        import optuna
+
+        try:
+            study = optuna.create_study(storage=self.info.storage, study_name=self.study_name,
+                                        direction="maximize", load_if_exists=True,
+                                        sampler=make_sampler(self.request.sampler, self.base_seed),
+                                        pruner=make_pruner(self.request.pruner, self.request.n_trials))
+        except BenchError:
+            raise
+        except Exception as exc:
+            raise TuneError(f"cannot open study {self.study_name!r} in {self.info.display}: {exc}") from None
+        if len(study.directions) != 1 or study.direction != optuna.study.StudyDirection.MAXIMIZE:
+            raise TuneError(f"study {self.study_name!r} in {self.info.display} does not maximize; use another --study")
+        attrs = study.user_attrs
+        for key, value in (("method", self.request.method), ("competition", self.competition_name)):
+            if key in attrs and attrs[key] != value:
+                raise TuneError(f"study {self.study_name!r} tunes {key} {attrs[key]!r}, not {value!r}; "
+                                f"use another --study")
+            if key not in attrs:
+                study.set_user_attr(key, value)
+        return study
+
+    def run(self, hooks: TuneHooks | None = None) -> TuneResult:
+        import optuna
+        from optuna.trial import TrialState
+
+        from harness.competition import open_competition
+        from harness.devices import pick_device
+
+        self.hooks = hooks or TuneHooks()
+        competition = self._competition = open_competition(self.workspace, self.competition_name)
+        device = pick_device(self.device)
+        study = self.open_study()
+        stale = fail_stale_trials(study, self.request.grace_period)
+        if stale:
+            self._say(f"marked stale trial(s) {', '.join(map(str, stale))} of a stopped worker as failed")
+        if self.hooks.on_start:
+            self.hooks.on_start({"study": self.study_name, "storage": self.info.display,
+                                 "finished": self._count(study)[0], "n_trials": self.request.n_trials,
+                                 "competition": self.competition_name, "method": self.request.method})
+        started, ran, failures = time.monotonic(), 0, 0
+        while True:
+            if self.request.timeout is not None and time.monotonic() - started >= self.request.timeout:
+                self._say(f"timeout of {self.request.timeout:g} s reached")
+                break
+            stale += fail_stale_trials(study, self.request.grace_period)
+            finished, live = self._count(study)
+            if finished + live >= self.request.n_trials:
+                break
+            study.sampler = make_sampler(self.request.sampler, self.base_seed + len(study.get_trials(deepcopy=False)))
+            trial = study.ask()
+            if self._surplus(study, trial):  # another worker asked at the same moment
+                trial.set_user_attr("surplus", True)
+                study.tell(trial, state=TrialState.FAIL)
+                break
+            trial.set_user_attr("worker", self.worker)
+            outcome = self._run_trial(study, trial, competition, device)
+            ran += 1
+            failures = failures + 1 if outcome.state == "FAIL" else 0
+            if self.hooks.on_trial_end:
+                self.hooks.on_trial_end(outcome)
+            if failures >= MAX_FAILURES_IN_A_ROW:
+                raise TrainingError(f"{failures} trials in a row failed; last: {outcome.message}")
+        return self._finish(study, ran, stale, optuna)
+
+    def _run_trial(self, study: Any, trial: Any, competition: Any, device: Any) -> TrialOutcome:
+        import optuna
+        from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.trial import TrialState
+
+        t0 = time.perf_counter()
+        value, state, message = None, TrialState.COMPLETE, ""
+        with Heartbeat(study._storage, trial._trial_id, self.request.heartbeat_interval):
+            try:
+                value = self.objective(trial, competition, device)
+            except optuna.TrialPruned as exc:
+                state, message = TrialState.PRUNED, str(exc)
+            except (KeyboardInterrupt, ConfigError):
+                _tell_quietly(study, trial, TrialState.FAIL)
+                raise
+            except Exception as exc:  # a diverging or crashing trial: recorded, and the search goes on
+                state, message = TrialState.FAIL, f"{type(exc).__name__}: {exc}"
+                quietly(trial.set_user_attr, "error", message[:1000])
+        try:
+            if state == TrialState.COMPLETE:
+                study.tell(trial, value)
+            else:
+                study.tell(trial, state=state)
+        except UpdateFinishedTrialError:
+            state, message = TrialState.FAIL, "marked failed by another worker (heartbeat lost)"
+        frozen = study._storage.get_trial(trial._trial_id)
+        return TrialOutcome(trial.number, state.name, frozen.value if frozen.values else value,
+                            dict(frozen.params), time.perf_counter() - t0, message, self._count(study)[0])
+
+    def _count(self, study: Any) -> tuple[int, int]:
+        """(complete + pruned, live running) trials of the whole study."""
+        from optuna.trial import TrialState
+
+        now, finished, live = time.time(), 0, 0
+        for t in study.get_trials(deepcopy=False):
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+                finished += 1
+            elif t.state == TrialState.RUNNING and not is_stale(t, self.request.grace_period, now):
+                live += 1
+        return finished, live
+
+    def _surplus(self, study: Any, trial: Any) -> bool:
+        from optuna.trial import TrialState
+
+        earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
+        taken = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+                    or (t.state == TrialState.RUNNING and not is_stale(t, self.request.grace_period))
+                    for t in earlier)
+        return taken >= self.request.n_trials
+
+    def _say(self, text: str) -> None:
+        self.messages.append(text)
+        if self.hooks.on_message:
+            self.hooks.on_message(text)
+
+    # -- after the search -----------------------------------------------------------------
+    def _finish(self, study: Any, ran: int, stale: list[int], optuna: Any) -> TuneResult:
+        from optuna.trial import TrialState
+
+        counts = {s.name: 0 for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)}
+        for t in study.get_trials(deepcopy=False):
+            if t.state.name in counts and not t.user_attrs.get("surplus"):
+                counts[t.state.name] += 1
+        best = _best_trial(study)
+        top, note = importances(study, counts["COMPLETE"], optuna)
+        result = TuneResult(
+            study=self.study_name, competition=self.competition_name, method=self.request.method,
+            storage=self.info.display, dashboard=self.info.dashboard_command, n_trials=self.request.n_trials,
+            counts=counts, ran_here=ran, stale_failed=stale, best_number=best.number if best else None,
+            best_value=best.value if best else None, best_params=dict(best.params) if best else {},
+            importances=top, importance_note=note, metric=self._metric_label(),
+            messages=self.messages,
+        )
+        if best is None:
+            result.submit_note = "no trial completed: nothing to submit"
+        elif not self.request.submit:
+            result.submit_note = "not submitted (--no-submit)"
+        else:
+            go, why = should_submit(study, best, ran, self.worker, self.request.grace_period)
+            result.submit_note = why
+            if go:
+                result.run = self.submit_best(study, best)
+                result.submit_note = f"submitted as {result.run.submission_id}"
+        return result
+
+    def submit_best(self, study: Any, best: Any) -> Any:
+        """Run the best trial's configuration again with a fresh seed; submit it (``tune_submit``)."""
+        r = self.request
+        return rerun_best(self.workspace, study, best, method=r.method, competition=self.competition_name,
+                          config_file=r.config_file, fixed=self.fixed, base_seed=self.base_seed,
+                          device=r.device, worker=self.worker, hooks=self.hooks)
+
+    def _metric_label(self) -> str:
+        spec = getattr(self._competition, "spec", None)
+        return f"val {spec.metric}".replace("@k", f"@{spec.k}") if spec is not None else "val score"
+
+
+def tune(workspace: Any, request: TuneRequest, hooks: TuneHooks | None = None) -> TuneResult:
+    """Check ``request``, run this worker's share of the study, submit the best; see ``Tuner``."""
+    return Tuner(workspace, request).run(hooks)
+
+
+def _best_trial(study: Any) -> Any:
+    try:
+        return study.best_trial
+    except ValueError:  # no complete trial
+        return None
+
+
+def _tell_quietly(study: Any, trial: Any, state: Any) -> None:
+    quietly(lambda: study.tell(trial, state=state))

@@ -1,0 +1,92 @@
+"""The Optuna pieces of ``bench tune``: samplers, pruners, a trial that honours ``--set``, importances."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+PRUNERS = ("median", "percentile", "hyperband", "none")
+SAMPLERS = ("tpe", "random")
+
+
+class FixedParamsTrial:
+    """An Optuna trial in which the names fixed by ``--set`` are answered, not searched.
+
+    ``suggest_*`` for a fixed name returns the fixed value and registers no distribution, so the
+    name never appears in ``trial.params``. Everything else goes to the real trial.
+    """
+
+    def __init__(self, trial: Any, fixed: dict[str, Any]):
+        self._trial, self._fixed = trial, fixed
+
+    def _suggest(self, kind: str, name: str, *args: Any, **kwargs: Any) -> Any:
+        if name in self._fixed:
+            return self._fixed[name]
+        return getattr(self._trial, kind)(name, *args, **kwargs)
+
+    def suggest_float(self, name, *a, **k):
+        return self._suggest("suggest_float", name, *a, **k)
+
+    def suggest_int(self, name, *a, **k):
+        return self._suggest("suggest_int", name, *a, **k)
+
+    def suggest_categorical(self, name, *a, **k):
+        return self._suggest("suggest_categorical", name, *a, **k)
+
+    def suggest_uniform(self, name, *a, **k):
+        return self._suggest("suggest_float", name, *a, **k)
+
+    def suggest_loguniform(self, name, low, high):
+        return self._suggest("suggest_float", name, low, high, log=True)
+
+    def suggest_discrete_uniform(self, name, low, high, q):
+        return self._suggest("suggest_float", name, low, high, step=q)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._trial, attr)
+
+
+def make_sampler(kind: str, seed: int) -> Any:
+    import optuna
+
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant_liar is "experimental" in some versions
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+
+
+def make_pruner(kind: str, n_trials: int) -> Any:
+    """Median / percentile start pruning after a few complete trials (fewer for small studies)."""
+    import optuna
+
+    startup = min(5, max(2, n_trials // 5))
+    if kind == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=0)
+    if kind == "percentile":
+        return optuna.pruners.PercentilePruner(25.0, n_startup_trials=startup, n_warmup_steps=0)
+    if kind == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource="auto")
+    return optuna.pruners.NopPruner()
+
+
+def importances(study: Any, complete: int, optuna: Any) -> tuple[dict[str, float] | None, str]:
+    if complete < 2:
+        return None, f"needs at least 2 complete trials (have {complete})"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            values = optuna.importance.get_param_importances(study)
+    except Exception as exc:  # e.g. every complete trial has the same parameters
+        return None, f"not available: {exc}"
+    top = dict(sorted(values.items(), key=lambda kv: -kv[1])[:5])
+    return (top, "") if top else (None, "no searched parameters")
+
+
+def jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in values.items():
+        if hasattr(value, "item"):  # numpy scalars
+            value = value.item()
+        out[key] = value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
+    return out

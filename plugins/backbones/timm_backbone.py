@@ -1,0 +1,119 @@
+"""``timm``: any timm model as a feature extractor (``backbone.model=resnet18``).
+
+Tiny inputs are upsampled inside the module (most timm models downsample 32×, so 8×8 digits would
+vanish). Pretrained weights come from the Hugging Face Hub when online, or from ``weights=PATH``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import socket
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from harness import hookimpl
+from harness.errors import ConfigError
+
+MIN_AUTO_SIZE = 32
+_OFFLINE_VALUES = ("1", "true", "yes", "on")
+
+
+class TimmBackbone(nn.Module):
+    """Resize (when asked or when tiny), normalise with the model's mean/std, run the timm model."""
+
+    def __init__(self, net: nn.Module, input_size: int, mean, std):
+        super().__init__()
+        self.net = net
+        self.input_size = input_size
+        self.out_dim = int(net.num_features)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        size = self._size(images.shape[-2:])
+        if size != tuple(images.shape[-2:]):
+            images = nn.functional.interpolate(images, size=size, mode="bilinear", align_corners=False)
+        return self.net((images - self.mean) / self.std)
+
+    def _size(self, hw) -> tuple[int, int]:
+        if self.input_size:
+            return (self.input_size, self.input_size)
+        h, w = int(hw[0]), int(hw[1])
+        scale = max(1.0, MIN_AUTO_SIZE / min(h, w))
+        return (round(h * scale), round(w * scale))
+
+
+def timm_backbone(model: str = "resnet18", pretrained: bool = False, weights: str = "",
+                  input_size: int = 0, drop_rate: float = 0.0) -> TimmBackbone:
+    """Any timm model (setting ``model``); ``input_size`` 0 upsamples images under 32 pixels to 32."""
+    import timm
+
+    if not timm.is_model(model):
+        close = difflib.get_close_matches(model, timm.list_models(), n=3, cutoff=0.6)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise ConfigError(f"backbone timm has no model {model!r}.{hint} See timm.list_models().")
+    if input_size < 0:
+        raise ConfigError(f"backbone.input_size cannot be negative but got {input_size}")
+    download = pretrained and not weights
+    if download and _offline():
+        raise ConfigError(
+            f"backbone timm:{model} with pretrained=true needs to download weights, but this machine is "
+            "offline; pass backbone.weights=PATH (a local .safetensors or .pth state dict) "
+            "or set backbone.pretrained=false"
+        )
+    try:
+        net = timm.create_model(model, pretrained=download, num_classes=0, in_chans=3, drop_rate=drop_rate)
+    except Exception as exc:  # hub, network and file errors all mean the same to the user
+        raise ConfigError(f"could not create timm:{model} (pretrained={pretrained}): {exc}") from None
+    if weights:
+        load_weights(net, Path(weights), model)
+    cfg = getattr(net, "pretrained_cfg", None) or {}
+    mean = cfg.get("mean", (0.485, 0.456, 0.406))
+    std = cfg.get("std", (0.229, 0.224, 0.225))
+    return TimmBackbone(net, input_size, mean, std)
+
+
+def load_weights(net: nn.Module, path: Path, model: str) -> None:
+    """Load a local state dict; only the classifier (absent here, num_classes=0) may be left over."""
+    if not path.is_file():
+        raise ConfigError(f"backbone.weights file {path} does not exist")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ConfigError(f"cannot read backbone.weights file {path}: {exc}") from None
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise ConfigError(f"backbone.weights file {path} does not hold a state dict")
+    try:
+        missing, _unexpected = net.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        raise ConfigError(f"backbone.weights file {path} does not fit timm:{model}: {exc}") from None
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise ConfigError(f"backbone.weights file {path} lacks {len(missing)} weight(s) of timm:{model}: {shown}")
+
+
+def _offline() -> bool:
+    """True when the Hub is unreachable: HF_HUB_OFFLINE set, or no connection within 2 seconds."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _OFFLINE_VALUES:
+        return True
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=2).close()
+    except OSError:
+        return True
+    return False
+
+
+@hookimpl
+def register_backbones(register):
+    register("timm", timm_backbone, description="Any timm model as a feature extractor (setting model)")

@@ -1,0 +1,53 @@
+"""Contract of every registered method: its defaults resolve and its search space is dotted and valid."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from harness.config import resolve
+from harness.methods import Method
+from harness.pipeline import resolve_run_config
+from harness.registry import get_method, registry
+
+BUILT_IN = ["hashnet", "triplet", "contrastive", "center", "siamese", "softmax"]
+
+
+def method_names() -> list[str]:
+    return registry("methods").names()
+
+
+def test_the_built_in_methods_are_registered():
+    assert set(BUILT_IN) <= set(method_names())
+
+
+@pytest.mark.parametrize("name", method_names())
+def test_defaults_resolve_to_a_complete_config(name):
+    method = get_method(name)
+    assert isinstance(method, Method) and method.description
+    cfg = resolve_run_config(name)
+    for section in ("backbone", "head", "loss", "sampler", "indexer", "optim", "train"):
+        assert section in cfg
+    assert cfg["competition"] == "digits" and cfg["seed"] == 0
+
+
+@pytest.mark.parametrize("name", method_names())
+@pytest.mark.parametrize("seed", [0, 1])
+def test_search_space_returns_dotted_keys_that_resolve(name, seed):
+    method = get_method(name)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed)).ask()
+    overrides = method.search_space(trial)
+    assert overrides, f"method {name} has an empty search space"
+    for key in overrides:
+        assert "." in key or key in ("seed",), key
+    assert set(trial.params) == set(overrides), "each Optuna parameter is named by its dotted key"
+    resolve(method.defaults, sets=overrides)
+    resolve_run_config(name, sets=overrides)
+
+
+def test_siamese_adds_a_classification_term_and_softmax_searches_cosine():
+    assert resolve_run_config("siamese")["train"]["classification_weight"] > 0
+    softmax = resolve_run_config("softmax")
+    assert (softmax["indexer"]["name"], softmax["indexer"]["metric"]) == ("exact", "cosine")
+    assert resolve_run_config("hashnet")["indexer"]["name"] == "hamming"
