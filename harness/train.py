@@ -19,7 +19,7 @@ from torch import nn
 
 from harness.config import OptimConfig, TrainConfig, check_values, optim_config, train_config
 from harness.devices import autocast, cpu_threads, deterministic, pick_device, seed_everything, uses_amp
-from harness.embed import embed_images
+from harness.embed import embed_images, in_memory, load_batches
 from harness.errors import TrainingError
 from harness.model import RetrievalModel, build_model, settings
 from harness.registry import create_indexer, create_loss, create_sampler, registry
@@ -168,8 +168,6 @@ def build_optimizer(oc: OptimConfig, model: RetrievalModel, losses: dict[str, nn
             # Decay would pull learnable loss state (centers, proxies) towards the origin.
             groups.append({"params": params, "lr": float(getattr(loss, "lr", None) or oc.lr), "weight_decay": 0.0})
     groups = [g for g in groups if g["params"]]
-    for group in groups:
-        group["initial_lr"] = group["lr"]
     if oc.name == "sgd":
         return torch.optim.SGD(groups, lr=oc.lr, momentum=oc.momentum, weight_decay=oc.weight_decay)
     optimizer = torch.optim.AdamW if oc.name == "adamw" else torch.optim.Adam
@@ -179,6 +177,7 @@ def build_optimizer(oc: OptimConfig, model: RetrievalModel, losses: dict[str, nn
 def build_scheduler(oc: OptimConfig, optimizer, steps: int):
     if oc.schedule == "constant":
         return None
+
     def cosine(step: int) -> float:
         return 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
 
@@ -283,48 +282,3 @@ def leave_one_out(embeddings: np.ndarray, cfg, k: int) -> tuple[np.ndarray, int]
 
 def score_label(metric: str, k: int, n: int) -> str:
     return metric.replace("@k", f"@{min(k, max(n - 1, 1))}")
-
-
-# -- data ----------------------------------------------------------------------------------------
-class _InMemory:
-    """An ``Images`` whose pixels were loaded once; everything else is forwarded."""
-
-    def __init__(self, images, pixels: np.ndarray):
-        self._images, self._pixels = images, pixels
-
-    def __len__(self) -> int:
-        return len(self._pixels)
-
-    def load(self, positions) -> np.ndarray:
-        return self._pixels[np.asarray(positions, dtype=np.int64)]
-
-    def __getattr__(self, name: str):
-        return getattr(self._images, name)
-
-
-class _Batches(torch.utils.data.Dataset):
-    def __init__(self, images, batches):
-        self.images, self.batches = images, batches
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __getitem__(self, i: int):
-        return self.batches[i], self.images.load(self.batches[i])
-
-
-def load_batches(images, batches: list[np.ndarray], workers: int):
-    """``(positions, pixels)`` per batch, in order; decoded by ``workers`` processes when asked."""
-    if workers == 0 or isinstance(images, _InMemory):
-        return ((positions, images.load(positions)) for positions in batches)
-    loader = torch.utils.data.DataLoader(_Batches(images, batches), batch_size=None, num_workers=workers)
-    return ((np.asarray(positions), np.asarray(pixels)) for positions, pixels in loader)
-
-
-def in_memory(images, limit_mb: int):
-    """Small sets are decoded once instead of every epoch (digits: ~1 MB)."""
-    n = len(images)
-    size_mb = n * int(np.prod(images.image_shape)) * 4 / 2**20
-    if n == 0 or size_mb > limit_mb:
-        return images
-    return _InMemory(images, np.ascontiguousarray(images.load(np.arange(n)), dtype=np.float32))
