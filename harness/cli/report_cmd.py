@@ -35,3 +35,21 @@ def _escape(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
+
+
+def print_run_report(competition: str, submission_id: str, images: bool = True) -> None:
+    """Write a run's own small report and print its path; a report that fails is a note, not an error."""
+    from harness.errors import BenchError
+    from harness.report import write_run_report
+
+    ws = workspace()
+    try:
+        path = write_run_report(ws, competition, submission_id, images=images)
+    except BenchError as exc:
+        console.print(f"[yellow]note:[/] no run report: {_escape(str(exc))}")
+        return
+    try:
+        shown = path.resolve().relative_to(ws.root)
+    except ValueError:
+        shown = path
+    console.print(f"  report {_escape(str(shown))}", soft_wrap=True)

@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 
 from harness.cli.app import app, console, err_console, workspace
+from harness.cli.report_cmd import print_run_report
 
 
 @app.command("run")
@@ -41,6 +42,7 @@ def run_command(
         result = run(ws, plugin, competition=competition, config_file=config, sets=sets or [], seed=seed,
                      name=name, device=device, progress=progress)
     _summary(result, ws.root)
+    print_run_report(result.competition, result.submission_id)
 
 
 def _progress(quiet: bool):

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.cli.app import app, console, err_console, fail, workspace
+from harness.cli.report_cmd import print_run_report
 
 DEFAULT_COMPETITION = "digits"
 SHOW_PROBLEMS = 50
@@ -82,6 +83,8 @@ def submit_command(
     )
     if result.missing_queries:
         err_console.print(f"[yellow]warning:[/] {result.missing_queries} query id(s) missing from the file; each scored 0")
+    # No neighbour grid here: its images need the dataset plugins, and `bench submit` stays torch-free.
+    print_run_report(competition, row["submission_id"], images=False)
 
 
 @app.command("leaderboard")
@@ -221,13 +224,24 @@ def _human(rows: list[dict]) -> list[dict]:
     return [{c: r[c] for c in keep} for r in out]
 
 
+_DROP_WHEN_NARROW = ("time", "ms/query", "public_rank", "indexer", "name", "code", "method")
+
+
 def _rich_table(rows: list[dict], title: str) -> Table:
+    """A table that fits the terminal: low-priority columns go first, scores and ids stay whole."""
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) + 3 for c in rows[0]}
+    columns = list(rows[0])
+    for column in _DROP_WHEN_NARROW:
+        if sum(widths[c] for c in columns) <= console.width:
+            break
+        if column in columns:
+            columns.remove(column)
     table = Table(title=escape(title))
-    for column in rows[0]:
-        wide = column in ("submission_id", "public", "private")
-        table.add_column(column.replace("_", " "), justify="right" if column == "rank" else "left", no_wrap=wide)
+    for column in columns:
+        table.add_column(column.replace("_", " "), justify="right" if column == "rank" else "left",
+                         no_wrap=column != "submission_id", overflow="fold")
     for row in rows:
-        table.add_row(*(escape(str(row[c])) for c in rows[0]))
+        table.add_row(*(escape(str(row[c])) for c in columns))
     return table
 
 
