@@ -243,7 +243,10 @@ def test_real_median_pruner_prunes_a_bad_region(cli, workspace, plugins_dir):
                  "--set", "train.epochs=2", "--set", "train.batch_size=64")
     assert result.exit_code == 0, result.stderr
     trials = load_study(workspace, "digits-halfbad").trials
-    assert [t.state.name for t in trials[:3]] == ["COMPLETE"] * 3  # two start-up trials, then a good one
+    assert [t.state.name for t in trials[:2]] == ["COMPLETE"] * 2  # the pruner's start-up trials
+    # After one short epoch a good trial can land just under the median of one good and one bad
+    # trial, so trial 2 may go either way; the bad trial 3 is below any good trial and must go.
+    assert trials[2].state.name in ("COMPLETE", "PRUNED")
     assert trials[3].state.name == "PRUNED" and list(trials[3].intermediate_values) == [1]
 
 
