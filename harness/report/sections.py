@@ -105,7 +105,7 @@ def leaderboard_section(rows: list[dict], private: bool = False, chosen: str | N
 
 def cost_section(rows: list[dict], out_dir: Path, name: str = "cost.png") -> Section:
     """Public score against memory (bytes per item) and speed (search ms per query)."""
-    labels = [r.get("name") or r.get("submission_id", "") for r in rows]
+    labels = [r.get("name") or r.get("method") or r.get("submission_id", "") for r in rows]
     metric = next((r.get("metric") for r in rows if r.get("metric")), "score")
     figures.cost_figure(
         Path(out_dir) / name, labels,
