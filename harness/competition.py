@@ -24,10 +24,11 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from harness.answers import Answers
+from harness.atomic import write_atomic
 from harness.errors import CompetitionError
 from harness.manifest import (
     INFO_FILE, MANIFEST_FILE, Manifest, competition_folder, info_json, manifest_bytes, parse_manifest,
-    load_answers, read_checked, read_info, rebuild_hint, sha256_bytes, write_atomic,
+    load_answers, read_checked, read_info, rebuild_hint, sha256_bytes,
 )
 
 DEFAULT_COMPETITION = "digits"

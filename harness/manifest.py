@@ -14,8 +14,6 @@ import csv
 import hashlib
 import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,21 +61,6 @@ def parse_manifest(data: bytes, where: str = MANIFEST_FILE) -> Manifest:
         public.append(row[3] == "1")
     return Manifest(np.asarray(ids, dtype=str), np.asarray(labels, dtype=np.int64),
                     np.asarray(roles, dtype=str), np.asarray(public, dtype=bool))
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, then ``os.replace``: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -11,37 +11,18 @@ reports every problem at once with its line number.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from harness.answers import Answers
+from harness.atomic import atomic_writer
 from harness.errors import SubmissionError
 
 HEADER = "query_id,neighbors"
 KEEP_PROBLEMS = 1000  # beyond this only the count grows, so a garbage file cannot exhaust memory
-
-
-@contextmanager
-def atomic_writer(path: str | os.PathLike, mode: str = "w"):
-    """Open a temporary file next to ``path``; on success it replaces ``path`` in one step."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode, **({"encoding": "utf-8", "newline": ""} if "b" not in mode else {})) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_submission(path: str | os.PathLike, query_ids: Sequence[str], neighbor_ids: Iterable[Sequence[str]]) -> Path:
@@ -51,12 +32,6 @@ def write_submission(path: str | os.PathLike, query_ids: Sequence[str], neighbor
         for query_id, neighbors in zip(query_ids, neighbor_ids, strict=True):
             handle.write(f"{query_id},{' '.join(neighbors)}\n")
     return Path(path)
-
-
-def copy_atomic(source: str | os.PathLike, destination: str | os.PathLike) -> Path:
-    with atomic_writer(destination, "wb") as handle, open(source, "rb") as src:
-        shutil.copyfileobj(src, handle)
-    return Path(destination)
 
 
 @dataclass

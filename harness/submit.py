@@ -19,7 +19,8 @@ from harness.answers import Answers
 from harness.errors import BenchError, SubmissionError
 from harness.leaderboard import append_row, rank_of, read_rows
 from harness.scoring import ScoreReport, score
-from harness.submission import atomic_writer, copy_atomic, read_submission, validate_submission
+from harness.atomic import atomic_writer, copy_atomic
+from harness.submission import read_submission, validate_submission
 from harness.workspace import Workspace, check_name
 
 CALLER_FIELDS = (

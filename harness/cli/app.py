@@ -89,3 +89,15 @@ def workspace():
     from harness.workspace import Workspace
 
     return Workspace.from_env(state.root)
+
+
+def progress_bars(quiet: bool):
+    """Rich progress bars on stderr for long work, or a no-op context (``None``) with ``--quiet``."""
+    from contextlib import nullcontext
+
+    if quiet:
+        return nullcontext(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err_console, transient=True)

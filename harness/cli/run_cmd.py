@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
 
-from harness.cli.app import app, console, err_console, workspace
+from harness.cli.app import app, console, err_console, progress_bars, workspace
 from harness.cli.report_cmd import print_run_report
 
 
@@ -38,20 +37,11 @@ def run_command(
 
     ws = workspace()
     resolve_run_config(plugin, competition, config, sets or [], seed, device)  # bad config: fail before any work
-    with _progress(quiet) as progress, _logging(progress, quiet):
+    with progress_bars(quiet) as progress, _logging(progress, quiet):
         result = run(ws, plugin, competition=competition, config_file=config, sets=sets or [], seed=seed,
                      name=name, device=device, progress=progress)
     _summary(result, ws.root)
     print_run_report(result.competition, result.submission_id)
-
-
-def _progress(quiet: bool):
-    if quiet:
-        return nullcontext(None)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err_console, transient=True)
 
 
 class _logging:

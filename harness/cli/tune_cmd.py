@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from rich.markup import escape
 
-from harness.cli.app import app, console, err_console, workspace
+from harness.cli.app import app, console, progress_bars, workspace
 
 
 @app.command("tune")
@@ -45,21 +44,12 @@ Running it again resumes the study; trials of a killed worker are marked failed.
         submit=not no_submit, device=device, grace_period=grace_period,
     )
     tuner = Tuner(ws, request)  # every check (method, --set, storage) happens here, before any training
-    with _progress(quiet) as progress:
+    with progress_bars(quiet) as progress:
         view = _View(progress, quiet, trials)
         hooks = TuneHooks(on_start=view.start, on_trial_end=view.trial_end, on_message=view.message,
                           on_final_start=view.final_start, progress=progress)
         result = tuner.run(hooks)
     _summary(result, ws.root)
-
-
-def _progress(quiet: bool):
-    if quiet:
-        return nullcontext(None)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err_console, transient=True)
 
 
 class _View:
