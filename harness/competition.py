@@ -26,6 +26,7 @@ import numpy as np
 from harness.answers import Answers
 from harness.atomic import write_atomic
 from harness.errors import CompetitionError
+from harness.metrics import METRICS
 from harness.manifest import (
     INFO_FILE, MANIFEST_FILE, Manifest, competition_folder, info_json, manifest_bytes, parse_manifest,
     load_answers, read_checked, read_info, rebuild_hint, sha256_bytes,
@@ -36,7 +37,6 @@ __all__ = [
     "DEFAULT_COMPETITION", "Competition", "CompetitionSpec", "Images", "LabeledImages", "competition_names",
     "competition_spec", "describe", "load_answers", "open_competition",
 ]
-METRICS = ("map@k", "precision@k", "recall@k", "hit@k", "map@r")
 # Fields whose change makes an existing manifest wrong for the competition.
 _BINDING_FIELDS = ("dataset", "dataset_config", "protocol", "protocol_config", "metric", "k", "public_fraction", "salt", "seed")
 
@@ -66,8 +66,15 @@ class CompetitionSpec:
             raise CompetitionError(f"competition {self.name!r}: unknown metric {self.metric!r}; use one of {', '.join(METRICS)}")
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
             raise CompetitionError(f"competition {self.name!r}: k must be a positive integer, got {self.k!r}")
-        if not 0.0 <= float(self.public_fraction) <= 1.0:
-            raise CompetitionError(f"competition {self.name!r}: public_fraction must lie in [0, 1]")
+        for key, kind in (("dataset", str), ("protocol", str), ("salt", str), ("description", str),
+                          ("dataset_config", dict), ("protocol_config", dict)):
+            if not isinstance(getattr(self, key), kind):
+                raise CompetitionError(f"competition {self.name!r}: {key} must be a {kind.__name__}, got {getattr(self, key)!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise CompetitionError(f"competition {self.name!r}: seed must be an integer, got {self.seed!r}")
+        fraction = self.public_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 <= fraction <= 1.0:
+            raise CompetitionError(f"competition {self.name!r}: public_fraction must be a number in [0, 1], got {fraction!r}")
         protocol_config(self.protocol, dict(self.protocol_config))
         return self
 

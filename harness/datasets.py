@@ -124,19 +124,39 @@ class FileDataset(ImageDataset):
         self.roles = None if roles is None else np.asarray(roles, dtype=object)
 
     def _load(self, indices: np.ndarray) -> np.ndarray:
-        from PIL import Image
+        return read_images(self.paths, indices, self.image_shape)
 
-        out = np.empty((len(indices), *self.image_shape), dtype=np.float32)
-        size = (self.image_shape[2], self.image_shape[1])
-        for row, i in enumerate(indices):
-            path = self.paths[i]
-            try:
-                with Image.open(path) as image:
-                    rgb = image.convert("RGB").resize(size, Image.BILINEAR)
-            except OSError as exc:
-                raise DatasetError(f"cannot read image {path}: {exc}") from None
-            out[row] = np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / 255.0
-        return out
+    def pixels(self) -> FilePixels:
+        return FilePixels(self.paths, self.image_shape)
+
+
+class FilePixels:
+    """Pixels of a :class:`FileDataset` and nothing else (no labels, no names)."""
+
+    __slots__ = ("paths", "image_shape")
+
+    def __init__(self, paths: list[Path], image_shape: tuple[int, int, int]):
+        self.paths, self.image_shape = paths, image_shape
+
+    def __call__(self, indices: np.ndarray) -> np.ndarray:
+        return read_images(self.paths, np.asarray(indices, dtype=np.int64).reshape(-1), self.image_shape)
+
+
+def read_images(paths: list[Path], indices: np.ndarray, image_shape: tuple[int, int, int]) -> np.ndarray:
+    """float32 ``(n, 3, H, W)`` in [0, 1]: the files at ``indices``, as RGB, resized to ``image_shape``."""
+    from PIL import Image
+
+    out = np.empty((len(indices), *image_shape), dtype=np.float32)
+    size = (image_shape[2], image_shape[1])
+    for row, i in enumerate(indices):
+        path = paths[i]
+        try:
+            with Image.open(path) as image:
+                rgb = image.convert("RGB").resize(size, Image.BILINEAR)
+        except OSError as exc:
+            raise DatasetError(f"cannot read image {path}: {exc}") from None
+        out[row] = np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / 255.0
+    return out
 
 
 def is_image_file(path: Path) -> bool:

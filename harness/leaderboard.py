@@ -47,6 +47,8 @@ def append_row(path: str | os.PathLike, row: dict[str, Any]) -> dict[str, str]:
             writer = csv.writer(buffer, lineterminator="\n")
             if new_file:
                 writer.writerow(columns)
+            elif not _ends_with_newline(path):
+                buffer.write("\n")  # a hand-edited file: never glue the new row onto its last line
             writer.writerow([written[c] for c in columns])
             with open(path, "a", encoding="utf-8", newline="") as handle:
                 handle.write(buffer.getvalue())  # one write: a reader never sees half a row
@@ -62,13 +64,16 @@ def read_rows(path: str | os.PathLike) -> list[dict[str, str]]:
     path = Path(path)
     if not path.is_file():
         return []
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None:
-            return []
-        if "submission_id" not in reader.fieldnames:
-            raise LeaderboardError(f"{path} is not a leaderboard (no submission_id column)")
-        return [dict(row) for row in reader]
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle, restval="")  # a short (hand-edited) row: empty cells, not None
+            if reader.fieldnames is None:
+                return []
+            if "submission_id" not in reader.fieldnames:
+                raise LeaderboardError(f"{path} is not a leaderboard (no submission_id column)")
+            return [dict(row) for row in reader]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise LeaderboardError(f"{path} is not a readable leaderboard CSV: {exc}") from None
 
 
 def ranked(rows: list[dict[str, str]], private: bool = False) -> list[dict[str, Any]]:
@@ -114,12 +119,21 @@ def _number(text: str | None) -> float:
 def _header(path: Path) -> list[str] | None:
     if not path.is_file() or path.stat().st_size == 0:
         return None
-    with open(path, encoding="utf-8", newline="") as handle:
-        first = handle.readline()
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            first = handle.readline()
+    except UnicodeDecodeError as exc:
+        raise LeaderboardError(f"{path} is not a readable leaderboard CSV: {exc}") from None
     columns = next(csv.reader([first]), [])
     if "submission_id" not in columns:
         raise LeaderboardError(f"{path} is not a leaderboard (no submission_id column)")
     return columns
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
 
 
 def _cell(value: Any) -> str:

@@ -12,6 +12,7 @@ import numpy as np
 from harness.errors import ConfigError
 
 METRICS = ("map@k", "precision@k", "recall@k", "hit@k", "map@r")
+_CELLS_PER_BLOCK = 1 << 22  # ranked cells scored at once: ~60 MB of temporaries per block
 
 
 def check_metric(metric: str) -> str:
@@ -72,7 +73,19 @@ def per_query_scores(
     ranked = np.asarray(ranked, dtype=np.int64)
     if ranked.ndim != 2 or len(ranked) != len(query_labels):
         raise ValueError(f"ranked must be (Q, k) with Q={len(query_labels)}, got shape {ranked.shape}")
+    query_labels = np.asarray(query_labels)
     m = relevant_counts(query_labels, gallery_labels)
+    if metric == "map@r" and len(m) and m.max() > k:
+        raise ConfigError(f"map@r needs k >= the largest number of relevant items ({m.max()}) but k is {k}")
+    out = np.zeros(len(m), dtype=np.float64)
+    rows = max(1, _CELLS_PER_BLOCK // k)  # memory bounded by a block of queries, whatever Q
+    for start in range(0, len(m), rows):
+        stop = start + rows
+        out[start:stop] = _block_scores(ranked[start:stop], query_labels[start:stop], gallery_labels, m[start:stop], metric, k)
+    return out
+
+
+def _block_scores(ranked, query_labels, gallery_labels, m, metric: str, k: int) -> np.ndarray:
     rel = relevance(ranked, query_labels, gallery_labels, k)
     hits = rel.sum(axis=1)
     if metric == "precision@k":
@@ -83,8 +96,6 @@ def per_query_scores(
     if metric == "recall@k":
         return _divide(hits, denominator)
     if metric == "map@r":
-        if len(m) and m.max() > k:
-            raise ConfigError(f"map@r needs k >= the largest number of relevant items ({m.max()}) but k is {k}")
         rel = rel & (np.arange(1, k + 1)[None, :] <= m[:, None])
         denominator = m
     hits_so_far = np.cumsum(rel, axis=1, dtype=np.int32)

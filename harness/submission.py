@@ -66,13 +66,17 @@ def validate_submission(path: str | os.PathLike, answers: Answers) -> Validation
     """Check every line of a submission against the answers' ids and k; never raises on bad content."""
     path = Path(path)
     if not path.is_file():
-        raise SubmissionError(f"submission file {path} does not exist")
+        raise SubmissionError(f"submission file {path} " + ("is not a file" if path.exists() else "does not exist"))
     k = answers.k
     queries = _positions(answers.query_ids)
     gallery = _positions(answers.gallery_ids)
     result = Validation(ranked=np.full((len(queries), k), -1, dtype=np.int64))
     first_line = np.zeros(len(queries), dtype=np.int64)  # 0: not seen yet
-    with open(path, "rb") as handle:
+    try:
+        handle = open(path, "rb")
+    except OSError as exc:
+        raise SubmissionError(f"cannot read submission file {path}: {exc.strerror or exc}") from None
+    with handle:
         line_no = 0
         for line_no, raw in enumerate(handle, start=1):
             text = _decode(raw, line_no, result)

@@ -81,25 +81,51 @@ def submit(
     submission_id = check_name(submission_id or new_submission_id(), "submission id")
     source = Path(file)
     if not source.is_file():
-        raise SubmissionError(f"submission file {source} does not exist")
+        raise SubmissionError(f"submission file {source} " + ("is not a file" if source.exists() else "does not exist"))
     answers = answers or load_answers(workspace, competition)
     board = workspace.leaderboard_path(competition)
     if any(row.get("submission_id") == submission_id for row in read_rows(board)):
         raise BenchError(f"submission id {submission_id!r} is already on the {competition} leaderboard")
     checked = validate_submission(source, answers)
     if not checked.scorable:
-        raise SubmissionError(f"{source}: {checked.problem_count} problem(s) found", checked.problems)
+        error = SubmissionError(f"{source}: {checked.problem_count} problem(s) found", checked.problems)
+        error.problem_count = checked.problem_count  # problems keeps only the first KEEP_PROBLEMS
+        raise error
     report = score(answers, checked.ranked)
 
     destination = workspace.submission_path(competition, submission_id)
-    if not (destination.exists() and destination.samefile(source)):
-        copy_atomic(source, destination)
+    copied = not (destination.exists() and destination.samefile(source))
     run_dir = workspace.run_dir(submission_id)
-    write_per_query(run_dir / "per_query.csv", answers, report.per_query)
-    with atomic_writer(run_dir / "scores.json") as handle:
-        json.dump({"submission_id": submission_id, "competition": competition, **report.to_dict()}, handle, indent=2)
+    written_files = [run_dir / "per_query.csv", run_dir / "scores.json"] + ([destination] if copied else [])
+    # Files first, the leaderboard row last: a failure before the row is in leaves neither behind.
+    try:
+        if copied:
+            copy_atomic(source, destination)
+        write_per_query(run_dir / "per_query.csv", answers, report.per_query)
+        with atomic_writer(run_dir / "scores.json") as handle:
+            json.dump({"submission_id": submission_id, "competition": competition, **report.to_dict()}, handle, indent=2)
+        written = append_row(board, _row(fields, submission_id, name, report, answers, destination, workspace))
+    except BaseException:
+        if not _on_board(board, submission_id):
+            for path in written_files:
+                path.unlink(missing_ok=True)
+            try:
+                run_dir.rmdir()  # only if empty: a pipeline's run folder holds more and stays
+            except OSError:
+                pass
+        raise
+    return SubmitResult(written, rank_of(read_rows(board), submission_id), run_dir, report, checked.missing)
 
-    row = {
+
+def _on_board(board: Path, submission_id: str) -> bool:
+    try:
+        return any(row.get("submission_id") == submission_id for row in read_rows(board))
+    except Exception:  # an unreadable board cannot hold the row
+        return False
+
+
+def _row(fields, submission_id, name, report, answers, destination, workspace) -> dict[str, Any]:
+    return {
         **fields,
         "submission_id": submission_id,
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -115,8 +141,6 @@ def submit(
         "git_commit": git_commit(),
         "submission_path": _relative(destination, workspace.root),
     }
-    written = append_row(board, row)
-    return SubmitResult(written, rank_of(read_rows(board), submission_id), run_dir, report, checked.missing)
 
 
 def write_per_query(path: Path, answers: Answers, per_query: np.ndarray) -> None:

@@ -268,3 +268,23 @@ def test_cifar10_hashing_follows_the_hashing_protocol(workspace):
     assert spec.dataset == "cifar10" and spec.metric == "map@k"
     assert per_class["query"] == 100 and per_class["train"] + per_class["val"] == 500
     assert spec.k == 60_000 - 10 * (100 + 500) == 54_000
+
+
+@pytest.mark.parametrize("line", ['public_fraction = "x"', 'seed = "abc"', "seed = 1.5", "salt = 3"])
+def test_a_toml_value_of_the_wrong_type_is_one_error(workspace, tmp_path, line):
+    # review regression: these ended in a ValueError/TypeError traceback
+    (tmp_path / "bad.toml").write_text(f'dataset = "digits"\n{line}\n')
+    with pytest.raises(CompetitionError, match="must be"):
+        add_competition(workspace, tmp_path / "bad.toml")
+
+
+def test_file_dataset_query_images_carry_no_labels(workspace):
+    # review regression: FileDataset.pixels() was the bound load method, its dataset (and labels) one hop away
+    _png_tree(workspace.root / "competitions" / "mine" / "images")
+    (workspace.root / "competitions" / "mine" / "competition.toml").write_text(FOLDER_TOML.format(root="images"))
+    comp = open_competition(workspace, "mine")
+    answers = comp.answers()
+    all_labels = np.repeat(np.arange(3), 6)
+    _spy(comp.query(), answers.query_labels, all_labels)
+    _spy(comp.gallery(), answers.gallery_labels, all_labels)
+    assert comp.query().load([0, 1]).shape == (2, 3, 8, 8)

@@ -100,3 +100,17 @@ def test_private_order_with_shake_up():
         ("a", 4, 3), ("c", 2, 0), ("b", 1, -2), ("e", 5, 1), ("d", 3, -2),
     ]  # fmt: skip
     assert [shake_label(s) for s in (3, 0, -2)] == ["▲3", "–", "▼2"]
+
+
+def test_hand_edited_files_last_line_bom_and_short_rows(tmp_path):
+    # review regressions: a last line without "\n" got the new row glued on; a spreadsheet's BOM made the
+    # file "not a leaderboard"; a short row read as None cells
+    path = tmp_path / "toy.csv"
+    path.write_text("\ufeffsubmission_id,name,public\nold,x,0.5\nshort", encoding="utf-8")
+    append_row(path, {"submission_id": "new", "name": 'a,b\nc "d"', "public": 0.25})
+    rows = read_rows(path)
+    assert [r["submission_id"] for r in rows] == ["old", "short", "new"]
+    assert rows[1]["public"] == "" and rows[2]["name"] == 'a,b\nc "d"'  # quoted and round-tripped
+    path.write_bytes(b"submission_id\n\xff\xfe\n")
+    with pytest.raises(LeaderboardError, match="not a readable leaderboard"):
+        read_rows(path)

@@ -130,3 +130,17 @@ def test_paired_bootstrap():
     assert better.ci[0] == pytest.approx(0.1) and better.mean_a > better.mean_b
     noisy = paired_bootstrap(b, rng.random(500), seed=2)
     assert noisy.ci[0] < noisy.difference < noisy.ci[1]
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_scoring_in_query_blocks_matches_one_block(monkeypatch, metric):
+    # review regression: per_query_scores streams over blocks of queries (memory bounded by the block)
+    import harness.metrics as metrics
+
+    rng = np.random.default_rng(3)
+    gallery = rng.integers(0, 4, 40)
+    queries = rng.integers(0, 4, 23)
+    ranked = np.where(rng.random((23, 45)) < 0.1, -1, rng.integers(0, 40, (23, 45)))
+    whole = per_query_scores(ranked, queries, gallery, metric, 45)
+    monkeypatch.setattr(metrics, "_CELLS_PER_BLOCK", 45 * 4)  # blocks of 4 queries, the last one short
+    np.testing.assert_array_equal(per_query_scores(ranked, queries, gallery, metric, 45), whole)

@@ -188,3 +188,43 @@ def test_submission_ids_and_git_commit(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")  # no git at all: "" rather than an error
     assert submit_module.git_commit() == ""
     submit_module.git_commit.cache_clear()
+
+
+def test_a_failed_leaderboard_append_leaves_no_files(toy, tmp_path, monkeypatch):
+    # review regression: the copy and runs/<id>/ files were kept when the leaderboard row could not be written
+    import harness.submit as submit_module
+    from harness.leaderboard import LeaderboardError
+
+    def refuse(path, row):
+        raise LeaderboardError("locked")
+
+    monkeypatch.setattr(submit_module, "append_row", refuse)
+    with pytest.raises(LeaderboardError):
+        submit_module.submit(toy, "toy", make_submission(tmp_path / "a.csv", 1), submission_id="lost")
+    assert not toy.submission_path("toy", "lost").exists()
+    assert not (toy.root / "runs" / "lost").exists()
+
+
+def test_leaderboard_mixes_rows_with_and_without_search_times(cli, toy, tmp_path):
+    # review regression: KeyError 'search_ms_per_query' when the top row had no search time and another had one
+    from harness.leaderboard import append_row
+
+    cli("submit", make_submission(tmp_path / "a.csv", 1), "-c", "toy", "--name", "two\nlines, and a comma")
+    append_row(toy.root / "leaderboards" / "toy.csv", {"submission_id": "run", "public": 0.5, "search_ms_per_query": 1.5})
+    for fmt in ("table", "markdown", "csv", "json"):
+        result = cli("leaderboard", "-c", "toy", "--format", fmt)
+        assert result.exit_code == 0, (fmt, result.stderr)
+    markdown = cli("leaderboard", "-c", "toy", "--format", "markdown").stdout.splitlines()
+    assert len(markdown) == 4 and "two lines, and a comma" in markdown[2] and "1.500" in markdown[3]
+    assert cli("submit", tmp_path, "-c", "toy").stderr.count("is not a file") == 1
+
+
+def test_submit_counts_every_problem_not_just_the_kept_ones(cli, toy, tmp_path, monkeypatch):
+    # review regression: `bench submit` reported len(kept problems) instead of the full count
+    import harness.submission as submission
+
+    monkeypatch.setattr(submission, "KEEP_PROBLEMS", 5)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("query_id,neighbors\n" + "".join(f"x{i},g00\n" for i in range(20)))
+    result = cli("submit", bad, "-c", "toy")
+    assert result.exit_code == 1 and "21 problem(s)" in result.stderr

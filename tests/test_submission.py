@@ -130,3 +130,9 @@ def test_problem_list_is_capped_but_counted(tmp_path, answers, monkeypatch):
     text = "query_id,neighbors\n" + "".join(f"x{i},g1\n" for i in range(20))
     result = validate_submission(write(tmp_path, text), answers)
     assert len(result.problems) == 5 and result.problem_count == 21
+
+
+def test_a_directory_is_not_a_file(tmp_path, answers):
+    # review regression: a folder passed as FILE said "does not exist"
+    with pytest.raises(SubmissionError, match="is not a file"):
+        validate_submission(tmp_path, answers)

@@ -73,7 +73,7 @@ def submit_command(
     except SubmissionError as exc:
         if not exc.problems:
             raise
-        _print_problems(file, exc.problems, len(exc.problems))
+        _print_problems(file, exc.problems, getattr(exc, "problem_count", len(exc.problems)))
         raise typer.Exit(1) from None
     row = result.row
     console.print(
@@ -218,7 +218,8 @@ def _human(rows: list[dict]) -> list[dict]:
         cells["time"] = str(row.get("time", ""))[:16].replace("T", " ")
         if private:
             del cells["time"]
-        cells["ms/query"] = _fmt(cells.pop("search_ms_per_query"), 3) if row.get("search_ms_per_query") else ""
+        search_ms = cells.pop("search_ms_per_query", "")
+        cells["ms/query"] = _fmt(search_ms, 3) if search_ms else ""
         out.append(cells)
     keep = [c for c in out[0] if c in ("rank", "submission_id", "public") or any(str(r[c]) for r in out)]
     return [{c: r[c] for c in keep} for r in out]
@@ -248,5 +249,10 @@ def _rich_table(rows: list[dict], title: str) -> Table:
 def _markdown(rows: list[dict]) -> str:
     columns = list(rows[0])
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(row[c]).replace("|", "\\|") for c in columns) + " |" for row in rows]
+    lines += ["| " + " | ".join(_md_cell(row[c]) for c in columns) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def _md_cell(value) -> str:
+    """One table cell: pipes escaped, line breaks (e.g. in a --name) kept off the table's lines."""
+    return " ".join(str(value).replace("|", "\\|").splitlines())
