@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import inspect
 import json
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,8 +218,16 @@ def check_values(cfg: dict[str, Any]) -> None:
         problems.append(f"optim.name must be one of {', '.join(OPTIMIZERS)}, got {oc.name!r}")
     if oc.schedule not in SCHEDULES:
         problems.append(f"optim.schedule must be one of {', '.join(SCHEDULES)}, got {oc.schedule!r}")
+    for section, values in (("optim", oc), ("train", tc)):
+        for f in dataclasses.fields(values):
+            value = getattr(values, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                problems.append(f"{section}.{f.name} must be a finite number but got {value}")
     if oc.lr <= 0:
         problems.append(f"optim.lr must be positive but got {oc.lr}")
+    for key in ("weight_decay", "momentum", "backbone_lr_scale", "grad_clip"):
+        if getattr(oc, key) < 0:
+            problems.append(f"optim.{key} cannot be negative but got {getattr(oc, key)}")
     for key in ("epochs", "batch_size", "eval_every", "embed_batch_size"):
         if getattr(tc, key) < 1:
             problems.append(f"train.{key} must be at least 1 but got {getattr(tc, key)}")

@@ -24,6 +24,7 @@ from harness.registry import create_indexer, get_method
 
 log = logging.getLogger("bench.run")
 DEFAULT_COMPETITION = "digits"
+MAX_SEED = 2**62  # torch seeds must fit 64 bits; tune adds trial numbers and an offset to the base seed
 
 
 @dataclass
@@ -55,8 +56,8 @@ def resolve_run_config(method: str, competition: str | None = None, config_file:
         if section not in cfg:
             raise ConfigError(f"method {method!r} leaves section {section!r} unset; give {section}.name")
     cfg = validate(cfg)
-    if cfg["seed"] < 0:
-        raise ConfigError(f"seed cannot be negative but got {cfg['seed']}")
+    if not 0 <= cfg["seed"] < MAX_SEED:
+        raise ConfigError(f"seed must be between 0 and {MAX_SEED - 1} but got {cfg['seed']}")
     check_values(cfg)
     return cfg
 
@@ -85,39 +86,36 @@ def run(workspace, method: str, competition: str | None = None, config_file: str
     comp = open_competition(workspace, cfg["competition"])
     submission_id = new_submission_id(method)
     run_dir = workspace.run_dir(submission_id)
-    write_json(run_dir / "config.json", {"method": method, "config_hash": digest, "config": cfg})
+    destination = workspace.submission_path(comp.name, submission_id)
 
-    with (
-        discard_on_error(run_dir),
-        log_to(run_dir / "log.txt"),
-        deterministic(torch_device),
-        cpu_threads(cfg["train"]["threads"]),
-    ):
-        log.info("run %s: method %s on %s, config %s, seed %d", submission_id, method, comp.name, digest, cfg["seed"])
-        result = fit(cfg, comp, torch_device, on_epoch=on_epoch, progress=progress)
-        save_weights(result.model, run_dir)
-        search = embed_and_search(result.model, comp, cfg, torch_device, progress)
-        destination = workspace.submission_path(comp.name, submission_id)
-        path = write_submission(destination, search["query_ids"], search["neighbors"])
-        log.info("submission written to %s (search %.3f ms/query)", path, search["ms_per_query"])
-        write_json(run_dir / "metrics.json", {
-            "val_metric": comp.spec.metric, "history": result.history, "best_epoch": result.best_epoch,
-            "best_val": result.best_val, "train_seconds": result.train_seconds,
-            "search_ms_per_query": search["ms_per_query"], "embed_seconds": search["embed_seconds"],
-            "device": str(torch_device),
-        })
+    with discard_on_error(run_dir, destination, lambda: on_leaderboard(workspace, comp.name, submission_id)):
+        write_json(run_dir / "config.json", {"method": method, "config_hash": digest, "config": cfg})
+        with log_to(run_dir / "log.txt"), deterministic(torch_device), cpu_threads(cfg["train"]["threads"]):
+            log.info("run %s: method %s on %s, config %s, seed %d", submission_id, method, comp.name, digest,
+                     cfg["seed"])
+            result = fit(cfg, comp, torch_device, on_epoch=on_epoch, progress=progress)
+            save_weights(result.model, run_dir)
+            search = embed_and_search(result.model, comp, cfg, torch_device, progress)
+            path = write_submission(destination, search["query_ids"], search["neighbors"])
+            log.info("submission written to %s (search %.3f ms/query)", path, search["ms_per_query"])
+            write_json(run_dir / "metrics.json", {
+                "val_metric": comp.spec.metric, "history": result.history, "best_epoch": result.best_epoch,
+                "best_val": result.best_val, "train_seconds": result.train_seconds,
+                "search_ms_per_query": search["ms_per_query"], "embed_seconds": search["embed_seconds"],
+                "device": str(torch_device),
+            })
 
-    from harness.model import describe_backbone
+        from harness.model import describe_backbone
 
-    fields = {
-        "method": method, "backbone": describe_backbone(cfg), "loss": loss_label(cfg),
-        "sampler": cfg["sampler"]["name"], "indexer": cfg["indexer"]["name"],
-        "code_kind": search["code_kind"], "bytes_per_item": search["bytes_per_item"],
-        "train_seconds": result.train_seconds, "search_ms_per_query": search["ms_per_query"],
-        "seed": cfg["seed"], "config_hash": digest,
-        "study": study or "", "trial": "" if trial is None else trial,
-    }
-    submitted = submit(workspace, comp.name, path, name=name, fields=fields, submission_id=submission_id)
+        fields = {
+            "method": method, "backbone": describe_backbone(cfg), "loss": loss_label(cfg),
+            "sampler": cfg["sampler"]["name"], "indexer": cfg["indexer"]["name"],
+            "code_kind": search["code_kind"], "bytes_per_item": search["bytes_per_item"],
+            "train_seconds": result.train_seconds, "search_ms_per_query": search["ms_per_query"],
+            "seed": cfg["seed"], "config_hash": digest,
+            "study": study or "", "trial": "" if trial is None else trial,
+        }
+        submitted = submit(workspace, comp.name, path, name=name, fields=fields, submission_id=submission_id)
     return RunResult(submission_id, submitted.row, submitted.rank, run_dir, path, result.best_val,
                      getattr(submitted, "report", None), comp.name)
 
@@ -165,21 +163,35 @@ def save_weights(model, run_dir: Path) -> Path:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    from harness.atomic import atomic_writer
+
+    with atomic_writer(path) as handle:
+        handle.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 @contextmanager
-def discard_on_error(run_dir: Path):
-    """A run that a user error stopped (bad weights path, offline download) leaves no folder behind."""
-    from harness.errors import BenchError
-
+def discard_on_error(run_dir: Path, submission: Path | None = None, on_board: Callable[[], bool] | None = None):
+    """A run that fails or is interrupted (bad weights path, offline download, a crash, Ctrl-C) leaves
+    neither a run folder nor a submission file behind, unless its row already reached the leaderboard."""
     try:
         yield
-    except BenchError:
-        shutil.rmtree(run_dir, ignore_errors=True)
+    except BaseException:
+        if on_board is None or not on_board():
+            shutil.rmtree(run_dir, ignore_errors=True)
+            if submission is not None:
+                Path(submission).unlink(missing_ok=True)
         raise
+
+
+def on_leaderboard(workspace, competition: str, submission_id: str) -> bool:
+    """Whether ``submission_id`` has a leaderboard row (True when the board cannot be read: keep its files)."""
+    from harness.leaderboard import read_rows
+
+    try:
+        rows = read_rows(workspace.leaderboard_path(competition))
+    except Exception:
+        return True
+    return any(row.get("submission_id") == submission_id for row in rows)
 
 
 @contextmanager

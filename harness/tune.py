@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from harness.config import parse_sets
+from harness.config import COMPONENT_SECTIONS, parse_sets
 from harness.errors import BenchError, ConfigError, TrainingError
 from harness.tune_search import (PRUNERS, SAMPLERS, FixedParamsTrial, importances, jsonable, make_pruner,
                                  make_sampler)
@@ -119,8 +119,16 @@ class Tuner:
         base = resolve_run_config(request.method, request.competition, request.config_file, self.fixed,
                                   request.seed, request.device)  # bad --set / config: ConfigError
         self.competition_name = base["competition"]
+        # A component replaced by --set/--config (backbone.name=timm) starts from its own defaults, so
+        # the method's search-space keys for that section (backbone.width) do not apply to it.
+        defaults = self.method.defaults
+        self.replaced = {s for s in COMPONENT_SECTIONS
+                         if s in base and base[s]["name"] != (defaults.get(s) or {}).get("name")}
         self.base_seed = int(base["seed"])
         self.device = base["train"]["device"]
+        from harness.devices import pick_device
+
+        self.torch_device = pick_device(self.device)  # --device cuda without CUDA: ConfigError, no study yet
         self._check_search_space()
         self.study_name = check_name(request.study or f"{self.competition_name}-{request.method}", "study name")
         self.info: StorageInfo = open_storage(workspace, request.storage, self.study_name)
@@ -139,6 +147,12 @@ class Tuner:
             raise ConfigError(f"--pruner must be one of {', '.join(PRUNERS)}, got {r.pruner!r}")
         if r.sampler not in SAMPLERS:
             raise ConfigError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {r.sampler!r}")
+        if not r.heartbeat_interval > 0:
+            raise ConfigError(f"the heartbeat interval must be positive but got {r.heartbeat_interval}")
+        if not r.grace_period > r.heartbeat_interval:
+            # A shorter grace would let one worker fail another's live trials between two heartbeats.
+            raise ConfigError(f"--grace-period must be longer than the heartbeat interval "
+                              f"({r.heartbeat_interval:g} s) but got {r.grace_period:g}")
 
     def _check_search_space(self) -> None:
         """Draw one point of the search space in memory and resolve it: bad keys fail now."""
@@ -153,12 +167,13 @@ class Tuner:
         from harness.pipeline import resolve_run_config
 
         try:
-            overrides = dict(self.method.search_space(FixedParamsTrial(trial, self.fixed)) or {})
+            overrides = dict(self.method.search_space(FixedParamsTrial(trial, self.fixed, self.replaced)) or {})
         except BenchError:
             raise
         except Exception as exc:
             raise ConfigError(f"method {self.request.method!r}: its search space failed: {exc}") from None
-        overrides = {k: v for k, v in overrides.items() if k not in self.fixed}
+        overrides = {k: v for k, v in overrides.items()
+                     if k not in self.fixed and k.split(".", 1)[0] not in self.replaced}
         r = self.request
         seed = self.base_seed + trial.number
         cfg = resolve_run_config(r.method, r.competition, r.config_file, {**overrides, **self.fixed}, seed, r.device)
@@ -221,11 +236,11 @@ class Tuner:
         from optuna.trial import TrialState
 
         from harness.competition import open_competition
-        from harness.devices import pick_device
 
         self.hooks = hooks or TuneHooks()
         competition = self._competition = open_competition(self.workspace, self.competition_name)
-        device = pick_device(self.device)
+        device = self.torch_device
+        check_val_split(competition)
         study = self.open_study()
         stale = fail_stale_trials(study, self.request.grace_period)
         if stale:
@@ -359,6 +374,16 @@ class Tuner:
 def tune(workspace: Any, request: TuneRequest, hooks: TuneHooks | None = None) -> TuneResult:
     """Check ``request``, run this worker's share of the study, submit the best; see ``Tuner``."""
     return Tuner(workspace, request).run(hooks)
+
+
+def check_val_split(competition: Any) -> None:
+    """Trials are scored on val (leave-one-out): refuse before training when no val item can be scored."""
+    import numpy as np
+
+    labels = np.asarray(competition.val().labels, dtype=np.int64)
+    if len(labels) < 2 or np.unique(labels, return_counts=True)[1].max() < 2:
+        raise TuneError(f"competition {competition.name!r} has no usable val split (it needs two val items "
+                        f"of one class); tuning scores trials on val")
 
 
 def _best_trial(study: Any) -> Any:

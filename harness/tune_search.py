@@ -13,15 +13,20 @@ class FixedParamsTrial:
     """An Optuna trial in which the names fixed by ``--set`` are answered, not searched.
 
     ``suggest_*`` for a fixed name returns the fixed value and registers no distribution, so the
-    name never appears in ``trial.params``. Everything else goes to the real trial.
+    name never appears in ``trial.params``. So does a name in one of the ``unused`` sections (a
+    component the user replaced): it gets a placeholder (the low end, the first choice) that the
+    caller drops. Everything else goes to the real trial.
     """
 
-    def __init__(self, trial: Any, fixed: dict[str, Any]):
-        self._trial, self._fixed = trial, fixed
+    def __init__(self, trial: Any, fixed: dict[str, Any], unused: Any = ()):
+        self._trial, self._fixed, self._unused = trial, fixed, set(unused)
 
     def _suggest(self, kind: str, name: str, *args: Any, **kwargs: Any) -> Any:
         if name in self._fixed:
             return self._fixed[name]
+        if name.split(".", 1)[0] in self._unused:
+            first = args[0] if args else kwargs.get("choices" if kind == "suggest_categorical" else "low")
+            return first[0] if kind == "suggest_categorical" else first
         return getattr(self._trial, kind)(name, *args, **kwargs)
 
     def suggest_float(self, name, *a, **k):

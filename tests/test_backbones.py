@@ -81,3 +81,15 @@ def test_timm_missing_weights_file_and_unknown_model_are_config_errors(tmp_path)
 def test_small_cnn_rejects_bad_sizes():
     with pytest.raises(ConfigError, match="width"):
         create_backbone("small-cnn", width=0)
+
+
+def test_offline_probe_is_bounded_when_name_resolution_hangs(monkeypatch):
+    import socket
+
+    from plugins.backbones.timm_backbone import _offline
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: time.sleep(3) or [])
+    started = time.perf_counter()
+    assert _offline(timeout=0.5) is True
+    assert time.perf_counter() - started < 2

@@ -76,3 +76,31 @@ def test_pretrained_offline_without_a_file_fails_fast_and_leaves_no_run(cli, iso
     assert "offline" in result.stderr and "backbone.weights=PATH" in result.stderr
     assert list((isolated_workspace / "runs").glob("*")) == []
     assert leaderboard_rows(isolated_workspace) == []
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--set", "optim.weight_decay=-1"], "optim.weight_decay cannot be negative"),
+        (["--set", "optim.backbone_lr_scale=-1"], "optim.backbone_lr_scale cannot be negative"),
+        (["--set", "optim.lr=nan"], "optim.lr must be a finite number"),
+        (["--seed", str(2**64)], "seed must be between"),
+    ],
+)
+def test_values_torch_would_refuse_are_config_errors_before_training(cli, isolated_workspace, args, message):
+    result = cli("run", "--plugin", "softmax", "--quiet", *args)
+    assert result.exit_code == 1 and message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (isolated_workspace / "runs").exists()
+
+
+def test_a_run_that_crashes_leaves_no_run_folder_and_no_submission(cli, isolated_workspace, monkeypatch):
+    def broken_submit(*args, **kwargs):
+        raise RuntimeError("scorer crashed")
+
+    monkeypatch.setattr("harness.submit.submit", broken_submit)
+    with pytest.raises(RuntimeError, match="scorer crashed"):
+        cli("run", "--plugin", "softmax", "--set", "train.epochs=1", "--quiet")
+    assert list((isolated_workspace / "runs").glob("*")) == []
+    assert list((isolated_workspace / "submissions").rglob("*.csv")) == []
+    assert leaderboard_rows(isolated_workspace) == []

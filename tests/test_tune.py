@@ -324,3 +324,39 @@ def test_two_workers_share_a_postgres_study(workspace):
     name = f"pg-{uuid.uuid4().hex[:8]}"
     study = _distributed(workspace, ["--storage", POSTGRES_URL], name, POSTGRES_URL)
     assert len({t.user_attrs["worker"] for t in study.trials if "worker" in t.user_attrs}) == 2
+
+
+def test_a_grace_period_shorter_than_the_heartbeat_is_refused_before_any_study(cli, workspace):
+    result = cli("tune", "--plugin", "triplet", "--trials", "2", "--grace-period", "5")
+    assert result.exit_code == 1 and "--grace-period must be longer than the heartbeat" in result.stderr
+    assert not (workspace.root / "studies").exists()
+
+
+def test_a_competition_without_a_usable_val_split_is_refused_before_training(workspace, fake_fit, monkeypatch):
+    import numpy as np
+
+    from harness.competition import Competition
+    from harness.tune import TuneError, TuneRequest, tune
+
+    monkeypatch.setattr(Competition, "val", lambda self: SimpleNamespace(labels=np.arange(5)))
+    with pytest.raises(TuneError, match="no usable val split"):
+        tune(workspace, TuneRequest("triplet", 2))
+    assert fake_fit == []
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_missing_device_is_refused_before_the_study_is_created(cli, workspace):
+    result = cli("tune", "--plugin", "triplet", "--trials", "2", "--device", "cuda")
+    assert result.exit_code == 1 and "CUDA is not available" in result.stderr
+    assert not (workspace.root / "studies").exists()
+
+
+def test_replacing_a_component_drops_its_search_space_keys(cli, workspace, fake_fit):
+    # triplet searches loss.margin and loss.mining; contrastive has no `mining`, and starts from its own defaults
+    result = cli("tune", "--plugin", "triplet", "--trials", "2", "--no-submit", "--pruner", "none",
+                 "--set", "loss.name=contrastive", *TINY)
+    assert result.exit_code == 0, result.stderr
+    assert [cfg["loss"] for cfg in fake_fit] == [{"name": "contrastive"}] * 2
+    for t in load_study(workspace, "digits-triplet").get_trials():
+        assert "loss.mining" not in t.params and "loss.margin" not in t.params
+        assert "optim.lr" in t.params and "head.dim" in t.params  # the other sections are still searched

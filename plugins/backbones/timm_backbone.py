@@ -9,7 +9,9 @@ from __future__ import annotations
 import difflib
 import os
 import socket
+import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import torch
 from torch import nn
@@ -103,15 +105,34 @@ def load_weights(net: nn.Module, path: Path, model: str) -> None:
         raise ConfigError(f"backbone.weights file {path} lacks {len(missing)} weight(s) of timm:{model}: {shown}")
 
 
-def _offline() -> bool:
-    """True when the Hub is unreachable: HF_HUB_OFFLINE set, or no connection within 2 seconds."""
+def _offline(timeout: float = 3.0) -> bool:
+    """True when the Hub is unreachable: HF_HUB_OFFLINE set, or no connection within ``timeout`` seconds.
+
+    The probe runs in a daemon thread because name resolution ignores socket timeouts: a machine
+    whose DNS never answers would otherwise hang here. ``HF_ENDPOINT`` (a mirror) is honoured.
+    """
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _OFFLINE_VALUES:
         return True
+    endpoint = urlsplit(os.environ.get("HF_ENDPOINT", "").strip() or "https://huggingface.co")
+    host = endpoint.hostname or "huggingface.co"
     try:
-        socket.create_connection(("huggingface.co", 443), timeout=2).close()
-    except OSError:
+        port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
+    except ValueError:  # a malformed port in HF_ENDPOINT: the Hub client will not reach it either
         return True
-    return False
+    done, reached = threading.Event(), []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            reached.append(True)
+        except OSError:
+            pass
+        finally:
+            done.set()
+
+    threading.Thread(target=probe, name="bench-hub-probe", daemon=True).start()
+    done.wait(timeout)
+    return not reached
 
 
 @hookimpl
