@@ -48,7 +48,7 @@ class TrainConfig:
     batch_size: int = 64
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     amp: bool = True  # mixed precision, used on cuda only
-    patience: int = 0  # epochs without val improvement before stopping; 0 = never stop early
+    patience: int = 0  # val evaluations without improvement before stopping; 0 = never stop early
     eval_every: int = 1
     classification_weight: float = 0.0  # > 0 adds softmax cross-entropy as a multi-task term
     augment: bool = False

@@ -101,3 +101,21 @@ def progress_bars(quiet: bool):
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     console=err_console, transient=True)
+
+
+def fmt_number(value: Any, digits: int = 4, missing: str | None = "-") -> str:
+    """``value`` as a fixed-point number; ``missing`` (or the value itself when None) if it is not one."""
+    try:
+        return f"{float(value):.{digits}f}"
+    except (TypeError, ValueError):
+        return str(value) if missing is None else missing
+
+
+def relative(path: Any, root: Any) -> str:
+    """``path`` relative to the workspace root when it lies inside it."""
+    from pathlib import Path
+
+    try:
+        return str(Path(path).resolve().relative_to(root))
+    except ValueError:
+        return str(path)

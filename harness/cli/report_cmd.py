@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from harness.cli.app import app, console, workspace
+from harness.cli.app import app, console, relative, workspace
 
 
 @app.command("report")
@@ -48,8 +48,4 @@ def print_run_report(competition: str, submission_id: str, images: bool = True) 
     except BenchError as exc:
         console.print(f"[yellow]note:[/] no run report: {_escape(str(exc))}")
         return
-    try:
-        shown = path.resolve().relative_to(ws.root)
-    except ValueError:
-        shown = path
-    console.print(f"  report {_escape(str(shown))}", soft_wrap=True)
+    console.print(f"  report {_escape(relative(path, ws.root))}", soft_wrap=True)

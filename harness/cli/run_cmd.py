@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from harness.cli.app import app, console, err_console, progress_bars, workspace
+from harness.cli.app import app, console, err_console, fmt_number, progress_bars, relative, workspace
 from harness.cli.report_cmd import print_run_report
 
 
@@ -67,28 +67,16 @@ class _logging:
 
 def _summary(result, root: Path) -> None:
     row = result.row
-    public, low, high = (_fmt(row.get(k)) for k in ("public", "public_low", "public_high"))
+    public, low, high = (fmt_number(row.get(k)) for k in ("public", "public_low", "public_high"))
     console.print(
         f"[bold]{escape(result.submission_id)}[/] {escape(str(row.get('metric', '')))} public [bold]{public}[/] "
         f"[{low}, {high}], rank [bold]{result.rank}[/] on the {escape(result.competition)} leaderboard"
     )
     console.print(
-        f"  train {_fmt(row.get('train_seconds'), 1)} s, search {_fmt(row.get('search_ms_per_query'), 3)} ms/query, "
+        f"  train {fmt_number(row.get('train_seconds'), 1)} s, search {fmt_number(row.get('search_ms_per_query'), 3)} ms/query, "
         f"{escape(str(row.get('code_kind', '')))} codes of {row.get('bytes_per_item', '?')} bytes"
     )
-    console.print(f"  submission {escape(_rel(result.submission_path, root))}")
-    console.print(f"  run folder {escape(_rel(result.run_dir, root))}")
+    console.print(f"  submission {escape(relative(result.submission_path, root))}")
+    console.print(f"  run folder {escape(relative(result.run_dir, root))}")
 
 
-def _fmt(value, digits: int = 4) -> str:
-    try:
-        return f"{float(value):.{digits}f}"
-    except (TypeError, ValueError):
-        return "-"
-
-
-def _rel(path, root: Path) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(root))
-    except ValueError:
-        return str(path)

@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from harness.cli.app import app, console, err_console, fail, workspace
+from harness.cli.app import app, console, err_console, fail, fmt_number, workspace
 from harness.cli.report_cmd import print_run_report
 
 DEFAULT_COMPETITION = "digits"
@@ -77,8 +77,8 @@ def submit_command(
         raise typer.Exit(1) from None
     row = result.row
     console.print(
-        f"[bold]{row['submission_id']}[/]: {row['metric']} public {_fmt(row['public'])} "
-        f"\\[{_fmt(row['public_low'], 3)}, {_fmt(row['public_high'], 3)}], rank [bold]{result.rank}[/] on {escape(competition)}",
+        f"[bold]{row['submission_id']}[/]: {row['metric']} public {fmt_number(row['public'], missing=None)} "
+        f"\\[{fmt_number(row['public_low'], 3, missing=None)}, {fmt_number(row['public_high'], 3, missing=None)}], rank [bold]{result.rank}[/] on {escape(competition)}",
         emoji=False,
     )
     if result.missing_queries:
@@ -196,12 +196,6 @@ def _number(column: str, value):
     return value
 
 
-def _fmt(value, digits: int = 4) -> str:
-    try:
-        return f"{float(value):.{digits}f}"
-    except (TypeError, ValueError):
-        return str(value)
-
 
 def _human(rows: list[dict]) -> list[dict]:
     """Rows for people: scores with their interval in one cell (public alone beside private), empty columns dropped."""
@@ -211,15 +205,15 @@ def _human(rows: list[dict]) -> list[dict]:
         cells = {k: v for k, v in row.items() if not k.endswith(("_low", "_high"))}
         for column in ("public", "private"):
             if column == "public" and private:
-                cells[column] = _fmt(row[column]) if row[column] != "" else ""
+                cells[column] = fmt_number(row[column], missing=None) if row[column] != "" else ""
             elif column in row and row[column] != "":
                 low, high = row[f"{column}_low"], row[f"{column}_high"]
-                cells[column] = f"{_fmt(row[column])} [{_fmt(low, 3)}, {_fmt(high, 3)}]"
+                cells[column] = f"{fmt_number(row[column], missing=None)} [{fmt_number(low, 3, missing=None)}, {fmt_number(high, 3, missing=None)}]"
         cells["time"] = str(row.get("time", ""))[:16].replace("T", " ")
         if private:
             del cells["time"]
         search_ms = cells.pop("search_ms_per_query", "")
-        cells["ms/query"] = _fmt(search_ms, 3) if search_ms else ""
+        cells["ms/query"] = fmt_number(search_ms, 3, missing=None) if search_ms else ""
         out.append(cells)
     keep = [c for c in out[0] if c in ("rank", "submission_id", "public") or any(str(r[c]) for r in out)]
     return [{c: r[c] for c in keep} for r in out]

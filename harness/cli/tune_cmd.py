@@ -8,7 +8,8 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.markup import escape
 
-from harness.cli.app import app, console, progress_bars, workspace
+from harness.cli.app import app, console, fmt_number, progress_bars, relative, workspace
+from harness.tune import GRACE_PERIOD_S
 
 
 @app.command("tune")
@@ -26,7 +27,7 @@ def tune_command(
     sampler: Annotated[str, typer.Option("--sampler", help="tpe (seeded) or random.")] = "tpe",
     no_submit: Annotated[bool, typer.Option("--no-submit", help="Search only; do not rerun and submit the best.")] = False,
     device: Annotated[Optional[str], typer.Option("--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")] = None,
-    grace_period: Annotated[float, typer.Option("--grace-period", help="A RUNNING trial without a heartbeat for this many seconds belonged to a dead worker and is marked failed.")] = 120.0,
+    grace_period: Annotated[float, typer.Option("--grace-period", help="A RUNNING trial without a heartbeat for this many seconds belonged to a dead worker and is marked failed.")] = GRACE_PERIOD_S,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary: no per-trial lines, no progress bar.")] = False,
 ) -> None:
     """Search METHOD's hyperparameters on the val split with Optuna, then rerun and submit the best.
@@ -133,23 +134,11 @@ def _summary(result: Any, root: Path) -> None:
     if result.run is not None:
         row = result.run.row
         console.print(f"submitted [bold]{escape(result.run.submission_id)}[/] {escape(str(row.get('metric', '')))} "
-                      f"public [bold]{_num(row.get('public'))}[/] [{_num(row.get('public_low'))}, "
-                      f"{_num(row.get('public_high'))}], rank [bold]{result.run.rank}[/] on the "
+                      f"public [bold]{fmt_number(row.get('public'))}[/] [{fmt_number(row.get('public_low'))}, "
+                      f"{fmt_number(row.get('public_high'))}], rank [bold]{result.run.rank}[/] on the "
                       f"{escape(result.competition)} leaderboard")
-        console.print(f"  run folder {escape(_rel(result.run.run_dir, root))}")
+        console.print(f"  run folder {escape(relative(result.run.run_dir, root))}")
     elif result.submit_note:
         console.print(f"[dim]{escape(result.submit_note)}[/]")
 
 
-def _num(value: Any) -> str:
-    try:
-        return f"{float(value):.4f}"
-    except (TypeError, ValueError):
-        return "-"
-
-
-def _rel(path: Any, root: Path) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(root))
-    except ValueError:
-        return str(path)
