@@ -4,7 +4,7 @@
 page of one run that ``bench run`` and ``bench submit`` point to. Layout: ``analysis`` (numbers),
 ``figures`` (charts, matplotlib Agg), ``grid`` (queries and neighbours), ``html`` (page assembly),
 ``sections`` (plain data -> sections), ``gather`` (workspace -> plain data), ``pages`` (the two
-reports), ``demo`` (a report of untrained baselines, for the README).
+reports).
 """
 
 from harness.report.pages import ReportResult, write_report, write_run_report

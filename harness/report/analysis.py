@@ -35,17 +35,6 @@ def precision_recall_curves(rel: np.ndarray, m: np.ndarray) -> tuple[np.ndarray,
     return ks, precision, recall
 
 
-def average_precision(rel: np.ndarray, m: np.ndarray, k: int) -> np.ndarray:
-    """``(Q,)`` AP@k as in ``map@k``: (1 / min(m_q, k)) * sum_{i<=k} P_q(i) rel_q(i)."""
-    rel = np.asarray(rel, dtype=np.float64)[:, :k]
-    if rel.shape[0] == 0:
-        return np.zeros(0)
-    ranks = np.arange(1, rel.shape[1] + 1)
-    precision_at = np.cumsum(rel, axis=1) / ranks[None, :]
-    denom = np.maximum(np.minimum(np.asarray(m, dtype=np.float64), k), 1.0)
-    return (precision_at * rel).sum(axis=1) / denom
-
-
 def per_class_mean(labels: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Classes present in ``labels``, the mean of ``values`` per class, and the query count per class."""
     labels = np.asarray(labels)

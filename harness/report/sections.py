@@ -155,7 +155,7 @@ def submission_sections(
     ks, precision, recall = analysis.precision_recall_curves(rel, m)
     curves_name = f"{prefix}curves.png"
     figures.curves_figure(out_dir / curves_name, ks, precision, recall, title=f"{data.submission_id} ({subset})")
-    ap = analysis.average_precision(rel, m, data.k)
+    ap = metrics.per_query_scores(ranked, labels, data.gallery_labels, "map@k", data.k)
     classes, class_ap, counts = analysis.per_class_mean(labels, ap)
     ap_name = f"{prefix}class_ap.png"
     figures.class_ap_figure(out_dir / ap_name, classes, class_ap, counts, data.class_names,
