@@ -17,9 +17,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.answers import Answers  # noqa: E402
-from harness.metrics import per_query_scores  # noqa: E402
-from harness.scoring import score  # noqa: E402
+from harness.metrics import per_query_scores
+from harness.scoring.answers import Answers
+from harness.scoring.scorer import score
 
 
 def plain_loop(ranked, query_labels, gallery_labels, k):
@@ -59,8 +59,9 @@ def main() -> None:
     for c in range(args.classes):
         rows = np.flatnonzero(query_labels == c)
         ranked[rows] = np.where(good[rows], rng.choice(by_class[c], (len(rows), args.k)), ranked[rows])
-    answers = Answers("bench", "map@k", args.k, np.arange(args.queries).astype(str), query_labels,
-                      rng.random(args.queries) < 0.3, np.arange(args.gallery).astype(str), gallery_labels, "")  # fmt: skip
+    query_ids, gallery_ids = np.arange(args.queries).astype(str), np.arange(args.gallery).astype(str)
+    public = rng.random(args.queries) < 0.3
+    answers = Answers("bench", "map@k", args.k, query_ids, query_labels, public, gallery_ids, gallery_labels, "")
 
     start = time.perf_counter()
     vectorised = per_query_scores(ranked, query_labels, gallery_labels, "map@k", args.k)
@@ -85,7 +86,10 @@ def main() -> None:
     print(f"{'vectorised map@k (per_query_scores)':<46} {metric_s:>9.3f} {loop_s / metric_s:>7.0f}x")
     print(f"{'  same, lists without repeats':<46} {distinct_s:>9.3f} {loop_s / distinct_s:>7.0f}x")
     print(f"{'score(): map@k + public/private + 2 bootstraps':<46} {score_s:>9.3f} {loop_s / score_s:>7.0f}x")
-    print(f"public {report.public:.4f} [{report.public_ci[0]:.4f}, {report.public_ci[1]:.4f}], private {report.private:.4f}")
+    print(
+        f"public {report.public:.4f} [{report.public_ci[0]:.4f}, {report.public_ci[1]:.4f}], private "
+        f"{report.private:.4f}"
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,13 @@ METHODS = {  # name: (kind, baseline of its kind)
 def make_data(kind: str, n_queries: int, n_gallery: int, dim: int, bits: int, seed: int):
     rng = np.random.default_rng(seed)
     if kind == "float":
-        return rng.standard_normal((n_queries, dim), dtype=np.float32), rng.standard_normal((n_gallery, dim), dtype=np.float32)
-    return (np.where(rng.random((n, bits), dtype=np.float32) < 0.5, -1, 1).astype(np.float32) for n in (n_queries, n_gallery))
+        return rng.standard_normal((n_queries, dim), dtype=np.float32), rng.standard_normal(
+            (n_gallery, dim), dtype=np.float32
+        )
+    return (
+        np.where(rng.random((n, bits), dtype=np.float32) < 0.5, -1, 1).astype(np.float32)
+        for n in (n_queries, n_gallery)
+    )
 
 
 def numpy_brute_float(queries, gallery, k, chunk):
@@ -65,30 +70,30 @@ def worker(args) -> dict:
         chunk = max(1, args.numpy_budget_mb * 2**20 // (args.gallery * 16))
         queries = queries[: min(len(queries), max(chunk, args.numpy_queries))]
         brute = numpy_brute_float if kind == "float" else numpy_brute_hamming
-        search = lambda: brute(queries, gallery, args.k, chunk)  # noqa: E731
+        search = lambda: brute(queries, gallery, args.k, chunk)
         note = f"{len(queries)} queries timed, {chunk} per chunk"
     elif args.worker == "exact":
         from plugins.indexers.exact import ExactIndex
 
         index = ExactIndex(metric="ip").build(gallery)
-        search = lambda: index.search(queries, args.k)  # noqa: E731
+        search = lambda: index.search(queries, args.k)
     elif args.worker == "hamming":
         from plugins.indexers.hamming import HammingIndex
 
         index = HammingIndex().build(gallery)
-        search = lambda: index.search(queries, args.k)  # noqa: E731
+        search = lambda: index.search(queries, args.k)
     else:
         import faiss
 
         if kind == "float":
             index = faiss.IndexFlatIP(args.dim)
             index.add(gallery)
-            search = lambda: index.search(queries, args.k)  # noqa: E731
+            search = lambda: index.search(queries, args.k)
         else:
             index = faiss.IndexBinaryFlat(args.bits)
             index.add(np.packbits(gallery > 0, axis=1))
             packed = np.packbits(queries > 0, axis=1)
-            search = lambda: index.search(packed, args.k)  # noqa: E731
+            search = lambda: index.search(packed, args.k)
     before = _reset_peak()
     start = time.perf_counter()
     search()
@@ -141,11 +146,13 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args)))
         return
-    print(f"{args.queries:,} queries x {args.gallery:,} gallery, k={args.k}; float d={args.dim}, binary {args.bits} bits; "
-          f"{os.cpu_count()} CPUs")  # fmt: skip
+    print(
+        f"{args.queries:,} queries x {args.gallery:,} gallery, k={args.k}; "
+        f"float d={args.dim}, binary {args.bits} bits; {os.cpu_count()} CPUs"
+    )
     results = {}
     for method in args.methods.split(","):
-        argv = [sys.executable, __file__, "--worker", method] + sys.argv[1:]
+        argv = [sys.executable, __file__, "--worker", method, *sys.argv[1:]]
         done = subprocess.run(argv, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             print(f"{method}: failed\n{done.stderr.strip()}")
@@ -158,7 +165,10 @@ def main() -> None:
     for method, r in results.items():
         base = results.get(METHODS[method][1])
         ratio = f"{r['qps'] / base['qps']:.2f}x" if base else "-"
-        print(f"{method:<18} {r['kind']:<7} {r['qps']:>11,.0f} {1000 / r['qps']:>9.3f} {r['peak_mb']:>8.0f} {ratio:>9}  {r['note']}")
+        print(
+            f"{method:<18} {r['kind']:<7} {r['qps']:>11,.0f} {1000 / r['qps']:>9.3f} "
+            f"{r['peak_mb']:>8.0f} {ratio:>9}  {r['note']}"
+        )
     print("NumPy brute force: a subsample of queries in chunks (the full score matrix would not fit); "
           "its speed is extrapolated.")  # fmt: skip
 

@@ -21,15 +21,15 @@ import torch
 
 
 def bench_fit(cfg, competition) -> float:
-    from harness.train import fit
+    from harness.train.loop import fit
 
     result = fit(cfg, competition, "cpu")
     return result.train_seconds
 
 
 def plain_loop(cfg, competition) -> tuple[float, int]:
-    from harness.model import build_model
-    from harness.registry import create_loss
+    from harness.components import create_loss
+    from harness.train.model import build_model
 
     train = competition.train()
     images = torch.from_numpy(train.load(np.arange(len(train))))
@@ -64,9 +64,9 @@ def main() -> None:
     parser.add_argument("--set", dest="sets", action="append", default=[])
     args = parser.parse_args()
 
-    from harness.competition import open_competition
+    from harness.data.competition import open_competition
     from harness.pipeline import resolve_run_config
-    from harness.train import build_sampler
+    from harness.train.loop import build_sampler
     from harness.workspace import Workspace
 
     with tempfile.TemporaryDirectory() as root:
@@ -81,8 +81,10 @@ def main() -> None:
         bench_images = args.epochs * len(build_sampler(cfg, competition.train().labels, batch, cfg["seed"])) * batch
 
     bench_rate, plain_rate = bench_images / bench_seconds, plain_images / plain_seconds
-    print(f"{args.method} on {args.competition}: {args.epochs} epochs, batch {batch}, "
-          f"{torch.get_num_threads()} thread(s), {train_size} train images")
+    print(
+        f"{args.method} on {args.competition}: {args.epochs} epochs, batch {batch}, "
+        f"{torch.get_num_threads()} thread(s), {train_size} train images"
+    )
     print(f"  bench fit()         {bench_rate:10.0f} images/s  ({bench_seconds:.2f} s, with setup and 1 val pass)")
     print(f"  plain PyTorch loop  {plain_rate:10.0f} images/s  ({plain_seconds:.2f} s)")
     print(f"  ratio bench/plain   {bench_rate / plain_rate:10.2f}")

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.components import registry
 from harness.errors import ConfigError
-from harness.registry import did_you_mean, registry
+from harness.registry import did_you_mean, refuse_unknown_settings
 
 COMPONENT_SECTIONS = {
     "backbone": "backbones",
@@ -157,13 +158,8 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(name, str):
             raise ConfigError(f"config section {section!r} needs a component name ({section}.name)")
         entry = registry(kind).get(name)
+        refuse_unknown_settings(entry, settings)
         accepted = entry.settings()
-        if not entry.accepts_any_setting():
-            for key, value in settings.items():
-                if key not in accepted:
-                    raise ConfigError(
-                        f"{section} {name!r} has no setting {key!r}.{did_you_mean(key, list(accepted))}"
-                    )
         for key, value in settings.items():
             default = accepted.get(key, inspect.Parameter.empty)
             if default is not inspect.Parameter.empty and default is not None:

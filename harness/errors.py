@@ -34,12 +34,28 @@ class CompetitionError(BenchError):
 
 
 class SubmissionError(BenchError):
-    """A submission file with problems; `problems` lists every one of them."""
+    """A submission file with problems.
 
-    def __init__(self, message: str, problems: list[str] | None = None):
+    ``problems`` holds the first problems found (with line numbers); ``problem_count`` counts all of them.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None, problem_count: int | None = None):
         super().__init__(message)
         self.problems = list(problems or [])
+        self.problem_count = len(self.problems) if problem_count is None else problem_count
+
+
+class LeaderboardError(BenchError):
+    """A leaderboard file that cannot take a row, or that is not a leaderboard."""
 
 
 class TrainingError(BenchError):
     """Training could not start or diverged in a way the user must fix."""
+
+
+class TuneError(BenchError):
+    """A study that cannot be run as asked (e.g. it belongs to another method)."""
+
+
+class StudyStorageError(BenchError):
+    """A study storage that cannot be parsed, reached or used."""

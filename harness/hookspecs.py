@@ -11,7 +11,8 @@ the signature names (or all of them to a factory taking ``**kwargs``).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from harness import hookspec
 

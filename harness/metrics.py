@@ -54,7 +54,7 @@ def relevance(ranked: np.ndarray, query_labels: np.ndarray, gallery_labels: np.n
     """(Q, k) bool: is the item at each rank relevant (and not a repeat, and not padding)?"""
     ranked = _cut(ranked, k)
     query_labels = np.asarray(query_labels, dtype=np.int64)
-    if ranked.size and not (-1 <= ranked.min() and ranked.max() < len(gallery_labels)):
+    if ranked.size and not (ranked.min() >= -1 and ranked.max() < len(gallery_labels)):
         raise ValueError(f"ranked positions must lie in [-1, {len(gallery_labels)})")
     # position -1 picks the appended label, which no query has
     no_label = (query_labels.min() - 1) if len(query_labels) else 0
@@ -81,7 +81,9 @@ def per_query_scores(
     rows = max(1, _CELLS_PER_BLOCK // k)  # memory bounded by a block of queries, whatever Q
     for start in range(0, len(m), rows):
         stop = start + rows
-        out[start:stop] = _block_scores(ranked[start:stop], query_labels[start:stop], gallery_labels, m[start:stop], metric, k)
+        out[start:stop] = _block_scores(
+            ranked[start:stop], query_labels[start:stop], gallery_labels, m[start:stop], metric, k
+        )
     return out
 
 

@@ -7,23 +7,23 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-import secrets
 import shutil
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
+from harness.components import create_indexer, get_method
 from harness.config import check_values, config_hash, resolve, validate
+from harness.data.spec import DEFAULT_COMPETITION
 from harness.errors import ConfigError
-from harness.registry import create_indexer, get_method
+from harness.workspace import new_submission_id
 
 log = logging.getLogger("bench.run")
-DEFAULT_COMPETITION = "digits"
 MAX_SEED = 2**62  # torch seeds must fit 64 bits; tune adds trial numbers and an offset to the base seed
 
 
@@ -39,8 +39,14 @@ class RunResult:
     competition: str = ""
 
 
-def resolve_run_config(method: str, competition: str | None = None, config_file: str | Path | None = None,
-                       sets: Any = (), seed: int | None = None, device: str | None = None) -> dict[str, Any]:
+def resolve_run_config(
+    method: str,
+    competition: str | None = None,
+    config_file: str | Path | None = None,
+    sets: Any = (),
+    seed: int | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
     """Method defaults < config file < ``--set``; the explicit ``competition``/``seed``/``device`` win."""
     defaults = get_method(method).defaults
     cfg = resolve(defaults, config_file, sets if isinstance(sets, dict) else list(sets or ()))
@@ -62,25 +68,29 @@ def resolve_run_config(method: str, competition: str | None = None, config_file:
     return cfg
 
 
-def new_submission_id(method: str) -> str:
-    """``<method>-<yyyymmdd-HHMMSS>-<6 hex>`` (UTC), safe as a file name."""
-    safe = re.sub(r"[^A-Za-z0-9._-]", "-", method).strip(".-") or "run"
-    return f"{safe}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
-
-
-def run(workspace, method: str, competition: str | None = None, config_file: str | Path | None = None,
-        sets: Any = (), seed: int | None = None, name: str = "", device: str | None = None,
-        progress: Any = None, study: str | None = None, trial: int | None = None,
-        on_epoch: Callable[[int, float], None] | None = None) -> RunResult:
+def run(
+    workspace,
+    method: str,
+    competition: str | None = None,
+    config_file: str | Path | None = None,
+    sets: Any = (),
+    seed: int | None = None,
+    name: str = "",
+    device: str | None = None,
+    progress: Any = None,
+    study: str | None = None,
+    trial: int | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> RunResult:
     """Train ``method`` on a competition and submit its top-k neighbours; see ``bench run --help``."""
     cfg = resolve_run_config(method, competition, config_file, sets, seed, device)
     digest = config_hash(cfg)
 
-    from harness.competition import open_competition
-    from harness.devices import cpu_threads, deterministic, pick_device
-    from harness.submission import write_submission
-    from harness.submit import submit
-    from harness.train import fit
+    from harness.data.competition import open_competition
+    from harness.scoring.submission import write_submission
+    from harness.scoring.submit import submit
+    from harness.train.devices import cpu_threads, deterministic, pick_device
+    from harness.train.loop import fit
 
     torch_device = pick_device(cfg["train"]["device"])
     comp = open_competition(workspace, cfg["competition"])
@@ -91,38 +101,61 @@ def run(workspace, method: str, competition: str | None = None, config_file: str
     with discard_on_error(run_dir, destination, lambda: on_leaderboard(workspace, comp.name, submission_id)):
         write_json(run_dir / "config.json", {"method": method, "config_hash": digest, "config": cfg})
         with log_to(run_dir / "log.txt"), deterministic(torch_device), cpu_threads(cfg["train"]["threads"]):
-            log.info("run %s: method %s on %s, config %s, seed %d", submission_id, method, comp.name, digest,
-                     cfg["seed"])
+            log.info(
+                "run %s: method %s on %s, config %s, seed %d", submission_id, method, comp.name, digest, cfg["seed"]
+            )
             result = fit(cfg, comp, torch_device, on_epoch=on_epoch, progress=progress)
             save_weights(result.model, run_dir)
             search = embed_and_search(result.model, comp, cfg, torch_device, progress)
             path = write_submission(destination, search["query_ids"], search["neighbors"])
             log.info("submission written to %s (search %.3f ms/query)", path, search["ms_per_query"])
-            write_json(run_dir / "metrics.json", {
-                "val_metric": comp.spec.metric, "history": result.history, "best_epoch": result.best_epoch,
-                "best_val": result.best_val, "train_seconds": result.train_seconds,
-                "search_ms_per_query": search["ms_per_query"], "embed_seconds": search["embed_seconds"],
-                "device": str(torch_device),
-            })
+            write_json(
+                run_dir / "metrics.json",
+                {
+                    "val_metric": comp.spec.metric,
+                    "history": result.history,
+                    "best_epoch": result.best_epoch,
+                    "best_val": result.best_val,
+                    "train_seconds": result.train_seconds,
+                    "search_ms_per_query": search["ms_per_query"],
+                    "embed_seconds": search["embed_seconds"],
+                    "device": str(torch_device),
+                },
+            )
 
-        from harness.model import describe_backbone
+        from harness.train.model import describe_backbone
 
         fields = {
-            "method": method, "backbone": describe_backbone(cfg), "loss": loss_label(cfg),
-            "sampler": cfg["sampler"]["name"], "indexer": cfg["indexer"]["name"],
-            "code_kind": search["code_kind"], "bytes_per_item": search["bytes_per_item"],
-            "train_seconds": result.train_seconds, "search_ms_per_query": search["ms_per_query"],
-            "seed": cfg["seed"], "config_hash": digest,
-            "study": study or "", "trial": "" if trial is None else trial,
+            "method": method,
+            "backbone": describe_backbone(cfg),
+            "loss": loss_label(cfg),
+            "sampler": cfg["sampler"]["name"],
+            "indexer": cfg["indexer"]["name"],
+            "code_kind": search["code_kind"],
+            "bytes_per_item": search["bytes_per_item"],
+            "train_seconds": result.train_seconds,
+            "search_ms_per_query": search["ms_per_query"],
+            "seed": cfg["seed"],
+            "config_hash": digest,
+            "study": study or "",
+            "trial": "" if trial is None else trial,
         }
         submitted = submit(workspace, comp.name, path, name=name, fields=fields, submission_id=submission_id)
-    return RunResult(submission_id, submitted.row, submitted.rank, run_dir, path, result.best_val,
-                     getattr(submitted, "report", None), comp.name)
+    return RunResult(
+        submission_id,
+        submitted.row,
+        submitted.rank,
+        run_dir,
+        path,
+        result.best_val,
+        getattr(submitted, "report", None),
+        comp.name,
+    )
 
 
 def embed_and_search(model, comp, cfg: dict[str, Any], device, progress=None) -> dict[str, Any]:
     """Embed query and gallery (no labels), index the gallery, search k = the competition's k."""
-    from harness.embed import embed_images
+    from harness.train.embed import embed_images
 
     train = cfg["train"]
     started = time.perf_counter()
@@ -140,7 +173,9 @@ def embed_and_search(model, comp, cfg: dict[str, Any], device, progress=None) ->
     gallery_ids = list(gallery.ids)
     neighbors = [[gallery_ids[j] for j in row if j >= 0] for row in np.asarray(indices).tolist()]
     return {
-        "query_ids": list(query.ids), "neighbors": neighbors, "ms_per_query": round(ms_per_query, 4),
+        "query_ids": list(query.ids),
+        "neighbors": neighbors,
+        "ms_per_query": round(ms_per_query, 4),
         "embed_seconds": round(embed_seconds, 3),
         "code_kind": getattr(indexer, "code_kind", getattr(model, "code_kind", "float")),
         "bytes_per_item": int(getattr(indexer, "bytes_per_item", gallery_vectors.shape[1] * 4)),
@@ -185,7 +220,7 @@ def discard_on_error(run_dir: Path, submission: Path | None = None, on_board: Ca
 
 def on_leaderboard(workspace, competition: str, submission_id: str) -> bool:
     """Whether ``submission_id`` has a leaderboard row (True when the board cannot be read: keep its files)."""
-    from harness.leaderboard import read_rows
+    from harness.scoring.leaderboard import read_rows
 
     try:
         rows = read_rows(workspace.leaderboard_path(competition))

@@ -103,7 +103,9 @@ class PluginHost:
             self.records.append(PluginRecord(self.builtin_package, "built-in", "", _describe(exc)))
             return
         prefix = package.__name__ + "."
-        for info in sorted(pkgutil.walk_packages(package.__path__, prefix, onerror=lambda _: None), key=lambda i: i.name):
+        for info in sorted(
+            pkgutil.walk_packages(package.__path__, prefix, onerror=lambda _: None), key=lambda i: i.name
+        ):
             if info.ispkg:
                 continue
             location = info.name
@@ -118,7 +120,9 @@ class PluginHost:
         if folder is None:
             return
         if not folder.is_dir():
-            self.records.append(PluginRecord(str(folder), "directory", str(folder), f"{PLUGINS_DIR_ENV} is not a folder"))
+            self.records.append(
+                PluginRecord(str(folder), "directory", str(folder), f"{PLUGINS_DIR_ENV} is not a folder")
+            )
             return
         for path in sorted(folder.glob("*.py")):
             yield path.stem, str(path), ("directory", lambda p=path: _import_file(p))
@@ -130,7 +134,7 @@ class PluginHost:
         self.records.append(record)
         try:
             module = load()
-        except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything, even SystemExit
+        except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
                 raise
             record.error = _describe(exc)
@@ -150,6 +154,16 @@ class PluginHost:
             return
         self._modules[record.name] = module
 
+    def _register_callback(self, kind: str, record: PluginRecord):
+        """The ``register`` a plugin's hook receives: the host owns de-duplication and bookkeeping."""
+        registry = self._registries[kind]
+
+        def register(name: str, factory: Any, **meta: Any) -> None:
+            registry.register(name, factory, plugin=record.name, **meta)
+            record.registered.setdefault(kind, []).append(name)
+
+        return register
+
     def _call_hooks(self, record: PluginRecord) -> None:
         module = self._modules.get(record.name)
         if module is None:
@@ -158,14 +172,8 @@ class PluginHost:
             hook = getattr(module, f"register_{kind}", None)
             if hook is None or not hasattr(hook, f"{PROJECT_NAME}_impl"):
                 continue
-            registry = self._registries[kind]
-
-            def register(name: str, factory: Any, **meta: Any) -> None:
-                registry.register(name, factory, plugin=record.name, **meta)
-                record.registered.setdefault(kind, []).append(name)
-
             try:
-                hook(register=register)
+                hook(register=self._register_callback(kind, record))
             except Exception as exc:
                 record.error = _describe(exc) if isinstance(exc, BenchError) else f"register_{kind}: {_describe(exc)}"
                 for reg in self._registries.values():

@@ -5,8 +5,9 @@ from __future__ import annotations
 import difflib
 import inspect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from harness.errors import ConfigError, DuplicateNameError, PluginError, UnknownNameError
 
@@ -34,18 +35,16 @@ class Entry:
     def settings(self) -> dict[str, Any]:
         """The user settings the factory accepts, with their defaults (``inspect._empty`` if required)."""
         skip = set(CONTEXT_KEYWORDS) | set(_POSITIONAL_INPUTS.get(self.kind, ()))
-        params = _parameters(self.factory)
+        params = parameters(self.factory)
         return {
-            p.name: p.default
-            for p in params
-            if p.name not in skip and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+            p.name: p.default for p in params if p.name not in skip and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
         }
 
     def accepts_any_setting(self) -> bool:
-        return any(p.kind is p.VAR_KEYWORD for p in _parameters(self.factory))
+        return any(p.kind is p.VAR_KEYWORD for p in parameters(self.factory))
 
 
-def _parameters(factory: Callable[..., Any]) -> list[inspect.Parameter]:
+def parameters(factory: Callable[..., Any]) -> list[inspect.Parameter]:
     try:
         return list(inspect.signature(factory).parameters.values())
     except (TypeError, ValueError):
@@ -86,8 +85,9 @@ class Registry:
         try:
             return self._entries[name]
         except KeyError:
-            singular = _singular(self.kind)
-            raise UnknownNameError(f"unknown {singular} {name!r}.{did_you_mean(str(name), self.names())}") from None
+            raise UnknownNameError(
+                f"unknown {singular(self.kind)} {name!r}.{did_you_mean(str(name), self.names())}"
+            ) from None
 
     def names(self) -> list[str]:
         return sorted(self._entries)
@@ -102,19 +102,12 @@ class Registry:
         return len(self._entries)
 
 
-def _singular(kind: str) -> str:
+def singular(kind: str) -> str:
     return {"losses": "loss", "indexers": "indexer"}.get(kind, kind.rstrip("s"))
 
 
-def registry(kind: str) -> Registry:
-    """The registry of ``kind``, with every plugin loaded."""
-    from harness.plugins import get_host
-
-    return get_host().registry(kind)
-
-
-def check_settings(entry: Entry, settings: dict[str, Any], where: str = "") -> None:
-    """Refuse settings the factory does not accept, naming the bad key and the accepted ones."""
+def refuse_unknown_settings(entry: Entry, settings: dict[str, Any], where: str = "") -> None:
+    """Refuse a setting the factory does not accept, naming the bad key and the accepted ones."""
     if entry.accepts_any_setting():
         return
     accepted = entry.settings()
@@ -122,54 +115,17 @@ def check_settings(entry: Entry, settings: dict[str, Any], where: str = "") -> N
     for key in settings:
         if key not in accepted:
             raise ConfigError(
-                f"{_singular(entry.kind)} {entry.name!r} has no setting {key!r}{place}."
-                f"{did_you_mean(key, list(accepted))}"
+                f"{singular(entry.kind)} {entry.name!r} has no setting "
+                f"{key!r}{place}.{did_you_mean(key, list(accepted))}"
             )
-    missing = [k for k, v in accepted.items() if v is inspect.Parameter.empty and k not in settings]
-    if missing:
-        raise ConfigError(f"{_singular(entry.kind)} {entry.name!r} needs setting(s) {', '.join(missing)}{place}")
 
 
-def build(kind: str, name: str, *args: Any, **cfg: Any) -> Any:
-    """Create a component: settings are checked, context keywords passed only where declared."""
-    entry = registry(kind).get(name)
-    context = {k: cfg.pop(k) for k in CONTEXT_KEYWORDS if k in cfg}
-    check_settings(entry, cfg)
-    params = {p.name for p in _parameters(entry.factory)}
+def check_settings(entry: Entry, settings: dict[str, Any], where: str = "") -> None:
+    """Refuse unknown settings and missing required ones."""
+    refuse_unknown_settings(entry, settings, where)
     if entry.accepts_any_setting():
-        cfg.update(context)
-    else:
-        cfg.update({k: v for k, v in context.items() if k in params})
-    return entry.factory(*args, **cfg)
-
-
-def create_backbone(name: str, **cfg: Any) -> Any:
-    return build("backbones", name, **cfg)
-
-
-def create_head(name: str, **cfg: Any) -> Any:
-    return build("heads", name, **cfg)
-
-
-def create_loss(name: str, **cfg: Any) -> Any:
-    return build("losses", name, **cfg)
-
-
-def create_sampler(name: str, labels: Any, batch_size: int, **cfg: Any) -> Any:
-    return build("samplers", name, labels, batch_size, **cfg)
-
-
-def create_indexer(name: str, **cfg: Any) -> Any:
-    return build("indexers", name, **cfg)
-
-
-def create_dataset(name: str, **cfg: Any) -> Any:
-    return build("datasets", name, **cfg)
-
-
-def get_competition_spec(name: str) -> Any:
-    return build("competitions", name)
-
-
-def get_method(name: str) -> Any:
-    return build("methods", name)
+        return
+    missing = [k for k, v in entry.settings().items() if v is inspect.Parameter.empty and k not in settings]
+    if missing:
+        place = f" in {where}" if where else ""
+        raise ConfigError(f"{singular(entry.kind)} {entry.name!r} needs setting(s) {', '.join(missing)}{place}")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.errors import WorkspaceError
@@ -35,32 +37,28 @@ class Workspace:
             raise WorkspaceError(f"workspace root {path} is not a folder")
         return cls(path)
 
-    def _folder(self, *parts: str) -> Path:
-        path = self.root.joinpath(*parts)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
+    # Paths only: reading one never creates a folder; whoever writes creates what it needs.
     @property
     def competitions(self) -> Path:
-        return self._folder("competitions")
+        return self.root / "competitions"
 
     @property
     def runs(self) -> Path:
-        return self._folder("runs")
+        return self.root / "runs"
 
     @property
     def studies(self) -> Path:
-        return self._folder("studies")
+        return self.root / "studies"
 
     @property
     def leaderboards(self) -> Path:
-        return self._folder("leaderboards")
+        return self.root / "leaderboards"
 
     def competition_dir(self, competition: str) -> Path:
-        return self._folder("competitions", check_name(competition, "competition name"))
+        return self.competitions / check_name(competition, "competition name")
 
     def submissions_dir(self, competition: str) -> Path:
-        return self._folder("submissions", check_name(competition, "competition name"))
+        return self.root / "submissions" / check_name(competition, "competition name")
 
     def submission_path(self, competition: str, submission_id: str) -> Path:
         return self.submissions_dir(competition) / f"{check_name(submission_id, 'submission id')}.csv"
@@ -69,4 +67,13 @@ class Workspace:
         return self.leaderboards / f"{check_name(competition, 'competition name')}.csv"
 
     def run_dir(self, submission_id: str) -> Path:
-        return self._folder("runs", check_name(submission_id, "submission id"))
+        return self.runs / check_name(submission_id, "submission id")
+
+
+def new_submission_id(prefix: str = "", now: datetime | None = None) -> str:
+    """``[<prefix>-]<yyyymmdd-HHMMSS>-<6 hex>`` (UTC): sorts by time, unique without coordination, safe as a
+    file name."""
+    now = now or datetime.now(UTC)
+    stamp = f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+    safe = re.sub(r"[^A-Za-z0-9._-]", "-", prefix).strip(".-")
+    return f"{safe}-{stamp}" if safe else stamp

@@ -7,8 +7,8 @@ import time
 import pytest
 import torch
 
+from harness.components import create_backbone, registry
 from harness.errors import ConfigError
-from harness.registry import create_backbone, registry
 
 
 @pytest.mark.parametrize("name", ["small-cnn", "timm"])

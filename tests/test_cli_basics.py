@@ -41,7 +41,9 @@ def test_console_script_exit_code_in_a_real_process(tmp_path):
     env = {"BENCH_ROOT": str(tmp_path), "PATH": "/usr/bin:/bin", "COLUMNS": "200"}
     proc = subprocess.run(
         [sys.executable, "-c", "from harness.cli import main; main()", "list", "nope"],
-        capture_output=True, text=True, env=env,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: unknown component kind 'nope'")

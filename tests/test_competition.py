@@ -14,12 +14,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.competition import Competition, Images, LabeledImages, competition_names, competition_spec, open_competition
-from harness.competition_config import add_competition
-from harness.datasets import ImageDataset
+from harness.components import create_dataset
+from harness.data.competition import (
+    Competition,
+    Images,
+    LabeledImages,
+    competition_names,
+    competition_spec,
+    open_competition,
+)
+from harness.data.datasets import ImageDataset
+from harness.data.toml_spec import add_competition
 from harness.errors import CompetitionError
-from harness.manifest import load_answers
-from harness.registry import create_dataset
+from harness.scoring.answers import load_answers
 from harness.workspace import Workspace
 
 ROLES = ("train", "val", "query", "gallery")
@@ -30,8 +37,13 @@ def manifest_path(workspace, name):
 
 
 def run_python(code, **env):
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=120,
+    )
 
 
 def test_manifest_is_identical_across_workspaces_and_processes(workspace, tmp_path):
@@ -42,15 +54,19 @@ def test_manifest_is_identical_across_workspaces_and_processes(workspace, tmp_pa
     assert open_competition(workspace, "digits").manifest_sha256 == comp.manifest_sha256
     other = tmp_path / "other"
     # The same build path as open_competition, minus plugin discovery (whose torch import is slow).
-    done = run_python(f"""
+    done = run_python(
+        f"""
         from pathlib import Path
-        from harness.competition import _build, item_ids
-        from harness.datasets import fingerprint
+        from harness.data.competition import _build, item_ids
+        from harness.data.datasets import fingerprint
         from plugins.competitions.digits import digits as spec
         from plugins.datasets.digits import digits
         ds = digits()
-        _build(spec(), ds, item_ids("digits", len(ds), 0), Path({str(other / "competitions" / "digits")!r}), fingerprint(ds))
-    """, PYTHONHASHSEED="123")
+        folder = Path({str(other / "competitions" / "digits")!r})
+        _build(spec(), ds, item_ids("digits", len(ds), 0), folder, fingerprint(ds))
+    """,
+        PYTHONHASHSEED="123",
+    )
     assert done.returncode == 0, done.stderr
     assert (other / "competitions" / "digits" / "manifest.csv").read_bytes() == data
 
@@ -60,7 +76,7 @@ def test_roles_are_disjoint_and_every_query_has_a_relevant_gallery_item(workspac
     comp = open_competition(workspace, name)
     ids = [i for role in ROLES for i in getattr(comp, role)().ids]
     assert len(ids) == len(set(ids)) == sum(comp.sizes.values())
-    answers = comp.answers()
+    answers = load_answers(workspace, comp.name)
     assert set(answers.query_labels.tolist()) <= set(answers.gallery_labels.tolist())
     rows = [line.split(",") for line in manifest_path(workspace, name).read_text().splitlines()[1:]]
     assert all((r[3] in ("0", "1")) == (r[2] == "query") for r in rows)
@@ -68,25 +84,27 @@ def test_roles_are_disjoint_and_every_query_has_a_relevant_gallery_item(workspac
 
 def test_protocols_keep_their_class_promises(workspace):
     seen = open_competition(workspace, "digits")
-    answers = seen.answers()
+    answers = load_answers(workspace, seen.name)
     assert seen.train().num_classes == 10 and set(seen.val().labels.tolist()) == set(range(10))
     assert set(answers.query_labels.tolist()) == set(answers.gallery_labels.tolist()) == set(range(10))
     assert seen.sizes["query"] == 100 and seen.sizes["val"] == 100 and seen.sizes["train"] == 600
     unseen = open_competition(workspace, "digits-unseen")
-    answers = unseen.answers()
-    assert unseen.train().class_names == ["0", "1", "2", "3", "4"] and set(unseen.val().labels.tolist()) == set(range(5))
+    answers = load_answers(workspace, unseen.name)
+    assert unseen.train().class_names == ["0", "1", "2", "3", "4"] and set(unseen.val().labels.tolist()) == set(
+        range(5)
+    )
     assert set(answers.query_labels.tolist()) == set(answers.gallery_labels.tolist()) == {5, 6, 7, 8, 9}
 
 
 def test_public_share_is_on_target_with_1000_queries(workspace):
-    answers = open_competition(workspace, "shapes-large").answers()
+    answers = load_answers(workspace, open_competition(workspace, "shapes-large").name)
     assert len(answers.query_ids) == 1000 and abs(answers.public.mean() - 0.3) <= 0.02
     assert len(answers.gallery_ids) == 20_000
 
 
 def test_item_ids_do_not_reveal_the_dataset_order(workspace):
     # sklearn stores digits cycling 0..9, so ids numbered in that order would give labels away.
-    answers = open_competition(workspace, "digits").answers()
+    answers = load_answers(workspace, open_competition(workspace, "digits").name)
     numbers = np.array([int(i.split("-")[1]) for i in answers.gallery_ids])
     assert np.mean(numbers % 10 == answers.gallery_labels) < 0.2
 
@@ -108,11 +126,19 @@ def _reachable(root, depth=5):
         following = []
         for obj in frontier:
             children = list(vars(obj).values()) if hasattr(obj, "__dict__") and not isinstance(obj, type) else []
-            children += [getattr(obj, n) for c in type(obj).__mro__ for n in getattr(c, "__slots__", ()) if hasattr(obj, n)]
-            children += [getattr(obj, "__self__", None)] + [c.cell_contents for c in getattr(obj, "__closure__", None) or ()]
-            children += list(obj.values()) if isinstance(obj, dict) else list(obj) if isinstance(obj, (list, tuple)) else []
+            children += [
+                getattr(obj, n) for c in type(obj).__mro__ for n in getattr(c, "__slots__", ()) if hasattr(obj, n)
+            ]
+            children += [getattr(obj, "__self__", None)] + [
+                c.cell_contents for c in getattr(obj, "__closure__", None) or ()
+            ]
+            children += (
+                list(obj.values()) if isinstance(obj, dict) else list(obj) if isinstance(obj, (list, tuple)) else []
+            )
             for child in children:
-                if id(child) not in seen and not isinstance(child, (str, int, float, type(None), type, types.ModuleType)):
+                if id(child) not in seen and not isinstance(
+                    child, (str, int, float, type(None), type, types.ModuleType)
+                ):
                     seen.add(id(child))
                     following.append(child)
         found += following
@@ -134,7 +160,7 @@ def _spy(images, hidden_labels, all_labels):
 
 def test_query_and_gallery_images_carry_no_labels(workspace):
     comp = open_competition(workspace, "digits")
-    answers = comp.answers()
+    answers = load_answers(workspace, comp.name)
     query, gallery = comp.query(), comp.gallery()
     assert type(query) is Images and type(gallery) is Images
     all_labels = create_dataset("digits").labels
@@ -152,10 +178,10 @@ def test_query_and_gallery_images_carry_no_labels(workspace):
 
 
 def test_load_answers_reads_two_files_without_torch_or_plugins(workspace):
-    expected = open_competition(workspace, "digits").answers()
+    expected = load_answers(workspace, open_competition(workspace, "digits").name)
     done = run_python("""
         import sys
-        from harness.competition import load_answers
+        from harness.scoring.answers import load_answers
         from harness.workspace import Workspace
         a = load_answers(Workspace.from_env(), "digits")
         loaded = [m for m in ("torch", "harness.plugins", "sklearn", "plugins") if m in sys.modules]
@@ -171,16 +197,18 @@ def test_load_answers_builds_the_competition_when_absent(workspace):
 
 
 def test_train_labels_are_contiguous_and_val_shares_them(workspace, plugins_dir):
-    (plugins_dir / "tiny.py").write_text(textwrap.dedent("""
+    (plugins_dir / "tiny.py").write_text(
+        textwrap.dedent("""
         from harness import hookimpl
-        from harness.competition import CompetitionSpec
+        from harness.data.spec import CompetitionSpec
 
         @hookimpl
         def register_competitions(register):
             register("tiny", lambda: CompetitionSpec(
                 name="tiny", dataset="shapes", dataset_config={"num_classes": 8, "per_class": 12, "size": 8},
                 protocol="unseen-classes", protocol_config={"train_classes": [1, 4, 6], "val": 2, "query": 3}))
-    """))
+    """)
+    )
     comp = open_competition(workspace, "tiny")
     train, val = comp.train(), comp.val()
     assert sorted(set(train.labels.tolist())) == [0, 1, 2] and train.num_classes == 3 == val.num_classes
@@ -283,7 +311,7 @@ def test_file_dataset_query_images_carry_no_labels(workspace):
     _png_tree(workspace.root / "competitions" / "mine" / "images")
     (workspace.root / "competitions" / "mine" / "competition.toml").write_text(FOLDER_TOML.format(root="images"))
     comp = open_competition(workspace, "mine")
-    answers = comp.answers()
+    answers = load_answers(workspace, comp.name)
     all_labels = np.repeat(np.arange(3), 6)
     _spy(comp.query(), answers.query_labels, all_labels)
     _spy(comp.gallery(), answers.gallery_labels, all_labels)

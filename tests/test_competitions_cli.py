@@ -14,7 +14,11 @@ def test_list_shows_every_competition(cli):
 def test_show_prints_sizes_balance_hash_and_files(cli, workspace):
     result = cli("competitions", "show", "digits")
     assert result.exit_code == 0, result.stderr
-    sha = (workspace.root / "competitions" / "digits" / "competition.json").read_text().split('"manifest_sha256": "')[1][:64]
+    sha = (
+        (workspace.root / "competitions" / "digits" / "competition.json")
+        .read_text()
+        .split('"manifest_sha256": "')[1][:64]
+    )
     for text in ("query 100", "gallery 997", "class balance", sha, "manifest.csv", "map@100", "30 public"):
         assert text in result.stdout
     listed = cli("competitions")
@@ -47,7 +51,9 @@ def test_add_declares_a_toml_competition(cli, tmp_path):
     for c in range(2):
         (tmp_path / "pics" / f"k{c}").mkdir(parents=True)
         for i in range(4):
-            Image.fromarray(np.full((6, 6, 3), 40 * i + c, dtype=np.uint8)).save(tmp_path / "pics" / f"k{c}" / f"{i}.png")
+            Image.fromarray(np.full((6, 6, 3), 40 * i + c, dtype=np.uint8)).save(
+                tmp_path / "pics" / f"k{c}" / f"{i}.png"
+            )
     toml = 'dataset = "folder"\n[dataset_config]\nroot = "pics"\n[protocol_config]\nquery = 1\nval = 1\ntrain = 1\n'
     (tmp_path / "pets.toml").write_text(toml)
     added = cli("competitions", "add", tmp_path / "pets.toml")

@@ -88,7 +88,11 @@ def test_factory_with_kwargs_accepts_any_setting():
 
 def test_values_parse_as_toml_scalars():
     assert config.parse_sets(["a.b=1", "a.c=1.5", "a.d=true", "a.e=word", "a.f='quoted'"]) == {
-        "a.b": 1, "a.c": 1.5, "a.d": True, "a.e": "word", "a.f": "quoted",
+        "a.b": 1,
+        "a.c": 1.5,
+        "a.d": True,
+        "a.e": "word",
+        "a.f": "quoted",
     }
 
 

@@ -43,7 +43,7 @@ def test_settings_have_scalar_defaults(entry):
 
 @pytest.mark.parametrize("entry", [e for e in ENTRIES if e.values[0].kind in ("methods", "competitions")])
 def test_specs_build_without_settings(entry):
-    from harness.registry import build
+    from harness.components import build
 
     assert build(entry.kind, entry.name) is not None
 
@@ -52,7 +52,7 @@ def test_specs_build_without_settings(entry):
     "entry", [e for e in ENTRIES if e.values[0].kind in ("backbones", "heads", "losses", "indexers", "samplers")]
 )
 def test_builds_with_defaults_and_context(entry):
-    from harness.registry import build
+    from harness.components import build
 
     args = ([0, 0, 1, 1, 2, 2, 3, 3] * 4, 8) if entry.kind == "samplers" else ()
     required = [k for k, v in entry.settings().items() if v is inspect.Parameter.empty]

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from harness.components import create_dataset
 from harness.errors import DatasetError
 from harness.plugins import PluginHost
-from harness.registry import create_dataset
 
 REGISTERED = PluginHost().load().registry("datasets").names()
 TORCHVISION = ("cifar10", "cifar100", "mnist", "fashion-mnist")
@@ -17,7 +17,7 @@ TORCHVISION = ("cifar10", "cifar100", "mnist", "fashion-mnist")
 def write_png_tree(root, classes=("cat", "dog", "emu"), per_class=4, size=(12, 10)):
     """One sub-folder per class of small PNGs (colour, plus one grey image per class)."""
     rng = np.random.default_rng(0)
-    for c, name in enumerate(classes):
+    for _c, name in enumerate(classes):
         (root / name).mkdir(parents=True)
         for i in range(per_class):
             pixels = rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
@@ -45,7 +45,11 @@ def _config(name, tmp_path):
     if name == "folder":
         return {"root": str(write_png_tree(tmp_path / "tree")), "size": 8}
     if name == "csv":
-        return {"path": str(write_csv(tmp_path, [("images/cat/img01.png", "cat", "train"), ("images/dog/img00.png", "dog", "")]))}
+        return {
+            "path": str(
+                write_csv(tmp_path, [("images/cat/img01.png", "cat", "train"), ("images/dog/img00.png", "dog", "")])
+            )
+        }
     if name in TORCHVISION:
         return {"download": False}
     return {}
@@ -60,11 +64,11 @@ def test_every_dataset_keeps_the_contract(name, tmp_path):
     n = len(ds)
     assert n > 0 and ds.labels.dtype == np.int64 and ds.labels.shape == (n,)
     assert len(ds.item_names) == n and len(set(ds.item_names)) == n
-    assert 0 <= ds.labels.min() and ds.labels.max() < len(ds.class_names)
+    assert ds.labels.min() >= 0 and ds.labels.max() < len(ds.class_names)
     assert len(ds.image_shape) == 3 and ds.image_shape[0] == 3
     batch = ds.load([n - 1, 0])
     assert batch.dtype == np.float32 and batch.shape == (2, *ds.image_shape)
-    assert 0.0 <= batch.min() and batch.max() <= 1.0
+    assert batch.min() >= 0.0 and batch.max() <= 1.0
     np.testing.assert_array_equal(ds.load([0])[0], batch[1])
     assert ds.load([]).shape == (0, *ds.image_shape)
     with pytest.raises(DatasetError):
@@ -114,8 +118,11 @@ def test_folder_errors_are_clear(tmp_path):
 
 
 def test_csv_manifest_with_roles(tmp_path):
-    rows = [("images/dog/img01.png", "dog", "query"), ("images/cat/img02.png", "cat", "gallery"),
-            ("images/cat/img00.png", "cat", "")]
+    rows = [
+        ("images/dog/img01.png", "dog", "query"),
+        ("images/cat/img02.png", "cat", "gallery"),
+        ("images/cat/img00.png", "cat", ""),
+    ]
     ds = create_dataset("csv", path=str(write_csv(tmp_path, rows)), size=5)
     assert ds.class_names == ["cat", "dog"] and ds.labels.tolist() == [1, 0, 0]
     assert list(ds.roles) == ["query", "gallery", ""] and ds.load([0, 2]).shape == (2, 3, 5, 5)

@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
+from harness.components import create_head, registry
 from harness.errors import ConfigError
-from harness.registry import create_head, registry
 
 
 def features(n=6, dim=5, seed=0):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from harness.components import create_indexer, registry
 from harness.errors import ConfigError
-from harness.registry import create_indexer, registry
 
 FLOAT_EXACT = ("exact", "faiss-flat")
 FLOAT_APPROX = ("faiss-ivf", "faiss-hnsw")
@@ -57,7 +57,11 @@ def test_float_indexers_agree_with_brute_force(name, metric, data):
 def test_exact_streams_in_small_blocks(data):
     queries, gallery = data
     whole = create_indexer("exact", metric="ip").build(gallery[:300]).search(queries[:40], 7)
-    blocked = create_indexer("exact", metric="ip", query_block=13, gallery_block=5).build(gallery[:300]).search(queries[:40], 7)
+    blocked = (
+        create_indexer("exact", metric="ip", query_block=13, gallery_block=5)
+        .build(gallery[:300])
+        .search(queries[:40], 7)
+    )
     np.testing.assert_array_equal(whole[1], blocked[1])
 
 

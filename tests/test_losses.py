@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from harness.components import create_loss, registry
 from harness.errors import ConfigError
-from harness.registry import create_loss, registry
 
 SEEDS = (0, 1, 2)
 

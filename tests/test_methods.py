@@ -5,10 +5,10 @@ from __future__ import annotations
 import optuna
 import pytest
 
+from harness.components import get_method, registry
 from harness.config import resolve
 from harness.methods import Method
 from harness.pipeline import resolve_run_config
-from harness.registry import get_method, registry
 
 BUILT_IN = ["hashnet", "triplet", "contrastive", "center", "siamese", "softmax"]
 

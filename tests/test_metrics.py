@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.answers import Answers
 from harness.errors import ConfigError
 from harness.metrics import METRICS, per_query_scores
-from harness.scoring import paired_bootstrap, score
+from harness.scoring.answers import Answers
+from harness.scoring.scorer import paired_bootstrap, score
 
 GALLERY = np.array([0, 0, 1, 1, 1, 2])  # positions 0..5; label 0 has m=2, label 1 has m=3
 

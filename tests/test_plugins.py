@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from harness import hookspecs
+from harness.components import create_loss, registry
 from harness.errors import DuplicateNameError, PluginError, UnknownNameError
 from harness.plugins import PluginHost, get_host, reset_host
-from harness.registry import Registry, create_loss, registry
+from harness.registry import Registry
 
 GOOD_LOSS = """
     import torch
@@ -136,7 +137,8 @@ def Registry_with(names):
             "register_losses: ValueError: bad",
         ),
         (
-            "from harness import hookimpl\n@hookimpl\ndef register_losses(register):\n    register('has space', dict)\n",
+            "from harness import hookimpl\n@hookimpl\ndef register_losses(register):\n    "
+            "register('has space', dict)\n",
             "invalid losses name",
         ),
     ],

@@ -64,8 +64,16 @@ def synthetic(seed: int = 0, queries: int = 12, gallery: int = 30, k: int = 10, 
     ranked[1, 1] = ranked[1, 0]
     scores = per_query_scores(ranked, query_labels, gallery_labels, "map@k", k)
     return SubmissionData(
-        "sub-1", f"map@{k}", k, ranked, [f"q-{i:03d}" for i in range(queries)], query_labels,
-        [f"g-{i:03d}" for i in range(gallery)], gallery_labels, np.arange(queries) % 2 == 0, scores,
+        "sub-1",
+        f"map@{k}",
+        k,
+        ranked,
+        [f"q-{i:03d}" for i in range(queries)],
+        query_labels,
+        [f"g-{i:03d}" for i in range(gallery)],
+        gallery_labels,
+        np.arange(queries) % 2 == 0,
+        scores,
         class_names=["cat", "dog", "<owl>"],
     )
 
@@ -80,14 +88,46 @@ def loader(shape=(3, 8, 8)):
 def rows() -> list[dict]:
     base = {"metric": "map@10", "time": "2026-01-01T00:00:00", "study": "", "trial": ""}
     return [
-        {**base, "submission_id": "sub-1", "name": "float <b>", "code_kind": "float", "bytes_per_item": "256",
-         "search_ms_per_query": "0.5", "public": "0.61", "public_low": "0.55", "public_high": "0.67",
-         "private": "0.52", "private_low": "0.5", "private_high": "0.6"},
-        {**base, "submission_id": "sub-2", "name": "codes", "code_kind": "binary", "bytes_per_item": "8",
-         "search_ms_per_query": "0.1", "public": "0.58", "public_low": "0.5", "public_high": "0.63",
-         "private": "0.7", "private_low": "0.6", "private_high": "0.8", "study": "s1", "trial": "3"},
-        {**base, "submission_id": "sub-3", "name": "no costs", "code_kind": "", "bytes_per_item": "",
-         "search_ms_per_query": "", "public": "0.3", "private": "0.31"},
+        {
+            **base,
+            "submission_id": "sub-1",
+            "name": "float <b>",
+            "code_kind": "float",
+            "bytes_per_item": "256",
+            "search_ms_per_query": "0.5",
+            "public": "0.61",
+            "public_low": "0.55",
+            "public_high": "0.67",
+            "private": "0.52",
+            "private_low": "0.5",
+            "private_high": "0.6",
+        },
+        {
+            **base,
+            "submission_id": "sub-2",
+            "name": "codes",
+            "code_kind": "binary",
+            "bytes_per_item": "8",
+            "search_ms_per_query": "0.1",
+            "public": "0.58",
+            "public_low": "0.5",
+            "public_high": "0.63",
+            "private": "0.7",
+            "private_low": "0.6",
+            "private_high": "0.8",
+            "study": "s1",
+            "trial": "3",
+        },
+        {
+            **base,
+            "submission_id": "sub-3",
+            "name": "no costs",
+            "code_kind": "",
+            "bytes_per_item": "",
+            "search_ms_per_query": "",
+            "public": "0.3",
+            "private": "0.31",
+        },
     ]
 
 
@@ -112,7 +152,9 @@ def test_grid_frames_agree_with_labels(tmp_path):
     for r in range(rows_):
         for c in range(cols):
             pos = data.ranked[r, c]
-            expected = "missing" if pos < 0 else ("right" if data.gallery_labels[pos] == data.query_labels[r] else "wrong")
+            expected = (
+                "missing" if pos < 0 else ("right" if data.gallery_labels[pos] == data.query_labels[r] else "wrong")
+            )
             assert result.colours[r][c] == expected
             y0, x0, _, _ = result.boxes[(r, c + 1)]
             colour = {"right": grid.RIGHT, "wrong": grid.WRONG, "missing": grid.BLANK}[expected]
@@ -127,7 +169,9 @@ def test_worst_queries_grid_frames_each_neighbour_by_its_label(tmp_path):
     """Images whose grey level encodes the label: a frame is green exactly when the neighbour's
     grey level equals its query's, and rows go from the lowest score up, public queries only."""
     data = synthetic(queries=20, k=12)
-    label_of = dict(zip(data.query_ids, data.query_labels.tolist())) | dict(zip(data.gallery_ids, data.gallery_labels.tolist()))
+    label_of = dict(zip(data.query_ids, data.query_labels.tolist())) | dict(
+        zip(data.gallery_ids, data.gallery_labels.tolist())
+    )
 
     def load(ids):
         return np.stack([np.full((3, 8, 8), 0.2 + 0.3 * label_of[i], np.float32) for i in ids])
@@ -194,7 +238,9 @@ def test_page_shows_every_figure_and_hides_private_scores(tmp_path):
     data = synthetic()
     sections = [leaderboard_section(rows(), private=False, chosen="sub-1"), cost_section(rows(), out)]
     sections += submission_sections(data, loader(), out, private=False)
-    sections.append(study_section(StudyData("s1", [0, 1, 2], [0.2, 0.5, 0.4], True, {"lr": 0.7, "margin": 0.3}), out, "study1_"))
+    sections.append(
+        study_section(StudyData("s1", [0, 1, 2], [0.2, 0.5, 0.4], True, {"lr": 0.7, "margin": 0.3}), out, "study1_")
+    )
     sections.append(study_section(StudyData("s2", [0], [0.1]), out, "study2_"))
     page = write_page(out / "index.html", "bench report: <synthetic>", "sub", sections)
 
@@ -202,7 +248,9 @@ def test_page_shows_every_figure_and_hides_private_scores(tmp_path):
     assert {"html", "head", "body", "table", "img"} <= set(links.tags)
     written = sorted(p.name for p in out.glob("*.png"))
     assert sorted(links.images) == written == sorted(figure_files(sections))
-    assert {"cost.png", "grid.png", "curves.png", "class_ap.png", "study1_history.png", "study1_importance.png"} == set(written)
+    assert {"cost.png", "grid.png", "curves.png", "class_ap.png", "study1_history.png", "study1_importance.png"} == set(
+        written
+    )
     for name in written:
         assert_png(out / name)
     text = page.read_text(encoding="utf-8")
@@ -249,6 +297,7 @@ def test_study_data_reads_a_journal_and_skips_what_it_cannot(workspace, tmp_path
     from harness.report.gather import study_data
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    workspace.studies.mkdir(parents=True, exist_ok=True)
     (workspace.studies / "junk.txt").write_text("not a journal\n")
     storage = JournalStorage(JournalFileBackend(str(workspace.studies / "digits.journal")))
     study = optuna.create_study(study_name="young", storage=storage, direction="minimize")
@@ -265,9 +314,10 @@ def test_study_data_reads_a_journal_and_skips_what_it_cannot(workspace, tmp_path
 def test_report_from_a_leaderboard_whose_submission_files_are_gone(workspace):
     """A hand-written leaderboard: the table and cost plot still render; the details become a note."""
     from harness.errors import SubmissionError
-    from harness.leaderboard import COLUMNS
     from harness.report import write_report
+    from harness.scoring.leaderboard import COLUMNS
 
+    workspace.leaderboards.mkdir(parents=True, exist_ok=True)
     with open(workspace.leaderboard_path("digits"), "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
@@ -292,8 +342,8 @@ def test_report_without_leaderboard_is_one_line_error(cli):
 
 def _digits_submission(workspace, path: Path) -> Path:
     """Nearest neighbours on raw pixels, computed from the query and gallery images."""
-    competition = pytest.importorskip("harness.competition")
-    submission = pytest.importorskip("harness.submission")
+    competition = pytest.importorskip("harness.data.competition")
+    submission = pytest.importorskip("harness.scoring.submission")
     comp = competition.open_competition(workspace, "digits")
     query, gallery = comp.query(), comp.gallery()
     xq = query.load(np.arange(len(query))).reshape(len(query), -1)
@@ -304,7 +354,7 @@ def _digits_submission(workspace, path: Path) -> Path:
 
 
 def _submit(cli, workspace, file: Path, name: str) -> str:
-    """``bench submit`` when that command exists, else ``harness.submit.submit``; the new id."""
+    """``bench submit`` when that command exists, else ``harness.scoring.submit.submit``; the new id."""
     from harness.cli.app import app
 
     names = {c.name for c in app.registered_commands}
@@ -312,9 +362,9 @@ def _submit(cli, workspace, file: Path, name: str) -> str:
         result = cli("submit", str(file), "--competition", "digits", "--name", name)
         assert result.exit_code == 0, result.stderr
     else:
-        submit = pytest.importorskip("harness.submit")
+        submit = pytest.importorskip("harness.scoring.submit")
         submit.submit(workspace, "digits", file, name=name, fields={"code_kind": "float", "bytes_per_item": 256})
-    from harness.leaderboard import read_rows
+    from harness.scoring.leaderboard import read_rows
 
     return read_rows(workspace.leaderboard_path("digits"))[-1]["submission_id"]
 
@@ -338,13 +388,19 @@ def test_bench_report_end_to_end_on_digits(cli, workspace, tmp_path):
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    from harness.leaderboard import append_row, read_rows
+    from harness.scoring.leaderboard import append_row, read_rows
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    workspace.studies.mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(workspace.studies / "journal.log")))
     study = optuna.create_study(study_name="nn-study", storage=storage, direction="maximize")
     study.optimize(lambda t: t.suggest_float("a", 0, 1) - t.suggest_float("b", 0, 1) / 2, n_trials=4)
-    tuned = {**read_rows(workspace.leaderboard_path("digits"))[0], "submission_id": "tuned-1", "study": "nn-study", "trial": "2"}
+    tuned = {
+        **read_rows(workspace.leaderboard_path("digits"))[0],
+        "submission_id": "tuned-1",
+        "study": "nn-study",
+        "trial": "2",
+    }
     append_row(workspace.leaderboard_path("digits"), tuned)
 
     custom = tmp_path / "custom"

@@ -70,8 +70,18 @@ def test_forcing_a_missing_device_is_a_clear_error(cli, isolated_workspace):
 
 def test_pretrained_offline_without_a_file_fails_fast_and_leaves_no_run(cli, isolated_workspace, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    result = cli("run", "--plugin", "softmax", "--set", "backbone.name=timm", "--set", "backbone.model=test_resnet",
-                 "--set", "backbone.pretrained=true", "--quiet")
+    result = cli(
+        "run",
+        "--plugin",
+        "softmax",
+        "--set",
+        "backbone.name=timm",
+        "--set",
+        "backbone.model=test_resnet",
+        "--set",
+        "backbone.pretrained=true",
+        "--quiet",
+    )
     assert result.exit_code == 1
     assert "offline" in result.stderr and "backbone.weights=PATH" in result.stderr
     assert list((isolated_workspace / "runs").glob("*")) == []
@@ -98,7 +108,7 @@ def test_a_run_that_crashes_leaves_no_run_folder_and_no_submission(cli, isolated
     def broken_submit(*args, **kwargs):
         raise RuntimeError("scorer crashed")
 
-    monkeypatch.setattr("harness.submit.submit", broken_submit)
+    monkeypatch.setattr("harness.scoring.submit.submit", broken_submit)
     with pytest.raises(RuntimeError, match="scorer crashed"):
         cli("run", "--plugin", "softmax", "--set", "train.epochs=1", "--quiet")
     assert list((isolated_workspace / "runs").glob("*")) == []

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import plugins.samplers.hard_negative as hard_negative_module
+from harness.components import create_sampler, registry
 from harness.errors import ConfigError
-from harness.registry import create_sampler, registry
 
 # 7 classes of uneven size; class 6 has 2 items, fewer than k=4
 SIZES = (12, 10, 9, 8, 8, 7, 2)

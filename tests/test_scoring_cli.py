@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from harness.errors import BenchError
-from harness.submission import write_submission
+from harness.scoring.submission import write_submission
 
 GALLERY = [(f"g{i:02d}", i % 3) for i in range(12)]
 QUERIES = [(f"q{i}", i % 3, i % 2) for i in range(8)]
@@ -67,7 +67,7 @@ def test_submit_scores_records_and_ranks(cli, toy, tmp_path):
     assert "rank 1" in result.stdout
     result = cli("submit", make_submission(tmp_path / "b.csv", 1), "--competition", "toy", "--name", "strong")
     assert result.exit_code == 0 and "rank 1" in result.stdout and "public 1.0000" in result.stdout
-    from harness.leaderboard import read_rows
+    from harness.scoring.leaderboard import read_rows
 
     rows = read_rows(toy.root / "leaderboards" / "toy.csv")
     assert [r["name"] for r in rows] == ["weak", "strong"]
@@ -94,17 +94,19 @@ def test_submit_scores_missing_queries_as_zero_with_a_warning(cli, toy, tmp_path
     assert cli("validate", partial, "-c", "toy").exit_code == 1
     result = cli("submit", partial, "-c", "toy")
     assert result.exit_code == 0 and "4 query id(s) missing" in result.stderr
-    from harness.leaderboard import read_rows
+    from harness.scoring.leaderboard import read_rows
 
     row = read_rows(toy.root / "leaderboards" / "toy.csv")[0]
     assert float(row["public"]) == 0.5 and float(row["private"]) == 0.5  # q0..q3 perfect, q4..q7 zero
 
 
 def test_submit_function_fields_and_ids(toy, tmp_path):
-    from harness.submit import submit
+    from harness.scoring.submit import submit
 
     path = make_submission(tmp_path / "a.csv", 1)
-    result = submit(toy, "toy", path, name="n", fields={"method": "m", "seed": 7, "code_kind": "binary"}, submission_id="run-1")
+    result = submit(
+        toy, "toy", path, name="n", fields={"method": "m", "seed": 7, "code_kind": "binary"}, submission_id="run-1"
+    )
     assert result.rank == 1 and result.row["method"] == "m" and result.row["seed"] == "7"
     assert result.run_dir == toy.root / "runs" / "run-1"
     with pytest.raises(BenchError, match="already on the toy leaderboard"):
@@ -137,7 +139,7 @@ def test_leaderboard_formats_and_shake_up(cli, toy, tmp_path):
 
 
 def test_compare_by_id_and_path(cli, toy, tmp_path):
-    from harness.submit import submit
+    from harness.scoring.submit import submit
 
     submit(toy, "toy", make_submission(tmp_path / "a.csv", 1), submission_id="strong")
     submit(toy, "toy", make_submission(tmp_path / "b.csv", 0), submission_id="weak")
@@ -166,9 +168,16 @@ print("heavy", heavy)
 
 def test_scoring_commands_do_not_import_torch(toy, tmp_path):
     sub = make_submission(tmp_path / "s.csv", 1)
-    argvs = [["--help"], ["validate", str(sub), "-c", "toy"], ["submit", str(sub), "-c", "toy"], ["leaderboard", "-c", "toy"]]
+    argvs = [
+        ["--help"],
+        ["validate", str(sub), "-c", "toy"],
+        ["submit", str(sub), "-c", "toy"],
+        ["leaderboard", "-c", "toy"],
+    ]
     env = {**os.environ, "BENCH_ROOT": str(toy.root)}
-    done = subprocess.run([sys.executable, "-c", SCRIPT.format(argvs=argvs)], capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT.format(argvs=argvs)], capture_output=True, text=True, env=env, timeout=120
+    )
     assert "heavy []" in done.stdout, done.stdout + done.stderr
     assert [line for line in done.stdout.splitlines() if line.startswith("exit")] == [
         "exit --help 0", "exit validate 0", "exit submit 0", "exit leaderboard 0",
@@ -178,7 +187,7 @@ def test_scoring_commands_do_not_import_torch(toy, tmp_path):
 def test_submission_ids_and_git_commit(monkeypatch):
     import re
 
-    from harness import submit as submit_module
+    from harness.scoring import submit as submit_module
     from harness.workspace import check_name
 
     new_id = submit_module.new_submission_id()
@@ -192,8 +201,8 @@ def test_submission_ids_and_git_commit(monkeypatch):
 
 def test_a_failed_leaderboard_append_leaves_no_files(toy, tmp_path, monkeypatch):
     # review regression: the copy and runs/<id>/ files were kept when the leaderboard row could not be written
-    import harness.submit as submit_module
-    from harness.leaderboard import LeaderboardError
+    import harness.scoring.submit as submit_module
+    from harness.errors import LeaderboardError
 
     def refuse(path, row):
         raise LeaderboardError("locked")
@@ -207,10 +216,12 @@ def test_a_failed_leaderboard_append_leaves_no_files(toy, tmp_path, monkeypatch)
 
 def test_leaderboard_mixes_rows_with_and_without_search_times(cli, toy, tmp_path):
     # review regression: KeyError 'search_ms_per_query' when the top row had no search time and another had one
-    from harness.leaderboard import append_row
+    from harness.scoring.leaderboard import append_row
 
     cli("submit", make_submission(tmp_path / "a.csv", 1), "-c", "toy", "--name", "two\nlines, and a comma")
-    append_row(toy.root / "leaderboards" / "toy.csv", {"submission_id": "run", "public": 0.5, "search_ms_per_query": 1.5})
+    append_row(
+        toy.root / "leaderboards" / "toy.csv", {"submission_id": "run", "public": 0.5, "search_ms_per_query": 1.5}
+    )
     for fmt in ("table", "markdown", "csv", "json"):
         result = cli("leaderboard", "-c", "toy", "--format", fmt)
         assert result.exit_code == 0, (fmt, result.stderr)
@@ -221,7 +232,7 @@ def test_leaderboard_mixes_rows_with_and_without_search_times(cli, toy, tmp_path
 
 def test_submit_counts_every_problem_not_just_the_kept_ones(cli, toy, tmp_path, monkeypatch):
     # review regression: `bench submit` reported len(kept problems) instead of the full count
-    import harness.submission as submission
+    import harness.scoring.submission as submission
 
     monkeypatch.setattr(submission, "KEEP_PROBLEMS", 5)
     bad = tmp_path / "bad.csv"

@@ -7,9 +7,9 @@ import os
 import numpy as np
 import pytest
 
-from harness.answers import Answers
 from harness.errors import SubmissionError
-from harness.submission import HEADER, read_submission, validate_submission, write_submission
+from harness.scoring.answers import Answers
+from harness.scoring.submission import HEADER, read_submission, validate_submission, write_submission
 
 
 @pytest.fixture
@@ -124,7 +124,7 @@ def test_missing_file(tmp_path, answers):
 
 
 def test_problem_list_is_capped_but_counted(tmp_path, answers, monkeypatch):
-    import harness.submission as submission
+    import harness.scoring.submission as submission
 
     monkeypatch.setattr(submission, "KEEP_PROBLEMS", 5)
     text = "query_id,neighbors\n" + "".join(f"x{i},g1\n" for i in range(20))

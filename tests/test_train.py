@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from harness.competition import Competition, open_competition
-from harness.devices import pick_device, uses_amp
+from harness.config import optim_config
+from harness.data.competition import Competition, open_competition
 from harness.errors import ConfigError
 from harness.pipeline import resolve_run_config, run
-from harness.config import optim_config
-from harness.model import build_model
-from harness.train import build_losses, build_optimizer, fit, leave_one_out, train_config
+from harness.train.devices import pick_device, uses_amp
+from harness.train.loop import build_losses, build_optimizer, fit, leave_one_out, train_config
+from harness.train.model import build_model
 
 FAST = ["train.epochs=1"]
 
-MINING_SAMPLER = '''
+MINING_SAMPLER = """
 from harness import hookimpl
 
 REFRESHED = []
@@ -49,7 +49,7 @@ class Mining:
 @hookimpl
 def register_samplers(register):
     register("test-mining", Mining)
-'''
+"""
 
 
 @pytest.fixture
@@ -61,8 +61,9 @@ def test_fit_selects_on_val_and_never_touches_query_gallery_or_answers(digits, m
     def forbidden(self, *args, **kwargs):
         raise AssertionError("training looked at query, gallery or answers")
 
-    for attr in ("query", "gallery", "answers", "images_by_id"):
+    for attr in ("query", "gallery", "images_by_id"):
         monkeypatch.setattr(Competition, attr, forbidden)
+    monkeypatch.setattr("harness.scoring.answers.load_answers", forbidden)
     cfg = resolve_run_config("hashnet", sets=["train.epochs=2"])
     scores = []
     result = fit(cfg, digits, "cpu", on_epoch=lambda epoch, score: scores.append((epoch, score)))
@@ -105,7 +106,7 @@ def test_sampler_hooks_and_refresh_with_train_embeddings(plugins_dir, workspace)
     fit(cfg, comp, "cpu")
     plugin = sys.modules["bench_dir_plugins.mining"]
     assert plugin.EPOCHS == [(0, 3), (1, 3), (2, 3)]
-    assert plugin.REFRESHED == [(len(comp.train()), 64)]  # every 2 epochs, not on the untrained model
+    assert [(len(comp.train()), 64)] == plugin.REFRESHED  # every 2 epochs, not on the untrained model
 
 
 def test_loss_parameters_get_their_own_group_and_lr():
@@ -155,10 +156,16 @@ def test_same_seed_gives_a_byte_identical_submission_on_cpu(workspace):
 
 
 def test_run_writes_the_run_folder_and_never_calls_answers(workspace, monkeypatch):
-    def forbidden(self, *args, **kwargs):
-        raise AssertionError("the pipeline looked at the answers before scoring")
+    import harness.scoring.submit as submit_module
 
-    monkeypatch.setattr(Competition, "answers", forbidden)
+    real_load_answers = submit_module.load_answers
+
+    def only_when_scoring(ws, competition):
+        if not any((ws.root / "submissions" / competition).glob("*.csv")):
+            raise AssertionError("the pipeline looked at the answers before its submission was written")
+        return real_load_answers(ws, competition)
+
+    monkeypatch.setattr(submit_module, "load_answers", only_when_scoring)
     result = run(workspace, "softmax", sets=FAST, name="unit test")
     folder = result.run_dir
     assert folder == workspace.root / "runs" / result.submission_id

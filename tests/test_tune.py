@@ -1,7 +1,7 @@
 """``bench tune``: Optuna search on val, pruning, shared studies (journal file and PostgreSQL), resume.
 
 Tests marked ``slow`` train for real (one or two tiny epochs on ``digits``); the others replace
-``harness.train.fit`` by a fake that reports chosen val scores, so they run in about a second.
+``harness.train.loop.fit`` by a fake that reports chosen val scores, so they run in about a second.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ POSTGRES_URL = os.environ.get("BENCH_TEST_POSTGRES_URL")
 def load_study(workspace, name, storage=None):
     import optuna
 
-    from harness.tune_storage import open_storage
+    from harness.tune.storage import open_storage
 
     return optuna.load_study(study_name=name, storage=open_storage(workspace, storage, name).storage)
 
@@ -52,7 +52,7 @@ def fake_fit(monkeypatch):
                 on_epoch(epoch, quality * epoch / epochs)
         return SimpleNamespace(model=None, best_val=quality, history=[], train_seconds=0.0, best_epoch=epochs)
 
-    monkeypatch.setattr("harness.train.fit", fit)
+    monkeypatch.setattr("harness.train.loop.fit", fit)
     return calls
 
 
@@ -60,8 +60,22 @@ def fake_fit(monkeypatch):
 
 
 def test_set_removes_a_parameter_from_the_search(cli, workspace, fake_fit):
-    result = cli("tune", "--plugin", "triplet", "--trials", "3", "--no-submit", "--pruner", "none",
-                 "--set", "optim.lr=0.005", "--set", "backbone.width=16", "--set", "train.epochs=2")
+    result = cli(
+        "tune",
+        "--plugin",
+        "triplet",
+        "--trials",
+        "3",
+        "--no-submit",
+        "--pruner",
+        "none",
+        "--set",
+        "optim.lr=0.005",
+        "--set",
+        "backbone.width=16",
+        "--set",
+        "train.epochs=2",
+    )
     assert result.exit_code == 0, result.stderr
     study = load_study(workspace, "digits-triplet")
     trials = study.get_trials()
@@ -75,8 +89,9 @@ def test_set_removes_a_parameter_from_the_search(cli, workspace, fake_fit):
 
 
 def test_pruner_prunes_trials_that_report_bad_intermediate_values(cli, workspace, fake_fit):
-    result = cli("tune", "--plugin", "triplet", "--trials", "6", "--no-submit", "--seed", "10",
-                 "--set", "train.epochs=3")
+    result = cli(
+        "tune", "--plugin", "triplet", "--trials", "6", "--no-submit", "--seed", "10", "--set", "train.epochs=3"
+    )
     assert result.exit_code == 0, result.stderr
     study = load_study(workspace, "digits-triplet")
     by_number = {t.number: t.state.name for t in study.get_trials()}
@@ -102,7 +117,7 @@ def test_trials_is_the_study_total_and_a_rerun_resumes(cli, workspace, fake_fit)
 def test_killed_worker_trial_is_failed_and_the_study_goes_on(cli, workspace, fake_fit):
     import optuna
 
-    from harness.tune_storage import HEARTBEAT_KEY, open_storage
+    from harness.tune.storage import HEARTBEAT_KEY, open_storage
 
     storage = open_storage(workspace, None, "digits-triplet").storage
     study = optuna.create_study(storage=storage, study_name="digits-triplet", direction="maximize")
@@ -121,7 +136,7 @@ def test_killed_worker_trial_is_failed_and_the_study_goes_on(cli, workspace, fak
 def test_only_silent_running_trials_are_stale(workspace):
     import optuna
 
-    from harness.tune_storage import HEARTBEAT_KEY, Heartbeat, fail_stale_trials, open_storage
+    from harness.tune.storage import HEARTBEAT_KEY, Heartbeat, fail_stale_trials, open_storage
 
     storage = open_storage(workspace, None, "s").storage
     study = optuna.create_study(storage=storage, study_name="s", direction="maximize")
@@ -145,15 +160,15 @@ def test_sqlite_storage_url_and_quiet_output(cli, workspace, fake_fit, tmp_path)
 
 
 def test_timeout_stops_starting_trials(cli, workspace, fake_fit, monkeypatch):
-    import harness.train
+    import harness.train.loop
 
-    quick = harness.train.fit
+    quick = harness.train.loop.fit
 
     def slow(*args, **kwargs):
         time.sleep(0.3)
         return quick(*args, **kwargs)
 
-    monkeypatch.setattr(harness.train, "fit", slow)
+    monkeypatch.setattr(harness.train.loop, "fit", slow)
     result = cli("tune", "--plugin", "triplet", "--trials", "50", "--timeout", "0.5", "--no-submit", *TINY)
     assert result.exit_code == 0, result.stderr
     assert "timeout of 0.5 s reached" in result.stdout
@@ -195,7 +210,7 @@ def test_user_errors_are_one_line(cli, args, message):
 
 @pytest.mark.slow
 def test_three_trial_search_on_digits_submits_the_best(cli, workspace):
-    from harness.leaderboard import read_rows
+    from harness.scoring.leaderboard import read_rows
 
     result = cli("tune", "--plugin", "triplet", "--trials", "3", *TINY)
     assert result.exit_code == 0, result.stderr
@@ -214,7 +229,7 @@ def test_three_trial_search_on_digits_submits_the_best(cli, workspace):
     assert len(read_rows(workspace.leaderboard_path("digits"))) == 1 and finished(study) == 3
 
 
-HALF_BAD_PLUGIN = '''
+HALF_BAD_PLUGIN = """
 from harness import hookimpl
 from harness.methods import Method
 from plugins.methods.triplet import DEFAULTS
@@ -233,14 +248,24 @@ def search_space(trial):
 @hookimpl
 def register_methods(register):
     register("halfbad", lambda: Method("half of its trials cannot learn", DEFAULTS, search_space))
-'''
+"""
 
 
 @pytest.mark.slow
 def test_real_median_pruner_prunes_a_bad_region(cli, workspace, plugins_dir):
     (plugins_dir / "halfbad.py").write_text(HALF_BAD_PLUGIN)
-    result = cli("tune", "--plugin", "halfbad", "--trials", "4", "--no-submit",
-                 "--set", "train.epochs=2", "--set", "train.batch_size=64")
+    result = cli(
+        "tune",
+        "--plugin",
+        "halfbad",
+        "--trials",
+        "4",
+        "--no-submit",
+        "--set",
+        "train.epochs=2",
+        "--set",
+        "train.batch_size=64",
+    )
     assert result.exit_code == 0, result.stderr
     trials = load_study(workspace, "digits-halfbad").trials
     assert [t.state.name for t in trials[:2]] == ["COMPLETE"] * 2  # the pruner's start-up trials
@@ -252,7 +277,7 @@ def test_real_median_pruner_prunes_a_bad_region(cli, workspace, plugins_dir):
 
 @pytest.mark.slow
 def test_search_never_touches_query_gallery_or_answers(cli, workspace, monkeypatch):
-    import harness.competition as competition
+    import harness.data.competition as competition
 
     touched = []
 
@@ -263,10 +288,10 @@ def test_search_never_touches_query_gallery_or_answers(cli, workspace, monkeypat
 
         return refuse
 
-    for name in ("query", "gallery", "answers", "images_by_id"):
+    for name in ("query", "gallery", "images_by_id"):
         monkeypatch.setattr(competition.Competition, name, spy(name))
-    if hasattr(competition, "load_answers"):
-        monkeypatch.setattr(competition, "load_answers", spy("load_answers"))
+    monkeypatch.setattr("harness.scoring.answers.load_answers", spy("load_answers"))
+    monkeypatch.setattr("harness.scoring.submit.load_answers", spy("load_answers"))
     result = cli("tune", "--plugin", "triplet", "--trials", "2", "--no-submit", "--pruner", "none", *TINY)
     assert result.exit_code == 0, result.stderr
     assert touched == []
@@ -276,18 +301,30 @@ def test_search_never_touches_query_gallery_or_answers(cli, workspace, monkeypat
 def _workers(n, args, env=None):
     command = [sys.executable, "-c", "from harness.cli import main; main()", "tune", *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
-    return [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for _ in range(n)]
+    return [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(n)
+    ]
 
 
 def _distributed(workspace, storage_args, study_name, storage=None):
-    from harness.competition import open_competition
-    from harness.leaderboard import read_rows
+    from harness.data.competition import open_competition
+    from harness.scoring.leaderboard import read_rows
 
     open_competition(workspace, "digits")  # write the manifest once, before the workers start
     n = 4
-    args = ["--plugin", "triplet", "--trials", str(n), "--study", study_name, "--quiet", "--pruner", "none",
-            *storage_args, *TINY]
+    args = [
+        "--plugin",
+        "triplet",
+        "--trials",
+        str(n),
+        "--study",
+        study_name,
+        "--quiet",
+        "--pruner",
+        "none",
+        *storage_args,
+        *TINY,
+    ]
     procs = _workers(2, args)
     try:
         outputs = [p.communicate(timeout=300) for p in procs]
@@ -295,7 +332,7 @@ def _distributed(workspace, storage_args, study_name, storage=None):
         for p in procs:
             if p.poll() is None:
                 p.kill()
-    for p, (out, err) in zip(procs, outputs):
+    for p, (_out, err) in zip(procs, outputs):
         assert p.returncode == 0, err
     study = load_study(workspace, study_name, storage)
     trials = study.get_trials()
@@ -319,7 +356,9 @@ def test_two_workers_share_a_journal_study(workspace):
 
 @pytest.mark.slow
 @pytest.mark.postgres
-@pytest.mark.skipif(not POSTGRES_URL, reason="set BENCH_TEST_POSTGRES_URL (e.g. from .ci/postgres) to run against PostgreSQL")
+@pytest.mark.skipif(
+    not POSTGRES_URL, reason="set BENCH_TEST_POSTGRES_URL (e.g. from .ci/postgres) to run against PostgreSQL"
+)
 def test_two_workers_share_a_postgres_study(workspace):
     name = f"pg-{uuid.uuid4().hex[:8]}"
     study = _distributed(workspace, ["--storage", POSTGRES_URL], name, POSTGRES_URL)
@@ -335,8 +374,9 @@ def test_a_grace_period_shorter_than_the_heartbeat_is_refused_before_any_study(c
 def test_a_competition_without_a_usable_val_split_is_refused_before_training(workspace, fake_fit, monkeypatch):
     import numpy as np
 
-    from harness.competition import Competition
-    from harness.tune import TuneError, TuneRequest, tune
+    from harness.data.competition import Competition
+    from harness.errors import TuneError
+    from harness.tune.study import TuneRequest, tune
 
     monkeypatch.setattr(Competition, "val", lambda self: SimpleNamespace(labels=np.arange(5)))
     with pytest.raises(TuneError, match="no usable val split"):
@@ -353,8 +393,19 @@ def test_a_missing_device_is_refused_before_the_study_is_created(cli, workspace)
 
 def test_replacing_a_component_drops_its_search_space_keys(cli, workspace, fake_fit):
     # triplet searches loss.margin and loss.mining; contrastive has no `mining`, and starts from its own defaults
-    result = cli("tune", "--plugin", "triplet", "--trials", "2", "--no-submit", "--pruner", "none",
-                 "--set", "loss.name=contrastive", *TINY)
+    result = cli(
+        "tune",
+        "--plugin",
+        "triplet",
+        "--trials",
+        "2",
+        "--no-submit",
+        "--pruner",
+        "none",
+        "--set",
+        "loss.name=contrastive",
+        *TINY,
+    )
     assert result.exit_code == 0, result.stderr
     assert [cfg["loss"] for cfg in fake_fit] == [{"name": "contrastive"}] * 2
     for t in load_study(workspace, "digits-triplet").get_trials():

@@ -19,13 +19,13 @@ def test_ordinary_names_pass(name):
     assert check_name(name) == name
 
 
-def test_folders_are_created_on_demand(tmp_path):
+def test_paths_are_pure_folders_come_with_the_first_write(tmp_path):
     ws = Workspace(tmp_path / "ws")
-    assert not (tmp_path / "ws").exists()
     path = ws.submission_path("digits", "abc")
     assert path == tmp_path / "ws" / "submissions" / "digits" / "abc.csv"
-    assert path.parent.is_dir()
-    assert ws.leaderboard_path("digits").parent.is_dir()
+    assert ws.leaderboard_path("digits") == tmp_path / "ws" / "leaderboards" / "digits.csv"
+    assert ws.run_dir("abc") == tmp_path / "ws" / "runs" / "abc" and ws.studies == tmp_path / "ws" / "studies"
+    assert not (tmp_path / "ws").exists()  # reading a path creates nothing
     with pytest.raises(WorkspaceError):
         ws.run_dir("../../etc")
 

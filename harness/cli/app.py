@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from harness.errors import BenchError
@@ -40,7 +41,7 @@ class BenchGroup(TyperGroup):
             fail("aborted")
             sys.exit(1)
         except BenchError as exc:
-            fail(_escape(str(exc)))
+            fail(escape(str(exc)))
             sys.exit(1)
         except KeyboardInterrupt:
             fail("interrupted")
@@ -52,15 +53,9 @@ class BenchGroup(TyperGroup):
             if type(exc).__name__ == "NoArgsIsHelpError" and getattr(exc, "ctx", None) is not None:
                 console.print(exc.ctx.get_help())
                 sys.exit(0)
-            fail(_escape(exc.format_message()))
+            fail(escape(exc.format_message()))
             sys.exit(1)
         sys.exit(result if isinstance(result, int) else 0)
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
 
 
 app = typer.Typer(
@@ -99,8 +94,14 @@ def progress_bars(quiet: bool):
         return nullcontext(None)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err_console, transient=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )
 
 
 def fmt_number(value: Any, digits: int = 4, missing: str | None = "-") -> str:

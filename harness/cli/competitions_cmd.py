@@ -36,8 +36,8 @@ def competitions_command(ctx: typer.Context) -> None:
     """List every competition: dataset, split protocol, sizes per role, metric and k."""
     if ctx.invoked_subcommand is not None:
         return
-    from harness.competition import competition_names, competition_spec
-    from harness.manifest import competition_folder, read_info
+    from harness.data.competition import competition_names, competition_spec
+    from harness.data.manifest import competition_folder, read_info
 
     ws = workspace()
     table = Table(title="bench competitions")
@@ -57,16 +57,18 @@ def competitions_command(ctx: typer.Context) -> None:
 @competitions_app.command("show")
 def show_command(name: Annotated[str, typer.Argument(help="Competition name.")]) -> None:
     """Sizes per role, class balance, manifest hash and where the files live (splits on first use)."""
-    from harness.competition import describe
-    from harness.manifest import INFO_FILE, MANIFEST_FILE
+    from harness.data.competition import describe
+    from harness.data.manifest import INFO_FILE, MANIFEST_FILE
 
     facts = describe(workspace(), name)
     spec, info, folder = facts["spec"], facts["info"], facts["folder"]
     console.print(f"[bold]{escape(spec.name)}[/]  {escape(spec.description)}")
     console.print(f"dataset {escape(spec.dataset)} {escape(str(spec.dataset_config or ''))}")
     console.print(f"protocol {spec.protocol} {escape(str(spec.protocol_config))}, seed {spec.seed}")
-    console.print(f"metric {spec.metric.replace('@k', f'@{spec.k}')}, public fraction {spec.public_fraction:g} "
-                  f"({facts['public_queries']} public queries)")
+    console.print(
+        f"metric {spec.metric.replace('@k', f'@{spec.k}')}, public fraction {spec.public_fraction:g} "
+        f"({facts['public_queries']} public queries)"
+    )
     console.print(f"sizes {_sizes(info)}")
     console.print(f"manifest sha256 {facts['manifest_sha256']}")
     console.print(f"files {escape(str(folder / MANIFEST_FILE))}, {escape(str(folder / INFO_FILE))}")
@@ -92,11 +94,14 @@ def _range(counts: list[int]) -> str:
 @competitions_app.command("add")
 def add_command(
     file: Annotated[Path, typer.Argument(help="A competition TOML file (see harness/competition_config.py).")],
-    name: Annotated[str | None, typer.Option("--name", help="Competition name (default: the file's `name` or stem).")] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Competition name (default: the file's `name` or stem).")
+    ] = None,
 ) -> None:
     """Declare a competition from a TOML file over `folder` or `csv` data."""
-    from harness.competition_config import add_competition
+    from harness.data.toml_spec import add_competition
 
     spec, target = add_competition(workspace(), file, name)
-    console.print(f"[green]added[/] competition {escape(spec.name)} ({escape(str(target))}); "
-                  f"its split is written on first use")
+    console.print(
+        f"[green]added[/] competition {escape(spec.name)} ({escape(str(target))}); its split is written on first use"
+    )

@@ -6,6 +6,7 @@ import inspect
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from harness.cli.app import app, console, fail
@@ -24,7 +25,7 @@ def plugins_command(
         table.add_column(column)
     for record in host.records:
         registers = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in record.registered.items())
-        status = "[green]ok[/]" if record.ok else f"[red]{_escape(record.error or '')}[/]"
+        status = "[green]ok[/]" if record.ok else f"[red]{escape(record.error or '')}[/]"
         table.add_row(record.name, record.source, registers or "-", status)
     console.print(table)
     broken = [r for r in host.records if not r.ok]
@@ -36,24 +37,18 @@ def plugins_command(
 
 @app.command("list")
 def list_command(
-    kind: Annotated[str, typer.Argument(help="backbones, heads, losses, samplers, indexers, datasets, competitions or methods.")],
+    kind: Annotated[
+        str, typer.Argument(help="backbones, heads, losses, samplers, indexers, datasets, competitions or methods.")
+    ],
 ) -> None:
     """List the registered components of one kind, with their settings."""
-    from harness.registry import registry
+    from harness.components import registry
 
     reg = registry(kind)
     table = Table(title=f"{kind} ({len(reg)})")
     for column in ("name", "plugin", "settings", "description"):
         table.add_column(column, overflow="fold")
     for entry in reg.entries():
-        settings = ", ".join(
-            k if v is inspect.Parameter.empty else f"{k}={v!r}" for k, v in entry.settings().items()
-        )
-        table.add_row(entry.name, entry.plugin, _escape(settings) or "-", _escape(entry.description))
+        settings = ", ".join(k if v is inspect.Parameter.empty else f"{k}={v!r}" for k, v in entry.settings().items())
+        table.add_row(entry.name, entry.plugin, escape(settings) or "-", escape(entry.description))
     console.print(table)
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)

@@ -6,13 +6,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from harness.cli.app import app, console, relative, workspace
+from harness.data.spec import DEFAULT_COMPETITION
 
 
 @app.command("report")
 def report_command(
-    competition: Annotated[str, typer.Option("--competition", "-c", help="Competition to report on.")] = "digits",
+    competition: Annotated[
+        str, typer.Option("--competition", "-c", help="Competition to report on.")
+    ] = DEFAULT_COMPETITION,
     out: Annotated[
         Path | None, typer.Option("--out", help="Folder for index.html and its PNGs (default: reports/<competition>/).")
     ] = None,
@@ -26,15 +30,9 @@ def report_command(
 
     result = write_report(workspace(), competition, out=out, submission_id=submission, private=private)
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {_escape(note)}")
-    console.print(f"{len(result.figures)} figure(s) for {_escape(result.submission_id)}")
-    console.print(f"report: {_escape(str(result.path))}", soft_wrap=True)
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
+        console.print(f"[yellow]note:[/] {escape(note)}")
+    console.print(f"{len(result.figures)} figure(s) for {escape(result.submission_id)}")
+    console.print(f"report: {escape(str(result.path))}", soft_wrap=True)
 
 
 def print_run_report(competition: str, submission_id: str, images: bool = True) -> None:
@@ -46,6 +44,6 @@ def print_run_report(competition: str, submission_id: str, images: bool = True) 
     try:
         path = write_run_report(ws, competition, submission_id, images=images)
     except BenchError as exc:
-        console.print(f"[yellow]note:[/] no run report: {_escape(str(exc))}")
+        console.print(f"[yellow]note:[/] no run report: {escape(str(exc))}")
         return
-    console.print(f"  report {_escape(relative(path, ws.root))}", soft_wrap=True)
+    console.print(f"  report {escape(relative(path, ws.root))}", soft_wrap=True)

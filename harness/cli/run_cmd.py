@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -17,18 +17,18 @@ from harness.cli.report_cmd import print_run_report
 def run_command(
     plugin: Annotated[str, typer.Option("--plugin", "-p", help="Method to run, e.g. hashnet (`bench list methods`).")],
     competition: Annotated[
-        Optional[str], typer.Option("--competition", "-c", help="Competition (default: digits).")
+        str | None, typer.Option("--competition", "-c", help="Competition (default: digits).")
     ] = None,
     sets: Annotated[
-        Optional[list[str]], typer.Option("--set", "-s", help="Override a setting: section.key=value (repeatable).")
+        list[str] | None, typer.Option("--set", "-s", help="Override a setting: section.key=value (repeatable).")
     ] = None,
     config: Annotated[
-        Optional[Path], typer.Option("--config", help="TOML settings file (above the method's defaults, below --set).")
+        Path | None, typer.Option("--config", help="TOML settings file (above the method's defaults, below --set).")
     ] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (default 0).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default 0).")] = None,
     name: Annotated[str, typer.Option("--name", help="A label shown on the leaderboard.")] = "",
     device: Annotated[
-        Optional[str], typer.Option("--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
+        str | None, typer.Option("--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log lines only, no progress bars.")] = False,
 ) -> None:
@@ -38,8 +38,17 @@ def run_command(
     ws = workspace()
     resolve_run_config(plugin, competition, config, sets or [], seed, device)  # bad config: fail before any work
     with progress_bars(quiet) as progress, _logging(progress, quiet):
-        result = run(ws, plugin, competition=competition, config_file=config, sets=sets or [], seed=seed,
-                     name=name, device=device, progress=progress)
+        result = run(
+            ws,
+            plugin,
+            competition=competition,
+            config_file=config,
+            sets=sets or [],
+            seed=seed,
+            name=name,
+            device=device,
+            progress=progress,
+        )
     _summary(result, ws.root)
     print_run_report(result.competition, result.submission_id)
 
@@ -73,10 +82,9 @@ def _summary(result, root: Path) -> None:
         f"[{low}, {high}], rank [bold]{result.rank}[/] on the {escape(result.competition)} leaderboard"
     )
     console.print(
-        f"  train {fmt_number(row.get('train_seconds'), 1)} s, search {fmt_number(row.get('search_ms_per_query'), 3)} ms/query, "
+        f"  train {fmt_number(row.get('train_seconds'), 1)} s, search "
+        f"{fmt_number(row.get('search_ms_per_query'), 3)} ms/query, "
         f"{escape(str(row.get('code_kind', '')))} codes of {row.get('bytes_per_item', '?')} bytes"
     )
     console.print(f"  submission {escape(relative(result.submission_path, root))}")
     console.print(f"  run folder {escape(relative(result.run_dir, root))}")
-
-

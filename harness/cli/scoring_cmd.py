@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -18,21 +18,21 @@ from rich.table import Table
 
 from harness.cli.app import app, console, err_console, fail, fmt_number, workspace
 from harness.cli.report_cmd import print_run_report
+from harness.data.spec import DEFAULT_COMPETITION
 
-DEFAULT_COMPETITION = "digits"
 SHOW_PROBLEMS = 50
 
 CompetitionOption = Annotated[str, typer.Option("--competition", "-c", help="Competition name.")]
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     csv = "csv"
     markdown = "markdown"
     json = "json"
 
 
-class Subset(str, Enum):
+class Subset(StrEnum):
     public = "public"
     private = "private"
     all = "all"
@@ -44,8 +44,8 @@ def validate_command(
     competition: CompetitionOption = DEFAULT_COMPETITION,
 ) -> None:
     """Check a submission file and report every problem at once, with line numbers."""
-    from harness.submission import validate_submission
-    from harness.submit import load_answers
+    from harness.scoring.answers import load_answers
+    from harness.scoring.submission import validate_submission
 
     answers = load_answers(workspace(), competition)
     result = validate_submission(file, answers)
@@ -66,23 +66,26 @@ def submit_command(
 ) -> None:
     """Validate and score a submission made by any tool, and add it to the leaderboard."""
     from harness.errors import SubmissionError
-    from harness.submit import submit
+    from harness.scoring.submit import submit
 
     try:
         result = submit(workspace(), competition, file, name=name)
     except SubmissionError as exc:
         if not exc.problems:
             raise
-        _print_problems(file, exc.problems, getattr(exc, "problem_count", len(exc.problems)))
+        _print_problems(file, exc.problems, exc.problem_count)
         raise typer.Exit(1) from None
     row = result.row
     console.print(
         f"[bold]{row['submission_id']}[/]: {row['metric']} public {fmt_number(row['public'], missing=None)} "
-        f"\\[{fmt_number(row['public_low'], 3, missing=None)}, {fmt_number(row['public_high'], 3, missing=None)}], rank [bold]{result.rank}[/] on {escape(competition)}",
+        f"\\[{fmt_number(row['public_low'], 3, missing=None)}, {fmt_number(row['public_high'], 3, missing=None)}], "
+        f"rank [bold]{result.rank}[/] on {escape(competition)}",
         emoji=False,
     )
     if result.missing_queries:
-        err_console.print(f"[yellow]warning:[/] {result.missing_queries} query id(s) missing from the file; each scored 0")
+        err_console.print(
+            f"[yellow]warning:[/] {result.missing_queries} query id(s) missing from the file; each scored 0"
+        )
     # No neighbour grid here: its images need the dataset plugins, and `bench submit` stays torch-free.
     print_run_report(competition, row["submission_id"], images=False)
 
@@ -94,7 +97,7 @@ def leaderboard_command(
     fmt: Annotated[Format, typer.Option("--format", "-f", help="table, csv, markdown or json.")] = Format.table,
 ) -> None:
     """Rank submissions by public score (private scores hidden unless --private)."""
-    from harness.leaderboard import ranked, read_rows
+    from harness.scoring.leaderboard import ranked, read_rows
     from harness.workspace import check_name
 
     ws = workspace()
@@ -122,14 +125,18 @@ def leaderboard_command(
 def compare_command(
     submission_a: Annotated[str, typer.Argument(help="Submission id or submission file.")],
     submission_b: Annotated[str, typer.Argument(help="Submission id or submission file.")],
-    competition: Annotated[str | None, typer.Option("--competition", "-c", help="Competition (default: from the path, else digits).")] = None,
-    subset: Annotated[Subset, typer.Option("--subset", help="Queries compared: public, private or all.")] = Subset.public,
+    competition: Annotated[
+        str | None, typer.Option("--competition", "-c", help="Competition (default: from the path, else digits).")
+    ] = None,
+    subset: Annotated[
+        Subset, typer.Option("--subset", help="Queries compared: public, private or all.")
+    ] = Subset.public,
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
 ) -> None:
     """Paired bootstrap over per-query scores: is A better than B?"""
     from harness.errors import BenchError
-    from harness.scoring import paired_bootstrap
-    from harness.submit import per_query_for
+    from harness.scoring.scorer import paired_bootstrap
+    from harness.scoring.submit import per_query_for
 
     competition = competition or _infer_competition(submission_a, submission_b) or DEFAULT_COMPETITION
     ws = workspace()
@@ -140,7 +147,8 @@ def compare_command(
     keep = {Subset.public: public, Subset.private: ~public, Subset.all: public | ~public}[subset]
     result = paired_bootstrap(scores_a[keep], scores_b[keep], seed=seed)
     console.print(
-        f"{escape(submission_a)} vs {escape(submission_b)} on {result.n_queries} {subset.value} queries of {escape(competition)}\n"
+        f"{escape(submission_a)} vs {escape(submission_b)} on {result.n_queries} {subset.value} "
+        f"queries of {escape(competition)}\n"
         f"  mean A {result.mean_a:.4f}, mean B {result.mean_b:.4f}\n"
         f"  A - B = {result.difference:+.4f}, 95% interval [{result.ci[0]:+.4f}, {result.ci[1]:+.4f}]\n"
         f"  A beats B in {result.share_a_better:.1%} of bootstrap resamples"
@@ -177,7 +185,7 @@ def _display(row: dict, private: bool) -> dict:
         "public_high": row.get("public_high", ""),
     }
     if private:
-        from harness.leaderboard import shake_label
+        from harness.scoring.leaderboard import shake_label
 
         shown.update(private=row.get("private", ""), private_low=row.get("private_low", ""),
                      private_high=row.get("private_high", ""), public_rank=row["public_rank"],
@@ -196,7 +204,6 @@ def _number(column: str, value):
     return value
 
 
-
 def _human(rows: list[dict]) -> list[dict]:
     """Rows for people: scores with their interval in one cell (public alone beside private), empty columns dropped."""
     private = "private" in rows[0]
@@ -208,7 +215,10 @@ def _human(rows: list[dict]) -> list[dict]:
                 cells[column] = fmt_number(row[column], missing=None) if row[column] != "" else ""
             elif column in row and row[column] != "":
                 low, high = row[f"{column}_low"], row[f"{column}_high"]
-                cells[column] = f"{fmt_number(row[column], missing=None)} [{fmt_number(low, 3, missing=None)}, {fmt_number(high, 3, missing=None)}]"
+                cells[column] = (
+                    f"{fmt_number(row[column], missing=None)} [{fmt_number(low, 3, missing=None)}, "
+                    f"{fmt_number(high, 3, missing=None)}]"
+                )
         cells["time"] = str(row.get("time", ""))[:16].replace("T", " ")
         if private:
             del cells["time"]
@@ -233,8 +243,12 @@ def _rich_table(rows: list[dict], title: str) -> Table:
             columns.remove(column)
     table = Table(title=escape(title))
     for column in columns:
-        table.add_column(column.replace("_", " "), justify="right" if column == "rank" else "left",
-                         no_wrap=column != "submission_id", overflow="fold")
+        table.add_column(
+            column.replace("_", " "),
+            justify="right" if column == "rank" else "left",
+            no_wrap=column != "submission_id",
+            overflow="fold",
+        )
     for row in rows:
         table.add_row(*(escape(str(row[c])) for c in columns))
     return table

@@ -3,32 +3,79 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from harness.cli.app import app, console, fmt_number, progress_bars, relative, workspace
-from harness.tune import GRACE_PERIOD_S
+from harness.tune.study import GRACE_PERIOD_S
 
 
 @app.command("tune")
 def tune_command(
-    plugin: Annotated[str, typer.Option("--plugin", "-p", help="Method to tune, e.g. hashnet (see `bench list methods`).")],
-    trials: Annotated[int, typer.Option("--trials", "-n", help="Finished (complete + pruned) trials the study should hold in total, over all workers.")],
-    competition: Annotated[Optional[str], typer.Option("--competition", "-c", help="Competition (default: digits).")] = None,
-    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Start no new trial after this many seconds.")] = None,
-    storage: Annotated[Optional[str], typer.Option("--storage", help="Optuna storage URL (sqlite:///x.db, postgresql://user:pw@host/db) or a journal file; default studies/<study>.journal.")] = None,
-    study: Annotated[Optional[str], typer.Option("--study", help="Study name (default <competition>-<method>); the same name resumes it.")] = None,
-    sets: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Fix a setting (section.key=value); it is left out of the search. Repeatable.")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help="TOML file of settings (below the search and --set).")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Base seed: trial n uses seed+n (default 0).")] = None,
+    plugin: Annotated[
+        str, typer.Option("--plugin", "-p", help="Method to tune, e.g. hashnet (see `bench list methods`).")
+    ],
+    trials: Annotated[
+        int,
+        typer.Option(
+            "--trials",
+            "-n",
+            help="Finished (complete + pruned) trials the study should hold in total, over all workers.",
+        ),
+    ],
+    competition: Annotated[
+        str | None, typer.Option("--competition", "-c", help="Competition (default: digits).")
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Start no new trial after this many seconds.")
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage",
+            help=(
+                "Optuna storage URL (sqlite:///x.db, postgresql://user:pw@host/db) or a journal file; "
+                "default studies/<study>.journal."
+            ),
+        ),
+    ] = None,
+    study: Annotated[
+        str | None,
+        typer.Option("--study", help="Study name (default <competition>-<method>); the same name resumes it."),
+    ] = None,
+    sets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", "-s", help="Fix a setting (section.key=value); it is left out of the search. Repeatable."
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML file of settings (below the search and --set).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Base seed: trial n uses seed+n (default 0).")] = None,
     pruner: Annotated[str, typer.Option("--pruner", help="median, percentile, hyperband or none.")] = "median",
     sampler: Annotated[str, typer.Option("--sampler", help="tpe (seeded) or random.")] = "tpe",
-    no_submit: Annotated[bool, typer.Option("--no-submit", help="Search only; do not rerun and submit the best.")] = False,
-    device: Annotated[Optional[str], typer.Option("--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")] = None,
-    grace_period: Annotated[float, typer.Option("--grace-period", help="A RUNNING trial without a heartbeat for this many seconds belonged to a dead worker and is marked failed.")] = GRACE_PERIOD_S,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary: no per-trial lines, no progress bar.")] = False,
+    no_submit: Annotated[
+        bool, typer.Option("--no-submit", help="Search only; do not rerun and submit the best.")
+    ] = False,
+    device: Annotated[
+        str | None, typer.Option("--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
+    ] = None,
+    grace_period: Annotated[
+        float,
+        typer.Option(
+            "--grace-period",
+            help=(
+                "A RUNNING trial without a heartbeat for this many seconds belonged to a dead worker and "
+                "is marked failed."
+            ),
+        ),
+    ] = GRACE_PERIOD_S,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only the summary: no per-trial lines, no progress bar.")
+    ] = False,
 ) -> None:
     """Search METHOD's hyperparameters on the val split with Optuna, then rerun and submit the best.
 
@@ -36,19 +83,35 @@ def tune_command(
 or on many with --storage postgresql://...) share one study and together finish --trials trials. \
 Running it again resumes the study; trials of a killed worker are marked failed.
     """
-    from harness.tune import TuneHooks, TuneRequest, Tuner
+    from harness.tune.study import TuneHooks, Tuner, TuneRequest
 
     ws = workspace()
     request = TuneRequest(
-        method=plugin, n_trials=trials, competition=competition, timeout=timeout, storage=storage, study=study,
-        sets=sets or [], config_file=str(config) if config else None, seed=seed, pruner=pruner, sampler=sampler,
-        submit=not no_submit, device=device, grace_period=grace_period,
+        method=plugin,
+        n_trials=trials,
+        competition=competition,
+        timeout=timeout,
+        storage=storage,
+        study=study,
+        sets=sets or [],
+        config_file=str(config) if config else None,
+        seed=seed,
+        pruner=pruner,
+        sampler=sampler,
+        submit=not no_submit,
+        device=device,
+        grace_period=grace_period,
     )
     tuner = Tuner(ws, request)  # every check (method, --set, storage) happens here, before any training
     with progress_bars(quiet) as progress:
         view = _View(progress, quiet, trials)
-        hooks = TuneHooks(on_start=view.start, on_trial_end=view.trial_end, on_message=view.message,
-                          on_final_start=view.final_start, progress=progress)
+        hooks = TuneHooks(
+            on_start=view.start,
+            on_trial_end=view.trial_end,
+            on_message=view.message,
+            on_final_start=view.final_start,
+            progress=progress,
+        )
         result = tuner.run(hooks)
     _summary(result, ws.root)
 
@@ -64,11 +127,15 @@ class _View:
     def start(self, info: dict[str, Any]) -> None:
         if self.quiet:
             return
-        console.print(f"study [bold]{escape(info['study'])}[/] ({escape(info['method'])} on "
-                      f"{escape(info['competition'])}) in {escape(info['storage'])}: "
-                      f"{info['finished']} of {info['n_trials']} trials finished")
+        console.print(
+            f"study [bold]{escape(info['study'])}[/] ({escape(info['method'])} on "
+            f"{escape(info['competition'])}) in {escape(info['storage'])}: "
+            f"{info['finished']} of {info['n_trials']} trials finished"
+        )
         if self.progress is not None:
-            self.task = self.progress.add_task("trials", total=self.target, completed=min(info["finished"], self.target))
+            self.task = self.progress.add_task(
+                "trials", total=self.target, completed=min(info["finished"], self.target)
+            )
 
     def trial_end(self, outcome: Any) -> None:
         if self.task is not None:
@@ -82,8 +149,10 @@ class _View:
         value = "-" if outcome.value is None else f"{outcome.value:.4f}"
         params = "  ".join(f"{k}={_short(v)}" for k, v in outcome.params.items())
         note = f"  [dim]{escape(outcome.message)}[/]" if outcome.message and outcome.state != "COMPLETE" else ""
-        console.print(f"trial {outcome.number:>3}  [{style}]{outcome.state:<8}[/]  val {value}  "
-                      f"({outcome.seconds:.1f} s)  {escape(params)}{note}")
+        console.print(
+            f"trial {outcome.number:>3}  [{style}]{outcome.state:<8}[/]  val {value}  "
+            f"({outcome.seconds:.1f} s)  {escape(params)}{note}"
+        )
 
     def message(self, text: str) -> None:
         if not self.quiet:
@@ -107,13 +176,18 @@ def _summary(result: Any, root: Path) -> None:
     from rich.table import Table
 
     counts = result.counts
-    console.print(f"\n[bold]study {escape(result.study)}[/]: {counts['COMPLETE']} complete, {counts['PRUNED']} pruned, "
-                  f"{counts['FAIL']} failed" + (f", {counts['RUNNING']} running" if counts["RUNNING"] else "")
-                  + f" (target {result.n_trials}; this worker ran {result.ran_here})")
+    console.print(
+        f"\n[bold]study {escape(result.study)}[/]: {counts['COMPLETE']} complete, {counts['PRUNED']} pruned, "
+        f"{counts['FAIL']} failed"
+        + (f", {counts['RUNNING']} running" if counts["RUNNING"] else "")
+        + f" (target {result.n_trials}; this worker ran {result.ran_here})"
+    )
     if result.best_number is None:
         console.print("no trial completed yet")
     else:
-        console.print(f"best: trial [bold]{result.best_number}[/], {escape(result.metric)} [bold]{result.best_value:.4f}[/]")
+        console.print(
+            f"best: trial [bold]{result.best_number}[/], {escape(result.metric)} [bold]{result.best_value:.4f}[/]"
+        )
         if result.best_params:
             table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
             table.add_column("parameter")
@@ -133,12 +207,12 @@ def _summary(result: Any, root: Path) -> None:
     console.print(f"open it with: [bold]{escape(result.dashboard)}[/]")
     if result.run is not None:
         row = result.run.row
-        console.print(f"submitted [bold]{escape(result.run.submission_id)}[/] {escape(str(row.get('metric', '')))} "
-                      f"public [bold]{fmt_number(row.get('public'))}[/] [{fmt_number(row.get('public_low'))}, "
-                      f"{fmt_number(row.get('public_high'))}], rank [bold]{result.run.rank}[/] on the "
-                      f"{escape(result.competition)} leaderboard")
+        console.print(
+            f"submitted [bold]{escape(result.run.submission_id)}[/] {escape(str(row.get('metric', '')))} "
+            f"public [bold]{fmt_number(row.get('public'))}[/] [{fmt_number(row.get('public_low'))}, "
+            f"{fmt_number(row.get('public_high'))}], rank [bold]{result.run.rank}[/] on the "
+            f"{escape(result.competition)} leaderboard"
+        )
         console.print(f"  run folder {escape(relative(result.run.run_dir, root))}")
     elif result.submit_note:
         console.print(f"[dim]{escape(result.submit_note)}[/]")
-
-

@@ -12,9 +12,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 RIGHT = (46, 160, 67)  # green: a right neighbour (grid frames, AP bars)
 WRONG = (214, 39, 40)  # red: a wrong neighbour
@@ -37,8 +37,12 @@ def curves_figure(path: Path, ks: np.ndarray, precision: np.ndarray, recall: np.
 
 
 def class_ap_figure(
-    path: Path, classes: np.ndarray, ap: np.ndarray, counts: np.ndarray,
-    class_names: list[str] | None = None, title: str = "",
+    path: Path,
+    classes: np.ndarray,
+    ap: np.ndarray,
+    counts: np.ndarray,
+    class_names: list[str] | None = None,
+    title: str = "",
 ) -> Path:
     """Mean AP per query class as bars, worst class first; labels only while they stay legible."""
     order = np.argsort(np.asarray(ap), kind="stable")
@@ -51,8 +55,14 @@ def class_ap_figure(
     names = [known[int(c)] if 0 <= int(c) < len(known) else str(c) for c in np.asarray(classes)[order]]
     if n <= 40:
         crowded = n * max(len(name) for name in names) > 40 if names else False
-        ax.set_xticks(np.arange(n), names, rotation=60 if crowded else 0, ha="right" if crowded else "center",
-                      rotation_mode="anchor", fontsize=8)
+        ax.set_xticks(
+            np.arange(n),
+            names,
+            rotation=60 if crowded else 0,
+            ha="right" if crowded else "center",
+            rotation_mode="anchor",
+            fontsize=8,
+        )
     else:
         ax.set_xticks([])
     ax.set_xlabel(f"query class ({n}, worst to best)")
@@ -64,8 +74,13 @@ def class_ap_figure(
 
 
 def cost_figure(
-    path: Path, labels: list[str], scores: np.ndarray, bytes_per_item: np.ndarray, search_ms: np.ndarray,
-    code_kinds: list[str], metric: str = "score",
+    path: Path,
+    labels: list[str],
+    scores: np.ndarray,
+    bytes_per_item: np.ndarray,
+    search_ms: np.ndarray,
+    code_kinds: list[str],
+    metric: str = "score",
 ) -> Path:
     """Public score against bytes per item and against search ms per query, Pareto fronts drawn.
 
@@ -108,7 +123,11 @@ def cost_figure(
 
 
 def history_figure(
-    path: Path, numbers: list[int], values: list[float], maximize: bool = True, title: str = "",
+    path: Path,
+    numbers: list[int],
+    values: list[float],
+    maximize: bool = True,
+    title: str = "",
     submitted: list[int] | None = None,
 ) -> Path:
     """Objective value per complete trial, with the best value so far; ``submitted`` trials starred."""
@@ -120,8 +139,16 @@ def history_figure(
     ax.step(numbers, best, where="post", color="#d62728", label="best so far")
     marked = [i for i, n in enumerate(numbers) if n in set(submitted or ())]
     if marked:
-        ax.scatter([numbers[i] for i in marked], values_arr[marked], marker="*", s=160, color="#ff7f0e",
-                   edgecolor="black", zorder=3, label="on the leaderboard")
+        ax.scatter(
+            [numbers[i] for i in marked],
+            values_arr[marked],
+            marker="*",
+            s=160,
+            color="#ff7f0e",
+            edgecolor="black",
+            zorder=3,
+            label="on the leaderboard",
+        )
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="trial", ylabel="objective (val score)", title=title)
     ax.grid(alpha=0.3)

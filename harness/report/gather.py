@@ -19,7 +19,7 @@ from harness.workspace import Workspace, check_name
 
 def leaderboard_rows(workspace: Workspace, competition: str) -> list[dict]:
     """Every row of the competition's leaderboard; CompetitionError when there is none yet."""
-    from harness.leaderboard import read_rows
+    from harness.scoring.leaderboard import read_rows
 
     path = workspace.leaderboard_path(competition)
     rows = read_rows(path) if path.exists() else []
@@ -58,9 +58,9 @@ def submission_data(
     workspace: Workspace, competition: str, submission_id: str, row: dict | None = None
 ) -> SubmissionData:
     """A scored submission with its answers and per-query scores under the competition metric."""
-    from harness.competition import load_answers
     from harness.metrics import per_query_scores
-    from harness.submission import read_submission
+    from harness.scoring.answers import load_answers
+    from harness.scoring.submission import read_submission
 
     path = submission_file(workspace, competition, submission_id, row)
     answers = load_answers(workspace, competition)
@@ -87,7 +87,7 @@ def image_loader(workspace: Workspace, competition: str) -> ImageLoader:
 
     def load(ids: list[str]) -> np.ndarray:
         if not opened:
-            from harness.competition import open_competition
+            from harness.data.competition import open_competition
 
             opened.append(open_competition(workspace, competition))
         return opened[0].images_by_id(list(ids))
@@ -97,7 +97,7 @@ def image_loader(workspace: Workspace, competition: str) -> ImageLoader:
 
 def class_names(workspace: Workspace, competition: str) -> list[str] | None:
     """The dataset's class names recorded in ``competition.json``, indexed by manifest label."""
-    from harness.manifest import competition_folder, read_info
+    from harness.data.manifest import competition_folder, read_info
 
     try:
         info = read_info(competition_folder(workspace, competition)) or {}
@@ -119,13 +119,24 @@ def study_data(workspace: Workspace, name: str) -> StudyData:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = _load_study(optuna, workspace.root / "studies", name)
     if study is None:
-        return StudyData(name, [], [], note=f"Study {name!r} was not found in {workspace.root / 'studies'} "
-                         "(a study in another storage, e.g. PostgreSQL, is not shown).")
+        return StudyData(
+            name,
+            [],
+            [],
+            note=f"Study {name!r} was not found in {workspace.root / 'studies'} "
+            "(a study in another storage, e.g. PostgreSQL, is not shown).",
+        )
     if len(study.directions) > 1:
-        return StudyData(name, [], [], note=f"Study {name!r} has several objectives; only single-objective ones are plotted.")
+        return StudyData(
+            name, [], [], note=f"Study {name!r} has several objectives; only single-objective ones are plotted."
+        )
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
-    data = StudyData(name, [t.number for t in complete], [float(t.value) for t in complete],
-                     maximize=study.direction == optuna.study.StudyDirection.MAXIMIZE)
+    data = StudyData(
+        name,
+        [t.number for t in complete],
+        [float(t.value) for t in complete],
+        maximize=study.direction == optuna.study.StudyDirection.MAXIMIZE,
+    )
     if len(complete) < 2:
         data.note = f"Study {name!r} has {len(complete)} complete trial(s); plots need at least 2."
         return data
@@ -146,7 +157,7 @@ def _load_study(optuna, folder: Path, name: str):
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    from harness.tune_storage import JOURNAL_SUFFIX  # bench tune's default: studies/<study>.journal
+    from harness.tune.storage import JOURNAL_SUFFIX  # bench tune's default: studies/<study>.journal
 
     if not folder.is_dir():
         return None

@@ -49,7 +49,7 @@ def fit_cell(image: np.ndarray, size: int = CELL) -> np.ndarray:
         from PIL import Image
 
         scale = size / max(h, w)
-        new = (max(int(round(w * scale)), 1), max(int(round(h * scale)), 1))
+        new = (max(round(w * scale), 1), max(round(h * scale), 1))
         img = np.asarray(Image.fromarray(img).resize(new, Image.Resampling.LANCZOS))
     out = np.full((size, size, 3), 255, dtype=np.uint8)
     y, x = (size - img.shape[0]) // 2, (size - img.shape[1]) // 2
@@ -114,5 +114,3 @@ def neighbour_grid(
         spine.set_visible(False)
     save(fig, path)
     return GridResult(Path(path), colours, mosaic, boxes, labels)
-
-

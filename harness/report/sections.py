@@ -7,9 +7,9 @@ Nothing here reads the workspace; ``gather`` does that.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -61,8 +61,8 @@ def number(text: object) -> float:
 
 
 def best_public(rows: list[dict]) -> dict:
-    """The row ranked first by public score (``harness.leaderboard.ranked``'s tie rules)."""
-    from harness.leaderboard import ranked
+    """The row ranked first by public score (``harness.scoring.leaderboard.ranked``'s tie rules)."""
+    from harness.scoring.leaderboard import ranked
 
     return ranked(rows)[0]
 
@@ -70,7 +70,7 @@ def best_public(rows: list[dict]) -> dict:
 def leaderboard_section(rows: list[dict], private: bool = False, chosen: str | None = None) -> Section:
     """The leaderboard as ``bench leaderboard`` ranks it: by public score, or with ``private`` by
     private score with each row's shake-up (places gained from public to private)."""
-    from harness.leaderboard import ranked, shake_label
+    from harness.scoring.leaderboard import ranked, shake_label
 
     headers = ["#", "submission", "name", "method", "code", "metric", "public [95% CI]"]
     if private:
@@ -80,23 +80,37 @@ def leaderboard_section(rows: list[dict], private: bool = False, chosen: str | N
     table = Table(headers, [], numeric={0, 6, 7 + extra, 8 + extra} | ({7} if private else set()))
     ordered = ranked(rows, private)
     for i, row in enumerate(ordered[:MAX_TABLE_ROWS]):
-        cells = [str(row["rank"]), row.get("submission_id", ""), row.get("name", ""), row.get("method", ""),
-                 _code(row), row.get("metric", ""), _interval(row, "public")]
+        cells = [
+            str(row["rank"]),
+            row.get("submission_id", ""),
+            row.get("name", ""),
+            row.get("method", ""),
+            _code(row),
+            row.get("metric", ""),
+            _interval(row, "public"),
+        ]
         if private:
             cells += [_interval(row, "private"), shake_label(row["shake"])]
             if row["shake"]:
                 table.classes[(i, 8)] = "up" if row["shake"] > 0 else "down"
         study = row.get("study", "")
-        cells += [_fmt(row.get("search_ms_per_query"), 3), _fmt(row.get("train_seconds"), 1),
-                  f"{study} #{row.get('trial', '')}" if study else "", row.get("time", "")]
+        cells += [
+            _fmt(row.get("search_ms_per_query"), 3),
+            _fmt(row.get("train_seconds"), 1),
+            f"{study} #{row.get('trial', '')}" if study else "",
+            row.get("time", ""),
+        ]
         if row.get("submission_id") == chosen:
             table.highlight.add(i)
         table.rows.append(cells)
     section = Section("Leaderboard", table=table)
     section.paragraphs.append(
         f"{len(rows)} submission(s). "
-        + ("Ranked by private score; shake-up: places gained from the public ranking." if private else
-           "Ranked by public score; private scores stay hidden (pass --private to show them).")
+        + (
+            "Ranked by private score; shake-up: places gained from the public ranking."
+            if private
+            else "Ranked by public score; private scores stay hidden (pass --private to show them)."
+        )
     )
     if len(rows) > MAX_TABLE_ROWS:
         section.notes.append(f"Showing the top {MAX_TABLE_ROWS} of {len(rows)} submissions.")
@@ -108,14 +122,18 @@ def cost_section(rows: list[dict], out_dir: Path, name: str = "cost.png") -> Sec
     labels = [r.get("name") or r.get("method") or r.get("submission_id", "") for r in rows]
     metric = next((r.get("metric") for r in rows if r.get("metric")), "score")
     figures.cost_figure(
-        Path(out_dir) / name, labels,
+        Path(out_dir) / name,
+        labels,
         np.array([number(r.get("public")) for r in rows]),
         np.array([number(r.get("bytes_per_item")) for r in rows]),
         np.array([number(r.get("search_ms_per_query")) for r in rows]),
-        [r.get("code_kind", "") or "unknown" for r in rows], metric=metric,
+        [r.get("code_kind", "") or "unknown" for r in rows],
+        metric=metric,
     )
-    caption = ("Public score against cost, one point per submission (circles: float vectors, squares: "
-               "binary codes); the black staircase is the Pareto front: nothing cheaper scores higher.")
+    caption = (
+        "Public score against cost, one point per submission (circles: float vectors, squares: "
+        "binary codes); the black staircase is the Pareto front: nothing cheaper scores higher."
+    )
     return Section("Score against cost", figures=[(name, caption)])
 
 
@@ -158,12 +176,16 @@ def submission_sections(
     ap = metrics.per_query_scores(ranked, labels, data.gallery_labels, "map@k", data.k)
     classes, class_ap, counts = analysis.per_class_mean(labels, ap)
     ap_name = f"{prefix}class_ap.png"
-    figures.class_ap_figure(out_dir / ap_name, classes, class_ap, counts, data.class_names,
-                            title=f"AP@{data.k} per query class")
-    curves = Section("Precision and recall", figures=[
-        (curves_name, "Mean precision@k and recall@k over queries (recall counts all relevant gallery items)."),
-        (ap_name, f"Mean AP@{data.k} of the queries of each class, worst class first; dashed: mean over queries."),
-    ])
+    figures.class_ap_figure(
+        out_dir / ap_name, classes, class_ap, counts, data.class_names, title=f"AP@{data.k} per query class"
+    )
+    curves = Section(
+        "Precision and recall",
+        figures=[
+            (curves_name, "Mean precision@k and recall@k over queries (recall counts all relevant gallery items)."),
+            (ap_name, f"Mean AP@{data.k} of the queries of each class, worst class first; dashed: mean over queries."),
+        ],
+    )
     return [worst, curves]
 
 
@@ -182,8 +204,13 @@ def study_section(study: StudyData, out_dir: Path, prefix: str, submitted: list[
     section.paragraphs.append(f"{len(study.values)} complete trials; objective {direction}.")
     name = f"{prefix}history.png"
     figures.history_figure(out_dir / name, study.numbers, study.values, study.maximize, study.name, submitted)
-    section.figures.append((name, "Objective value (val score) of each complete trial and the best so far; "
-                                  "stars: trials submitted to the leaderboard."))
+    section.figures.append(
+        (
+            name,
+            "Objective value (val score) of each complete trial and the best so far; "
+            "stars: trials submitted to the leaderboard.",
+        )
+    )
     if study.importances:
         name = f"{prefix}importance.png"
         figures.importance_figure(out_dir / name, study.importances, title=f"{study.name}: parameter importances")

@@ -16,8 +16,7 @@ from urllib.parse import urlsplit
 import torch
 from torch import nn
 
-from harness import hookimpl
-from harness.errors import ConfigError
+from harness import ConfigError, hookimpl
 
 MIN_AUTO_SIZE = 32
 _OFFLINE_VALUES = ("1", "true", "yes", "on")
@@ -48,8 +47,9 @@ class TimmBackbone(nn.Module):
         return (round(h * scale), round(w * scale))
 
 
-def timm_backbone(model: str = "resnet18", pretrained: bool = False, weights: str = "",
-                  input_size: int = 0, drop_rate: float = 0.0) -> TimmBackbone:
+def timm_backbone(
+    model: str = "resnet18", pretrained: bool = False, weights: str = "", input_size: int = 0, drop_rate: float = 0.0
+) -> TimmBackbone:
     """Any timm model (setting ``model``); ``input_size`` 0 upsamples images under 32 pixels to 32."""
     import timm
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from harness import hookimpl
-from harness.datasets import FileDataset
-from harness.errors import DatasetError
+from harness import DatasetError, FileDataset, hookimpl
 
 ROLES = ("train", "val", "query", "gallery", "")
 

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import hookimpl
-from harness.datasets import ArrayDataset
+from harness import ArrayDataset, hookimpl
 
 
 def _arrays() -> tuple[np.ndarray, np.ndarray]:

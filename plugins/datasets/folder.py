@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness import hookimpl
-from harness.datasets import FileDataset, is_image_file
-from harness.errors import DatasetError
+from harness import DatasetError, FileDataset, hookimpl, is_image_file
 
 
 def folder(root: str, size: int = 64) -> FileDataset:

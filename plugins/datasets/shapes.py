@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness import hookimpl
-from harness.datasets import ImageDataset
-from harness.errors import DatasetError
+from harness import DatasetError, ImageDataset, hookimpl
 
 KINDS = ("disc", "square", "triangle", "ring", "cross", "stripes", "checker", "dots", "ellipse", "half-disc")
 _GOLDEN = 0.6180339887
@@ -85,7 +83,9 @@ class ShapesDataset(ImageDataset):
         return np.stack([self._render(int(i)) for i in indices])
 
 
-def shapes(num_classes: int = 10, per_class: int = 100, size: int = 32, seed: int = 0, noise: float = 0.05) -> ShapesDataset:
+def shapes(
+    num_classes: int = 10, per_class: int = 100, size: int = 32, seed: int = 0, noise: float = 0.05
+) -> ShapesDataset:
     """Procedurally drawn coloured shapes; deterministic from ``seed``, rendered lazily."""
     return ShapesDataset(num_classes, per_class, size, seed, noise)
 

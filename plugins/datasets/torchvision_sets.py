@@ -15,9 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import hookimpl
-from harness.datasets import ArrayDataset, default_data_dir
-from harness.errors import DatasetError
+from harness import ArrayDataset, DatasetError, default_data_dir, hookimpl
 
 DOWNLOAD_TIMEOUT_S = 15.0
 # name -> (torchvision class, folder it keeps under root, what goes there)
@@ -55,13 +53,15 @@ def _open_split(name: str, root: Path, train: bool, download: bool):
             return _class(name)(str(root), train=train, download=False)
         except (RuntimeError, OSError) as exc:
             if not download:
-                raise DatasetError(f"dataset {name!r} in {root / folder} is incomplete or corrupt ({exc}): {where}") from None
+                raise DatasetError(
+                    f"dataset {name!r} in {root / folder} is incomplete or corrupt ({exc}): {where}"
+                ) from None
     elif not download:
         raise DatasetError(f"dataset {name!r} is not in {root} and download is disabled: {where}")
     try:
         root.mkdir(parents=True, exist_ok=True)
         return fetch(name, root, train)
-    except Exception as exc:  # noqa: BLE001 - offline, DNS, HTTP, checksum: all mean the same to a user
+    except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:200]
         raise DatasetError(
             f"dataset {name!r} is not in {root} and could not be downloaded ({reason}): "

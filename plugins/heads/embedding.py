@@ -6,8 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness import hookimpl
-from harness.errors import ConfigError
+from harness import ConfigError, hookimpl
 
 
 def check_size(name: str, value, who: str) -> int:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harness import hookimpl
-from harness.errors import ConfigError
+from harness import ConfigError, hookimpl
 from plugins.heads.embedding import check_size
 
 SCHEDULES = ("power", "step", "constant")

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.errors import BenchError, ConfigError
+from harness import BenchError, ConfigError
 
-METRICS = {"ip": "ip", "inner_product": "ip", "dot": "ip", "cosine": "cosine", "euclidean": "euclidean", "l2": "euclidean"}
+METRICS = {
+    "ip": "ip",
+    "inner_product": "ip",
+    "dot": "ip",
+    "cosine": "cosine",
+    "euclidean": "euclidean",
+    "l2": "euclidean",
+}
 
 
 def check_int(name: str, value, minimum: int = 1) -> int:
@@ -26,7 +33,7 @@ def check_metric(metric: str) -> str:
 
 
 def as_matrix(x, what: str, dim: int | None = None) -> np.ndarray:
-    """``x`` as a C-contiguous float32 (n, d) array (copied only if needed); refused if not finite or the wrong width."""
+    """``x`` as a C-contiguous float32 (n, d) array (copied only if needed); refused if not finite or too wide."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     if x.ndim != 2:
         raise ConfigError(f"{what} must be a 2-D array (n, d) but has shape {x.shape}")

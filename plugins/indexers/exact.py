@@ -46,7 +46,9 @@ class ExactIndex(Index):
                 block += norms[g0:g1]
             return block
 
-        vals, idx = stream_smallest(len(queries), self.size, k, self.query_block, self.gallery_block, distances, np.float32)
+        vals, idx = stream_smallest(
+            len(queries), self.size, k, self.query_block, self.gallery_block, distances, np.float32
+        )
         if self.metric == "euclidean":
             vals = np.maximum(vals + (queries.astype(np.float64) ** 2).sum(axis=1, keepdims=True), 0)
         return finish(-vals, idx)

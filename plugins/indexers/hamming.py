@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness import hookimpl
-from harness.errors import ConfigError
+from harness import ConfigError, hookimpl
 from plugins.indexers._base import Index, check_int, finish, pack_bits
 from plugins.indexers._topk import stream_smallest
 
@@ -60,7 +59,9 @@ class HammingIndex(Index):
                 block += popcount(queries[q0:q1, w, None] ^ gallery[None, g0:g1, w])
             return block
 
-        vals, idx = stream_smallest(len(queries), self.size, k, self.query_block, self.gallery_block, distances, np.uint16)
+        vals, idx = stream_smallest(
+            len(queries), self.size, k, self.query_block, self.gallery_block, distances, np.uint16
+        )
         return finish(self.dim - vals.astype(np.float32), idx)
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from harness.errors import ConfigError
+from harness import ConfigError
 
 _SQRT_EPS = 1e-12  # keeps sqrt's gradient finite where a distance is zero (an item with itself)
 

@@ -6,8 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness import hookimpl
-from harness.errors import ConfigError
+from harness import ConfigError, hookimpl
 from plugins.losses._base import check_batch, context, positive
 
 

@@ -22,9 +22,7 @@ class TripletLoss(nn.Module):
     `average="active"` averages over the triplets with a non-zero loss, "all" over every selected one.
     """
 
-    def __init__(
-        self, margin: float = 0.2, mining: str = "all", distance: str = "euclidean", average: str = "active"
-    ):
+    def __init__(self, margin: float = 0.2, mining: str = "all", distance: str = "euclidean", average: str = "active"):
         super().__init__()
         self.margin = non_negative("margin", margin)
         self.mining = one_of("mining", mining, ("all", "hard", "semihard"))

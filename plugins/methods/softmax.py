@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from harness import hookimpl
-from harness.methods import Method
+from harness import Method, hookimpl
 from plugins.methods._common import common_space, recipe
 
 DEFAULTS = recipe(

@@ -7,11 +7,12 @@ that call moves on to the next epoch, so batches never silently repeat.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
-from harness.errors import ConfigError
+from harness import ConfigError
 
 
 def require(condition: bool, message: str) -> None:

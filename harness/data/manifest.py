@@ -5,7 +5,7 @@ empty otherwise), one row per used item, sorted by item id, ``\\n`` line endings
 ``competitions/<name>/competition.json``: the spec, the manifest's SHA-256, sizes per role and
 the dataset's fingerprint. Both are written atomically, once; every later use checks the SHA.
 
-This module imports neither torch nor any plugin: ``load_answers`` reads only these two files.
+This module imports neither torch nor any plugin: the scorer reads answers through it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.answers import Answers
 from harness.errors import CompetitionError
 
 MANIFEST_FILE = "manifest.csv"
@@ -59,8 +58,12 @@ def parse_manifest(data: bytes, where: str = MANIFEST_FILE) -> Manifest:
         labels.append(int(row[1]))
         roles.append(row[2])
         public.append(row[3] == "1")
-    return Manifest(np.asarray(ids, dtype=str), np.asarray(labels, dtype=np.int64),
-                    np.asarray(roles, dtype=str), np.asarray(public, dtype=bool))
+    return Manifest(
+        np.asarray(ids, dtype=str),
+        np.asarray(labels, dtype=np.int64),
+        np.asarray(roles, dtype=str),
+        np.asarray(public, dtype=bool),
+    )
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -104,29 +107,8 @@ def rebuild_hint(folder: Path) -> str:
     return f"the folder {folder}"
 
 
-def answers_from(info: dict, manifest: Manifest, sha: str) -> Answers:
-    query, gallery = manifest.roles == "query", manifest.roles == "gallery"
-    return Answers(
-        competition=str(info["name"]), metric=str(info["metric"]), k=int(info["k"]),
-        query_ids=manifest.ids[query], query_labels=manifest.labels[query], public=manifest.public[query],
-        gallery_ids=manifest.ids[gallery], gallery_labels=manifest.labels[gallery], manifest_sha256=sha,
-    )
-
-
 def competition_folder(workspace, name: str) -> Path:
     """``competitions/<name>`` in the workspace, not created."""
     from harness.workspace import check_name
 
     return Path(workspace.root) / "competitions" / check_name(name, "competition name")
-
-
-def load_answers(workspace, name: str) -> Answers:
-    """The hidden answers, from the two files alone (built first with the competition if absent)."""
-    folder = competition_folder(workspace, name)
-    info = read_info(folder)
-    if info is None:
-        from harness.competition import open_competition
-
-        return open_competition(workspace, name).answers()
-    manifest, sha = read_checked(folder, info)
-    return answers_from(info, manifest, sha)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -133,7 +133,7 @@ class FileDataset(ImageDataset):
 class FilePixels:
     """Pixels of a :class:`FileDataset` and nothing else (no labels, no names)."""
 
-    __slots__ = ("paths", "image_shape")
+    __slots__ = ("image_shape", "paths")
 
     def __init__(self, paths: list[Path], image_shape: tuple[int, int, int]):
         self.paths, self.image_shape = paths, image_shape

@@ -17,24 +17,20 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from harness.config import COMPONENT_SECTIONS, parse_sets
-from harness.errors import BenchError, ConfigError, TrainingError
-from harness.tune_search import (PRUNERS, SAMPLERS, FixedParamsTrial, importances, jsonable, make_pruner,
-                                 make_sampler)
-from harness.tune_storage import Heartbeat, StorageInfo, fail_stale_trials, is_stale, open_storage, quietly
-from harness.tune_submit import rerun_best, should_submit
+from harness.errors import BenchError, ConfigError, TrainingError, TuneError
+from harness.tune.rerun import rerun_best, should_submit
+from harness.tune.search import PRUNERS, SAMPLERS, FixedParamsTrial, importances, jsonable, make_pruner, make_sampler
+from harness.tune.storage import Heartbeat, StorageInfo, fail_stale_trials, is_stale, open_storage, quietly
 from harness.workspace import check_name
 
 MAX_FAILURES_IN_A_ROW = 3
 HEARTBEAT_INTERVAL_S = 20.0
 GRACE_PERIOD_S = 120.0
-
-
-class TuneError(BenchError):
-    """A study that cannot be run as asked (e.g. it belongs to another method)."""
 
 
 @dataclass
@@ -111,22 +107,24 @@ class Tuner:
         self.workspace, self.request = workspace, request
         self.hooks = TuneHooks()
         self._check_request()
+        from harness.components import get_method
         from harness.pipeline import resolve_run_config
-        from harness.registry import get_method
 
         self.method = get_method(request.method)  # unknown method: UnknownNameError
         self.fixed = parse_sets(list(request.sets)) if not isinstance(request.sets, dict) else dict(request.sets)
-        base = resolve_run_config(request.method, request.competition, request.config_file, self.fixed,
-                                  request.seed, request.device)  # bad --set / config: ConfigError
+        base = resolve_run_config(
+            request.method, request.competition, request.config_file, self.fixed, request.seed, request.device
+        )  # bad --set / config: ConfigError
         self.competition_name = base["competition"]
         # A component replaced by --set/--config (backbone.name=timm) starts from its own defaults, so
         # the method's search-space keys for that section (backbone.width) do not apply to it.
         defaults = self.method.defaults
-        self.replaced = {s for s in COMPONENT_SECTIONS
-                         if s in base and base[s]["name"] != (defaults.get(s) or {}).get("name")}
+        self.replaced = {
+            s for s in COMPONENT_SECTIONS if s in base and base[s]["name"] != (defaults.get(s) or {}).get("name")
+        }
         self.base_seed = int(base["seed"])
         self.device = base["train"]["device"]
-        from harness.devices import pick_device
+        from harness.train.devices import pick_device
 
         self.torch_device = pick_device(self.device)  # --device cuda without CUDA: ConfigError, no study yet
         self._check_search_space()
@@ -151,8 +149,10 @@ class Tuner:
             raise ConfigError(f"the heartbeat interval must be positive but got {r.heartbeat_interval}")
         if not r.grace_period > r.heartbeat_interval:
             # A shorter grace would let one worker fail another's live trials between two heartbeats.
-            raise ConfigError(f"--grace-period must be longer than the heartbeat interval "
-                              f"({r.heartbeat_interval:g} s) but got {r.grace_period:g}")
+            raise ConfigError(
+                f"--grace-period must be longer than the heartbeat interval "
+                f"({r.heartbeat_interval:g} s) but got {r.grace_period:g}"
+            )
 
     def _check_search_space(self) -> None:
         """Draw one point of the search space in memory and resolve it: bad keys fail now."""
@@ -172,8 +172,9 @@ class Tuner:
             raise
         except Exception as exc:
             raise ConfigError(f"method {self.request.method!r}: its search space failed: {exc}") from None
-        overrides = {k: v for k, v in overrides.items()
-                     if k not in self.fixed and k.split(".", 1)[0] not in self.replaced}
+        overrides = {
+            k: v for k, v in overrides.items() if k not in self.fixed and k.split(".", 1)[0] not in self.replaced
+        }
         r = self.request
         seed = self.base_seed + trial.number
         cfg = resolve_run_config(r.method, r.competition, r.config_file, {**overrides, **self.fixed}, seed, r.device)
@@ -184,7 +185,7 @@ class Tuner:
         import optuna
 
         from harness.config import config_hash
-        from harness.train import fit
+        from harness.train.loop import fit
 
         cfg, overrides = self.trial_config(trial)
         trial.set_user_attr("overrides", jsonable(overrides))
@@ -212,10 +213,14 @@ class Tuner:
         import optuna
 
         try:
-            study = optuna.create_study(storage=self.info.storage, study_name=self.study_name,
-                                        direction="maximize", load_if_exists=True,
-                                        sampler=make_sampler(self.request.sampler, self.base_seed),
-                                        pruner=make_pruner(self.request.pruner, self.request.n_trials))
+            study = optuna.create_study(
+                storage=self.info.storage,
+                study_name=self.study_name,
+                direction="maximize",
+                load_if_exists=True,
+                sampler=make_sampler(self.request.sampler, self.base_seed),
+                pruner=make_pruner(self.request.pruner, self.request.n_trials),
+            )
         except BenchError:
             raise
         except Exception as exc:
@@ -225,8 +230,9 @@ class Tuner:
         attrs = study.user_attrs
         for key, value in (("method", self.request.method), ("competition", self.competition_name)):
             if key in attrs and attrs[key] != value:
-                raise TuneError(f"study {self.study_name!r} tunes {key} {attrs[key]!r}, not {value!r}; "
-                                f"use another --study")
+                raise TuneError(
+                    f"study {self.study_name!r} tunes {key} {attrs[key]!r}, not {value!r}; use another --study"
+                )
             if key not in attrs:
                 study.set_user_attr(key, value)
         return study
@@ -235,7 +241,7 @@ class Tuner:
         import optuna
         from optuna.trial import TrialState
 
-        from harness.competition import open_competition
+        from harness.data.competition import open_competition
 
         self.hooks = hooks or TuneHooks()
         competition = self._competition = open_competition(self.workspace, self.competition_name)
@@ -246,9 +252,16 @@ class Tuner:
         if stale:
             self._say(f"marked stale trial(s) {', '.join(map(str, stale))} of a stopped worker as failed")
         if self.hooks.on_start:
-            self.hooks.on_start({"study": self.study_name, "storage": self.info.display,
-                                 "finished": self._count(study)[0], "n_trials": self.request.n_trials,
-                                 "competition": self.competition_name, "method": self.request.method})
+            self.hooks.on_start(
+                {
+                    "study": self.study_name,
+                    "storage": self.info.display,
+                    "finished": self._count(study)[0],
+                    "n_trials": self.request.n_trials,
+                    "competition": self.competition_name,
+                    "method": self.request.method,
+                }
+            )
         started, ran, failures = time.monotonic(), 0, 0
         while True:
             if self.request.timeout is not None and time.monotonic() - started >= self.request.timeout:
@@ -300,8 +313,15 @@ class Tuner:
         except UpdateFinishedTrialError:
             state, message = TrialState.FAIL, "marked failed by another worker (heartbeat lost)"
         frozen = study._storage.get_trial(trial._trial_id)
-        return TrialOutcome(trial.number, state.name, frozen.value if frozen.values else value,
-                            dict(frozen.params), time.perf_counter() - t0, message, self._count(study)[0])
+        return TrialOutcome(
+            trial.number,
+            state.name,
+            frozen.value if frozen.values else value,
+            dict(frozen.params),
+            time.perf_counter() - t0,
+            message,
+            self._count(study)[0],
+        )
 
     def _count(self, study: Any) -> tuple[int, int]:
         """(complete + pruned, live running) trials of the whole study."""
@@ -319,9 +339,11 @@ class Tuner:
         from optuna.trial import TrialState
 
         earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
-        taken = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-                    or (t.state == TrialState.RUNNING and not is_stale(t, self.request.grace_period))
-                    for t in earlier)
+        taken = sum(
+            t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+            or (t.state == TrialState.RUNNING and not is_stale(t, self.request.grace_period))
+            for t in earlier
+        )
         return taken >= self.request.n_trials
 
     def _say(self, text: str) -> None:
@@ -340,11 +362,21 @@ class Tuner:
         best = _best_trial(study)
         top, note = importances(study, counts["COMPLETE"], optuna)
         result = TuneResult(
-            study=self.study_name, competition=self.competition_name, method=self.request.method,
-            storage=self.info.display, dashboard=self.info.dashboard_command, n_trials=self.request.n_trials,
-            counts=counts, ran_here=ran, stale_failed=stale, best_number=best.number if best else None,
-            best_value=best.value if best else None, best_params=dict(best.params) if best else {},
-            importances=top, importance_note=note, metric=self._metric_label(),
+            study=self.study_name,
+            competition=self.competition_name,
+            method=self.request.method,
+            storage=self.info.display,
+            dashboard=self.info.dashboard_command,
+            n_trials=self.request.n_trials,
+            counts=counts,
+            ran_here=ran,
+            stale_failed=stale,
+            best_number=best.number if best else None,
+            best_value=best.value if best else None,
+            best_params=dict(best.params) if best else {},
+            importances=top,
+            importance_note=note,
+            metric=self._metric_label(),
             messages=self.messages,
         )
         if best is None:
@@ -362,9 +394,19 @@ class Tuner:
     def submit_best(self, study: Any, best: Any) -> Any:
         """Run the best trial's configuration again with a fresh seed; submit it (``tune_submit``)."""
         r = self.request
-        return rerun_best(self.workspace, study, best, method=r.method, competition=self.competition_name,
-                          config_file=r.config_file, fixed=self.fixed, base_seed=self.base_seed,
-                          device=r.device, worker=self.worker, hooks=self.hooks)
+        return rerun_best(
+            self.workspace,
+            study,
+            best,
+            method=r.method,
+            competition=self.competition_name,
+            config_file=r.config_file,
+            fixed=self.fixed,
+            base_seed=self.base_seed,
+            device=r.device,
+            worker=self.worker,
+            hooks=self.hooks,
+        )
 
     def _metric_label(self) -> str:
         spec = getattr(self._competition, "spec", None)
@@ -382,8 +424,10 @@ def check_val_split(competition: Any) -> None:
 
     labels = np.asarray(competition.val().labels, dtype=np.int64)
     if len(labels) < 2 or np.unique(labels, return_counts=True)[1].max() < 2:
-        raise TuneError(f"competition {competition.name!r} has no usable val split (it needs two val items "
-                        f"of one class); tuning scores trials on val")
+        raise TuneError(
+            f"competition {competition.name!r} has no usable val split (it needs two val items "
+            f"of one class); tuning scores trials on val"
+        )
 
 
 def _best_trial(study: Any) -> Any:

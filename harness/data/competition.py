@@ -2,8 +2,8 @@
 
 A competition comes from a ``register_competitions`` plugin (a :class:`CompetitionSpec`) or from
 a TOML file in the workspace (``competitions/<name>/competition.toml``, see
-:mod:`harness.competition_config`). On first use :func:`open_competition` splits the dataset and
-writes ``manifest.csv`` and ``competition.json`` (see :mod:`harness.manifest`); afterwards it
+:mod:`harness.data.toml_spec`). On first use :func:`open_competition` splits the dataset and
+writes ``manifest.csv`` and ``competition.json`` (see :mod:`harness.data.manifest`); afterwards it
 reads them back and refuses a manifest, a definition or a dataset that changed.
 
 Item ids are ``<dataset>-<number>``, numbered in an order shuffled by a hash of the seed and
@@ -17,84 +17,42 @@ no labels at all); their labels stay inside the :class:`Competition` and leave i
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
-from harness.answers import Answers
 from harness.atomic import write_atomic
-from harness.errors import CompetitionError
-from harness.metrics import METRICS
-from harness.manifest import (
-    INFO_FILE, MANIFEST_FILE, Manifest, competition_folder, info_json, manifest_bytes, parse_manifest,
-    load_answers, read_checked, read_info, rebuild_hint, sha256_bytes,
+from harness.data.manifest import (
+    INFO_FILE,
+    MANIFEST_FILE,
+    Manifest,
+    competition_folder,
+    info_json,
+    manifest_bytes,
+    parse_manifest,
+    read_checked,
+    read_info,
+    rebuild_hint,
+    sha256_bytes,
 )
-
-DEFAULT_COMPETITION = "digits"
-__all__ = [
-    "DEFAULT_COMPETITION", "Competition", "CompetitionSpec", "Images", "LabeledImages", "competition_names",
-    "competition_spec", "describe", "load_answers", "open_competition",
-]
-# Fields whose change makes an existing manifest wrong for the competition.
-_BINDING_FIELDS = ("dataset", "dataset_config", "protocol", "protocol_config", "metric", "k", "public_fraction", "salt", "seed")
-
-
-@dataclass(frozen=True)
-class CompetitionSpec:
-    """What a competition is. ``register_competitions`` factories return one."""
-
-    name: str
-    dataset: str
-    dataset_config: dict = field(default_factory=dict)
-    protocol: str = "seen-classes"
-    protocol_config: dict = field(default_factory=dict)
-    metric: str = "map@k"
-    k: int = 100
-    public_fraction: float = 0.3
-    salt: str = ""
-    seed: int = 0
-    description: str = ""
-
-    def check(self) -> CompetitionSpec:
-        from harness.splits import protocol_config
-        from harness.workspace import check_name
-
-        check_name(self.name, "competition name")
-        if self.metric not in METRICS:
-            raise CompetitionError(f"competition {self.name!r}: unknown metric {self.metric!r}; use one of {', '.join(METRICS)}")
-        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
-            raise CompetitionError(f"competition {self.name!r}: k must be a positive integer, got {self.k!r}")
-        for key, kind in (("dataset", str), ("protocol", str), ("salt", str), ("description", str),
-                          ("dataset_config", dict), ("protocol_config", dict)):
-            if not isinstance(getattr(self, key), kind):
-                raise CompetitionError(f"competition {self.name!r}: {key} must be a {kind.__name__}, got {getattr(self, key)!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise CompetitionError(f"competition {self.name!r}: seed must be an integer, got {self.seed!r}")
-        fraction = self.public_fraction
-        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 <= fraction <= 1.0:
-            raise CompetitionError(f"competition {self.name!r}: public_fraction must be a number in [0, 1], got {fraction!r}")
-        protocol_config(self.protocol, dict(self.protocol_config))
-        return self
-
-    def canonical(self) -> dict:
-        """The fields that bind a manifest, as plain JSON values."""
-        return json.loads(json.dumps({k: asdict(self)[k] for k in _BINDING_FIELDS}, sort_keys=True))
+from harness.data.spec import BINDING_FIELDS, DEFAULT_COMPETITION, CompetitionSpec
+from harness.errors import CompetitionError
 
 
 def competition_names(workspace) -> list[str]:
     """Registered competitions and the workspace's TOML ones, sorted."""
-    from harness.competition_config import toml_files
-    from harness.registry import registry
+    from harness.components import registry
+    from harness.data.toml_spec import toml_files
 
     return sorted(set(registry("competitions").names()) | set(toml_files(workspace)))
 
 
 def competition_spec(workspace, name: str) -> CompetitionSpec:
     """The spec of ``name``: a workspace TOML file or a registered plugin; else "did you mean"."""
-    from harness.competition_config import read_spec, toml_files
-    from harness.registry import did_you_mean, get_competition_spec, registry
+    from harness.components import get_competition_spec, registry
+    from harness.data.toml_spec import read_spec, toml_files
+    from harness.registry import did_you_mean
 
     files = toml_files(workspace)
     registered = name in registry("competitions")
@@ -121,9 +79,9 @@ def item_ids(prefix: str, count: int, seed: int) -> np.ndarray:
 
 def open_competition(workspace, name: str = DEFAULT_COMPETITION) -> Competition:
     """The competition, its manifest written on first use and checked on every use after."""
-    from harness.competition_config import resolve_paths
-    from harness.datasets import fingerprint
-    from harness.registry import create_dataset
+    from harness.components import create_dataset
+    from harness.data.datasets import fingerprint
+    from harness.data.toml_spec import resolve_paths
 
     spec = competition_spec(workspace, name)
     folder = competition_folder(workspace, name)
@@ -134,9 +92,10 @@ def open_competition(workspace, name: str = DEFAULT_COMPETITION) -> Competition:
     if info is None:
         manifest, sha = _build(spec, dataset, ids, folder, dataset_print)
     else:
-        if {k: info.get(k) for k in _BINDING_FIELDS} != spec.canonical():
+        if {k: info.get(k) for k in BINDING_FIELDS} != spec.canonical():
             raise CompetitionError(
-                f"competition {name!r} was redefined since its manifest was written; delete {rebuild_hint(folder)} to rebuild"
+                f"competition {name!r} was redefined since its manifest was written; delete "
+                f"{rebuild_hint(folder)} to rebuild"
             )
         if info.get("dataset_fingerprint") != dataset_print:
             raise CompetitionError(
@@ -145,11 +104,13 @@ def open_competition(workspace, name: str = DEFAULT_COMPETITION) -> Competition:
             )
         manifest, sha = read_checked(folder, info)
     index = {item: i for i, item in enumerate(ids.tolist())}
-    return Competition(spec, dataset, manifest, sha, np.asarray([index[i] for i in manifest.ids.tolist()], dtype=np.int64))
+    return Competition(
+        spec, dataset, manifest, sha, np.asarray([index[i] for i in manifest.ids.tolist()], dtype=np.int64)
+    )
 
 
 def _build(spec: CompetitionSpec, dataset, ids: np.ndarray, folder, dataset_print: str) -> tuple[Manifest, str]:
-    from harness.splits import public_mask, split
+    from harness.data.splits import public_mask, split
 
     roles = split(dataset.labels, spec.protocol, dict(spec.protocol_config), spec.seed, dataset.roles)
     used = np.flatnonzero(roles != "")
@@ -161,15 +122,23 @@ def _build(spec: CompetitionSpec, dataset, ids: np.ndarray, folder, dataset_prin
     data = manifest_bytes(ids[rows].tolist(), dataset.labels[rows].tolist(), row_roles.tolist(), public.tolist())
     path = folder / MANIFEST_FILE
     if path.exists() and path.read_bytes() != data:
-        raise CompetitionError(f"manifest {path} exists without {INFO_FILE} and differs from a fresh split; delete it to rebuild")
+        raise CompetitionError(
+            f"manifest {path} exists without {INFO_FILE} and differs from a fresh split; delete it to rebuild"
+        )
     write_atomic(path, data)
     sha = sha256_bytes(data)
     manifest = parse_manifest(data, str(path))
     info = {
-        **spec.canonical(), "name": spec.name, "description": spec.description, "manifest_sha256": sha,
+        **spec.canonical(),
+        "name": spec.name,
+        "description": spec.description,
+        "manifest_sha256": sha,
         "sizes": {r: int(np.sum(manifest.roles == r)) for r in ("train", "val", "query", "gallery")},
-        "num_classes": len(dataset.class_names), "class_names": list(dataset.class_names),
-        "image_shape": list(dataset.image_shape), "dataset_items": len(dataset), "dataset_fingerprint": dataset_print,
+        "num_classes": len(dataset.class_names),
+        "class_names": list(dataset.class_names),
+        "image_shape": list(dataset.image_shape),
+        "dataset_items": len(dataset),
+        "dataset_fingerprint": dataset_print,
     }
     write_atomic(folder / INFO_FILE, info_json(info))
     return manifest, sha
@@ -178,7 +147,7 @@ def _build(spec: CompetitionSpec, dataset, ids: np.ndarray, folder, dataset_prin
 class Images:
     """Query or gallery items: ids and pixels, no labels anywhere."""
 
-    __slots__ = ("ids", "image_shape", "_indices", "_load")
+    __slots__ = ("_indices", "_load", "ids", "image_shape")
 
     def __init__(self, ids: list[str], image_shape, indices: np.ndarray, load: Callable[[np.ndarray], np.ndarray]):
         self.ids = list(ids)
@@ -208,7 +177,7 @@ class Images:
 class LabeledImages(Images):
     """Train or val items: ids, pixels and labels (contiguous 0..num_classes-1 over train's classes)."""
 
-    __slots__ = ("labels", "num_classes", "class_names")
+    __slots__ = ("class_names", "labels", "num_classes")
 
     def __init__(self, ids, image_shape, indices, load, labels: np.ndarray, class_names: list[str]):
         super().__init__(ids, image_shape, indices, load)
@@ -218,7 +187,7 @@ class LabeledImages(Images):
 
 
 class Competition:
-    """An opened competition. Only ``answers()`` reveals query and gallery labels."""
+    """An opened competition: train and val with labels, query and gallery without."""
 
     def __init__(self, spec: CompetitionSpec, dataset, manifest: Manifest, sha: str, indices: np.ndarray):
         self.name = spec.name
@@ -266,18 +235,14 @@ class Competition:
     def gallery(self) -> Images:
         return self._unlabeled("gallery")
 
-    def answers(self) -> Answers:
-        """The scorer's door: query and gallery labels, and public membership."""
-        m, q, g = self._manifest, self._manifest.roles == "query", self._manifest.roles == "gallery"
-        return Answers(self.name, self.spec.metric, self.spec.k, m.ids[q], m.labels[q], m.public[q],
-                       m.ids[g], m.labels[g], self.manifest_sha256)
-
     def images_by_id(self, ids) -> np.ndarray:
         """Pixels of any items by id (reports, after scoring)."""
         position = {item: i for i, item in enumerate(self._manifest.ids.tolist())}
         unknown = [i for i in ids if i not in position]
         if unknown:
-            raise CompetitionError(f"unknown item id(s) in competition {self.name!r}: {', '.join(map(str, unknown[:5]))}")
+            raise CompetitionError(
+                f"unknown item id(s) in competition {self.name!r}: {', '.join(map(str, unknown[:5]))}"
+            )
         return self._dataset.load(self._indices[[position[i] for i in ids]])
 
     def __repr__(self) -> str:
@@ -298,5 +263,12 @@ def describe(workspace, name: str) -> dict[str, Any]:
     for role in ("train", "val", "query", "gallery"):
         labels = manifest.labels[manifest.roles == role]
         balance[role] = np.bincount(labels, minlength=len(classes)).tolist()
-    return {"spec": spec, "info": info, "folder": folder, "manifest_sha256": sha, "class_names": classes,
-            "balance": balance, "public_queries": int(manifest.public.sum())}
+    return {
+        "spec": spec,
+        "info": info,
+        "folder": folder,
+        "manifest_sha256": sha,
+        "class_names": classes,
+        "balance": balance,
+        "public_queries": int(manifest.public.sum()),
+    }

@@ -20,15 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import BenchError
+from harness.errors import StudyStorageError
 
 HEARTBEAT_KEY = "bench:heartbeat"
 JOURNAL_SUFFIX = ".journal"
 RDB_ATTEMPTS = 5
-
-
-class StudyStorageError(BenchError):
-    """A study storage that cannot be parsed, reached or used."""
 
 
 @dataclass(frozen=True)
@@ -109,15 +105,15 @@ def _rdb(url: str) -> StorageInfo:
     if scheme.startswith("redis"):
         raise StudyStorageError(f"storage {display}: redis journals are not supported; use a postgresql:// URL")
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
-    if scheme.startswith("postgresql"):
-        engine_kwargs["connect_args"] = {"connect_timeout": 10}
-    elif scheme.startswith("mysql"):
+    if scheme.startswith("postgresql") or scheme.startswith("mysql"):
         engine_kwargs["connect_args"] = {"connect_timeout": 10}
     from sqlalchemy.exc import IntegrityError, InternalError, OperationalError, ProgrammingError
 
     # Workers starting together on an empty database race to create Optuna's tables
     # ("duplicate key ... pg_type_typname_nsp_index", sqlite's "table ... already exists"): retry.
-    racy = (IntegrityError, ProgrammingError, InternalError) + ((OperationalError,) if scheme.startswith("sqlite") else ())
+    racy = (IntegrityError, ProgrammingError, InternalError) + (
+        (OperationalError,) if scheme.startswith("sqlite") else ()
+    )
     for attempt in range(RDB_ATTEMPTS):
         try:
             storage = RDBStorage(url, engine_kwargs=engine_kwargs)

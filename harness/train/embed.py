@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.devices import autocast
+from harness.train.devices import autocast
 
 
 @torch.no_grad()

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from harness.registry import create_backbone, create_head
+from harness.components import create_backbone, create_head
 
 
 class RetrievalModel(nn.Module):
@@ -29,7 +29,7 @@ class RetrievalModel(nn.Module):
 
     @property
     def out_dim(self) -> int:
-        return int(getattr(self.head, "out_dim", 0) or getattr(self.backbone, "out_dim"))
+        return int(getattr(self.head, "out_dim", 0) or self.backbone.out_dim)
 
     @property
     def code_kind(self) -> str:

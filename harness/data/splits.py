@@ -77,7 +77,7 @@ def _count(size, n: int, what: str) -> int:
     if isinstance(size, float) and not float(size).is_integer():
         if size >= 1:
             raise CompetitionError(f"split fraction {what}={size!r} must be below 1")
-        return max(1, int(round(size * n))) if size > 0 else 0
+        return max(1, round(size * n)) if size > 0 else 0
     return int(size)
 
 
@@ -91,14 +91,14 @@ def _per_class(labels, classes, rng, takes, gallery, rest: str = "gallery") -> n
         n, start = len(members), 0
         for role, size in takes:
             take = _count(size, n, role)
-            roles[members[start:start + take]] = role
+            roles[members[start : start + take]] = role
             start += take
         left = n - start
         wanted = left if gallery is None or rest != "gallery" else _count(gallery, n, "gallery")
         if left < 0 or wanted > left:
             asked = ", ".join(f"{r}={s}" for r, s in takes)
             raise CompetitionError(f"class {int(c)} has {n} items, too few for {asked}, {rest}={gallery}")
-        roles[members[start:start + wanted]] = rest
+        roles[members[start : start + wanted]] = rest
     return roles
 
 
@@ -122,11 +122,14 @@ def check_roles(labels: np.ndarray, roles: np.ndarray) -> None:
         raise CompetitionError("the split has no query items")
     unseen_val = np.setdiff1d(labels[roles == "val"], labels[roles == "train"])
     if len(unseen_val):
-        raise CompetitionError(f"val class(es) {unseen_val.tolist()[:10]} have no train items; val comes from the training side")
+        raise CompetitionError(
+            f"val class(es) {unseen_val.tolist()[:10]} have no train items; val comes from the training side"
+        )
     orphans = np.setdiff1d(labels[roles == "query"], labels[roles == "gallery"])
     if len(orphans):
         raise CompetitionError(
-            f"queries of class(es) {orphans.tolist()[:10]} have no relevant gallery item; give those classes gallery items"
+            f"queries of class(es) {orphans.tolist()[:10]} have no relevant gallery item; give those "
+            "classes gallery items"
         )
 
 
@@ -138,5 +141,5 @@ def public_mask(query_ids, fraction: float, salt: str) -> np.ndarray:
     keys = [hashlib.sha256((salt + q).encode()).hexdigest() for q in ids]
     order = sorted(range(len(ids)), key=lambda i: (keys[i], ids[i]))
     mask = np.zeros(len(ids), dtype=bool)
-    mask[order[: int(round(fraction * len(ids)))]] = True
+    mask[order[: round(fraction * len(ids))]] = True
     return mask

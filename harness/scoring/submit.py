@@ -5,23 +5,22 @@ from __future__ import annotations
 import csv
 import json
 import os
-import secrets
 import subprocess
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness.answers import Answers
-from harness.errors import BenchError, SubmissionError
-from harness.leaderboard import append_row, rank_of, read_rows
-from harness.scoring import ScoreReport, score
 from harness.atomic import atomic_writer, copy_atomic
-from harness.submission import read_submission, validate_submission
-from harness.workspace import Workspace, check_name
+from harness.errors import BenchError, SubmissionError
+from harness.scoring.answers import Answers, load_answers
+from harness.scoring.leaderboard import append_row, rank_of, read_rows
+from harness.scoring.scorer import ScoreReport, score
+from harness.scoring.submission import read_submission, validate_submission
+from harness.workspace import Workspace, check_name, new_submission_id
 
 CALLER_FIELDS = (
     "method", "backbone", "loss", "sampler", "indexer", "code_kind", "bytes_per_item", "train_seconds",
@@ -38,12 +37,6 @@ class SubmitResult:
     missing_queries: int = 0  # queries the file left out; each scored 0
 
 
-def new_submission_id(now: datetime | None = None) -> str:
-    """``<yyyymmdd-HHMMSS>-<6 hex>``: sorts by time, unique without coordination."""
-    now = now or datetime.now(timezone.utc)
-    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-
-
 @lru_cache(maxsize=1)
 def git_commit() -> str:
     """Short commit of the checkout bench runs from, or "" outside git (never fails)."""
@@ -56,12 +49,6 @@ def git_commit() -> str:
     except (OSError, subprocess.SubprocessError):
         return ""
     return done.stdout.strip() if done.returncode == 0 else ""
-
-
-def load_answers(workspace: Workspace, competition: str) -> Answers:
-    from harness.competition import load_answers as load
-
-    return load(workspace, competition)
 
 
 def submit(
@@ -88,8 +75,9 @@ def submit(
         raise BenchError(f"submission id {submission_id!r} is already on the {competition} leaderboard")
     checked = validate_submission(source, answers)
     if not checked.scorable:
-        error = SubmissionError(f"{source}: {checked.problem_count} problem(s) found", checked.problems)
-        error.problem_count = checked.problem_count  # problems keeps only the first KEEP_PROBLEMS
+        error = SubmissionError(
+            f"{source}: {checked.problem_count} problem(s) found", checked.problems, checked.problem_count
+        )
         raise error
     report = score(answers, checked.ranked)
 
@@ -103,7 +91,9 @@ def submit(
             copy_atomic(source, destination)
         write_per_query(run_dir / "per_query.csv", answers, report.per_query)
         with atomic_writer(run_dir / "scores.json") as handle:
-            json.dump({"submission_id": submission_id, "competition": competition, **report.to_dict()}, handle, indent=2)
+            json.dump(
+                {"submission_id": submission_id, "competition": competition, **report.to_dict()}, handle, indent=2
+            )
         written = append_row(board, _row(fields, submission_id, name, report, answers, destination, workspace))
     except BaseException:
         if not _on_board(board, submission_id):
@@ -128,7 +118,7 @@ def _row(fields, submission_id, name, report, answers, destination, workspace) -
     return {
         **fields,
         "submission_id": submission_id,
-        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "time": datetime.now(UTC).isoformat(timespec="seconds"),
         "name": name,
         "metric": report.metric_label,
         "public": report.public,
@@ -180,4 +170,3 @@ def _relative(path: Path, root: Path) -> str:
         return str(path.resolve().relative_to(root.resolve()))
     except ValueError:
         return str(path)
-

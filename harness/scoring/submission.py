@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.answers import Answers
 from harness.atomic import atomic_writer
 from harness.errors import SubmissionError
+from harness.scoring.answers import Answers
 
 HEADER = "query_id,neighbors"
 KEEP_PROBLEMS = 1000  # beyond this only the count grows, so a garbage file cannot exhaust memory
@@ -73,7 +73,7 @@ def validate_submission(path: str | os.PathLike, answers: Answers) -> Validation
     result = Validation(ranked=np.full((len(queries), k), -1, dtype=np.int64))
     first_line = np.zeros(len(queries), dtype=np.int64)  # 0: not seen yet
     try:
-        handle = open(path, "rb")
+        handle = open(path, "rb")  # noqa: SIM115  (closed by the with below; only open's error is caught)
     except OSError as exc:
         raise SubmissionError(f"cannot read submission file {path}: {exc.strerror or exc}") from None
     with handle:
@@ -105,7 +105,7 @@ def read_submission(path: str | os.PathLike, answers: Answers) -> np.ndarray:
     """
     result = validate_submission(path, answers)
     if not result.scorable:
-        raise SubmissionError(f"{path}: {result.problem_count} problem(s) found", result.problems)
+        raise SubmissionError(f"{path}: {result.problem_count} problem(s) found", result.problems, result.problem_count)
     return result.ranked
 
 

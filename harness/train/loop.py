@@ -10,19 +10,20 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from harness.components import create_indexer, create_loss, create_sampler, registry
 from harness.config import OptimConfig, TrainConfig, check_values, optim_config, train_config
-from harness.devices import autocast, cpu_threads, deterministic, pick_device, seed_everything, uses_amp
-from harness.embed import embed_images, in_memory, load_batches
 from harness.errors import TrainingError
-from harness.model import RetrievalModel, build_model, settings
-from harness.registry import create_indexer, create_loss, create_sampler, registry
+from harness.train.devices import autocast, cpu_threads, deterministic, pick_device, seed_everything, uses_amp
+from harness.train.embed import embed_images, in_memory, load_batches
+from harness.train.model import RetrievalModel, build_model, settings
 
 log = logging.getLogger("bench.train")
 
@@ -66,8 +67,14 @@ def fit(
         scaler = torch.amp.GradScaler("cuda", enabled=uses_amp(device, tc.amp))
         generator = torch.Generator().manual_seed(seed)
         metric, k = competition.spec.metric, int(competition.spec.k)
-        log.info("training %s on %d images (%d classes), %d val images, device %s",
-                 describe(cfg), len(train), train.num_classes, len(val), device)
+        log.info(
+            "training %s on %d images (%d classes), %d val images, device %s",
+            describe(cfg),
+            len(train),
+            train.num_classes,
+            len(val),
+            device,
+        )
 
         history: list[dict[str, Any]] = []
         best = BestWeights()
@@ -76,15 +83,30 @@ def fit(
             epoch_started = time.perf_counter()
             start_epoch((model.head, *losses.values(), sampler), epoch, tc.epochs)
             maybe_refresh(sampler, epoch, model, train, device, tc, progress)
-            train_loss = train_one_epoch(model, losses, sampler, train, optimizer, scheduler, scaler,
-                                         device, tc, oc, generator, progress, f"epoch {epoch + 1}")
+            train_loss = train_one_epoch(
+                model,
+                losses,
+                sampler,
+                train,
+                optimizer,
+                scheduler,
+                scaler,
+                device,
+                tc,
+                oc,
+                generator,
+                progress,
+                f"epoch {epoch + 1}",
+            )
             record = {"epoch": epoch + 1, "train_loss": train_loss}
             if len(val) and ((epoch + 1) % tc.eval_every == 0 or epoch + 1 == tc.epochs):
                 record["val_score"] = val_score(model, val, cfg, metric, k, device, tc, progress)
                 best.update(model, epoch + 1, record["val_score"])
             record["seconds"] = round(time.perf_counter() - epoch_started, 3)
             history.append(record)
-            shown = f"  val {score_label(metric, k, len(val))} {record['val_score']:.4f}" if "val_score" in record else ""
+            shown = (
+                f"  val {score_label(metric, k, len(val))} {record['val_score']:.4f}" if "val_score" in record else ""
+            )
             log.info("epoch %d/%d  loss %.4f%s  (%.1f s)", epoch + 1, tc.epochs, train_loss, shown, record["seconds"])
             if epochs_task is not None:
                 progress.advance(epochs_task)
@@ -185,8 +207,9 @@ def build_scheduler(oc: OptimConfig, optimizer, steps: int):
 
 
 # -- one epoch -------------------------------------------------------------------------------
-def train_one_epoch(model, losses, sampler, train, optimizer, scheduler, scaler, device, tc, oc,
-                    generator, progress, description) -> float:
+def train_one_epoch(
+    model, losses, sampler, train, optimizer, scheduler, scaler, device, tc, oc, generator, progress, description
+) -> float:
     model.train()
     batches = [np.asarray(batch, dtype=np.int64) for batch in sampler]
     task = progress.add_task(description, total=len(batches)) if progress is not None else None
@@ -228,7 +251,7 @@ def random_shift(images: torch.Tensor, generator: torch.Generator) -> torch.Tens
     pad = max(1, min(h, w) // 8)
     padded = torch.nn.functional.pad(images, (pad, pad, pad, pad), mode="replicate")
     offsets = torch.randint(0, 2 * pad + 1, (len(images), 2), generator=generator)
-    return torch.stack([padded[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets.tolist())])
+    return torch.stack([padded[i, :, dy : dy + h, dx : dx + w] for i, (dy, dx) in enumerate(offsets.tolist())])
 
 
 def maybe_refresh(sampler, epoch: int, model, train, device, tc: TrainConfig, progress) -> None:
@@ -237,8 +260,11 @@ def maybe_refresh(sampler, epoch: int, model, train, device, tc: TrainConfig, pr
     # Epoch 0 would mine an untrained model's embeddings: the sampler starts without them.
     if every <= 0 or not callable(getattr(sampler, "refresh", None)) or epoch == 0 or epoch % every:
         return
-    sampler.refresh(embed_images(model, train, device, tc.embed_batch_size, tc.amp, progress,
-                                 "mining train embeddings", relaxed=True))
+    sampler.refresh(
+        embed_images(
+            model, train, device, tc.embed_batch_size, tc.amp, progress, "mining train embeddings", relaxed=True
+        )
+    )
 
 
 # -- model selection on val ------------------------------------------------------------------
@@ -253,9 +279,7 @@ def val_score(model, val, cfg, metric: str, k: int, device, tc: TrainConfig, pro
     usable = counts[labels] > 1  # a val item alone in its class has nothing to retrieve
     if k_val < 1 or not usable.any():
         return float("nan")
-    scores = [
-        leave_one_out_score(per_query_scores, ranked, labels, i, metric, k_val) for i in np.flatnonzero(usable)
-    ]
+    scores = [leave_one_out_score(per_query_scores, ranked, labels, i, metric, k_val) for i in np.flatnonzero(usable)]
     return float(np.mean(scores))
 
 

@@ -31,16 +31,27 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from harness.competition import CompetitionSpec
+from harness.data.manifest import competition_folder
+from harness.data.spec import CompetitionSpec
 from harness.errors import CompetitionError
-from harness.manifest import competition_folder
 from harness.registry import did_you_mean
 from harness.workspace import check_name
 
 TOML_FILE = "competition.toml"
 PATH_KEYS = ("root", "path", "data_dir")
-_KEYS = ("name", "description", "dataset", "dataset_config", "protocol", "protocol_config", "metric", "k",
-         "public_fraction", "salt", "seed")
+_KEYS = (
+    "name",
+    "description",
+    "dataset",
+    "dataset_config",
+    "protocol",
+    "protocol_config",
+    "metric",
+    "k",
+    "public_fraction",
+    "salt",
+    "seed",
+)
 
 
 def toml_files(workspace) -> dict[str, Path]:
@@ -95,7 +106,7 @@ def add_competition(workspace, file, name: str | None = None) -> tuple[Competiti
     source = Path(file).expanduser()
     data = _read(source)
     chosen = check_name(name or data.get("name") or source.stem, "competition name")
-    from harness.registry import registry
+    from harness.components import registry
 
     if chosen in registry("competitions"):
         raise CompetitionError(f"competition {chosen!r} is already registered by a plugin; choose another name")

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.answers import Answers
 from harness.metrics import mean_score, per_query_scores
+from harness.scoring.answers import Answers
 
 RESAMPLES = 1000
 LEVEL = 0.95
@@ -33,7 +33,7 @@ class ScoreReport:
             "public_ci": list(self.public_ci),
             "private": self.private,
             "private_ci": list(self.private_ci),
-            "queries": int(len(self.per_query)),
+            "queries": len(self.per_query),
         }
 
 
@@ -80,7 +80,9 @@ def bootstrap_means(values: np.ndarray, rng: np.random.Generator, resamples: int
     return means
 
 
-def bootstrap_ci(values: np.ndarray, rng: np.random.Generator, resamples: int = RESAMPLES, level: float = LEVEL) -> tuple[float, float]:
+def bootstrap_ci(
+    values: np.ndarray, rng: np.random.Generator, resamples: int = RESAMPLES, level: float = LEVEL
+) -> tuple[float, float]:
     """Percentile interval of the mean; (0, 0) for an empty subset."""
     if len(values) == 0:
         return (0.0, 0.0)
@@ -90,7 +92,9 @@ def bootstrap_ci(values: np.ndarray, rng: np.random.Generator, resamples: int = 
     return (float(low), float(high))
 
 
-def paired_bootstrap(a: np.ndarray, b: np.ndarray, seed: int = 0, resamples: int = RESAMPLES, level: float = LEVEL) -> Comparison:
+def paired_bootstrap(
+    a: np.ndarray, b: np.ndarray, seed: int = 0, resamples: int = RESAMPLES, level: float = LEVEL
+) -> Comparison:
     """Resample queries jointly: the mean difference A - B, its interval and how often A wins."""
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from harness.tune_storage import is_stale, quietly
+from harness.tune.storage import is_stale, quietly
 
 FINAL_SEED_OFFSET = 100_000  # final run's seed = base seed + this + best trial number (no trial used it)
 
@@ -24,23 +24,40 @@ def should_submit(study: Any, best: Any, ran: int, worker: str, grace: float) ->
     if done:
         return False, f"trial {best.number} was already submitted as {done}"
     if isinstance(claim, dict) and claim.get("worker") != worker:
-        return False, (f"trial {best.number} is being submitted by worker {claim.get('worker')} since "
-                       f"{claim.get('time')}; to submit it again use `bench run` with its parameters")
+        return False, (
+            f"trial {best.number} is being submitted by worker {claim.get('worker')} since "
+            f"{claim.get('time')}; to submit it again use `bench run` with its parameters"
+        )
     trials = study.get_trials(deepcopy=False)
     if any(t.state == TrialState.RUNNING and not is_stale(t, grace) for t in trials):
         return False, "other workers are still running trials; the last one to finish submits"
     if ran == 0:
         return True, ""
-    ended = [t for t in trials if t.state.is_finished() and t.datetime_complete is not None
-             and "failed_because" not in t.user_attrs]
+    ended = [
+        t
+        for t in trials
+        if t.state.is_finished() and t.datetime_complete is not None and "failed_because" not in t.user_attrs
+    ]
     last = max(ended, key=lambda t: (t.datetime_complete, t.number), default=None)
     if last is not None and last.user_attrs.get("worker") != worker:
         return False, f"another worker ({last.user_attrs.get('worker')}) finished the study and submits"
     return True, ""
 
 
-def rerun_best(workspace: Any, study: Any, best: Any, *, method: str, competition: str, config_file: Any,
-               fixed: dict[str, Any], base_seed: int, device: str | None, worker: str, hooks: Any) -> Any:
+def rerun_best(
+    workspace: Any,
+    study: Any,
+    best: Any,
+    *,
+    method: str,
+    competition: str,
+    config_file: Any,
+    fixed: dict[str, Any],
+    base_seed: int,
+    device: str | None,
+    worker: str,
+    hooks: Any,
+) -> Any:
     """``pipeline.run`` with the best trial's overrides + the fixed ``--set`` values and a fresh seed.
 
     The leaderboard row records the study and the trial; the study records the submission id.
@@ -56,9 +73,19 @@ def rerun_best(workspace: Any, study: Any, best: Any, *, method: str, competitio
     claim = f"submitting:{best.number}"
     study.set_user_attr(claim, {"worker": worker, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     try:
-        result = run(workspace, method, competition=competition, config_file=config_file, sets=sets, seed=seed,
-                     name=f"{study.study_name} best (trial {best.number})", device=device,
-                     progress=hooks.progress, study=study.study_name, trial=best.number)
+        result = run(
+            workspace,
+            method,
+            competition=competition,
+            config_file=config_file,
+            sets=sets,
+            seed=seed,
+            name=f"{study.study_name} best (trial {best.number})",
+            device=device,
+            progress=hooks.progress,
+            study=study.study_name,
+            trial=best.number,
+        )
     except BaseException:
         quietly(study.set_user_attr, claim, None)  # let a later worker try again
         raise

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from harness.errors import BenchError
+from harness.errors import LeaderboardError
 
 COLUMNS = (
     "submission_id", "time", "name", "method", "backbone", "loss", "sampler", "indexer",
@@ -18,10 +18,6 @@ COLUMNS = (
     "seed", "config_hash", "manifest_sha256", "git_commit", "submission_path", "study", "trial",
 )  # fmt: skip
 LOCK_TIMEOUT_S = 60
-
-
-class LeaderboardError(BenchError):
-    """A leaderboard file that cannot take a row, or that is not a leaderboard."""
 
 
 def append_row(path: str | os.PathLike, row: dict[str, Any]) -> dict[str, str]:
@@ -41,7 +37,9 @@ def append_row(path: str | os.PathLike, row: dict[str, Any]) -> dict[str, str]:
             columns = columns or list(COLUMNS)
             unknown = [key for key in row if key not in columns]
             if unknown:
-                raise LeaderboardError(f"{path} has no column(s) {', '.join(unknown)}; its columns: {', '.join(columns)}")
+                raise LeaderboardError(
+                    f"{path} has no column(s) {', '.join(unknown)}; its columns: {', '.join(columns)}"
+                )
             written = {c: _cell(row.get(c)) for c in columns}
             buffer = io.StringIO()
             writer = csv.writer(buffer, lineterminator="\n")
@@ -88,7 +86,9 @@ def ranked(rows: list[dict[str, str]], private: bool = False) -> list[dict[str, 
         return [{**rows[i], "rank": public_rank[i]} for i in public_order]
     out = []
     for place, index in enumerate(_order(rows, "private"), start=1):
-        out.append({**rows[index], "rank": place, "public_rank": public_rank[index], "shake": public_rank[index] - place})
+        out.append(
+            {**rows[index], "rank": place, "public_rank": public_rank[index], "shake": public_rank[index] - place}
+        )
     return out
 
 

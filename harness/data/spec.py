@@ -1,0 +1,77 @@
+"""What a competition is: the spec a ``register_competitions`` factory returns or a TOML file declares."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from harness.errors import CompetitionError
+
+DEFAULT_COMPETITION = "digits"
+# Fields whose change makes an existing manifest wrong for the competition.
+BINDING_FIELDS = (
+    "dataset",
+    "dataset_config",
+    "protocol",
+    "protocol_config",
+    "metric",
+    "k",
+    "public_fraction",
+    "salt",
+    "seed",
+)
+
+
+@dataclass(frozen=True)
+class CompetitionSpec:
+    """What a competition is. ``register_competitions`` factories return one."""
+
+    name: str
+    dataset: str
+    dataset_config: dict = field(default_factory=dict)
+    protocol: str = "seen-classes"
+    protocol_config: dict = field(default_factory=dict)
+    metric: str = "map@k"
+    k: int = 100
+    public_fraction: float = 0.3
+    salt: str = ""
+    seed: int = 0
+    description: str = ""
+
+    def check(self) -> CompetitionSpec:
+        from harness.data.splits import protocol_config
+        from harness.metrics import METRICS
+        from harness.workspace import check_name
+
+        check_name(self.name, "competition name")
+        if self.metric not in METRICS:
+            raise CompetitionError(
+                f"competition {self.name!r}: unknown metric {self.metric!r}; use one of {', '.join(METRICS)}"
+            )
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
+            raise CompetitionError(f"competition {self.name!r}: k must be a positive integer, got {self.k!r}")
+        for key, kind in (
+            ("dataset", str),
+            ("protocol", str),
+            ("salt", str),
+            ("description", str),
+            ("dataset_config", dict),
+            ("protocol_config", dict),
+        ):
+            if not isinstance(getattr(self, key), kind):
+                raise CompetitionError(
+                    f"competition {self.name!r}: {key} must be a {kind.__name__}, got {getattr(self, key)!r}"
+                )
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise CompetitionError(f"competition {self.name!r}: seed must be an integer, got {self.seed!r}")
+        fraction = self.public_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 <= fraction <= 1.0:
+            raise CompetitionError(
+                f"competition {self.name!r}: public_fraction must be a number in [0, 1], got {fraction!r}"
+            )
+        protocol_config(self.protocol, dict(self.protocol_config))
+        return self
+
+    def canonical(self) -> dict:
+        """The fields that bind a manifest, as plain JSON values."""
+        return json.loads(json.dumps({k: asdict(self)[k] for k in BINDING_FIELDS}, sort_keys=True))

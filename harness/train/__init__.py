@@ -1,0 +1,1 @@
+"""Training: model assembly, the training loop, embedding, devices."""

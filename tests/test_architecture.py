@@ -1,0 +1,152 @@
+"""The house rules: one-way dependencies, plugins on the public face only, small folders."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HARNESS = ROOT / "harness"
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def harness_modules() -> dict[str, Path]:
+    return {module_name(p): p for p in HARNESS.rglob("*.py")}
+
+
+def imported_modules(path: Path, known: set[str]) -> set[str]:
+    """Every harness module ``path`` imports, at the top or deferred inside a function."""
+    found: set[str] = set()
+    package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            for alias in node.names:
+                candidate = f"{base}.{alias.name}"
+                found.add(candidate if candidate in known else base)
+    return {name for name in found if name in known}
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = harness_modules()
+    known = set(modules)
+    return {name: imported_modules(path, known) - {name} for name, path in modules.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_harness_has_no_import_cycles_deferred_imports_included():
+    assert cycles(import_graph()) == []
+
+
+LAYERS = {  # a subsystem may import only what lies beneath it (DESIGN section 2)
+    "harness.data": set(),
+    "harness.train": {"harness.data"},
+    "harness.scoring": {"harness.data"},
+    "harness.tune": {"harness.data", "harness.train", "harness.scoring", "harness.pipeline"},
+}
+
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_subsystems_depend_one_way(layer):
+    allowed = LAYERS[layer] | {layer}
+    subsystems = set(LAYERS) | {"harness.pipeline", "harness.report", "harness.cli"}
+    bad = []
+    for module, imports in import_graph().items():
+        if module != layer and not module.startswith(layer + "."):
+            continue
+        for target in imports:
+            owner = next((s for s in subsystems if target == s or target.startswith(s + ".")), None)
+            if owner and owner not in allowed:
+                bad.append(f"{module} -> {target}")
+    assert bad == []
+
+
+def test_only_scoring_opens_the_answers():
+    openers = [m for m, imports in import_graph().items() if "harness.scoring.answers" in imports]
+    assert openers and all(m.startswith(("harness.scoring", "harness.cli", "harness.report")) for m in openers)
+
+
+def test_plugins_import_only_the_public_face():
+    bad = []
+    for path in (ROOT / "plugins").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            bad += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.startswith("harness.")]
+    assert bad == []
+
+
+def test_no_folder_holds_more_than_15_modules():
+    for folder in [HARNESS, *(p for p in HARNESS.rglob("*") if p.is_dir() and p.name != "__pycache__")]:
+        modules = [p for p in folder.glob("*.py") if p.name != "__init__.py"]
+        assert len(modules) <= 15, f"{folder.relative_to(ROOT)} holds {len(modules)} modules"
+
+
+def test_public_face_names_resolve_without_importing_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, harness\n"
+        "names = [n for n in harness.__all__ if n not in ('ImageDataset','ArrayDataset','FileDataset',"
+        "'is_image_file','default_data_dir','to_chw_float')]\n"
+        "[getattr(harness, n) for n in names]\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+        "[getattr(harness, n) for n in harness.__all__]\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
