@@ -10,6 +10,7 @@ from harness.cli import (  # noqa: F401  (importing registers the commands)
     report_cmd,
     run_cmd,
     scoring_cmd,
+    serve_cmd,
     tune_cmd,
 )
 from harness.cli.app import app
