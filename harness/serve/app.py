@@ -60,6 +60,8 @@ def create_app(workspace: Workspace, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_
 
     def participant(request: Request, token: str | None = None) -> Participant:
         who = tokens.identify(token) if token else viewer(request)
+        if who is None and token:
+            raise HTTPException(401, "the token is not valid; ask the host for one (bench serve token add NAME)")
         if who is None:
             raise HTTPException(401, "a participant token is required (Authorization: Bearer <token>)")
         return who
@@ -249,7 +251,7 @@ def create_app(workspace: Workspace, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     handlers = {
-        HTTPException: lambda request, exc: _error(request, templates, exc.status_code, exc.detail),
+        HTTPException: lambda request, exc: _error(request, templates, exc.status_code, _detail(request, exc)),
         UploadTooLarge: lambda request, exc: _error(request, templates, 413, str(exc)),
         board.QuotaError: lambda request, exc: _error(request, templates, 429, str(exc)),
         SubmissionError: lambda request, exc: _error(
@@ -275,6 +277,14 @@ def _figures(workspace: Workspace, competition: str, submission_id: str, make: b
             note = f"no figures: {exc}"
     found = {p.name: p for p in folder.glob("*.png") if p.is_file()} if folder.is_dir() else {}
     return found, note
+
+
+def _detail(request: Request, exc: HTTPException) -> str:
+    if exc.status_code == 404 and exc.detail == "Not Found":
+        return f"no page at {request.url.path}"
+    if exc.status_code == 405:
+        return f"{request.method} is not allowed on {request.url.path}"
+    return str(exc.detail)
 
 
 def _token_of(request: Request, form) -> str:
