@@ -105,6 +105,9 @@ def create_app(workspace: Workspace, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_
             "viewer": {"name": who.name, "role": who.role} if who else None,
             "quota": board.quota(workspace, spec, who.name) if who else None,
             "panel": sorted({key for row in ranked for key in row["metrics"]}),
+            "optional": [
+                c for c in ("method", "search_ms_per_query") if any(r.get(c) not in ("", None) for r in shown)
+            ],
             "rows": shown,
         }
 
