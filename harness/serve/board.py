@@ -266,6 +266,7 @@ def accept_upload(workspace: Workspace, spec: CompetitionSpec, who: Participant,
                     "the count resets at 00:00 UTC"
                 )
         result = submit(workspace, spec.name, file, name=who.name, submission_id=new_submission_id(who.name))
+    write_figures(workspace, spec.name, result.row["submission_id"])
     return {
         "submission_id": result.row["submission_id"],
         "rank": result.rank,
@@ -273,6 +274,20 @@ def accept_upload(workspace: Workspace, spec: CompetitionSpec, who: Participant,
         "row": result.row,
         "quota": quota(workspace, spec, who.name),
     }
+
+
+def write_figures(workspace: Workspace, competition: str, submission_id: str) -> str:
+    """The run report's figures, as ``bench submit`` writes them (public queries only, no images).
+
+    Returns "" or a note saying why there are none; a report that fails never fails the upload.
+    """
+    from harness.report import write_run_report
+
+    try:
+        write_run_report(workspace, competition, submission_id, private=False, images=False)
+    except BenchError as exc:
+        return f"no figures: {exc}"
+    return ""
 
 
 def _utc_day(stamp: str) -> str:
