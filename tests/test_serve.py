@@ -180,7 +180,7 @@ def test_the_daily_limit_counts_each_participant_apart(served, tmp_path):
 
 
 def test_yesterdays_rows_do_not_count(served, tmp_path):
-    from harness.serve.board import used_today
+    from harness.serve.rules import used_today
 
     rows = [{"name": "alice", "time": "2026-01-01T23:59:59+00:00"}, {"name": "alice", "time": "2026-01-02T00:00:01Z"}]
     assert used_today(rows, "alice", datetime(2026, 1, 2, 12, tzinfo=UTC)) == 1

@@ -34,7 +34,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from harness.errors import BenchError, SubmissionError
-from harness.serve import board
+from harness.serve import board, rules
 from harness.serve.limits import BodyLimit, UploadTooLarge
 from harness.serve.tokens import Participant, TokenStore, serve_dir
 from harness.workspace import Workspace
@@ -87,10 +87,10 @@ def create_app(workspace: Workspace, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_
     def board_data(request: Request, name: str, private: bool) -> dict[str, Any]:
         spec = competition(name)
         who = viewer(request)
-        rules = board.Rules.of(spec)
-        may_see_private = bool(who and who.is_host) or rules.after_deadline()
+        rule = rules.Rules.of(spec)
+        may_see_private = bool(who and who.is_host) or rule.after_deadline()
         if private and not may_see_private:
-            when = f"after the deadline ({rules.deadline.isoformat()})" if rules.deadline else "to the host only"
+            when = f"after the deadline ({rule.deadline.isoformat()})" if rule.deadline else "to the host only"
             raise HTTPException(403, f"the private leaderboard of {name} is shown {when}")
         sort = request.query_params.get("sort") or None
         ranked = board.leaderboard(workspace, spec, private=private, participants=participant_names())
@@ -123,7 +123,7 @@ def create_app(workspace: Workspace, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_
     def submission_data(request: Request, name: str, submission_id: str) -> dict[str, Any]:
         spec = competition(name)
         who = viewer(request)
-        see_private = bool(who and who.is_host) or board.Rules.of(spec).after_deadline()
+        see_private = bool(who and who.is_host) or rules.Rules.of(spec).after_deadline()
         ranked = board.leaderboard(workspace, spec, private=False, participants=participant_names())
         row = next((r for r in ranked if r.get("submission_id") == submission_id), None)
         if row is None:
@@ -256,7 +256,7 @@ def create_app(workspace: Workspace, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_
     handlers = {
         HTTPException: lambda request, exc: _error(request, templates, exc.status_code, _detail(request, exc)),
         UploadTooLarge: lambda request, exc: _error(request, templates, 413, str(exc)),
-        board.QuotaError: lambda request, exc: _error(request, templates, 429, str(exc)),
+        rules.QuotaError: lambda request, exc: _error(request, templates, 429, str(exc)),
         SubmissionError: lambda request, exc: _error(
             request, templates, 422, str(exc), problems=exc.problems, problem_count=exc.problem_count
         ),
@@ -304,7 +304,7 @@ def _error(request: Request, templates, status: int, message: str, **extra: Any)
 def _status_of(exc: Exception) -> int:
     if isinstance(exc, HTTPException):
         return exc.status_code
-    for kind, status in ((UploadTooLarge, 413), (board.QuotaError, 429), (SubmissionError, 422)):
+    for kind, status in ((UploadTooLarge, 413), (rules.QuotaError, 429), (SubmissionError, 422)):
         if isinstance(exc, kind):
             return status
     return 400

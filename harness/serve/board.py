@@ -11,13 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from harness.data.spec import CompetitionSpec
-from harness.errors import BenchError, CompetitionError, SubmissionError
+from harness.errors import BenchError, CompetitionError
+from harness.serve import rules
 from harness.serve.tokens import Participant, serve_dir
 from harness.workspace import Workspace, new_submission_id
 
@@ -25,33 +24,6 @@ PRIVATE_COLUMNS = ("private", "private_low", "private_high")
 HIDDEN_COLUMNS = ("submission_path",)  # a host path tells a participant nothing they need
 SCORE_COLUMNS = ("public", "public_low", "public_high", *PRIVATE_COLUMNS, "search_ms_per_query", "train_seconds")
 UPLOAD_SUFFIXES = (".csv",)  # what harness.scoring.submission reads today
-
-
-class QuotaError(BenchError):
-    """A participant has used up today's submissions."""
-
-
-@dataclass(frozen=True)
-class Rules:
-    """A competition's serving rules, from its definition."""
-
-    deadline: datetime | None
-    daily_submissions: int
-    final_submissions: int
-
-    @classmethod
-    def of(cls, spec: CompetitionSpec) -> Rules:
-        return cls(spec.deadline_at(), spec.daily_submissions, spec.final_submissions)
-
-    def after_deadline(self, now: datetime | None = None) -> bool:
-        return self.deadline is not None and (now or datetime.now(UTC)) >= self.deadline
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "deadline": self.deadline.isoformat() if self.deadline else None,
-            "daily_submissions": self.daily_submissions or None,
-            "final_submissions": self.final_submissions or None,
-        }
 
 
 def competitions(workspace: Workspace) -> list[str]:
@@ -82,7 +54,7 @@ def competition_info(workspace: Workspace, spec: CompetitionSpec) -> dict[str, A
         "k": spec.k,
         "public_fraction": spec.public_fraction,
         "sizes": info.get("sizes"),
-        "rules": Rules.of(spec).to_dict(),
+        "rules": rules.Rules.of(spec).to_dict(),
     }
 
 
@@ -92,19 +64,9 @@ def rows(workspace: Workspace, competition: str) -> list[dict[str, str]]:
     return read_rows(workspace.leaderboard_path(competition))
 
 
-def owned_rows(board: list[dict[str, str]], participant: str) -> list[dict[str, str]]:
-    """A participant's rows: those whose ``name`` is the participant's name."""
-    return [row for row in board if row.get("name") == participant]
-
-
-def used_today(board: list[dict[str, str]], participant: str, now: datetime | None = None) -> int:
-    today = (now or datetime.now(UTC)).astimezone(UTC).date().isoformat()
-    return sum(1 for row in owned_rows(board, participant) if _utc_day(row.get("time", "")) == today)
-
-
 def quota(workspace: Workspace, spec: CompetitionSpec, participant: str) -> dict[str, Any]:
     limit = spec.daily_submissions
-    used = used_today(rows(workspace, spec.name), participant)
+    used = rules.used_today(rows(workspace, spec.name), participant)
     return {
         "used_today": used,
         "daily_limit": limit or None,
@@ -119,7 +81,7 @@ def leaderboard(
     from harness.scoring.leaderboard import ranked
 
     board = rows(workspace, spec.name)
-    finals = final_ids(workspace, spec, board, participants)
+    finals = rules.final_ids(workspace, spec, board, participants)
     shown = [row for row in board if row.get("submission_id") in finals] if private else board
     out = []
     for row in ranked(shown, private):
@@ -176,72 +138,9 @@ def public_view(row: dict[str, Any], see_private: bool, viewer: str | None = Non
     return out
 
 
-def final_ids(workspace: Workspace, spec: CompetitionSpec, board: list[dict[str, str]], participants: set[str]) -> set:
-    """Submissions that count for the private board.
-
-    Rows of registered participants follow the rule: those they marked final, or else (as on Kaggle)
-    their best ``final_submissions`` by public score. Rows of anyone else (the host's own runs) all count.
-    """
-    from harness.scoring.leaderboard import ranked
-
-    limit = spec.final_submissions
-    chosen = read_finals(workspace, spec.name)
-    counted: set[str] = set()
-    by_public = ranked(board)
-    for row in by_public:
-        owner = row.get("name", "")
-        if owner not in participants or not limit:
-            counted.add(row.get("submission_id", ""))
-    if limit:
-        for owner in participants:
-            mine = [r.get("submission_id", "") for r in by_public if r.get("name") == owner]
-            marked = [s for s in chosen.get(owner, []) if s in mine]
-            counted.update(marked[:limit] if marked else mine[:limit])
-    return counted
-
-
-def _finals_path(workspace: Workspace, competition: str) -> Path:
-    digest = hashlib.sha256(competition.encode("utf-8")).hexdigest()[:32]
-    return serve_dir(workspace) / "finals" / f"{digest}.json"
-
-
-def read_finals(workspace: Workspace, competition: str) -> dict[str, list[str]]:
-    path = _finals_path(workspace, competition)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except (OSError, ValueError):
-        return {}
-    return data.get("finals", {}) if isinstance(data, dict) else {}
-
-
 def mark_final(workspace: Workspace, spec: CompetitionSpec, who: Participant, submission_id: str, final: bool) -> list:
     """Mark (or unmark) one of ``who``'s submissions as final; returns their marked submissions."""
-    from filelock import FileLock
-
-    from harness.atomic import write_atomic
-
-    if not spec.final_submissions:
-        raise BenchError(f"competition {spec.name!r} has no final-selection rule: every submission counts")
-    if Rules.of(spec).after_deadline():
-        raise BenchError(f"the deadline of {spec.name!r} has passed; final submissions can no longer change")
-    mine = {r.get("submission_id") for r in owned_rows(rows(workspace, spec.name), who.name)}
-    if submission_id not in mine:
-        raise SubmissionError(f"{who.name} has no submission {submission_id!r} on {spec.name}")
-    path = _finals_path(workspace, spec.name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock", timeout=30):
-        finals = read_finals(workspace, spec.name)
-        marked = [s for s in finals.get(who.name, []) if s != submission_id]
-        if final:
-            if len(marked) >= spec.final_submissions:
-                raise BenchError(
-                    f"{who.name} already marked {len(marked)} final submission(s), the most {spec.name!r} allows; "
-                    "unmark one first"
-                )
-            marked.append(submission_id)
-        finals[who.name] = marked
-        write_atomic(path, json.dumps({"competition": spec.name, "finals": finals}, indent=2).encode("utf-8"))
-    return marked
+    return rules.mark_final(workspace, spec, rows(workspace, spec.name), who, submission_id, final)
 
 
 def accept_upload(workspace: Workspace, spec: CompetitionSpec, who: Participant, file: Path) -> dict[str, Any]:
@@ -259,9 +158,9 @@ def accept_upload(workspace: Workspace, spec: CompetitionSpec, who: Participant,
     lock.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock), timeout=120):
         if spec.daily_submissions:
-            used = used_today(rows(workspace, spec.name), who.name)
+            used = rules.used_today(rows(workspace, spec.name), who.name)
             if used >= spec.daily_submissions:
-                raise QuotaError(
+                raise rules.QuotaError(
                     f"{who.name} has used all {spec.daily_submissions} submissions for today on {spec.name}; "
                     "the count resets at 00:00 UTC"
                 )
@@ -288,14 +187,6 @@ def write_figures(workspace: Workspace, competition: str, submission_id: str) ->
     except BenchError as exc:
         return f"no figures: {exc}"
     return ""
-
-
-def _utc_day(stamp: str) -> str:
-    try:
-        when = datetime.fromisoformat(stamp)
-    except ValueError:
-        return ""
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC).date().isoformat()
 
 
 def _is_number(value: Any) -> bool:
