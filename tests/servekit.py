@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -30,10 +29,6 @@ def build_competitions(root: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "competition.toml").write_text(text)
         load_answers(Workspace(root), name)
-
-
-def copy_competitions(source: Path, root: Path) -> None:
-    shutil.copytree(source / "competitions", root / "competitions", dirs_exist_ok=True)
 
 
 def write_submission_file(workspace, competition: str, path: Path, quality: float = 1.0) -> Path:

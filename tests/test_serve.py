@@ -11,7 +11,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from servekit import build_competitions, copy_competitions, team_toml, write_submission_file
+from servekit import build_competitions, team_toml, write_submission_file
 
 starlette = pytest.importorskip("starlette")
 from starlette.testclient import TestClient  # noqa: E402
@@ -20,16 +20,9 @@ from harness.serve.app import create_app  # noqa: E402
 from harness.serve.tokens import TokenStore  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def built(tmp_path_factory):
-    root = tmp_path_factory.mktemp("served")
-    build_competitions(root)
-    return root
-
-
 @pytest.fixture
-def served(workspace, built):
-    copy_competitions(built, workspace.root)
+def served(workspace):
+    build_competitions(workspace.root)  # split once per test: the answers store lives outside the workspace
     store = TokenStore(workspace)
     tokens = {name: store.add(name) for name in ("alice", "bob")}
     tokens["boss"] = store.add("boss", "host")

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from servekit import LiveServer, build_competitions, copy_competitions, write_submission_file
+from servekit import LiveServer, build_competitions, write_submission_file
 
 pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
@@ -22,16 +22,9 @@ from harness.serve.tokens import TokenStore  # noqa: E402
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    root = tmp_path_factory.mktemp("served-live")
-    build_competitions(root)
-    return root
-
-
 @pytest.fixture
-def live(workspace, built):
-    copy_competitions(built, workspace.root)
+def live(workspace):
+    build_competitions(workspace.root)
     store = TokenStore(workspace)
     tokens = {name: store.add(name) for name in ("alice", "bob", "carol", "dave")}
     with LiveServer(create_app(workspace)) as url:
