@@ -332,3 +332,28 @@ def test_help_imports_no_web_framework():
         "assert not {'starlette', 'uvicorn', 'torch'} & set(sys.modules), sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_seed_groups_rank_bands_and_the_metric_panel(served, tmp_path):
+    pytest.importorskip("harness.scoring.groups", reason="seed groups arrive with the scoring layer of issue 13")
+    from harness.scoring.submit import submit
+
+    workspace, client, _ = served
+    for config, quality in (("aaaa", 0.95), ("bbbb", 0.4)):
+        for seed in (0, 1):
+            file = write_submission_file(workspace, "open", tmp_path / f"{config}{seed}.csv", quality - seed / 20)
+            submit(workspace, "open", file, fields={"method": f"m-{config}", "config_hash": config, "seed": seed})
+    board = client.get("/competitions/open.json").json()
+    bands = [r["band"] for r in board["rows"]]
+    assert bands[0] == 1 and bands[-1] > 1 and all(r["group"] for r in board["rows"])
+    assert board["panel"], "every submission carries the metric panel"
+    metric = board["panel"][0]
+    by_metric = client.get(f"/competitions/open.json?sort=-{metric}").json()["rows"]
+    values = [r["metrics"][metric] for r in by_metric]
+    assert values == sorted(values, reverse=True)
+    groups = client.get("/competitions/open.json?by=group").json()["groups"]
+    assert [g["n_seeds"] for g in groups] == [2, 2] and groups[0]["method"] == "m-aaaa"
+    assert groups[0]["mean"] > groups[1]["mean"] and groups[0]["band"] == 1
+    page = client.get("/competitions/open?by=group", headers={"accept": "text/html"}).text
+    assert 'id="groups"' in page and "m-aaaa" in page
+    assert client.get("/competitions/open/private.json?by=group").status_code in (400, 403)

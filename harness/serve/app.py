@@ -93,10 +93,15 @@ def create_app(workspace: Workspace, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_
             when = f"after the deadline ({rule.deadline.isoformat()})" if rule.deadline else "to the host only"
             raise HTTPException(403, f"the private leaderboard of {name} is shown {when}")
         sort = request.query_params.get("sort") or None
+        by = request.query_params.get("by") or "run"
+        if by not in ("run", "group"):
+            raise HTTPException(400, f"by must be 'run' or 'group', got {by!r}")
         ranked = board.leaderboard(workspace, spec, private=private, participants=participant_names())
         shown = [board.public_view(row, private, who.name if who else None) for row in ranked]
+        groups = group_entries(spec, private) if by == "group" else None
         if sort:
-            shown = board.sort_rows(shown, sort)
+            shown = board.sort_rows(shown, sort) if groups is None else shown
+            groups = board.sort_rows(groups, sort) if groups is not None else None
         return {
             "competition": board.competition_info(workspace, spec),
             "board": "private" if private else "public",
@@ -106,10 +111,23 @@ def create_app(workspace: Workspace, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_
             "quota": board.quota(workspace, spec, who.name) if who else None,
             "panel": sorted({key for row in ranked for key in row["metrics"]}),
             "optional": [
-                c for c in ("method", "search_ms_per_query") if any(r.get(c) not in ("", None) for r in shown)
+                c
+                for c in ("band", "group", "method", "search_ms_per_query")
+                if any(r.get(c) not in ("", None) for r in shown)
             ],
+            "by": by,
+            "groups_available": board.has_groups() and not private,
+            "groups": groups,
             "rows": shown,
         }
+
+    def group_entries(spec, private: bool) -> list[dict[str, Any]]:
+        if private:
+            raise HTTPException(400, "seed groups are shown on the public board only (by public score)")
+        groups = board.group_board(workspace, spec)
+        if groups is None:
+            raise HTTPException(400, "this bench has no seed groups yet")
+        return groups
 
     async def leaderboard(request: Request) -> Response:
         name, private = (

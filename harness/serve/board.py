@@ -23,6 +23,8 @@ from harness.workspace import Workspace, new_submission_id
 PRIVATE_COLUMNS = ("private", "private_low", "private_high")
 HIDDEN_COLUMNS = ("submission_path",)  # a host path tells a participant nothing they need
 SCORE_COLUMNS = ("public", "public_low", "public_high", *PRIVATE_COLUMNS, "search_ms_per_query", "train_seconds")
+JSON_COLUMNS = ("env",)  # cells holding a JSON object (the environment fingerprint)
+PROBLEM = "_problem"  # read_rows marks an invalid row with its reason here
 UPLOAD_SUFFIXES = (".csv",)  # what harness.scoring.submission reads today
 
 
@@ -83,11 +85,48 @@ def leaderboard(
     board = rows(workspace, spec.name)
     finals = rules.final_ids(workspace, spec, board, participants)
     shown = [row for row in board if row.get("submission_id") in finals] if private else board
-    out = []
-    for row in ranked(shown, private):
-        row = {**row, "final": row.get("submission_id") in finals, "metrics": panel(row)}
-        out.append(row)
+    out = [
+        {**row, "final": row.get("submission_id") in finals, "metrics": panel(row)} for row in ranked(shown, private)
+    ]
+    add_bands(out, "private" if private else "public")
     return out
+
+
+def add_bands(ranked_rows: list[dict[str, Any]], column: str) -> None:
+    """Give each ranked row its seed ``group`` and its rank ``band`` under ``column``'s 95% intervals.
+
+    Rows whose intervals overlap the band leader's share its band (harness.scoring.statistics).
+    """
+    try:
+        from harness.scoring.groups import row_group
+        from harness.scoring.statistics import rank_bands
+    except ImportError:  # a scoring layer without seed groups: rows have neither group nor band
+        return
+    valid = [row for row in ranked_rows if row.get("rank") is not None]
+    entries = [
+        (_number(row.get(column)) or -math.inf, _number(row.get(f"{column}_low")), _number(row.get(f"{column}_high")))
+        for row in valid
+    ]
+    for row, band in zip(valid, rank_bands(entries)):
+        row["band"] = band
+    for row in ranked_rows:
+        row["group"] = row_group(row)
+
+
+def has_groups() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("harness.scoring.groups") is not None
+
+
+def group_board(workspace: Workspace, spec: CompetitionSpec) -> list[dict[str, Any]] | None:
+    """One entry per seed group, best mean public score first (None when scoring has no groups)."""
+    try:
+        from harness.scoring.groups import Scores, ranked_groups
+    except ImportError:
+        return None
+    valid = [row for row in rows(workspace, spec.name) if not row.get(PROBLEM)]
+    return ranked_groups(valid, Scores.open(workspace, spec.name)) if valid else []
 
 
 def panel(row: dict[str, Any]) -> dict[str, float]:
@@ -134,8 +173,18 @@ def public_view(row: dict[str, Any], see_private: bool, viewer: str | None = Non
             continue
         if not see_private and (key in ("public_rank", "shake") or (key == "final" and row.get("name") != viewer)):
             continue
-        out[key] = _number(value) if key in SCORE_COLUMNS else value
+        if key in JSON_COLUMNS and isinstance(value, str):
+            value = _json_object(value)
+        out[key.lstrip("_")] = _number(value) if key in SCORE_COLUMNS else value  # _line, _problem: line, problem
     return out
+
+
+def _json_object(text: str) -> dict[str, Any] | str:
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return text
+    return value if isinstance(value, dict) else text
 
 
 def mark_final(workspace: Workspace, spec: CompetitionSpec, who: Participant, submission_id: str, final: bool) -> list:

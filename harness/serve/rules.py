@@ -67,7 +67,7 @@ def final_ids(workspace: Workspace, spec: CompetitionSpec, board: list[dict[str,
     limit = spec.final_submissions
     chosen = read_finals(workspace, spec.name)
     counted: set[str] = set()
-    by_public = ranked(board)
+    by_public = [row for row in ranked(board) if row.get("rank") is not None]  # invalid rows never count
     for row in by_public:
         owner = row.get("name", "")
         if owner not in participants or not limit:
