@@ -357,3 +357,25 @@ def test_seed_groups_rank_bands_and_the_metric_panel(served, tmp_path):
     page = client.get("/competitions/open?by=group", headers={"accept": "text/html"}).text
     assert 'id="groups"' in page and "m-aaaa" in page
     assert client.get("/competitions/open/private.json?by=group").status_code in (400, 403)
+
+
+def test_parquet_uploads_where_the_scoring_layer_reads_parquet(served, tmp_path):
+    from harness.serve.board import upload_suffixes
+
+    if ".parquet" not in upload_suffixes():
+        pytest.skip("this scoring layer reads CSV submissions only")
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    workspace, client, tokens = served
+    table = pacsv.read_csv(write_submission_file(workspace, "team", tmp_path / "s.csv", quality=0.9))
+    lists = pa.array([text.split(" ") for text in table["neighbors"].to_pylist()], pa.list_(pa.string()))
+    pq.write_table(
+        pa.table({"query_id": table["query_id"].cast(pa.string()), "neighbors": lists}), tmp_path / "s.parquet"
+    )
+    answer = upload(client, tokens["alice"], tmp_path / "s.parquet")
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["row"]["public"] == pytest.approx(
+        upload(client, tokens["bob"], tmp_path / "s.csv").json()["row"]["public"]
+    )

@@ -105,6 +105,7 @@ def create_app(workspace: Workspace, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_
         return {
             "competition": board.competition_info(workspace, spec),
             "board": "private" if private else "public",
+            "formats": list(board.upload_suffixes()),
             "private_available": may_see_private,
             "sort": sort,
             "viewer": {"name": who.name, "role": who.role} if who else None,
@@ -179,8 +180,10 @@ def create_app(workspace: Workspace, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_
         if upload is None or isinstance(upload, str):
             raise HTTPException(400, "no file in the upload: send it as the multipart field 'file'")
         suffix = Path(upload.filename or "upload.csv").suffix.lower() or ".csv"
-        if suffix not in board.UPLOAD_SUFFIXES:
-            raise HTTPException(415, f"a submission must be one of {', '.join(board.UPLOAD_SUFFIXES)}, got {suffix!r}")
+        if suffix not in board.upload_suffixes():
+            raise HTTPException(
+                415, f"a submission must be one of {', '.join(board.upload_suffixes())}, got {suffix!r}"
+            )
         inbox = serve_dir(workspace) / "uploads"
         inbox.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=inbox) as folder:
