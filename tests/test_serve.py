@@ -379,3 +379,23 @@ def test_parquet_uploads_where_the_scoring_layer_reads_parquet(served, tmp_path)
     assert answer.json()["row"]["public"] == pytest.approx(
         upload(client, tokens["bob"], tmp_path / "s.csv").json()["row"]["public"]
     )
+
+
+def test_invalid_rows_are_shown_unranked_with_their_reason(served, tmp_path):
+    from harness.scoring.leaderboard import read_rows
+
+    workspace, client, tokens = served
+    file = write_submission_file(workspace, "team", tmp_path / "s.csv", quality=0.8)
+    sid = upload(client, tokens["alice"], file).json()["submission_id"]
+    path = workspace.leaderboard_path("team")
+    with open(path, newline="") as handle:
+        (row,) = list(csv.DictReader(handle))
+    with open(path, "a", newline="") as handle:  # a hand edit: a score that is not a number
+        csv.DictWriter(handle, fieldnames=list(row)).writerow({**row, "submission_id": "forged-1", "public": "high"})
+    if "_problem" not in read_rows(path)[-1]:
+        pytest.skip("this leaderboard reader does not mark invalid rows")
+    rows = {r["submission_id"]: r for r in client.get("/competitions/team.json").json()["rows"]}
+    assert rows[sid]["rank"] == 1 and not rows[sid]["problem"]
+    assert rows["forged-1"]["rank"] is None and rows["forged-1"]["problem"] and rows["forged-1"]["line"] == 3
+    page = client.get("/competitions/team", headers={"accept": "text/html"}).text
+    assert "invalid (line 3)" in page
