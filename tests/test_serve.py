@@ -128,6 +128,8 @@ def test_invalid_files_get_the_messages_of_bench_validate(served, tmp_path, cli)
         ("no file", 400, "multipart field 'file'"),
         ("too large", 413, "larger than this server's limit"),
         ("unknown page", 404, "no page"),
+        ("wrong method", 405, "GET is not allowed"),
+        ("broken multipart", 400, "multipart field 'file'"),
     ],
 )
 def test_bad_requests_get_one_clear_json_error(served, tmp_path, case, status, says):
@@ -152,6 +154,11 @@ def test_bad_requests_get_one_clear_json_error(served, tmp_path, case, status, s
         big = tmp_path / "big.csv"
         big.write_bytes(b"query_id,neighbors\n" + b"x" * 1_200_000)
         answer = upload(client, token, big)
+    elif case == "wrong method":
+        answer = client.get("/api/competitions/team/submissions", headers=bearer(token))
+    elif case == "broken multipart":
+        headers = {**bearer(token), "content-type": "multipart/form-data; boundary=xyz"}
+        answer = client.post("/api/competitions/team/submissions", content=b"--xyz\r\nnonsense", headers=headers)
     else:
         answer = client.get("/api/nothing/here")
     assert answer.status_code == status
@@ -281,6 +288,9 @@ def test_the_upload_form_works_without_javascript_and_remembers_the_token(served
         "/competitions/team/submit", data={"token": "nope"}, files={"file": ("s.csv", b"x")}, follow_redirects=False
     )
     assert bad.status_code == 401 and "not valid" in bad.text and "<html" in bad.text
+    hostile = b"query_id,neighbors\n<script>alert(1)</script>,x\n"
+    shown = client.post("/competitions/team/submit", data={}, files={"file": ("s.csv", hostile)})
+    assert shown.status_code == 422 and "&lt;script&gt;" in shown.text and "<script>" not in shown.text
 
 
 def test_tokens_are_stored_hashed_and_owner_only(served):
@@ -292,6 +302,16 @@ def test_tokens_are_stored_hashed_and_owner_only(served):
     store = TokenStore(workspace)
     assert store.identify(tokens["alice"]).name == "alice" and store.identify(tokens["boss"]).is_host
     assert store.identify(tokens["alice"][:-1]) is None and store.identify("") is None
+
+
+def test_serve_refuses_a_busy_port_in_one_line(cli):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        result = cli("serve", "--port", port)
+    assert result.exit_code == 1 and f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_token_commands(cli, workspace):

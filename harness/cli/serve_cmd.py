@@ -32,6 +32,7 @@ def serve_command(
     from harness.serve.tokens import TokenStore
 
     ws = workspace()
+    _check_address(host, port)
     participants = TokenStore(ws).participants()
     if not participants:
         err_console.print(
@@ -40,6 +41,21 @@ def serve_command(
         )
     console.print(f"serving {escape(str(ws.root))} on http://{host}:{port}/ ({len(participants)} participant(s))")
     uvicorn.run(create_app(ws, max_upload_bytes=int(max_upload_mb * 2**20)), host=host, port=port, log_level="info")
+
+
+def _check_address(host: str, port: int) -> None:
+    """Fail with one line, before uvicorn starts, when the address cannot be listened on."""
+    import socket
+
+    from harness.errors import BenchError
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise BenchError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --host or --port"
+        ) from None
 
 
 @token_app.command("add")
