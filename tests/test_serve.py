@@ -8,7 +8,7 @@ import os
 import stat
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from servekit import build_competitions, team_toml, write_submission_file
@@ -201,13 +201,28 @@ def test_private_board_is_for_the_host_before_the_deadline(served, tmp_path):
 
 def test_after_the_deadline_everyone_sees_private_scores(served, tmp_path):
     workspace, client, tokens = served
-    upload(client, tokens["alice"], write_submission_file(workspace, "team", tmp_path / "s.csv"))
-    past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="seconds")
+    made = upload(client, tokens["alice"], write_submission_file(workspace, "team", tmp_path / "s.csv")).json()
+    past = made["row"]["time"]  # the deadline falls on the second the submission was made: it counts
     (workspace.root / "competitions" / "team" / "competition.toml").write_text(team_toml(deadline=past))
     board = client.get("/competitions/team/private.json").json()
-    assert board["rows"][0]["private"] is not None and board["competition"]["rules"]["deadline"].startswith(past[:16])
+    assert board["rows"][0]["private"] is not None and board["competition"]["rules"]["deadline"] == past
     sid = board["rows"][0]["submission_id"]
     assert "private" in client.get(f"/competitions/team/submissions/{sid}.json").json()["submission"]
+    late = upload(client, tokens["bob"], write_submission_file(workspace, "team", tmp_path / "late.csv"))
+    assert late.status_code == 409 and "closed at" in late.json()["error"]
+
+
+def test_rows_made_after_the_deadline_never_count(workspace):
+    from harness.data.spec import CompetitionSpec
+    from harness.serve.rules import final_ids
+
+    spec = CompetitionSpec("x", "digits", deadline="2026-06-01T00:00:00Z", final_submissions=2)
+    board = [
+        {"submission_id": "early", "name": "alice", "time": "2026-05-31T23:59:59+00:00", "public": "0.5"},
+        {"submission_id": "late", "name": "alice", "time": "2026-06-01T00:00:01+00:00", "public": "0.9"},
+        {"submission_id": "host-run", "name": "", "time": "2026-06-02T00:00:00+00:00", "public": "0.7"},
+    ]
+    assert final_ids(workspace, spec, board, {"alice"}) == {"early", "host-run"}
 
 
 def test_final_selection_decides_the_private_board(served, tmp_path):

@@ -278,6 +278,7 @@ def create_app(workspace: Workspace, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_
         HTTPException: lambda request, exc: _error(request, templates, exc.status_code, _detail(request, exc)),
         UploadTooLarge: lambda request, exc: _error(request, templates, 413, str(exc)),
         rules.QuotaError: lambda request, exc: _error(request, templates, 429, str(exc)),
+        rules.ClosedError: lambda request, exc: _error(request, templates, 409, str(exc)),
         SubmissionError: lambda request, exc: _error(
             request, templates, 422, str(exc), problems=exc.problems, problem_count=exc.problem_count
         ),
@@ -325,7 +326,12 @@ def _error(request: Request, templates, status: int, message: str, **extra: Any)
 def _status_of(exc: Exception) -> int:
     if isinstance(exc, HTTPException):
         return exc.status_code
-    for kind, status in ((UploadTooLarge, 413), (rules.QuotaError, 429), (SubmissionError, 422)):
+    for kind, status in (
+        (UploadTooLarge, 413),
+        (rules.QuotaError, 429),
+        (rules.ClosedError, 409),
+        (SubmissionError, 422),
+    ):
         if isinstance(exc, kind):
             return status
     return 400

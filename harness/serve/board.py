@@ -212,6 +212,7 @@ def accept_upload(workspace: Workspace, spec: CompetitionSpec, who: Participant,
     lock = serve_dir(workspace) / "locks" / f"{key}.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock), timeout=120):
+        rules.check_open(spec)
         if spec.daily_submissions:
             used = rules.used_today(rows(workspace, spec.name), who.name)
             if used >= spec.daily_submissions:

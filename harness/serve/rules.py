@@ -23,6 +23,10 @@ class QuotaError(BenchError):
     """A participant has used up today's submissions."""
 
 
+class ClosedError(BenchError):
+    """The competition's deadline has passed."""
+
+
 @dataclass(frozen=True)
 class Rules:
     """A competition's serving rules, from its definition."""
@@ -60,24 +64,39 @@ def final_ids(workspace: Workspace, spec: CompetitionSpec, board: list[dict[str,
     """Submissions that count for the private board.
 
     Rows of registered participants follow the rule: those they marked final, or else (as on Kaggle)
-    their best ``final_submissions`` by public score. Rows of anyone else (the host's own runs) all count.
+    their best ``final_submissions`` by public score; a participant's row made after the deadline never
+    counts. Rows of anyone else (the host's own runs) all count.
     """
     from harness.scoring.leaderboard import ranked
 
     limit = spec.final_submissions
+    deadline = Rules.of(spec).deadline
     chosen = read_finals(workspace, spec.name)
     counted: set[str] = set()
     by_public = [row for row in ranked(board) if row.get("rank") is not None]  # invalid rows never count
     for row in by_public:
         owner = row.get("name", "")
-        if owner not in participants or not limit:
+        if owner not in participants:
             counted.add(row.get("submission_id", ""))
-    if limit:
-        for owner in participants:
-            mine = [r.get("submission_id", "") for r in by_public if r.get("name") == owner]
+    for owner in participants:
+        mine = [
+            r.get("submission_id", "")
+            for r in by_public
+            if r.get("name") == owner and (deadline is None or _time(r.get("time", "")) <= deadline)
+        ]
+        if not limit:
+            counted.update(mine)
+        else:
             marked = [s for s in chosen.get(owner, []) if s in mine]
             counted.update(marked[:limit] if marked else mine[:limit])
     return counted
+
+
+def check_open(spec: CompetitionSpec, now: datetime | None = None) -> None:
+    """Refuse an upload once the deadline has passed: late submissions would not count, so none is taken."""
+    rules = Rules.of(spec)
+    if rules.after_deadline(now):
+        raise ClosedError(f"{spec.name} closed at {rules.deadline.isoformat()}; it takes no more submissions")
 
 
 def _finals_path(workspace: Workspace, competition: str) -> Path:
@@ -131,9 +150,15 @@ def mark_final(
     return marked
 
 
-def _utc_day(stamp: str) -> str:
+def _time(stamp: str) -> datetime:
+    """A row's time (UTC when it has no zone); the far future when it cannot be read."""
     try:
         when = datetime.fromisoformat(stamp)
-    except ValueError:
-        return ""
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC).date().isoformat()
+    except (TypeError, ValueError):
+        return datetime.max.replace(tzinfo=UTC)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _utc_day(stamp: str) -> str:
+    when = _time(stamp)
+    return "" if when.year == datetime.max.year else when.astimezone(UTC).date().isoformat()
