@@ -270,6 +270,7 @@ def test_submission_page_shows_scores_intervals_and_report_figures(served, tmp_p
     for name in ("scores.json", "..%2Fscores.json", "index.html"):
         assert client.get(f"/competitions/team/submissions/{sid}/figures/{name}").status_code == 404
     assert client.get("/competitions/team/submissions/nope.json").status_code == 404
+    assert client.get(f"/competitions/open/submissions/{sid}/figures/class_ap.png").status_code == 404
     html = client.get(f"/competitions/team/submissions/{sid}", headers={"accept": "text/html"}).text
     assert "95% interval" in html and "figures/class_ap.png" in html
 

@@ -165,8 +165,11 @@ def create_app(workspace: Workspace, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_
 
     async def figure(request: Request) -> Response:
         params = request.path_params
-        competition(params["name"])
-        figures, _ = await run_in_threadpool(_figures, workspace, params["name"], params["submission_id"], False)
+        spec = competition(params["name"])
+        known = {row.get("submission_id") for row in await run_in_threadpool(board.rows, workspace, spec.name)}
+        if params["submission_id"] not in known:  # an id from a request is looked up before it names a folder
+            raise HTTPException(404, f"no submission {params['submission_id']!r} on the {spec.name} leaderboard")
+        figures, _ = await run_in_threadpool(_figures, workspace, spec.name, params["submission_id"], False)
         path = figures.get(params["figure"])  # looked up among the files that exist, never joined as a path
         if path is None:
             raise HTTPException(404, f"no figure {params['figure']!r} for this submission")
