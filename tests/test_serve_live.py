@@ -106,21 +106,21 @@ def test_bench_submit_to_a_server(live, tmp_path):
 def test_a_browser_opens_the_leaderboard_uploads_and_sees_its_row(live, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     workspace, url, tokens = live
-    file = write_submission_file(workspace, "team", tmp_path / "from-the-browser.csv", quality=0.7)
+    file = write_submission_file(workspace, "digits", tmp_path / "from-the-browser.csv", quality=0.7)
     executable = str(CHROMIUM) if CHROMIUM.exists() else shutil.which("chromium")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
         try:
             page = browser.new_page()
-            page.goto(f"{url}/competitions/team")
+            page.goto(f"{url}/competitions/digits")
             assert page.locator("#empty").inner_text() == "No submissions yet."
             page.fill("input[name=token]", tokens["carol"])
             page.set_input_files("input[name=file]", str(file))
             page.click("button[type=submit]")
-            page.wait_for_url("**/competitions/team?submitted=*")
+            page.wait_for_url("**/competitions/digits?submitted=*")
             row = page.locator("#leaderboard tbody tr.new")
             assert row.count() == 1 and "carol" in row.inner_text()
-            (stored,) = read_rows(workspace.leaderboard_path("team"))
+            (stored,) = read_rows(workspace.leaderboard_path("digits"))
             assert stored["submission_id"] in row.inner_text() and stored["name"] == "carol"
             page.click("#leaderboard thead a:has-text('public')")  # a sortable column
             assert "sort=-public" in page.url
