@@ -30,14 +30,41 @@ class TimmBackbone(nn.Module):
         self.net = net
         self.input_size = input_size
         self.out_dim = int(net.num_features)
+        self._channels: int | None = None
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(self._prepare(images))
+
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        """timm's unpooled features ``(B, C, h, w)``, for a ``pooling`` section (convolutional models only)."""
+        maps = self.net.forward_features(self._prepare(images))
+        if maps.dim() != 4:
+            raise ConfigError(
+                f"timm:{type(self.net).__name__} gives {maps.dim()}-D features, not feature maps; "
+                "a pooling section needs a convolutional model (resnet, vgg, convnext, efficientnet...)"
+            )
+        return maps
+
+    @property
+    def feature_channels(self) -> int:
+        """Channels of ``forward_features``, found by one small forward pass (timm's attributes differ per family)."""
+        if self._channels is None:
+            size = tuple((getattr(self.net, "pretrained_cfg", None) or {}).get("input_size", (3, 224, 224))[1:])
+            probe = torch.zeros(1, 3, *size, device=self.mean.device)
+            was_training = self.net.training
+            self.net.eval()
+            with torch.no_grad():
+                self._channels = int(self.forward_features(probe).shape[1])
+            self.net.train(was_training)
+        return self._channels
+
+    def _prepare(self, images: torch.Tensor) -> torch.Tensor:
         size = self._size(images.shape[-2:])
         if size != tuple(images.shape[-2:]):
             images = nn.functional.interpolate(images, size=size, mode="bilinear", align_corners=False)
-        return self.net((images - self.mean) / self.std)
+        return (images - self.mean) / self.std
 
     def _size(self, hw) -> tuple[int, int]:
         if self.input_size:

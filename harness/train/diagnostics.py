@@ -1,0 +1,103 @@
+"""Training diagnostics the seed documents ask for, recorded per epoch in the run's history.
+
+- Triplet census: of every (anchor, positive, negative) triplet in the training batches, the share that is
+  easy (d(a,n) > d(a,p) + margin: no gradient), semi-hard (d(a,p) < d(a,n) <= d(a,p) + margin) or hard
+  (d(a,n) <= d(a,p)), FaceNet's definitions; distances and margin are the loss's (``loss.distance`` and
+  ``loss.margin`` when its config has them, else euclidean and 0.2). With a loss that gives per-sample
+  values, also the share of batch samples whose loss was exactly zero.
+- Neighbour stability: the mean overlap of each val item's top-k neighbours between consecutive evaluations
+  (1.0: the ranking no longer moves).
+
+Everything here is measured on detached tensors and never changes what the model learns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness.hookspecs import PerSampleLoss
+
+DEFAULT_MARGIN = 0.2
+MAX_ANCHORS = 256  # a batch larger than this is censused on its first MAX_ANCHORS anchors (cost is O(B² log B))
+
+
+def triplet_counts(
+    embeddings: np.ndarray, labels: np.ndarray, margin: float, distance: str = "euclidean"
+) -> np.ndarray:
+    """``[easy, semihard, hard]`` counts over all triplets (a, p, n), a != p, label(a) == label(p) != label(n)."""
+    x = np.asarray(embeddings, dtype=np.float64)
+    labels = np.asarray(labels)
+    if distance == "cosine":
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        d = 1.0 - x @ x.T
+    else:
+        sq = (x * x).sum(1)
+        d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * x @ x.T, 0.0))
+    counts = np.zeros(3, dtype=np.int64)
+    for a in range(min(len(x), MAX_ANCHORS)):
+        same = labels == labels[a]
+        same[a] = False
+        negatives = np.sort(d[a, labels != labels[a]])
+        if not same.any() or not len(negatives):
+            continue
+        positives = d[a, same]
+        hard = np.searchsorted(negatives, positives, side="right")  # d(a,n) <= d(a,p)
+        not_easy = np.searchsorted(negatives, positives + margin, side="right")  # d(a,n) <= d(a,p) + margin
+        counts += [int((len(negatives) - not_easy).sum()), int((not_easy - hard).sum()), int(hard.sum())]
+    return counts
+
+
+class EpochDiagnostics:
+    """Accumulates the triplet census of one epoch's batches; ``record()`` gives the history fields."""
+
+    def __init__(self, cfg: dict[str, Any]):
+        loss = cfg.get("loss", {})
+        margin = loss.get("margin", DEFAULT_MARGIN)
+        self.margin = float(margin) if isinstance(margin, (int, float)) and not isinstance(margin, bool) else 0.2
+        self.distance = loss.get("distance") if loss.get("distance") in ("euclidean", "cosine") else "euclidean"
+        self.start_epoch()
+
+    def start_epoch(self) -> None:
+        self.counts = np.zeros(3, dtype=np.int64)
+        self.zero, self.samples = 0, 0
+
+    def observe(self, loss_fn, embeddings: torch.Tensor, labels: torch.Tensor, per_sample: np.ndarray | None) -> None:
+        """One training batch: ``per_sample`` when the step already computed it, else computed here if it can be."""
+        x = embeddings.detach().float()
+        self.counts += triplet_counts(x.cpu().numpy(), labels.detach().cpu().numpy(), self.margin, self.distance)
+        if per_sample is None and isinstance(loss_fn, PerSampleLoss):
+            with torch.no_grad():
+                per_sample = loss_fn.per_sample(x, labels).float().cpu().numpy()
+        if per_sample is not None and np.isfinite(per_sample).all():
+            self.zero += int((per_sample == 0).sum())
+            self.samples += len(per_sample)
+
+    def record(self) -> dict[str, float]:
+        total = int(self.counts.sum())
+        out: dict[str, float] = {}
+        if total:
+            easy, semihard, hard = (round(float(c) / total, 6) for c in self.counts)
+            out.update(easy_triplets=easy, semihard_triplets=semihard, hard_triplets=hard)
+        if self.samples:
+            out["zero_loss_samples"] = round(self.zero / self.samples, 6)
+        return out
+
+
+class NeighbourStability:
+    """Top-k overlap of val neighbours between consecutive evaluations."""
+
+    def __init__(self):
+        self.previous: np.ndarray | None = None
+
+    def update(self, ranked: np.ndarray) -> float | None:
+        """The mean share of each item's neighbours that were already among its neighbours last time."""
+        ranked = np.asarray(ranked, dtype=np.int64)
+        previous, self.previous = self.previous, ranked
+        if previous is None or previous.shape != ranked.shape or ranked.shape[1] == 0:
+            return None
+        k = ranked.shape[1]
+        shared = [len(np.intersect1d(a[a >= 0], b[b >= 0])) for a, b in zip(ranked, previous)]
+        return round(float(np.mean(shared)) / k, 6)
