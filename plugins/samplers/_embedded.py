@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from plugins.samplers._base import require
+from harness import require
 
 
 def unit_rows(embeddings, n: int) -> np.ndarray:

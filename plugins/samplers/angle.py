@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness import hookimpl
-from plugins.samplers._base import check_int, require
+from harness import check_int, hookimpl, require
 from plugins.samplers._embedded import unit_rows
 from plugins.samplers.pk import PKSampler
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness import hookimpl
-from plugins.samplers._base import BatchSampler, check_int, require
+from harness import check_int, hookimpl, require
+from plugins.samplers._base import BatchSampler
 
 
 class PairRatioSampler(BatchSampler):

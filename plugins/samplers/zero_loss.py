@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness import hookimpl
-from plugins.samplers._base import require
+from harness import hookimpl, require
 from plugins.samplers.pk import PKSampler
 
 
