@@ -1,7 +1,8 @@
 """``timm``: any timm model as a feature extractor (``backbone.model=resnet18``).
 
 Tiny inputs are upsampled inside the module (most timm models downsample 32×, so 8×8 digits would
-vanish). Pretrained weights come from the Hugging Face Hub when online, or from ``weights=PATH``.
+vanish). Pretrained weights come from ``weights=PATH``, else from the Hugging Face cache when they are
+already there (so ``HF_HUB_OFFLINE=1`` works with weights fetched before), else from the Hub when online.
 """
 
 from __future__ import annotations
@@ -87,14 +88,20 @@ def timm_backbone(
     if input_size < 0:
         raise ConfigError(f"backbone.input_size cannot be negative but got {input_size}")
     download = pretrained and not weights
-    if download and _offline():
+    overlay = {}
+    cached = cached_weights(model) if download else None
+    if cached is not None:
+        overlay = {"file": str(cached)}  # timm loads the file itself: no Hub call at all
+    elif download and _offline():
         raise ConfigError(
             f"backbone timm:{model} with pretrained=true needs to download weights, but this machine is "
-            "offline; pass backbone.weights=PATH (a local .safetensors or .pth state dict) "
-            "or set backbone.pretrained=false"
+            "offline and they are not in the Hugging Face cache; pass backbone.weights=PATH (a local "
+            ".safetensors or .pth state dict), fetch them once online, or set backbone.pretrained=false"
         )
     try:
-        net = timm.create_model(model, pretrained=download, num_classes=0, in_chans=3, drop_rate=drop_rate)
+        net = timm.create_model(
+            model, pretrained=download, num_classes=0, in_chans=3, drop_rate=drop_rate, pretrained_cfg_overlay=overlay
+        )
     except Exception as exc:  # hub, network and file errors all mean the same to the user
         raise ConfigError(f"could not create timm:{model} (pretrained={pretrained}): {exc}") from None
     if weights:
@@ -103,6 +110,33 @@ def timm_backbone(
     mean = cfg.get("mean", (0.485, 0.456, 0.406))
     std = cfg.get("std", (0.229, 0.224, 0.225))
     return TimmBackbone(net, input_size, mean, std)
+
+
+def hub_cache_dir() -> Path:
+    """The Hub cache as the environment names it now (huggingface_hub reads it once, at import)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "huggingface")
+    return Path(home).expanduser() / "hub"
+
+
+def cached_weights(model: str) -> Path | None:
+    """The model's pretrained weight file when it is already in the Hugging Face cache, else None."""
+    from huggingface_hub import try_to_load_from_cache
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(model)
+    repo = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
+    if not repo:
+        return None
+    names = (
+        [cfg.hf_hub_filename] if getattr(cfg, "hf_hub_filename", None) else ["model.safetensors", "pytorch_model.bin"]
+    )
+    for name in names:
+        found = try_to_load_from_cache(repo, name, cache_dir=str(hub_cache_dir()))
+        if isinstance(found, str) and Path(found).is_file():
+            return Path(found)
+    return None
 
 
 def load_weights(net: nn.Module, path: Path, model: str) -> None:

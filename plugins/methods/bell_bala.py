@@ -15,7 +15,7 @@ DEFAULTS = recipe(
     loss={"name": "contrastive", "margin": 0.5, "pairs": "adjacent"},
     sampler={"name": "pair-ratio", "negatives_per_positive": 20},
     indexer={"name": "exact", "metric": "cosine"},
-    train={"classification_weight": 1.0},
+    train={"epochs": 12, "classification_weight": 1.0},
 )
 
 

@@ -17,6 +17,7 @@ DEFAULTS = recipe(
     # similarity-constrained: each anchor's negatives come from its most similar other-class items
     sampler={"name": "hard-negative", "k": 4, "pool": 5},
     indexer={"name": "exact", "metric": "ip"},
+    train={"epochs": 12},
 )
 
 

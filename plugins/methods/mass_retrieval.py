@@ -13,9 +13,10 @@ from plugins.methods._common import common_space, recipe
 
 DEFAULTS = recipe(
     head={"name": "embedding", "dim": 128},
-    loss={"name": "triplet", "margin": 0.2, "mining": "all"},
-    sampler={"name": "zero-loss", "k": 8},
+    loss={"name": "triplet", "margin": 0.2, "mining": "semihard"},
+    sampler={"name": "zero-loss", "k": 4},
     indexer={"name": "exact", "metric": "cosine"},
+    train={"epochs": 12},
 )
 
 
