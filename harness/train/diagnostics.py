@@ -23,33 +23,29 @@ from harness.hookspecs import PerSampleLoss
 
 DEFAULT_MARGIN = 0.2
 STABILITY_K = 10
-MAX_ANCHORS = 256  # a batch larger than this is censused on its first MAX_ANCHORS anchors (cost is O(B² log B))
+ANCHOR_BLOCK = 64
 
 
-def triplet_counts(
-    embeddings: np.ndarray, labels: np.ndarray, margin: float, distance: str = "euclidean"
-) -> np.ndarray:
+def triplet_counts(embeddings: torch.Tensor, labels: torch.Tensor, margin: float, distance: str = "euclidean"):
     """``[easy, semihard, hard]`` counts over all triplets (a, p, n), a != p, label(a) == label(p) != label(n)."""
-    x = np.asarray(embeddings, dtype=np.float64)
-    labels = np.asarray(labels)
+    x = torch.as_tensor(embeddings).detach().float()
+    labels = torch.as_tensor(labels, device=x.device).reshape(-1)
     if distance == "cosine":
-        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        x = torch.nn.functional.normalize(x, dim=1)
         d = 1.0 - x @ x.T
     else:
-        sq = (x * x).sum(1)
-        d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * x @ x.T, 0.0))
-    counts = np.zeros(3, dtype=np.int64)
-    for a in range(min(len(x), MAX_ANCHORS)):
-        same = labels == labels[a]
-        same[a] = False
-        negatives = np.sort(d[a, labels != labels[a]])
-        if not same.any() or not len(negatives):
-            continue
-        positives = d[a, same]
-        hard = np.searchsorted(negatives, positives, side="right")  # d(a,n) <= d(a,p)
-        not_easy = np.searchsorted(negatives, positives + margin, side="right")  # d(a,n) <= d(a,p) + margin
-        counts += [int((len(negatives) - not_easy).sum()), int((not_easy - hard).sum()), int(hard.sum())]
-    return counts
+        d = torch.cdist(x, x)
+    same = labels[:, None] == labels[None, :]
+    positive = same & ~torch.eye(len(labels), dtype=torch.bool, device=x.device)
+    counts = torch.zeros(3, dtype=torch.int64)
+    for start in range(0, len(labels), ANCHOR_BLOCK):  # (block, B, B) at a time: memory stays bounded
+        rows = slice(start, start + ANCHOR_BLOCK)
+        gap = d[rows, None, :] - d[rows, :, None]  # [a, p, n] = d(a, n) - d(a, p)
+        valid = positive[rows, :, None] & ~same[rows, None, :]
+        hard = valid & (gap <= 0)
+        easy = valid & (gap > margin)
+        counts += torch.stack([easy.sum(), valid.sum() - easy.sum() - hard.sum(), hard.sum()]).cpu()
+    return counts.numpy()
 
 
 class EpochDiagnostics:
@@ -69,7 +65,8 @@ class EpochDiagnostics:
     def observe(self, loss_fn, embeddings: torch.Tensor, labels: torch.Tensor, per_sample: np.ndarray | None) -> None:
         """One training batch: ``per_sample`` when the step already computed it, else computed here if it can be."""
         x = embeddings.detach().float()
-        self.counts += triplet_counts(x.cpu().numpy(), labels.detach().cpu().numpy(), self.margin, self.distance)
+        with torch.no_grad():
+            self.counts += triplet_counts(x, labels.detach(), self.margin, self.distance)
         if per_sample is None and isinstance(loss_fn, PerSampleLoss):
             with torch.no_grad():
                 per_sample = loss_fn.per_sample(x, labels).float().cpu().numpy()
