@@ -59,7 +59,7 @@ def test_rmac_regions_of_a_square_map_by_hand():
 
 def test_rmac_regions_of_a_wide_map_cover_it_and_stay_inside():
     got = regions(6, 10, 3)
-    assert all(0 <= t and t + s <= 6 and 0 <= left and left + s <= 10 for t, left, s in got)
+    assert all(t >= 0 and t + s <= 6 and left >= 0 and left + s <= 10 for t, left, s in got)
     assert max(left + s for t, left, s in got) == 10  # the longer side is covered to its end
 
 

@@ -99,7 +99,7 @@ def test_zero_loss_items_and_classes_are_drawn_less_often():
         for batch in sampler:
             counts[int(LABELS[batch[0]])] += 1
     # one class per batch, drawn with probability ∝ its mean weight: 0.1 / (0.1 + 5) for class 0
-    weights = [sum(sampler.weights[LABELS == c]) / 10 for c in range(6)]
+    weights = [sum(sampler.weights[c == LABELS]) / 10 for c in range(6)]
     total = sum(counts.values())
     assert counts[0] / total == pytest.approx(weights[0] / sum(weights), abs=0.015)
     assert counts[1] / total == pytest.approx(weights[1] / sum(weights), abs=0.04)

@@ -15,10 +15,20 @@ DEFAULTS = {
 }
 
 
+def search_space(trial):
+    """Only the resolution (and the distance): there is nothing else to tune."""
+    return {
+        "backbone.size": trial.suggest_categorical("backbone.size", [8, 16, 32, 64]),
+        "indexer.metric": trial.suggest_categorical("indexer.metric", ["cosine", "euclidean"]),
+    }
+
+
 @hookimpl
 def register_methods(register):
     register(
         "pixels",
-        lambda: Method("Raw pixels (resized to 32×32), exact cosine search, no training: the floor", DEFAULTS),
+        lambda: Method(
+            "Raw pixels (resized to 32×32), exact cosine search, no training: the floor", DEFAULTS, search_space
+        ),
         description="No training: raw pixels and exact cosine search (the floor)",
     )
