@@ -83,3 +83,18 @@ def test_folder_and_cifar_datasets_are_photos_digits_are_not(workspace):
 
     assert FileDataset.photos and not create_dataset("digits").photos
     assert open_competition(workspace, "digits").photos is False
+
+
+def test_the_training_loop_applies_the_photo_transforms_to_every_batch(workspace, monkeypatch):
+    import harness.train.loop as loop
+
+    seen = []
+
+    def recording(tc, image_shape, photos):
+        assert tc.transforms == "on" and tuple(image_shape) == (3, 8, 8) and photos is False
+        return lambda images: seen.append(images.shape) or images
+
+    monkeypatch.setattr(loop, "train_transform", recording)
+    cfg = resolve_run_config("triplet", sets=["train.epochs=1", "train.transforms=on"])
+    fit(cfg, open_competition(workspace, "digits"), "cpu")
+    assert len(seen) == 600 // 32 and all(shape[0] == 32 for shape in seen)

@@ -14,7 +14,8 @@ class ZeroLossSampler(PKSampler):
     After each batch the trainer reports each item's loss (``observe``): an item with zero loss (no gradient)
     has its weight multiplied by ``decay`` (never below ``floor``), an item with a positive loss gets weight 1
     again; items without a value (NaN) keep theirs. Classes are drawn with probability ∝ their members' mean
-    weight, and members ∝ their weight, without replacement within a batch.
+    weight, and members ∝ their weight, without replacement within a batch. The trainer draws an epoch's
+    batches when the epoch starts, so what one epoch observes steers the next.
     """
 
     def __init__(self, labels, batch_size: int, k: int = 4, decay: float = 0.5, floor: float = 0.05, seed: int = 0):
