@@ -239,8 +239,8 @@ class PerSampleLoss(Protocol):
     """A loss that can say how much each sample contributed.
 
     ``per_sample(embeddings, labels)`` returns a ``(B,)`` tensor whose mean is the loss ``forward`` returns
-    (a sample in no triplet or pair gets 0). The trainer calls it instead of ``forward`` when a
-    :class:`FeedbackSampler` or the training diagnostics need per-sample values.
+    (a sample in no triplet or pair gets 0). The trainer calls it, once per step, instead of ``forward``
+    and trains on its mean; the values go to a :class:`FeedbackSampler` and to the training diagnostics.
     """
 
     def per_sample(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor: ...

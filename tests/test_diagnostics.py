@@ -49,7 +49,7 @@ def test_epoch_record_gives_shares_and_zero_loss_samples():
     diagnostics = EpochDiagnostics({"loss": {"name": "triplet", "margin": 0.3}})
     x = torch.tensor([[0.0, 0.0], [0.1, 0.0], [5.0, 0.0], [5.1, 0.0]])
     labels = torch.tensor([0, 0, 1, 1])
-    diagnostics.observe(None, x, labels, per_sample=np.array([0.0, 0.0, 0.5, 0.0]))
+    diagnostics.observe(x, labels, per_sample=np.array([0.0, 0.0, 0.5, 0.0]))
     record = diagnostics.record()
     assert record["easy_triplets"] == 1.0 and record["semihard_triplets"] == record["hard_triplets"] == 0.0
     assert record["zero_loss_samples"] == 0.75

@@ -19,8 +19,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.hookspecs import PerSampleLoss
-
 DEFAULT_MARGIN = 0.2
 STABILITY_K = 10
 ANCHOR_BLOCK = 64
@@ -62,14 +60,10 @@ class EpochDiagnostics:
         self.counts = np.zeros(3, dtype=np.int64)
         self.zero, self.samples = 0, 0
 
-    def observe(self, loss_fn, embeddings: torch.Tensor, labels: torch.Tensor, per_sample: np.ndarray | None) -> None:
-        """One training batch: ``per_sample`` when the step already computed it, else computed here if it can be."""
-        x = embeddings.detach().float()
+    def observe(self, embeddings: torch.Tensor, labels: torch.Tensor, per_sample: np.ndarray | None) -> None:
+        """One training batch, with the loss's per-sample values when it gives them (else None)."""
         with torch.no_grad():
-            self.counts += triplet_counts(x, labels.detach(), self.margin, self.distance)
-        if per_sample is None and isinstance(loss_fn, PerSampleLoss):
-            with torch.no_grad():
-                per_sample = loss_fn.per_sample(x, labels).float().cpu().numpy()
+            self.counts += triplet_counts(embeddings.detach().float(), labels.detach(), self.margin, self.distance)
         if per_sample is not None and np.isfinite(per_sample).all():
             self.zero += int((per_sample == 0).sum())
             self.samples += len(per_sample)

@@ -268,21 +268,21 @@ def train_one_epoch(parts: TrainingParts, train, device, tc: TrainConfig, oc: Op
 
 
 def step_loss(parts: TrainingParts, positions: np.ndarray, embeddings, labels, tc: TrainConfig) -> torch.Tensor:
-    """The batch's loss; a feedback sampler is shown each sample's share of it, the diagnostics see the batch."""
+    """The batch's loss; a feedback sampler is shown each sample's share of it, the diagnostics see the batch.
+
+    A loss that gives per-sample values is called through ``per_sample`` (once, instead of ``forward``)."""
     loss_fn, sampler = parts.losses["loss"], parts.sampler
     shares = None
-    if isinstance(sampler, FeedbackSampler):
-        if isinstance(loss_fn, PerSampleLoss):
-            per_sample = loss_fn.per_sample(embeddings, labels)
-            loss = per_sample.mean()
-            shares = per_sample.detach().float().cpu().numpy()
-        else:
-            loss = loss_fn(embeddings, labels)
-        observed = shares if shares is not None else np.full(len(positions), np.nan, dtype=np.float32)
-        sampler.observe(positions, observed, embeddings.detach().float().cpu().numpy())
+    if isinstance(loss_fn, PerSampleLoss):
+        per_sample = loss_fn.per_sample(embeddings, labels)
+        loss = per_sample.mean()
+        shares = per_sample.detach().float().cpu().numpy()
     else:
         loss = loss_fn(embeddings, labels)
-    parts.diagnostics.observe(loss_fn, embeddings, labels, shares)
+    if isinstance(sampler, FeedbackSampler):
+        observed = shares if shares is not None else np.full(len(positions), np.nan, dtype=np.float32)
+        sampler.observe(positions, observed, embeddings.detach().float().cpu().numpy())
+    parts.diagnostics.observe(embeddings, labels, shares)
     if "classification" in parts.losses:
         loss = loss + tc.classification_weight * parts.losses["classification"](embeddings, labels)
     return loss
