@@ -142,7 +142,7 @@ def run(
             "method": method,
             "backbone": describe_backbone(cfg),
             "loss": loss_label(cfg),
-            "sampler": cfg["sampler"]["name"],
+            "sampler": cfg["sampler"]["name"] if cfg["train"]["epochs"] else "none",
             "indexer": cfg["indexer"]["name"],
             "code_kind": search.code_kind,
             "bytes_per_item": search.bytes_per_item,
@@ -196,7 +196,9 @@ def embed_and_search(model, comp, cfg: dict[str, Any], device, progress=None) ->
 
 
 def loss_label(cfg: dict[str, Any]) -> str:
-    """``contrastive`` or, with a classification term, ``contrastive+softmax``."""
+    """``contrastive`` or, with a classification term, ``contrastive+softmax``; ``none`` without training."""
+    if cfg["train"]["epochs"] == 0:
+        return "none"
     name = cfg["loss"]["name"]
     return f"{name}+softmax" if cfg["train"]["classification_weight"] > 0 else name
 
