@@ -34,4 +34,9 @@ class ContrastiveLoss(nn.Module):
 
 @hookimpl
 def register_losses(register):
-    register("contrastive", ContrastiveLoss, description="Contrastive loss (Hadsell et al. 2006) over all pairs")
+    register(
+        "contrastive",
+        ContrastiveLoss,
+        description="Contrastive loss (Hadsell et al. 2006) over all pairs",
+        in_batch=True,
+    )
