@@ -172,6 +172,7 @@ def _tune_with_workers(ws, request, workers: int | None, gpus: str | None, confi
     with progress_bars(quiet) as progress:
         view = _View(progress, quiet, request.n_trials)
         finished = [sum(t.state.name != "FAIL" for t in finished_trials(study, seen))]  # complete + pruned
+        before = len(seen)
         view.start(
             {
                 "study": tuner.study_name,
@@ -203,7 +204,7 @@ def _tune_with_workers(ws, request, workers: int | None, gpus: str | None, confi
             f"worker {worker.index} failed: {worker.last_error()} (log {relative(worker.log_path, ws.root)}); "
             f"the study holds {result.counts['COMPLETE'] + result.counts['PRUNED']} of {request.n_trials} trials"
         )
-    _summary(result, ws.root)
+    _summary(result, ws.root, f"{len(devices)} workers ran {len(seen) - before}")
 
 
 class _View:
@@ -262,15 +263,16 @@ def _short(value: Any) -> str:
     return str(value)
 
 
-def _summary(result: Any, root: Path) -> None:
+def _summary(result: Any, root: Path, ran: str = "") -> None:
     from rich.table import Table
 
     counts = result.counts
+    ran = ran or f"this worker ran {result.ran_here}"
     console.print(
         f"\n[bold]study {escape(result.study)}[/]: {counts['COMPLETE']} complete, {counts['PRUNED']} pruned, "
         f"{counts['FAIL']} failed"
         + (f", {counts['RUNNING']} running" if counts["RUNNING"] else "")
-        + f" (target {result.n_trials}; this worker ran {result.ran_here})"
+        + f" (target {result.n_trials}; {ran})"
     )
     if result.best_number is None:
         console.print("no trial completed yet")

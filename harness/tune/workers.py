@@ -82,6 +82,7 @@ class WorkerPool:
     devices: list[int | None]
     log_dir: Path
     gpu_count: int = 0
+    command: list[str] = field(default_factory=lambda: [sys.executable, "-m", "harness.cli"])
     workers: list[Worker] = field(default_factory=list)
 
     def start(self) -> None:
@@ -99,7 +100,7 @@ class WorkerPool:
             worker.log.flush()
             # A session of its own: the terminal's Ctrl-C reaches the pool, which interrupts each worker once.
             worker.process = subprocess.Popen(
-                [sys.executable, "-m", "harness.cli", *argv],
+                [*self.command, *argv],
                 stdout=worker.log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
