@@ -217,8 +217,8 @@ def test_bench_run_nproc_2_on_cpu_leaves_one_row_above_0_85(isolated_workspace):
     from harness.scoring.leaderboard import read_rows
     from harness.workspace import Workspace
 
-    settings = ["--set", "train.epochs=16", "--set", "train.batch_size=16"]
-    done = _bench(isolated_workspace, "run", "--plugin", "hashnet", "--nproc", "2", "--device", "cpu", "-q", *settings)
+    # the method's own settings (30 epochs): two ranks of 32 images per step reach about 0.99
+    done = _bench(isolated_workspace, "run", "--plugin", "hashnet", "--nproc", "2", "--device", "cpu", "-q")
     assert done.returncode == 0, done.stderr[-3000:]
     ws = Workspace(isolated_workspace)
     rows = read_rows(ws.leaderboard_path("digits"))

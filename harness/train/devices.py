@@ -156,11 +156,15 @@ class CompiledOrEager(torch.nn.Module):
     def __init__(self, module: torch.nn.Module, backend: str = "inductor"):
         super().__init__()
         self.module = module
-        self.compiled: Any = None
+        self._set_compiled(None)
         try:
-            self.compiled = torch.compile(module, backend=backend)
+            self._set_compiled(torch.compile(module, backend=backend))
         except Exception as exc:  # torch.compile refuses up front on some platforms (old Python, Windows)
             self._fall_back(exc)
+
+    def _set_compiled(self, compiled: Any) -> None:
+        # Not a registered submodule: the weights appear once, under ``module.``, in state_dict().
+        object.__setattr__(self, "compiled", compiled)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         if self.compiled is not None:
@@ -171,7 +175,7 @@ class CompiledOrEager(torch.nn.Module):
         return self.module(*args, **kwargs)
 
     def _fall_back(self, exc: Exception) -> None:
-        self.compiled = None
+        self._set_compiled(None)
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         log.warning(
             "train.compile: torch.compile failed (%s: %s); training continues without it",
