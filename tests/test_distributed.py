@@ -114,37 +114,29 @@ def test_an_incomplete_last_round_is_dropped_so_every_rank_takes_the_same_steps(
 
 
 # -- real ranks (gloo, two processes) ----------------------------------------------------------
-@pytest.fixture(scope="module")
-def two_ranks(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ddp")
+def test_two_gloo_ranks_train_like_one_process_on_the_global_batch(tmp_path):
+    """One torchrun of tests/ddp_gradients.py (starting ranks is slow), then every check on what it saved."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
     done = subprocess.run(
-        [*command, str(REPO / "tests" / "ddp_gradients.py"), str(out)],
+        [*command, str(REPO / "tests" / "ddp_gradients.py"), str(tmp_path)],
         env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"},
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return out
-
-
-@pytest.mark.parametrize("loss", ["triplet", "contrastive", "hashnet"])
-def test_ddp_with_a_global_batch_loss_gives_the_one_process_gradient(two_ranks, loss):
-    result = torch.load(two_ranks / f"{loss}.pt")
-    assert result["loss"].item() == pytest.approx(result["expected_loss"].item(), rel=1e-5)
-    torch.testing.assert_close(result["grad"], result["expected_grad"], rtol=1e-4, atol=1e-6)
-    assert not result["per_sample_api"]  # the wrapper claims per_sample only when the loss has it
-
-
-def test_per_sample_values_are_the_ranks_own_and_their_mean_has_the_global_gradient(two_ranks):
-    result = torch.load(two_ranks / "per_sample.pt")
+    # DDP + GlobalBatchLoss: the loss of the whole batch, and the gradient one process computes for it
+    for loss in ("triplet", "contrastive", "hashnet"):
+        result = torch.load(tmp_path / f"{loss}.pt")
+        assert result["loss"].item() == pytest.approx(result["expected_loss"].item(), rel=1e-5), loss
+        torch.testing.assert_close(result["grad"], result["expected_grad"], rtol=1e-4, atol=1e-6)
+        assert not result["per_sample_api"]  # the wrapper claims per_sample only when the loss has it
+    # per-sample values are the rank's own; their mean has the global mean's gradient
+    result = torch.load(tmp_path / "per_sample.pt")
     assert result["per_sample_api"]
     torch.testing.assert_close(result["grad"], result["expected_grad"], rtol=1e-4, atol=1e-6)
-
-
-def test_collectives_gather_average_shard_and_broadcast(two_ranks):
-    result = torch.load(two_ranks / "collectives.pt")
+    # gather (uneven sizes, rank order), average, shard, broadcast
+    result = torch.load(tmp_path / "collectives.pt")
     assert result["world"] == 2
     assert result["rows"].tolist() == [[0.0, 0.0], [1.0, 1.0], [1.0, 1.0]] and result["where"] == (0, 1)
     assert result["center_grad"].tolist() == [0.5, 0.5, 0.5]
