@@ -48,6 +48,18 @@ def test_backends_and_rank_seeds():
     assert rank_seed(7, Ranks(0, 2)) == 7 and rank_seed(7, Ranks(1, 2)) == 8
 
 
+def test_processes_must_fit_the_devices_before_any_starts(monkeypatch):
+    from harness.train.distributed import check_ranks_fit
+
+    check_ranks_fit(torch.device("cpu"), 8)  # gloo: as many CPU processes as asked
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    check_ranks_fit(torch.device("cuda"), 2)
+    with pytest.raises(ConfigError, match="3 processes per machine need as many GPUs but this machine has 2"):
+        check_ranks_fit(torch.device("cuda"), 3)
+    with pytest.raises(ConfigError, match="cpu or cuda"):
+        check_ranks_fit(torch.device("mps"), 2)
+
+
 # -- the rank sampler --------------------------------------------------------------------------
 def test_ranks_get_disjoint_whole_pk_batches_of_one_shared_sequence():
     labels = np.repeat(np.arange(10), 12)

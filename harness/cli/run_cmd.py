@@ -50,10 +50,12 @@ process trains its share and rank 0 writes the run, the submission and the leade
     from harness.train.launch import stop_on_sigterm
 
     ws = workspace()
-    resolve_run_config(plugin, competition, config, sets or [], seed, device)  # bad config: fail before any work
+    cfg = resolve_run_config(plugin, competition, config, sets or [], seed, device)  # bad config: fail before any work
     ranks = from_environment()
     if nproc != 1:
-        _launch_ranks(ws, nproc, ranks, plugin, competition, sets, config, seed, name, device, quiet)
+        _launch_ranks(
+            ws, nproc, ranks, cfg["train"]["device"], plugin, competition, sets, config, seed, name, device, quiet
+        )
         return
     with stop_on_sigterm() if ranks.distributed else nullcontext():
         if not ranks.is_main:  # a rank of a distributed run other than 0: it trains, rank 0 speaks
@@ -112,9 +114,11 @@ def _summary(result, root: Path) -> None:
     console.print(f"  run folder {escape(relative(result.run_dir, root))}")
 
 
-def _launch_ranks(ws, nproc, ranks, plugin, competition, sets, config, seed, name, device, quiet) -> None:
+def _launch_ranks(ws, nproc, ranks, run_device, plugin, competition, sets, config, seed, name, device, quiet) -> None:
     """``--nproc N``: the same command as N ranks through torchrun's launcher; rank 0 prints the result."""
     from harness.errors import ConfigError
+    from harness.train.devices import pick_device
+    from harness.train.distributed import check_ranks_fit
     from harness.train.launch import launch
 
     if nproc < 1:
@@ -123,6 +127,7 @@ def _launch_ranks(ws, nproc, ranks, plugin, competition, sets, config, seed, nam
         raise ConfigError(
             f"--nproc {nproc} inside torchrun, which already started {ranks.world_size} processes; drop --nproc"
         )
+    check_ranks_fit(pick_device(run_device), nproc)  # mps, or more processes than GPUs: before starting any
     argv = ["--root", str(ws.root), "run", "--plugin", plugin, "--name", name]
     for flag, value in (("--competition", competition), ("--config", config), ("--seed", seed), ("--device", device)):
         if value is not None:

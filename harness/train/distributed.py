@@ -88,16 +88,22 @@ def backend_for(device_type: str) -> str:
     raise ConfigError(f"several processes train on cpu or cuda, not {device_type!r}; use --device cpu or cuda")
 
 
+def check_ranks_fit(device: torch.device, processes_per_machine: int) -> None:
+    """Refuse, before starting them, processes the device cannot hold: mps, or more processes than GPUs."""
+    backend_for(device.type)
+    count = torch.cuda.device_count() if device.type == "cuda" else 0
+    if device.type == "cuda" and processes_per_machine > count:
+        raise ConfigError(
+            f"{processes_per_machine} processes per machine need as many GPUs but this machine has {count}; "
+            f"lower --nproc (or torchrun's --nproc-per-node)"
+        )
+
+
 def rank_device(device: torch.device, ranks: Ranks) -> torch.device:
     """A GPU per local rank (``cuda:LOCAL_RANK``), or the CPU."""
     if device.type != "cuda" or not ranks.distributed:
         return device
-    count = torch.cuda.device_count()
-    if ranks.local_world_size > count:
-        raise ConfigError(
-            f"{ranks.local_world_size} processes per machine need as many GPUs but this machine has {count}; "
-            f"lower --nproc (or torchrun's --nproc-per-node)"
-        )
+    check_ranks_fit(device, ranks.local_world_size)
     return torch.device("cuda", ranks.local_rank)
 
 

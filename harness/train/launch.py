@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -39,7 +40,6 @@ class RankStopped(BenchError):
 @contextlib.contextmanager
 def stop_on_sigterm():
     """While the block runs, SIGTERM raises :class:`RankStopped`, so that a stopped rank cleans up after itself."""
-    import signal
 
     def stop(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # once: a second signal while cleaning up just ends it
@@ -56,7 +56,7 @@ def launch(argv: Sequence[str], nproc: int, threads_per_rank: int | None = None)
     """Run ``python -m harness.cli ARGV`` as ``nproc`` ranks on this machine and wait for all of them."""
     if nproc < 2:
         raise ConfigError(f"--nproc must be at least 2 to launch several processes but got {nproc}")
-    from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs, Std
+    from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs, SignalException, Std
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -80,6 +80,10 @@ def launch(argv: Sequence[str], nproc: int, threads_per_rank: int | None = None)
             elastic_launch(config, sys.executable)("-m", "harness.cli", *argv)
     except ChildFailedError as exc:
         raise RankFailed(first_reason(exc.failures)) from None
+    except SignalException as exc:  # the launcher passed the signal on to every rank and waited for them
+        if exc.sigval == signal.SIGINT:
+            raise KeyboardInterrupt from None
+        raise RankFailed(f"stopped by {exc.sigval.name}") from None
     finally:
         for key, value in previous.items():
             if value is None:
@@ -97,19 +101,27 @@ def rank_threads(nproc: int) -> int:
 
 
 class quiet_launcher:
-    """Keep torch.distributed.elastic's own log lines (closing signals, failure tables) off the terminal."""
+    """Keep torch.distributed.elastic's own log lines (closing signals, failure tables) off the terminal, and
+    give back the signal handlers the launcher installs for itself (Ctrl-C in a later command is ours again)."""
 
-    NAMES = ("torch.distributed.elastic", "torch.distributed.launcher")
+    PREFIX = "torch.distributed"
+    SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
 
     def __enter__(self):
-        self.levels = {name: logging.getLogger(name).level for name in self.NAMES}
-        for name in self.NAMES:
+        names = [n for n in logging.root.manager.loggerDict if n == self.PREFIX or n.startswith(self.PREFIX + ".")]
+        self.levels = {name: logging.getLogger(name).level for name in names}
+        for name in names:
             logging.getLogger(name).setLevel(logging.CRITICAL)
+        numbers = [getattr(signal, name) for name in self.SIGNALS if hasattr(signal, name)]
+        self.handlers = {number: signal.getsignal(number) for number in numbers}
         return self
 
     def __exit__(self, *exc: Any) -> None:
         for name, level in self.levels.items():
             logging.getLogger(name).setLevel(level)
+        for number, handler in self.handlers.items():
+            if handler is not None:
+                signal.signal(number, handler)
 
 
 def first_reason(failures: dict[int, Any]) -> str:
