@@ -125,6 +125,24 @@ def test_an_incomplete_last_round_is_dropped_so_every_rank_takes_the_same_steps(
     assert counts == [1, 1]
 
 
+def test_in_batch_losses_are_wrapped_for_the_global_batch_unless_switched_off(monkeypatch):
+    from harness.components import create_loss
+    from harness.pipeline import resolve_run_config
+    from harness.train import distributed
+    from harness.train.loop import in_batch_loss
+
+    for method, expected in (("triplet", True), ("contrastive", True), ("hashnet", True), ("softmax", False)):
+        assert in_batch_loss(resolve_run_config(method), "loss") is expected, method
+    assert not in_batch_loss(resolve_run_config("triplet"), "classification")  # the softmax term
+    losses = {"loss": create_loss("triplet"), "classification": create_loss("softmax", num_classes=3, in_dim=4)}
+    assert distributed.across_ranks(losses, lambda key: key == "loss", True) == losses  # one process: as is
+    monkeypatch.setattr(distributed, "current", lambda: Ranks(0, 2))
+    wrapped = distributed.across_ranks(losses, lambda key: key == "loss", True)
+    assert isinstance(wrapped["loss"], distributed.GlobalBatchLoss) and wrapped["loss"].loss is losses["loss"]
+    assert wrapped["classification"] is losses["classification"]
+    assert distributed.across_ranks(losses, lambda key: key == "loss", False) == losses  # gather_embeddings off
+
+
 # -- real ranks (gloo, two processes) ----------------------------------------------------------
 def test_two_gloo_ranks_train_like_one_process_on_the_global_batch(tmp_path):
     """One torchrun of tests/ddp_gradients.py (starting ranks is slow), then every check on what it saved."""
