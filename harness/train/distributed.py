@@ -198,6 +198,18 @@ def gather_rows(x: torch.Tensor) -> tuple[torch.Tensor, slice]:
     return torch.cat(rows), slice(start, start + len(x))
 
 
+def gather_batch(embeddings: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, slice]:
+    """Every rank's embeddings and labels (see :func:`gather_rows`), in one gather of both.
+
+    Labels travel as an extra float64 column, exact for any label below 2**53.
+    """
+    labels = torch.as_tensor(labels, device=embeddings.device).reshape(-1, 1)
+    packed, mine = gather_rows(torch.cat([embeddings.detach().double(), labels.double()], dim=1))
+    others = packed[:, :-1].to(embeddings.dtype)
+    all_embeddings = torch.cat([others[: mine.start], embeddings, others[mine.stop :]])
+    return all_embeddings, packed[:, -1].long(), mine
+
+
 def scaled_gradient(value: torch.Tensor, factor: float) -> torch.Tensor:
     """``value`` unchanged, with its gradient multiplied by ``factor``."""
     return value + (factor - 1.0) * (value - value.detach())
@@ -223,9 +235,7 @@ class GlobalBatchLoss(nn.Module):
             self.per_sample = self._per_sample
 
     def _global_batch(self, embeddings: torch.Tensor, labels: torch.Tensor):
-        all_embeddings, mine = gather_rows(scaled_gradient(embeddings, current().world_size))
-        all_labels, _ = gather_rows(labels)
-        return all_embeddings, all_labels, mine
+        return gather_batch(scaled_gradient(embeddings, current().world_size), labels)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         all_embeddings, all_labels, _ = self._global_batch(embeddings, labels)
