@@ -98,6 +98,17 @@ def test_a_worker_that_ignores_ctrl_c_is_killed_after_the_grace_period(tmp_path)
     assert pool.workers[0].returncode == -signal.SIGKILL
 
 
+def test_each_gpu_worker_sees_only_its_gpu_and_trains_on_cuda(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5,7")
+    show = "import os, sys; print('sees', os.environ['CUDA_VISIBLE_DEVICES'], 'args', *sys.argv[1:])"
+    pool = WorkerPool(["-c", show, "--x"], [1, 0], tmp_path / "logs", gpu_count=2, command=[sys.executable])
+    pool.start()
+    pool.wait(interval=0.05)
+    assert [w.returncode for w in pool.workers] == [0, 0]
+    outputs = [w.log_path.read_text().splitlines()[-1] for w in pool.workers]
+    assert outputs == ["sees 7 args --x --device cuda", "sees 5 args --x --device cuda"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
