@@ -49,7 +49,11 @@ class TrainConfig:
     epochs: int = 10  # 0 = no training: the model as built is embedded and searched (the pixels floor)
     batch_size: int = 64
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    amp: bool = True  # mixed precision, used on cuda only
+    amp: bool = True  # mixed precision on cuda: bfloat16 where the GPU supports it, else float16 with a grad scaler
+    deterministic: bool = True  # deterministic kernels; false lets cuDNN/TF32 pick faster, nondeterministic ones
+    channels_last: bool = False  # NHWC images and weights (faster convolutions on tensor-core GPUs)
+    compile: bool = False  # torch.compile the model; falls back to eager mode with a warning
+    gather_embeddings: bool = True  # with several processes, in-batch losses see every rank's batch
     patience: int = 0  # val evaluations without improvement before stopping; 0 = never stop early
     eval_every: int = 1
     classification_weight: float = 0.0  # > 0 adds softmax cross-entropy as a multi-task term

@@ -61,6 +61,9 @@ def register_losses(register: Register) -> None:
 
     ``factory(**cfg)`` returns an ``nn.Module`` whose ``forward(embeddings, labels)`` returns a
     scalar tensor. Learnable state (class centers, proxies) lives in the module's parameters.
+    A loss that compares the items of a batch with each other (pairs, triplets, mining) registers
+    with ``in_batch=True``: when several processes train, the harness then computes it over every
+    process's batch (``train.gather_embeddings``, on by default).
     """
 
 

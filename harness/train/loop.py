@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,17 @@ from harness.components import create_indexer, create_loss, create_sampler, regi
 from harness.config import OptimConfig, TrainConfig, check_values, optim_config, train_config
 from harness.errors import TrainingError
 from harness.hookspecs import EpochAware, FeedbackSampler, PerSampleLoss, RefreshableSampler
-from harness.train.devices import autocast, cpu_threads, deterministic, pick_device, seed_everything, uses_amp
+from harness.train import distributed
+from harness.train.devices import (
+    CompiledOrEager,
+    autocast,
+    cpu_threads,
+    deterministic,
+    grad_scaler,
+    memory_format,
+    pick_device,
+    seed_everything,
+)
 from harness.train.diagnostics import EpochDiagnostics, NeighbourStability
 from harness.train.embed import embed_images, in_memory, load_batches
 from harness.train.model import RetrievalModel, build_model, settings
@@ -57,7 +68,7 @@ def fit(
     device = device if isinstance(device, torch.device) else pick_device(device or tc.device)
     seed = int(cfg.get("seed") or 0)
     started = time.perf_counter()
-    with deterministic(device), cpu_threads(tc.threads):
+    with deterministic(device, tc.deterministic), cpu_threads(tc.threads):
         seed_everything(seed)
         train = in_memory(competition.train(), tc.preload_mb)
         val = in_memory(competition.val(), tc.preload_mb)
@@ -88,9 +99,8 @@ def fit(
             record = {"epoch": epoch + 1, "train_loss": train_loss, **parts.diagnostics.record()}
             if len(val) and ((epoch + 1) % tc.eval_every == 0 or epoch + 1 == tc.epochs):
                 neighbours: list[np.ndarray] = []
-                record["val_score"] = val_score(
-                    parts.model, val, cfg, metric, k, device, tc, progress, neighbours.append
-                )
+                score = partial(val_score, parts.model, val, cfg, metric, k, device, tc, progress, neighbours.append)
+                record["val_score"] = distributed.on_main_rank(score)  # every rank takes rank 0's decisions
                 best.update(parts.model, epoch + 1, record["val_score"])
                 overlap = stability.update(neighbours[0]) if neighbours else None
                 if overlap is not None:
@@ -170,7 +180,8 @@ class TrainingParts:
     optimizer: torch.optim.Optimizer
     scheduler: Any  # a LambdaLR, or None for a constant rate
     scaler: torch.amp.GradScaler
-    generator: torch.Generator  # augmentation randomness, seeded by the run
+    generator: torch.Generator  # augmentation randomness, seeded by the run (plus the rank)
+    trainer: nn.Module | None = None  # what the training step calls: the model, in DDP and/or compiled
     diagnostics: EpochDiagnostics = field(default_factory=lambda: EpochDiagnostics({}))
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None  # photo transforms (train.transforms)
 
@@ -178,16 +189,32 @@ class TrainingParts:
         candidates = (self.model.head, *self.losses.values(), self.sampler)
         return [part for part in candidates if isinstance(part, EpochAware)]
 
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return (self.trainer if self.trainer is not None else self.model)(images)
+
 
 def build_parts(cfg, tc: TrainConfig, oc: OptimConfig, train, device, seed: int) -> TrainingParts:
-    model = build_model(cfg, train.num_classes, device).to(device)
+    """The parts of one run; with several processes (``bench run --nproc``) see ``harness.train.distributed``."""
+    model = build_model(cfg, train.num_classes, device).to(device, memory_format=memory_format(tc.channels_last))
     losses = build_losses(cfg, tc, train.num_classes, model.out_dim, device)
-    sampler = build_sampler(cfg, train.labels, tc.batch_size, seed)
+    losses = distributed.across_ranks(losses, lambda key: in_batch_loss(cfg, key), tc.gather_embeddings)
+    sampler = distributed.shard_batches(build_sampler(cfg, train.labels, tc.batch_size, seed))
     optimizer = build_optimizer(oc, model, losses)
     scheduler = build_scheduler(oc, optimizer, tc.epochs * max(1, len(sampler)))
-    scaler = torch.amp.GradScaler("cuda", enabled=uses_amp(device, tc.amp))
-    generator = torch.Generator().manual_seed(seed)
-    return TrainingParts(model, losses, sampler, optimizer, scheduler, scaler, generator, EpochDiagnostics(cfg))
+    trainer = distributed.wrap_model(model, device)
+    if tc.compile:
+        trainer = CompiledOrEager(trainer)
+    generator = torch.Generator().manual_seed(distributed.rank_seed(seed))
+    scaler = grad_scaler(device, tc.amp)
+    return TrainingParts(
+        model, losses, sampler, optimizer, scheduler, scaler, generator, trainer, diagnostics=EpochDiagnostics(cfg)
+    )
+
+
+def in_batch_loss(cfg, key: str) -> bool:
+    """Whether the loss under ``key`` compares items within a batch (registered with ``in_batch=True``)."""
+    name = cfg["loss"]["name"] if key == "loss" else "softmax"
+    return bool(registry("losses").get(name).meta.get("in_batch"))
 
 
 def build_losses(cfg, tc: TrainConfig, num_classes: int, dim: int, device) -> dict[str, nn.Module]:
@@ -250,10 +277,10 @@ def train_one_epoch(parts: TrainingParts, train, device, tc: TrainConfig, oc: Op
             images = random_shift(images, parts.generator)
         if parts.transform is not None:
             images = parts.transform(images)
-        images = images.to(device, non_blocking=True)
+        images = images.to(device, non_blocking=True, memory_format=memory_format(tc.channels_last))
         labels = torch.from_numpy(np.asarray(train.labels)[positions]).to(device)
         with autocast(device, tc.amp):
-            embeddings = parts.model(images)
+            embeddings = parts.forward(images)
         loss = step_loss(parts, positions, embeddings.float(), labels, tc)
         if not torch.isfinite(loss):
             raise TrainingError(f"the training loss became {loss.item()} ({label}); try a lower optim.lr")
@@ -291,6 +318,7 @@ def step_loss(parts: TrainingParts, positions: np.ndarray, embeddings, labels, t
 def optimize(parts: TrainingParts, loss: torch.Tensor, oc: OptimConfig) -> None:
     parts.optimizer.zero_grad(set_to_none=True)
     parts.scaler.scale(loss).backward()
+    distributed.average_gradients([p for loss_fn in parts.losses.values() for p in loss_fn.parameters()])
     if oc.grad_clip > 0:
         parts.scaler.unscale_(parts.optimizer)
         params = [p for group in parts.optimizer.param_groups for p in group["params"]]

@@ -59,4 +59,9 @@ class ContrastiveLoss(nn.Module):
 
 @hookimpl
 def register_losses(register):
-    register("contrastive", ContrastiveLoss, description="Contrastive loss (Hadsell et al. 2006) over pairs")
+    register(
+        "contrastive",
+        ContrastiveLoss,
+        description="Contrastive loss (Hadsell et al. 2006) over pairs",
+        in_batch=True,
+    )

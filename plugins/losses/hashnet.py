@@ -52,4 +52,6 @@ class HashNetLoss(nn.Module):
 
 @hookimpl
 def register_losses(register):
-    register("hashnet", HashNetLoss, description="HashNet weighted pairwise likelihood (Cao et al. 2017)")
+    register(
+        "hashnet", HashNetLoss, description="HashNet weighted pairwise likelihood (Cao et al. 2017)", in_batch=True
+    )

@@ -69,4 +69,9 @@ class TripletLoss(nn.Module):
 
 @hookimpl
 def register_losses(register):
-    register("triplet", TripletLoss, description="Triplet margin loss with all / batch-hard / semi-hard mining")
+    register(
+        "triplet",
+        TripletLoss,
+        description="Triplet margin loss with all / batch-hard / semi-hard mining",
+        in_batch=True,
+    )
