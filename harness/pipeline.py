@@ -165,6 +165,7 @@ def embed_and_search(model, comp, cfg: dict[str, Any], device, progress=None) ->
     gallery_vectors = embed_images(model, gallery, *args, description="gallery embeddings")
     embed_seconds = time.perf_counter() - started
     settings = {k: v for k, v in cfg["indexer"].items() if k != "name"}
+    settings.setdefault("device", str(device))  # exact and hamming search where the model ran, unless set
     indexer = create_indexer(cfg["indexer"]["name"], **settings).build(gallery_vectors)
     k = min(int(comp.spec.k), len(gallery))
     started = time.perf_counter()

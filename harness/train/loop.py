@@ -18,12 +18,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.components import create_indexer, create_loss, create_sampler, registry
+from harness.components import create_loss, create_sampler, registry
 from harness.config import OptimConfig, TrainConfig, check_values, optim_config, train_config
 from harness.errors import TrainingError
 from harness.train.devices import autocast, cpu_threads, deterministic, pick_device, seed_everything, uses_amp
 from harness.train.embed import embed_images, in_memory, load_batches
 from harness.train.model import RetrievalModel, build_model, settings
+from harness.train.validation import leave_one_out_score
 
 log = logging.getLogger("bench.train")
 
@@ -270,38 +271,8 @@ def maybe_refresh(sampler, epoch: int, model, train, device, tc: TrainConfig, pr
 # -- model selection on val ------------------------------------------------------------------
 def val_score(model, val, cfg, metric: str, k: int, device, tc: TrainConfig, progress=None) -> float:
     """Mean score of val items retrieving among the other val items with the run's indexer."""
-    from harness.metrics import per_query_scores
-
     embeddings = embed_images(model, val, device, tc.embed_batch_size, tc.amp, progress, "val embeddings")
-    labels = np.asarray(val.labels)
-    ranked, k_val = leave_one_out(embeddings, cfg, k)
-    counts = np.bincount(labels)
-    usable = counts[labels] > 1  # a val item alone in its class has nothing to retrieve
-    if k_val < 1 or not usable.any():
-        return float("nan")
-    scores = [leave_one_out_score(per_query_scores, ranked, labels, i, metric, k_val) for i in np.flatnonzero(usable)]
-    return float(np.mean(scores))
-
-
-def leave_one_out_score(per_query_scores, ranked, labels, i: int, metric: str, k: int) -> float:
-    """Query ``i`` scored against the val set without itself, so that it is not among its relevant items."""
-    gallery = labels.copy()
-    gallery[i] = labels.min() - 1  # a label nobody has: item i no longer counts as relevant to itself
-    return float(per_query_scores(ranked[i : i + 1], labels[i : i + 1], gallery, metric, k)[0])
-
-
-def leave_one_out(embeddings: np.ndarray, cfg, k: int) -> tuple[np.ndarray, int]:
-    """Each item's ranked neighbours among the others, k capped to ``n - 1``."""
-    n = len(embeddings)
-    k_val = min(k, n - 1)
-    if k_val < 1:
-        return np.zeros((n, 0), dtype=np.int64), 0
-    name, values = settings(cfg, "indexer")
-    _, indices = create_indexer(name, **values).build(embeddings).search(embeddings, k_val + 1)
-    indices = np.asarray(indices, dtype=np.int64)
-    keep = indices != np.arange(n)[:, None]
-    keep[keep.all(axis=1), -1] = False  # self not found among the k+1 (ties): drop the last instead
-    return indices[keep].reshape(n, k_val), k_val
+    return leave_one_out_score(embeddings, np.asarray(val.labels), cfg, metric, k, device)
 
 
 def score_label(metric: str, k: int, n: int) -> str:
