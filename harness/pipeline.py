@@ -87,7 +87,7 @@ def run(
     digest = config_hash(cfg)
 
     from harness.data.competition import open_competition
-    from harness.scoring.submission import write_submission
+    from harness.scoring.submission import submission_suffix, write_ranked
     from harness.scoring.submit import submit
     from harness.train.devices import cpu_threads, deterministic, pick_device
     from harness.train.loop import fit
@@ -96,7 +96,8 @@ def run(
     comp = open_competition(workspace, cfg["competition"])
     submission_id = new_submission_id(method)
     run_dir = workspace.run_dir(submission_id)
-    destination = workspace.submission_path(comp.name, submission_id)
+    suffix = submission_suffix(len(comp.query()), min(int(comp.spec.k), len(comp.gallery())))  # Parquet when huge
+    destination = workspace.submission_path(comp.name, submission_id, suffix)
 
     with discard_on_error(run_dir, destination, lambda: on_leaderboard(workspace, comp.name, submission_id)):
         write_json(run_dir / "config.json", {"method": method, "config_hash": digest, "config": cfg})
@@ -107,7 +108,7 @@ def run(
             result = fit(cfg, comp, torch_device, on_epoch=on_epoch, progress=progress)
             save_weights(result.model, run_dir)
             search = embed_and_search(result.model, comp, cfg, torch_device, progress)
-            path = write_submission(destination, search["query_ids"], search["neighbors"])
+            path = write_ranked(destination, search["query_ids"], search["gallery_ids"], search["ranked"])
             log.info("submission written to %s (search %.3f ms/query)", path, search["ms_per_query"])
             write_json(
                 run_dir / "metrics.json",
@@ -171,11 +172,10 @@ def embed_and_search(model, comp, cfg: dict[str, Any], device, progress=None) ->
     started = time.perf_counter()
     _, indices = indexer.search(query_vectors, k)
     ms_per_query = (time.perf_counter() - started) * 1000 / max(len(query), 1)
-    gallery_ids = list(gallery.ids)
-    neighbors = [[gallery_ids[j] for j in row if j >= 0] for row in np.asarray(indices).tolist()]
     return {
-        "query_ids": list(query.ids),
-        "neighbors": neighbors,
+        "query_ids": np.asarray(query.ids),
+        "gallery_ids": np.asarray(gallery.ids),
+        "ranked": np.asarray(indices, dtype=np.int64),
         "ms_per_query": round(ms_per_query, 4),
         "embed_seconds": round(embed_seconds, 3),
         "code_kind": getattr(indexer, "code_kind", getattr(model, "code_kind", "float")),
