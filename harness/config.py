@@ -53,7 +53,7 @@ class TrainConfig:
     eval_every: int = 1
     classification_weight: float = 0.0  # > 0 adds softmax cross-entropy as a multi-task term
     augment: bool = False
-    num_workers: int = 0
+    num_workers: int = 0  # image-decoding processes; 0 = none on CPU, up to 4 for file datasets on CUDA
     embed_batch_size: int = 256
     preload_mb: int = 512  # train/val sets smaller than this are loaded into memory once
     threads: int = 0  # torch CPU threads; 0 = leave torch's default

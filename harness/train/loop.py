@@ -22,7 +22,7 @@ from harness.components import create_loss, create_sampler, registry
 from harness.config import OptimConfig, TrainConfig, check_values, optim_config, train_config
 from harness.errors import TrainingError
 from harness.train.devices import autocast, cpu_threads, deterministic, pick_device, seed_everything, uses_amp
-from harness.train.embed import embed_images, in_memory, load_batches
+from harness.train.embed import embed_images, in_memory, load_batches, loader_workers
 from harness.train.model import RetrievalModel, build_model, settings
 from harness.train.validation import leave_one_out_score
 
@@ -215,7 +215,8 @@ def train_one_epoch(
     batches = [np.asarray(batch, dtype=np.int64) for batch in sampler]
     task = progress.add_task(description, total=len(batches)) if progress is not None else None
     total, count = 0.0, 0
-    for positions, pixels in load_batches(train, batches, tc.num_workers):
+    workers, pin = loader_workers(tc.num_workers, device, train), torch.device(device).type == "cuda"
+    for positions, pixels in load_batches(train, batches, workers, pin):
         images = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))
         if tc.augment:
             images = random_shift(images, generator)
