@@ -277,3 +277,12 @@ def test_bench_run_writes_parquet_above_ten_million_ids():
     assert PARQUET_ABOVE_IDS == 10_000_000
     assert submission_suffix(100_000, 100) == ".csv"
     assert submission_suffix(1_000, 54_000) == ".parquet"
+
+
+def test_submit_of_a_large_file_points_to_bench_report_instead_of_drawing(cli, toy, tmp_path, monkeypatch):
+    from harness.cli import scoring_cmd
+
+    monkeypatch.setattr(scoring_cmd, "RUN_REPORT_MAX_BYTES", 10)
+    result = cli("submit", make_submission(tmp_path / "s.csv", 1), "-c", "toy")
+    assert result.exit_code == 0 and "no run report for a submission this large" in result.stdout
+    assert "bench report -c toy --submission" in result.stdout
