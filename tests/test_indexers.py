@@ -164,7 +164,9 @@ def test_torch_float_path_equals_the_faiss_path_on_tie_free_data(data):
     for metric in ("ip", "cosine", "euclidean"):
         index = create_indexer("exact", metric=metric).build(gallery)
         cpu_scores, cpu_idx = index.search(queries, 25)
-        on_torch = TorchFloatSearch(index._gallery, metric, "cpu")
+        stored = gallery / np.linalg.norm(gallery, axis=1, keepdims=True) if metric == "cosine" else gallery
+        np.testing.assert_allclose(index._gallery, stored, rtol=1e-6)
+        on_torch = TorchFloatSearch(np.ascontiguousarray(stored, dtype=np.float32), metric, "cpu")
         scores, idx = on_torch.search(queries if metric != "cosine" else queries / np.linalg.norm(queries, axis=1,
                                       keepdims=True), 25, query_block=37, gallery_block=301)  # fmt: skip
         np.testing.assert_array_equal(idx, cpu_idx)

@@ -39,17 +39,19 @@ class ExactIndex(Index):
 
     def build(self, gallery) -> ExactIndex:
         gallery = self._check_build(gallery)
-        self._gallery = normalized(gallery).astype(np.float32) if self.metric == "cosine" else gallery
+        gallery = normalized(gallery).astype(np.float32) if self.metric == "cosine" else gallery
         self.bytes_per_item = 4 * self.dim
-        self._faiss = self._torch = None
+        self._faiss = self._torch = self._gallery = None
         if self.size and self.device == "cpu":
             import faiss
 
             kind = faiss.METRIC_L2 if self.metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
             self._faiss = faiss.IndexFlat(self.dim, kind)
-            self._faiss.add(self._gallery)
+            self._faiss.add(gallery)
+            # tie repairs read faiss's own copy of the vectors: the gallery is held once
+            self._gallery = faiss.rev_swig_ptr(self._faiss.get_xb(), self.size * self.dim).reshape(self.size, -1)
         elif self.size:
-            self._torch = TorchFloatSearch(self._gallery, self.metric, self.device)
+            self._torch = TorchFloatSearch(gallery, self.metric, self.device)
         return self
 
     def search(self, queries, k: int) -> tuple[np.ndarray, np.ndarray]:
