@@ -224,3 +224,13 @@ def test_hamming_ties_hold_beyond_one_faiss_query_batch():
     reference, _ = hamming_reference(queries, gallery, 20)
     _, idx = create_indexer("hamming").build(gallery).search(queries, 20)
     np.testing.assert_array_equal(idx, reference)
+
+
+def test_indexer_device_is_a_setting_of_exact_and_hamming_only():
+    from harness.pipeline import resolve_run_config
+
+    cfg = resolve_run_config("triplet", sets=["indexer.device=cuda"])
+    assert cfg["indexer"]["device"] == "cuda"
+    with pytest.raises(ConfigError, match="has no setting 'device'"):
+        resolve_run_config("triplet", sets=["indexer.name=faiss-flat", "indexer.device=cuda"])
+    assert create_indexer("faiss-flat", device="cuda").metric == "cosine"  # the model's device: ignored
