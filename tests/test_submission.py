@@ -218,5 +218,10 @@ def test_parquet_problems_name_their_rows(tmp_path, answers):
         "needs the columns query_id (string) and neighbors (list of strings)"
         in (validate_submission(tmp_path / "bad.parquet", answers).problems[0])
     )
+    table = pa.table({"query_id": ["q1", "q2", "q3"], "neighbors": [["g1", None], ["g2"], []]})
+    pq.write_table(table, tmp_path / "null-id.parquet", row_group_size=1)  # three row groups
+    assert validate_submission(tmp_path / "null-id.parquet", answers).problems == [
+        "row 1: empty neighbour id (use single spaces, none leading or trailing)"
+    ]
     (tmp_path / "junk.parquet").write_bytes(b"not parquet")
     assert validate_submission(tmp_path / "junk.parquet", answers).problems[0].startswith("not a readable Parquet")

@@ -41,7 +41,14 @@ class _NoPandas:
 def strings(values) -> Any:
     """A pyarrow string array of ``values`` (a NumPy array or sequence of str), built from buffers."""
     pa = pyarrow()
-    encoded = np.char.encode(np.asarray(values, dtype=str), "utf-8")
+    texts = [str(v) for v in (values.tolist() if isinstance(values, np.ndarray) else values)]
+    data = "".join(texts).encode("utf-8")
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    if len(data) == lengths.sum():  # ASCII: characters are bytes, offsets follow at once
+        offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        return _string_array(pa, offsets, data)
+    encoded = np.char.encode(np.asarray(texts, dtype=str), "utf-8")
     n = len(encoded)
     if n == 0 or encoded.itemsize == 0:
         return pa.StringArray.from_buffers(n, pa.py_buffer(np.zeros(n + 1, dtype=np.int32)), pa.py_buffer(b""))
@@ -49,9 +56,13 @@ def strings(values) -> Any:
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     chars = encoded.view(np.uint8).reshape(n, encoded.itemsize)[np.arange(encoded.itemsize) < lengths[:, None]]
+    return _string_array(pa, offsets, chars)
+
+
+def _string_array(pa, offsets: np.ndarray, data) -> Any:
     if offsets[-1] < 2**31:
-        return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(chars))
-    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(chars))
+        return pa.StringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data))
+    return pa.LargeStringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(data))
 
 
 def integers(values: np.ndarray) -> Any:
