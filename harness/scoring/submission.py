@@ -60,27 +60,30 @@ def write_ranked(path: str | os.PathLike, query_ids, gallery_ids, ranked: np.nda
         raise ValueError(f"{len(queries)} query ids but {len(ranked)} ranked rows")
     step = max(1, _ROWS_PER_CHUNK_IDS // max(1, ranked.shape[1]))
 
-    def chunks():
+    def chunks(encoded: bool):
         for start in range(0, len(ranked), step):
             rows = ranked[start : start + step]
             valid = rows >= 0
             offsets = np.zeros(len(rows) + 1, dtype=np.int32)
             np.cumsum(valid.sum(axis=1), out=offsets[1:])
-            ids = pc.take(gallery, integers(rows[valid]))
+            positions = integers(rows[valid].astype(np.int32))
+            # Parquet stores the ids dictionary-encoded anyway: hand it the dictionary, not copies
+            ids = pa.DictionaryArray.from_arrays(positions, gallery) if encoded else pc.take(gallery, positions)
             yield queries[start : start + step], pa.ListArray.from_arrays(integers(offsets), ids)
 
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        schema = pa.schema([("query_id", pa.string()), ("neighbors", pa.list_(pa.string()))])
-        with atomic_writer(path, "wb") as handle, pq.ParquetWriter(handle, schema) as writer:
-            for query_chunk, lists in chunks():
+        schema = pa.schema([("query_id", pa.string()), ("neighbors", pa.list_(pa.dictionary(pa.int32(), pa.string())))])
+        # store_schema=False: readers see the Parquet types, a list of strings, not Arrow's dictionary
+        with atomic_writer(path, "wb") as handle, pq.ParquetWriter(handle, schema, store_schema=False) as writer:
+            for query_chunk, lists in chunks(encoded=True):
                 writer.write_table(pa.Table.from_arrays([query_chunk, lists], schema=schema))
         return path
     space, comma, newline, nothing = (pa.scalar(c, pa.string()) for c in (" ", ",", "\n", ""))
     with atomic_writer(path, "wb") as handle:
         handle.write((HEADER + "\n").encode())
-        for query_chunk, lists in chunks():
+        for query_chunk, lists in chunks(encoded=False):
             lines = pc.binary_join_element_wise(query_chunk, pc.binary_join(lists, space), comma)
             lines = pc.binary_join_element_wise(lines, nothing, newline)  # "line" + "\n" + ""
             _, offsets, data = lines.buffers()
