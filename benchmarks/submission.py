@@ -13,6 +13,7 @@ Two synthetic competitions are written into a temporary workspace (manifest + de
 2. a cifar10-hashing-sized submission (1,000 queries ranking all 54,000 gallery items): written
    by bench (Parquet above 10 million ids), validated and submitted; goal <= 30 s in all and
    <= 2 GB peak.
+3. a file with one 50 MB line: its memory over a 2-line file (goal: well under 600 MB).
 
 Peak MB is the child process's maximum resident set (``wait4``).
 """
@@ -156,6 +157,19 @@ def main() -> None:
         if not args.skip_line_reader:
             lines = python_step(LINE_READER.format(name="big", path=str(csv_file)), env)
             rows.append(("  line-by-line reader (bench before)", lines, ""))
+        tiny, huge = ws / "tiny.csv", ws / "huge-line.csv"
+        tiny.write_text(f"query_id,neighbors\n{query_ids[0]},{gallery_ids[0]}\n")
+        token = f"{gallery_ids[1]} ".encode()
+        with open(huge, "wb") as handle:  # one line of 50 MB
+            handle.write(f"query_id,neighbors\n{query_ids[0]},".encode())
+            handle.write(token * ((50 << 20) // len(token)) + b"\n")
+        small = timed([*bench, "validate", str(tiny), "-c", "big"], env)
+        one_line = timed([*bench, "validate", str(huge), "-c", "big"], env)
+        one_line["code"] = 0  # the file is wrong on purpose
+        rows += [
+            ("bench validate, a 2-line file (the process's own memory)", small, ""),
+            ("bench validate, a file with one 50 MB line", one_line, "< 600 MB more"),
+        ]
 
         hq, hg = args.hashing_queries, args.hashing_gallery
         make_competition(ws, "hashing", hq, hg, hg, 10, 2)
@@ -184,6 +198,7 @@ def main() -> None:
         print(f"{what:<58} {r['seconds']:>8.2f} {r['peak_mb']:>8.0f}  {goal}{failed}")
     if not args.skip_line_reader:
         print(f"bench validate vs the line-by-line reader: {lines['seconds'] / validate['seconds']:.1f}x faster")
+    print(f"the 50 MB line costs {one_line['peak_mb'] - small['peak_mb']:.0f} MB over a 2-line file")
 
 
 if __name__ == "__main__":
