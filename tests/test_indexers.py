@@ -226,6 +226,14 @@ def test_hamming_ties_hold_beyond_one_faiss_query_batch():
     np.testing.assert_array_equal(idx, reference)
 
 
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_asking_for_cuda_without_one_is_a_clear_error():
+    with pytest.raises(ConfigError, match="no CUDA device"):
+        create_indexer("exact", device="cuda")
+    with pytest.raises(ConfigError, match="device must be"):
+        create_indexer("hamming", device="gpu-please")
+
+
 def test_indexer_device_is_a_setting_of_exact_and_hamming_only():
     from harness.pipeline import resolve_run_config
 

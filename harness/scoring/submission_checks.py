@@ -9,6 +9,7 @@ import numpy as np
 
 HEADER = "query_id,neighbors"
 KEEP_PROBLEMS = 1000  # beyond this only the count grows, so a garbage file cannot exhaust memory
+LONG_ROW = 1000  # a row of more than 4 k + this many ids is wrong whatever they are: only k are checked
 
 
 @dataclass

@@ -15,14 +15,15 @@ from pathlib import Path
 import numpy as np
 
 from harness.scoring.arrow import nulls, pyarrow, strings, to_numpy
-from harness.scoring.submission_checks import HEADER, Validation, check_row, finish
+from harness.scoring.submission_checks import HEADER, LONG_ROW, Validation, check_row, finish
 
 pa = pyarrow()
 import pyarrow.compute as pc  # noqa: E402  (after pyarrow's pandas probe, answered above)
 
-# pyarrow's CSV block: a row longer than this goes to the line reader. Each block costs one hash
-# table of the gallery ids (index_in), so blocks are large: 100,000 x 100 ids take 3 of them.
-BLOCK_BYTES = 64 << 20
+# pyarrow's CSV block: a row longer than this goes to the line reader, which counts a huge line
+# instead of splitting it (a 50 MB line split column-wise would cost over 600 MB). Each block also
+# costs one hash table of the gallery ids (index_in): 100,000 x 100 ids take 4 blocks.
+BLOCK_BYTES = 32 << 20
 
 
 class Columns:
@@ -176,14 +177,16 @@ class BatchChecker:
             self.result.add(f"{place}: neighbors is null (use an empty list for no neighbours)")
             return
         query_id = query_ids[i].as_py()
-        tokens = [] if skip[i] else lists[i].as_py()
+        values = None if skip[i] else lists[i].values
+        count = 0 if values is None else len(values)
+        long_row = count > 4 * self.k + LONG_ROW  # wrong whatever its ids: do not make millions of str
+        tokens = [] if values is None else (values[: self.k] if long_row else values).to_pylist()
         pos = int(position[i]) if position[i] >= 0 else None
         first = self.first_place[pos] if pos is not None else 0
         first_place = f"{self.unit} {first}" if pos is not None and first != places[i] else ""
         tokens = ["" if t is None else t for t in tokens]
-        check_row(
-            place, query_id, tokens, len(tokens), pos, first_place, self.columns.gallery_lookup(), self.k, self.result
-        )
+        lookup = self.columns.gallery_lookup()
+        check_row(place, query_id, tokens, count, pos, first_place, lookup, self.k, self.result)
 
     def finish(self) -> Validation:
         return finish(self.result, self.first_place, self.answers.query_ids, self.rows_read)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import SubmissionError
-from harness.scoring.submission_checks import HEADER, Validation, check_row, finish, short
+from harness.scoring.submission_checks import HEADER, LONG_ROW, Validation, check_row, finish, short
 
 
 def validate_lines(path: Path, answers, queries: dict[str, int], gallery: dict[str, int]) -> Validation:
@@ -79,5 +79,5 @@ def _check_line(text, line_no, queries, gallery, k, first_line, result) -> None:
             first_line[position] = line_no
     count = neighbors.count(" ") + 1 if neighbors else 0
     # a line far longer than k is wrong whatever its ids: check k + 1 of them, not millions
-    tokens = neighbors.split(" ") if count <= 4 * k + 1000 else neighbors.split(" ", k)[:k]
+    tokens = neighbors.split(" ") if count <= 4 * k + LONG_ROW else neighbors.split(" ", k)[:k]
     check_row(f"line {line_no}", query_id, tokens, count, position, first_place, gallery.get, k, result)

@@ -11,11 +11,21 @@ from collections.abc import Callable
 
 import numpy as np
 
+from harness import ConfigError
+
 
 def resolve_device(device) -> str:
     """``"cpu"`` or a torch device string; ``None``/``"auto"`` mean the CPU (faiss) path."""
     if device is None or str(device) in ("auto", "cpu"):
         return "cpu"
+    import torch
+
+    try:
+        kind = torch.device(str(device)).type
+    except RuntimeError:
+        raise ConfigError(f"device must be cpu, cuda, cuda:N or another torch device but got {device!r}") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} asked for, but torch sees no CUDA device here; use device=cpu")
     return str(device)
 
 
