@@ -65,8 +65,13 @@ def leave_one_out_scores(ranked: np.ndarray, labels: np.ndarray, metric: str, k:
     return per_query_scores(remapped[usable], 2 * labels[usable] + 1, gallery_labels, metric, k)
 
 
+def mean_leave_one_out_score(ranked: np.ndarray, labels: np.ndarray, metric: str, k: int) -> float:
+    """Mean of :func:`leave_one_out_scores` (NaN when nothing can be scored)."""
+    scores = leave_one_out_scores(ranked, labels, metric, k) if k >= 1 else np.zeros(0)
+    return float(np.mean(scores)) if len(scores) else float("nan")
+
+
 def leave_one_out_score(embeddings: np.ndarray, labels: np.ndarray, cfg, metric: str, k: int, device=None) -> float:
     """Mean leave-one-out score of the val set under ``metric`` (NaN when nothing can be scored)."""
     ranked, k_val = leave_one_out(embeddings, cfg, k, device)
-    scores = leave_one_out_scores(ranked, labels, metric, k_val) if k_val >= 1 else np.zeros(0)
-    return float(np.mean(scores)) if len(scores) else float("nan")
+    return mean_leave_one_out_score(ranked, labels, metric, k_val)
