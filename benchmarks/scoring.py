@@ -121,7 +121,9 @@ def val_section(n: int, loop_items: int = 300) -> None:
     score_s = time.perf_counter() - start
     start = time.perf_counter()
     looped = []
-    for i in range(loop_items):
+    usable = np.flatnonzero(np.bincount(labels)[labels] > 1)  # the items the val score covers
+    loop_items = min(loop_items, len(usable))
+    for i in usable[:loop_items]:
         gallery = labels.copy()
         gallery[i] = labels.min() - 1
         looped.append(per_query_scores(ranked[i : i + 1], labels[i : i + 1], gallery, "map@k", k)[0])
