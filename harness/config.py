@@ -62,7 +62,7 @@ class TrainConfig:
     crop_scale: float = 0.35  # random resized crop keeps this share of the area at least; 1 = no crop
     flip: bool = True  # random horizontal flip
     color_jitter: float = 0.2  # brightness, contrast and saturation jitter strength; 0 = none
-    num_workers: int = 0
+    num_workers: int = 0  # image-decoding processes; 0 = none on CPU, up to 4 for file datasets on CUDA
     embed_batch_size: int = 256
     preload_mb: int = 512  # train/val sets smaller than this are loaded into memory once
     threads: int = 0  # torch CPU threads; 0 = leave torch's default

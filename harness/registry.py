@@ -14,6 +14,8 @@ from harness.errors import ConfigError, DuplicateNameError, PluginError, Unknown
 CONTEXT_KEYWORDS = ("num_classes", "in_dim", "device")
 # Positional inputs some factories take that are not user settings.
 _POSITIONAL_INPUTS = {"samplers": ("labels", "batch_size")}
+# Context keywords a user may also set: an indexer can search on another device than the model's.
+_SETTABLE_CONTEXT = {"indexers": ("device",)}
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
@@ -34,7 +36,8 @@ class Entry:
 
     def settings(self) -> dict[str, Any]:
         """The user settings the factory accepts, with their defaults (``inspect._empty`` if required)."""
-        skip = set(CONTEXT_KEYWORDS) | set(_POSITIONAL_INPUTS.get(self.kind, ()))
+        skip = set(CONTEXT_KEYWORDS) - set(_SETTABLE_CONTEXT.get(self.kind, ()))
+        skip |= set(_POSITIONAL_INPUTS.get(self.kind, ()))
         params = parameters(self.factory)
         return {
             p.name: p.default for p in params if p.name not in skip and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)

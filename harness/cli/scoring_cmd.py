@@ -21,6 +21,7 @@ from harness.cli.report_cmd import print_run_report
 from harness.data.spec import DEFAULT_COMPETITION
 
 SHOW_PROBLEMS = 50
+RUN_REPORT_MAX_BYTES = 16 << 20  # larger submissions get their run report from `bench report` on request
 
 CompetitionOption = Annotated[str, typer.Option("--competition", "-c", help="Competition name.")]
 
@@ -93,6 +94,14 @@ def submit_command(
         err_console.print(
             f"[yellow]warning:[/] {result.missing_queries} query id(s) missing from the file; each scored 0"
         )
+    if file.stat().st_size > RUN_REPORT_MAX_BYTES:
+        # re-reading the file and drawing per-class figures would take longer than scoring it
+        console.print(
+            f"  no run report for a submission this large; make one with "
+            f"bench report -c {escape(competition)} --submission {row['submission_id']}",
+            soft_wrap=True,
+        )
+        return
     # No neighbour grid here: its images need the dataset plugins, and `bench submit` stays torch-free.
     print_run_report(competition, row["submission_id"], images=False)
 

@@ -81,7 +81,7 @@ def submit(
         raise error
     report = score(answers, checked.ranked)
 
-    destination = workspace.submission_path(competition, submission_id)
+    destination = workspace.submission_path(competition, submission_id, kept_suffix(source))
     copied = not (destination.exists() and destination.samefile(source))
     run_dir = workspace.run_dir(submission_id)
     written_files = [run_dir / "per_query.csv", run_dir / "scores.json"] + ([destination] if copied else [])
@@ -105,6 +105,11 @@ def submit(
                 pass
         raise
     return SubmitResult(written, rank_of(read_rows(board), submission_id), run_dir, report, checked.missing)
+
+
+def kept_suffix(source: Path) -> str:
+    """The kept copy is read the way the source was: Parquet stays Parquet, anything else is CSV."""
+    return ".parquet" if source.suffix.lower() == ".parquet" else ".csv"
 
 
 def _on_board(board: Path, submission_id: str) -> bool:
@@ -159,9 +164,10 @@ def per_query_for(workspace: Workspace, competition: str, reference: str) -> tup
     stored = workspace.root / "runs" / check_name(reference, "submission id") / "per_query.csv"
     if stored.is_file():
         return read_per_query(stored)
-    kept = workspace.root / "submissions" / competition / f"{reference}.csv"
-    if kept.is_file():
-        return per_query_for(workspace, competition, str(kept))
+    for suffix in (".csv", ".parquet"):
+        kept = workspace.root / "submissions" / competition / f"{reference}{suffix}"
+        if kept.is_file():
+            return per_query_for(workspace, competition, str(kept))
     raise BenchError(f"no submission {reference!r}: neither a file nor a scored submission id of {competition}")
 
 
