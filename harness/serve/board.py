@@ -25,6 +25,7 @@ HIDDEN_COLUMNS = ("submission_path",)  # a host path tells a participant nothing
 SCORE_COLUMNS = ("public", "public_low", "public_high", *PRIVATE_COLUMNS, "search_ms_per_query", "train_seconds")
 JSON_COLUMNS = ("env",)  # cells holding a JSON object (the environment fingerprint)
 PROBLEM = "_problem"  # read_rows marks an invalid row with its reason here
+UPLOAD_SUFFIXES = (".csv", ".parquet")
 
 
 def competitions(workspace: Workspace) -> list[str]:
@@ -60,10 +61,8 @@ def competition_info(workspace: Workspace, spec: CompetitionSpec) -> dict[str, A
 
 
 def upload_suffixes() -> tuple[str, ...]:
-    """The submission formats the scoring layer reads (``.csv``, and ``.parquet`` where it reads Parquet)."""
-    from harness.scoring import submit
-
-    return tuple(getattr(submit, "SUBMISSION_SUFFIXES", (".csv",)))
+    """The submission formats harness.scoring reads: CSV, and Parquet for large k."""
+    return UPLOAD_SUFFIXES
 
 
 def rows(workspace: Workspace, competition: str) -> list[dict[str, str]]:
