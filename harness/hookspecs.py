@@ -69,6 +69,19 @@ def register_indexers(register: Register) -> None:
 
 
 @hookspec
+def register_metrics(register: Register) -> None:
+    """Register retrieval metrics (one family per name, e.g. ``precision@k``, ``map@r``).
+
+    ``register(name, per_query, description=...)``: ``per_query(ranked, query_labels,
+    gallery_labels, k)`` receives ranked gallery positions ``(Q, n)`` (best first, ``-1`` = no
+    neighbour), integer labels ``(Q,)`` and ``(G,)`` and the cut-off ``k``; it returns ``(Q,)``
+    float64 scores. A repeated neighbour earns nothing. Build on ``harness.relevance``. Raise
+    ``ConfigError`` when ``k`` cannot support the metric. The scorer uses only the built-in
+    ``plugins/metrics`` package; metrics from other plugins are listed and tested, not scored.
+    """
+
+
+@hookspec
 def register_datasets(register: Register) -> None:
     """Register datasets.
 
@@ -101,6 +114,7 @@ KINDS: tuple[str, ...] = (
     "losses",
     "samplers",
     "indexers",
+    "metrics",
     "datasets",
     "competitions",
     "methods",

@@ -21,6 +21,7 @@ from harness.components import create_indexer, get_method
 from harness.config import check_values, config_hash, resolve, validate
 from harness.data.spec import DEFAULT_COMPETITION
 from harness.errors import ConfigError
+from harness.fingerprint import environment, training_fields
 from harness.workspace import new_submission_id
 
 log = logging.getLogger("bench.run")
@@ -104,6 +105,7 @@ def run(
             log.info(
                 "run %s: method %s on %s, config %s, seed %d", submission_id, method, comp.name, digest, cfg["seed"]
             )
+            env = environment(**training_fields(torch_device))
             result = fit(cfg, comp, torch_device, on_epoch=on_epoch, progress=progress)
             save_weights(result.model, run_dir)
             search = embed_and_search(result.model, comp, cfg, torch_device, progress)
@@ -139,6 +141,7 @@ def run(
             "config_hash": digest,
             "study": study or "",
             "trial": "" if trial is None else trial,
+            "env": env,
         }
         submitted = submit(workspace, comp.name, path, name=name, fields=fields, submission_id=submission_id)
     return RunResult(

@@ -15,6 +15,7 @@ CONTEXT_KEYWORDS = ("num_classes", "in_dim", "device")
 # Positional inputs some factories take that are not user settings.
 _POSITIONAL_INPUTS = {"samplers": ("labels", "batch_size")}
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+_METRIC_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+@-]*$")  # metric families are named like map@k
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,8 @@ class Registry:
         self._entries: dict[str, Entry] = {}
 
     def register(self, name: str, factory: Callable[..., Any], plugin: str, **meta: Any) -> Entry:
-        if not isinstance(name, str) or not _NAME_PATTERN.match(name):
+        pattern = _METRIC_NAME_PATTERN if self.kind == "metrics" else _NAME_PATTERN
+        if not isinstance(name, str) or not pattern.match(name):
             raise PluginError(f"plugin {plugin!r} registered an invalid {self.kind} name {name!r}")
         if not callable(factory):
             raise PluginError(f"plugin {plugin!r} registered {self.kind} {name!r} with a non-callable factory")

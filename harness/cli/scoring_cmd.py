@@ -32,6 +32,11 @@ class Format(StrEnum):
     json = "json"
 
 
+class By(StrEnum):
+    run = "run"
+    group = "group"
+
+
 class Subset(StrEnum):
     public = "public"
     private = "private"
@@ -95,8 +100,12 @@ def leaderboard_command(
     competition: CompetitionOption = DEFAULT_COMPETITION,
     private: Annotated[bool, typer.Option("--private", help="Show private scores and the shake-up.")] = False,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="table, csv, markdown or json.")] = Format.table,
+    by: Annotated[By, typer.Option("--by", help="run: one line per submission; group: one per seed group.")] = By.run,
+    metric: Annotated[
+        str | None, typer.Option("--metric", help="Rank by another metric, e.g. map@r, hit@1 (`bench list metrics`).")
+    ] = None,
 ) -> None:
-    """Rank submissions by public score (private scores hidden unless --private)."""
+    """Rank submissions by public score (private scores hidden unless --private), with rank bands."""
     from harness.scoring.leaderboard import ranked, read_rows
     from harness.workspace import check_name
 
@@ -106,7 +115,18 @@ def leaderboard_command(
     if not rows:
         console.print(f"no submissions yet for {escape(competition)}")
         return
-    table = [_display(row, private) for row in ranked(rows, private)]
+    if by is By.group or metric:
+        from harness.cli.board_views import print_group_board, print_metric_board
+        from harness.errors import BenchError
+
+        if private:
+            raise BenchError("--private shows the primary metric by run; leave out --by group and --metric")
+        if by is By.group:
+            print_group_board(ws, competition, rows, metric, fmt.value)
+        else:
+            print_metric_board(ws, competition, rows, metric, fmt.value)
+        return
+    table = [_display(row, private, fmt is Format.json) for row in _with_bands(ranked(rows, private), private)]
     if fmt is Format.json:
         console.print_json(json.dumps([{k: _number(k, v) for k, v in row.items()} for row in table]))
     elif fmt is Format.csv:
@@ -171,10 +191,32 @@ def _infer_competition(*references: str) -> str | None:
     return None
 
 
-def _display(row: dict, private: bool) -> dict:
-    """The shown fields of a ranked row, values as stored (formatting is the table's job)."""
+def _with_bands(rows: list[dict], private: bool) -> list[dict]:
+    """Each ranked row with its rank band: rows whose interval reaches the band leader's share it."""
+    from harness.scoring.groups import row_group
+    from harness.scoring.statistics import rank_bands
+
+    column = "private" if private else "public"
+    entries = [(_float(r.get(column)), _float(r.get(f"{column}_low")), _float(r.get(f"{column}_high"))) for r in rows]
+    bands = rank_bands([(s if s is not None else float("-inf"), lo, hi) for s, lo, hi in entries])
+    return [{**row, "band": band, "group": row_group(row)} for row, band in zip(rows, bands)]
+
+
+def _float(text) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _display(row: dict, private: bool, everything: bool = False) -> dict:
+    """The shown fields of a ranked row, values as stored (formatting is the table's job).
+
+    ``everything`` (JSON) adds the row's group, seed, metric panel and environment fingerprint.
+    """
     shown = {
         "rank": row["rank"],
+        "band": row.get("band"),
         "submission_id": row.get("submission_id", ""),
         "name": row.get("name", ""),
         "method": row.get("method", ""),
@@ -191,6 +233,10 @@ def _display(row: dict, private: bool) -> dict:
                      private_high=row.get("private_high", ""), public_rank=row["public_rank"],
                      shake=shake_label(row["shake"]))  # fmt: skip
     shown.update(search_ms_per_query=row.get("search_ms_per_query", ""), time=row.get("time", ""))
+    if everything:
+        from harness.scoring.groups import row_env, row_metrics
+
+        shown.update(group=row.get("group", ""), seed=row.get("seed", ""), metrics=row_metrics(row), env=row_env(row))
     return shown
 
 
@@ -210,6 +256,7 @@ def _human(rows: list[dict]) -> list[dict]:
     out = []
     for row in rows:
         cells = {k: v for k, v in row.items() if not k.endswith(("_low", "_high"))}
+        cells["band"] = "-" if row.get("band") is None else row["band"]
         for column in ("public", "private"):
             if column == "public" and private:
                 cells[column] = fmt_number(row[column], missing=None) if row[column] != "" else ""
