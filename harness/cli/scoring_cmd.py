@@ -1,4 +1,4 @@
-"""``bench validate``, ``bench submit``, ``bench leaderboard`` and ``bench compare``.
+"""``bench validate``, ``bench submit`` and ``bench leaderboard`` (``bench compare`` is in compare_cmd).
 
 None of these imports torch, faiss or pandas: they read CSV files and score with NumPy.
 """
@@ -141,54 +141,12 @@ def leaderboard_command(
         console.print(_rich_table(_human(table), f"{competition} leaderboard ({rows[0].get('metric', '')})"))
 
 
-@app.command("compare")
-def compare_command(
-    submission_a: Annotated[str, typer.Argument(help="Submission id or submission file.")],
-    submission_b: Annotated[str, typer.Argument(help="Submission id or submission file.")],
-    competition: Annotated[
-        str | None, typer.Option("--competition", "-c", help="Competition (default: from the path, else digits).")
-    ] = None,
-    subset: Annotated[
-        Subset, typer.Option("--subset", help="Queries compared: public, private or all.")
-    ] = Subset.public,
-    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
-) -> None:
-    """Paired bootstrap over per-query scores: is A better than B?"""
-    from harness.errors import BenchError
-    from harness.scoring.scorer import paired_bootstrap
-    from harness.scoring.submit import per_query_for
-
-    competition = competition or _infer_competition(submission_a, submission_b) or DEFAULT_COMPETITION
-    ws = workspace()
-    ids_a, public, scores_a = per_query_for(ws, competition, submission_a)
-    ids_b, _, scores_b = per_query_for(ws, competition, submission_b)
-    if ids_a != ids_b:
-        raise BenchError("the two submissions were scored on different queries; are they from the same competition?")
-    keep = {Subset.public: public, Subset.private: ~public, Subset.all: public | ~public}[subset]
-    result = paired_bootstrap(scores_a[keep], scores_b[keep], seed=seed)
-    console.print(
-        f"{escape(submission_a)} vs {escape(submission_b)} on {result.n_queries} {subset.value} "
-        f"queries of {escape(competition)}\n"
-        f"  mean A {result.mean_a:.4f}, mean B {result.mean_b:.4f}\n"
-        f"  A - B = {result.difference:+.4f}, 95% interval [{result.ci[0]:+.4f}, {result.ci[1]:+.4f}]\n"
-        f"  A beats B in {result.share_a_better:.1%} of bootstrap resamples"
-    )
-
-
 def _print_problems(file: Path, problems: list[str], count: int) -> None:
     for problem in problems[:SHOW_PROBLEMS]:
         err_console.print(f"{file}: {problem}", markup=False, emoji=False, highlight=False)
     if count > SHOW_PROBLEMS:
         err_console.print(f"... and {count - SHOW_PROBLEMS} more")
     fail(f"{escape(str(file))} is not a valid submission: {count} problem(s)")
-
-
-def _infer_competition(*references: str) -> str | None:
-    for reference in references:
-        path = Path(reference)
-        if path.is_file() and path.parent.parent.name == "submissions":
-            return path.parent.name
-    return None
 
 
 def _with_bands(rows: list[dict], private: bool) -> list[dict]:

@@ -127,19 +127,23 @@ class Scores:
             return None, None
         return bootstrap_ci(scores, np.random.default_rng(0))
 
-    def _score(self, row: dict[str, Any]) -> np.ndarray | None:
+    def score_file(self, path: Path) -> np.ndarray:
+        """(Q,) scores of a submission file (raises SubmissionError for an unreadable one)."""
         from harness.scoring.submission import read_submission
 
+        ranked = read_submission(path, self.answers)
+        return per_query_scores(
+            ranked, self.answers.query_labels, self.answers.gallery_labels, self.metric.name, self.metric.k
+        )
+
+    def _score(self, row: dict[str, Any]) -> np.ndarray | None:
         path = self.submission_file(row)
         if not path.is_file():
             return None
         try:
-            ranked = read_submission(path, self.answers)
+            return self.score_file(path)
         except BenchError:
             return None
-        return per_query_scores(
-            ranked, self.answers.query_labels, self.answers.gallery_labels, self.metric.name, self.metric.k
-        )
 
 
 def ranked_rows(rows: list[dict[str, Any]], scores: Scores) -> list[dict[str, Any]]:
