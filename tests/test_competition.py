@@ -208,7 +208,8 @@ def test_train_labels_are_contiguous_and_val_classes_follow_them(workspace, plug
         def register_competitions(register):
             register("tiny", lambda: CompetitionSpec(
                 name="tiny", dataset="shapes", dataset_config={"num_classes": 8, "per_class": 12, "size": 8},
-                protocol="unseen-classes", protocol_config={"train_classes": [1, 4, 6, 7], "val_classes": [4, 7], "val": 2, "query": 3}))
+                protocol="unseen-classes",
+                protocol_config={"train_classes": [1, 4, 6, 7], "val_classes": [4, 7], "val": 2, "query": 3}))
     """)
     )
     comp = open_competition(workspace, "tiny")
