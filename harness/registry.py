@@ -13,7 +13,10 @@ from harness.errors import ConfigError, DuplicateNameError, PluginError, Unknown
 
 CONTEXT_KEYWORDS = ("num_classes", "in_dim", "device")
 # Positional inputs some factories take that are not user settings.
-_POSITIONAL_INPUTS = {"samplers": ("labels", "batch_size")}
+_POSITIONAL_INPUTS = {
+    "samplers": ("labels", "batch_size"),
+    "metrics": ("ranked", "query_labels", "gallery_labels", "k"),
+}
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _METRIC_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+@-]*$")  # metric families are named like map@k
 
