@@ -80,15 +80,30 @@ def submit_raw_pixels(ws, competition: str) -> None:
 
 
 def print_table(ws, competition: str) -> None:
+    """The README's table, then what limits a single row's interval (the numbers the README quotes)."""
     from typer.testing import CliRunner
 
     from harness.cli import app
+    from harness.scoring.groups import Scores
+    from harness.scoring.leaderboard import read_rows
 
-    for extra in ((), ("--by", "group")):
-        result = CliRunner().invoke(
-            app, ["--root", str(ws.root), "leaderboard", "-c", competition, *extra, "--format", "markdown"]
-        )
-        print(result.stdout)
+    result = CliRunner().invoke(
+        app, ["--root", str(ws.root), "leaderboard", "-c", competition, "--by", "group", "--format", "markdown"]
+    )
+    print(result.stdout)
+    scores = Scores.open(ws, competition)
+    rows = [r for r in read_rows(ws.leaderboard_path(competition)) if r.get("name") == "reference"]
+    if not rows:
+        return
+    half_widths = [(float(r["public_high"]) - float(r["public_low"])) / 2 for r in rows]
+    spreads = [float(np.std(scores.public(r), ddof=1)) for r in rows if scores.public(r) is not None]
+    n_public = int(np.sum(scores.answers.public))
+    needed = (1.96 * np.median(spreads) / 0.01) ** 2
+    print(
+        f"{len(rows)} reference rows, {n_public} public queries: public 95% interval half-width "
+        f"min {min(half_widths):.4f}, median {np.median(half_widths):.4f}, max {max(half_widths):.4f}; "
+        f"per-query sd median {np.median(spreads):.3f}, so ±0.01 needs about {needed:,.0f} public queries"
+    )
 
 
 if __name__ == "__main__":
