@@ -46,6 +46,8 @@ _LAZY = {
     **dict.fromkeys(
         ("relevance", "relevant_counts", "ranked_labels", "average_precision", "safe_divide"), "harness.metrics"
     ),
+    "check_int": "harness.checks",
+    "require": "harness.checks",
 }
 
 __all__ = ["PROJECT_NAME", "hookimpl", "hookspec", *_LAZY]
@@ -65,6 +67,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from harness.checks import check_int, require
     from harness.data.datasets import (
         ArrayDataset,
         FileDataset,

@@ -168,19 +168,22 @@ class PluginHost:
         module = self._modules.get(record.name)
         if module is None:
             return
+        plugin_name = self.pm.get_name(module)
         for kind in hookspecs.KINDS:
-            hook = getattr(module, f"register_{kind}", None)
-            if hook is None or not hasattr(hook, f"{PROJECT_NAME}_impl"):
-                continue
-            try:
-                hook(register=self._register_callback(kind, record))
-            except Exception as exc:
-                record.error = _describe(exc) if isinstance(exc, BenchError) else f"register_{kind}: {_describe(exc)}"
-                for reg in self._registries.values():
-                    reg.unregister_plugin(record.name)
-                record.registered.clear()
-                self.pm.unregister(module)
-                return
+            caller = getattr(self.pm.hook, f"register_{kind}")
+            for impl in caller.get_hookimpls():
+                if impl.plugin_name != plugin_name:
+                    continue
+                try:
+                    impl.function(register=self._register_callback(kind, record))
+                except Exception as exc:
+                    prefix = "" if isinstance(exc, BenchError) else f"register_{kind}: "
+                    record.error = prefix + _describe(exc)
+                    for reg in self._registries.values():
+                        reg.unregister_plugin(record.name)
+                    record.registered.clear()
+                    self.pm.unregister(module)
+                    return
 
 
 def _hookimpl_names(module: ModuleType) -> list[str]:
