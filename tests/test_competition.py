@@ -190,7 +190,7 @@ def test_load_answers_reads_two_files_without_torch_or_plugins(workspace):
         print(a.metric_label, len(a.query_ids), int(a.public.sum()), a.manifest_sha256, loaded)
     """)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["map@100", "100", "30", expected.manifest_sha256, "[]"]
+    assert done.stdout.split() == ["map@100", "400", "200", expected.manifest_sha256, "[]"]
 
 
 def test_load_answers_builds_the_competition_when_absent(workspace):
