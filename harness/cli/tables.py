@@ -13,6 +13,8 @@ from rich.table import Table
 
 from harness.cli.app import console
 
+FOLDABLE = ("group", "submission_id", "method", "seeds")  # long names fold; numbers and intervals stay whole
+
 
 def emit(records: list[dict[str, Any]], fmt: str, title: str, human: list[dict[str, Any]] | None = None) -> None:
     """``records`` as JSON (values as they are) or CSV; ``human`` (formatted cells) as a table or Markdown."""
@@ -37,7 +39,7 @@ def emit(records: list[dict[str, Any]], fmt: str, title: str, human: list[dict[s
     table = Table(title=escape(title))
     for column in columns:
         table.add_column(column.replace("_", " "), justify="right" if column in ("rank", "band") else "left",
-                         overflow="fold")  # fmt: skip
+                         overflow="fold", no_wrap=column not in FOLDABLE)  # fmt: skip
     for row in rows:
         table.add_row(*(escape(str(row[c])) for c in columns))
     console.print(table)
