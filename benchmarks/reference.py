@@ -6,8 +6,10 @@
 Each (method, seed) is one `bench run` (a submission and a leaderboard row in --root, default the
 current directory); the raw-pixel baseline (flattened pixels, exact L2 search) is submitted once
 with `bench submit`. The script then prints `bench leaderboard --by group --format markdown`,
-the table the README shows. Runs already on the board (same method, seed and config hash) are
-skipped, so an interrupted regeneration picks up where it stopped.
+the table the README shows. Runs already on the board (same seed and group: config hash and code
+commit) are skipped, so an interrupted regeneration picks up where it stopped; at a new commit every
+run is made again (delete leaderboards/<competition>.csv and submissions/<competition>/ first to
+replace the old rows rather than add to them).
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ def main() -> None:
     from harness.cli.run_cmd import parse_seeds
     from harness.components import registry
     from harness.config import config_hash
+    from harness.fingerprint import git_commit
     from harness.pipeline import resolve_run_config, run
+    from harness.scoring.groups import group_id
     from harness.scoring.leaderboard import read_rows
     from harness.workspace import Workspace
 
@@ -47,8 +51,8 @@ def main() -> None:
     for method in methods:
         for seed in seeds:
             cfg = resolve_run_config(method, args.competition, None, args.set, seed)
-            done = {(r.get("method"), r.get("seed"), r.get("config_hash")) for r in read_rows(board)}
-            if (method, str(seed), config_hash(cfg)) in done:
+            done = {(r.get("seed"), r.get("group")) for r in read_rows(board)}
+            if (str(seed), group_id(config_hash(cfg), git_commit())) in done:  # same config, seed and code
                 print(f"{method} seed {seed}: already on the board", flush=True)
                 continue
             started = time.perf_counter()
