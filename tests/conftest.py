@@ -18,6 +18,8 @@ def isolated_workspace(tmp_path, monkeypatch):
     monkeypatch.delenv("BENCH_PLUGINS_DIR", raising=False)
     monkeypatch.delenv("BENCH_STRICT", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # an empty Hugging Face cache, whatever the machine has
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     reset_host()
     yield root
     reset_host()
