@@ -322,15 +322,15 @@ def rerun_submission(workspace, method: str, cfg: dict[str, Any], destination: P
     ``bench reproduce`` compares the file with the recorded one. Returns (path, environment fingerprint).
     """
     from harness.data.competition import open_competition
-    from harness.scoring.submission import write_submission
+    from harness.scoring.submission import write_ranked
     from harness.train.devices import cpu_threads, deterministic, pick_device
     from harness.train.loop import fit
 
     torch_device = pick_device(cfg["train"]["device"])
     comp = open_competition(workspace, cfg["competition"])
-    with deterministic(torch_device), cpu_threads(cfg["train"]["threads"]):
+    with deterministic(torch_device, cfg["train"]["deterministic"]), cpu_threads(cfg["train"]["threads"]):
         env = environment(**training_fields(torch_device))
         result = fit(cfg, comp, torch_device, progress=progress)
         search = embed_and_search(result.model, comp, cfg, torch_device, progress)
     log.info("rerun of %s (seed %d) done; writing %s", method, cfg["seed"], destination)
-    return write_submission(destination, search.query_ids, search.neighbors), env
+    return write_ranked(destination, search.query_ids, search.gallery_ids, search.ranked), env

@@ -84,7 +84,7 @@ def reproduce(workspace, submission_id: str, competition: str | None = None, pro
     if not kept.is_file():
         raise BenchError(f"the submission file of {submission_id} ({kept}) is missing")
     with tempfile.TemporaryDirectory() as folder:
-        path, env = rerun_submission(workspace, method, cfg, Path(folder) / "rerun.csv", progress)
+        path, env = rerun_submission(workspace, method, cfg, Path(folder) / f"rerun{kept.suffix}", progress)
         identical = path.read_bytes() == kept.read_bytes()
         public = scores.score_file(path)[scores.answers.public.astype(bool)]
     rerun = float(public.mean()) if len(public) else 0.0
