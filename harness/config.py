@@ -203,8 +203,10 @@ def canonical_json(cfg: dict[str, Any]) -> str:
 
 
 def config_hash(cfg: dict[str, Any]) -> str:
-    """SHA-256 (first 16 hex digits) of the canonical JSON of a resolved config."""
-    return hashlib.sha256(canonical_json(cfg).encode()).hexdigest()[:16]
+    """SHA-256 (first 16 hex digits) of the canonical JSON of a resolved config, seed excluded:
+    runs that differ only in their seed share a hash, and with the code commit form a seed group."""
+    without_seed = {key: value for key, value in cfg.items() if key != "seed"}
+    return hashlib.sha256(canonical_json(without_seed).encode()).hexdigest()[:16]
 
 
 def train_config(cfg: dict[str, Any]) -> TrainConfig:

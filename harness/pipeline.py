@@ -21,6 +21,7 @@ from harness.components import create_indexer, get_method
 from harness.config import check_values, config_hash, resolve, validate
 from harness.data.spec import DEFAULT_COMPETITION
 from harness.errors import ConfigError
+from harness.fingerprint import environment, training_fields
 from harness.hookspecs import CodeKind, StoredSize
 from harness.workspace import new_submission_id
 
@@ -168,6 +169,7 @@ def run_on_device(
                 cfg["seed"],
                 f", {nproc} processes" if nproc > 1 else "",
             )
+            env = environment(**training_fields(torch_device))
             result = fit(cfg, comp, torch_device, on_epoch=on_epoch, progress=progress)
             save_weights(result.model, run_dir)
             search = embed_and_search(result.model, comp, cfg, torch_device, progress)
@@ -204,6 +206,7 @@ def run_on_device(
             "config_hash": digest,
             "study": study or "",
             "trial": "" if trial is None else trial,
+            "env": env,
         }
         submitted = submit(workspace, comp.name, path, name=name, fields=fields, submission_id=submission_id)
     return RunResult(
@@ -311,3 +314,23 @@ def log_to(path: Path):
         logger.removeHandler(handler)
         logger.setLevel(previous)
         handler.close()
+
+
+def rerun_submission(workspace, method: str, cfg: dict[str, Any], destination: Path, progress: Any = None):
+    """Train ``cfg`` again and write its submission to ``destination`` only: no row, no run folder.
+
+    ``bench reproduce`` compares the file with the recorded one. Returns (path, environment fingerprint).
+    """
+    from harness.data.competition import open_competition
+    from harness.scoring.submission import write_ranked
+    from harness.train.devices import cpu_threads, deterministic, pick_device
+    from harness.train.loop import fit
+
+    torch_device = pick_device(cfg["train"]["device"])
+    comp = open_competition(workspace, cfg["competition"])
+    with deterministic(torch_device, cfg["train"]["deterministic"]), cpu_threads(cfg["train"]["threads"]):
+        env = environment(**training_fields(torch_device))
+        result = fit(cfg, comp, torch_device, progress=progress)
+        search = embed_and_search(result.model, comp, cfg, torch_device, progress)
+    log.info("rerun of %s (seed %d) done; writing %s", method, cfg["seed"], destination)
+    return write_ranked(destination, search.query_ids, search.gallery_ids, search.ranked), env

@@ -130,9 +130,9 @@ def test_leaderboard_formats_and_shake_up(cli, toy, tmp_path):
     rows = json.loads(cli("leaderboard", "-c", "toy", "--format", "json").stdout)
     assert [r["name"] for r in rows] == ["strong", "weak"] and "private" not in rows[0]
     csv_out = cli("leaderboard", "-c", "toy", "--format", "csv").stdout.splitlines()
-    assert csv_out[0].startswith("rank,submission_id,name") and len(csv_out) == 3
+    assert csv_out[0].startswith("rank,band,submission_id,name") and len(csv_out) == 3
     markdown = cli("leaderboard", "-c", "toy", "--format", "markdown").stdout
-    assert markdown.startswith("| rank | submission_id") and "|---|" in markdown
+    assert markdown.startswith("| rank | band | submission_id") and "|---|" in markdown
     private = json.loads(cli("leaderboard", "-c", "toy", "--private", "--format", "json").stdout)
     assert private[0]["shake"] == "–" and "private" in private[0]
     assert "shake" in cli("leaderboard", "-c", "toy", "--private").stdout

@@ -13,6 +13,7 @@ from harness.cli.app import app, console, workspace
 from harness.errors import BenchError
 
 ROLES = ("train", "val", "query", "gallery")
+SUBSETS = ("public", "private")
 BALANCE_ROWS = 30
 
 competitions_app = typer.Typer(
@@ -80,15 +81,16 @@ def show_command(name: Annotated[str, typer.Argument(help="Competition name.")])
     console.print(f"files {escape(str(folder / MANIFEST_FILE))}, {escape(str(folder / INFO_FILE))}")
 
     balance, classes = facts["balance"], facts["class_names"]
-    table = Table(title=f"class balance ({len(classes)} classes)")
+    columns = [*ROLES, *(s for s in SUBSETS if s in balance)]  # the queries' public/private class mix
+    table = Table(title=f"class balance ({len(classes)} classes; public and private split the queries)")
     table.add_column("class")
-    for role in ROLES:
+    for role in columns:
         table.add_column(role, justify="right")
     for label, class_name in enumerate(classes[:BALANCE_ROWS]):
-        table.add_row(escape(str(class_name)), *(str(balance[r][label]) for r in ROLES))
+        table.add_row(escape(str(class_name)), *(str(balance[r][label]) for r in columns))
     if len(classes) > BALANCE_ROWS:
-        table.add_row(f"… {len(classes) - BALANCE_ROWS} more", *("" for _ in ROLES))
-    table.add_row("[bold]min / max[/]", *(_range(balance[r]) for r in ROLES))
+        table.add_row(f"… {len(classes) - BALANCE_ROWS} more", *("" for _ in columns))
+    table.add_row("[bold]min / max[/]", *(_range(balance[r]) for r in columns))
     console.print(table)
 
 

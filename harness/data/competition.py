@@ -118,7 +118,9 @@ def _build(spec: CompetitionSpec, dataset, ids: np.ndarray, folder, dataset_prin
     row_roles = roles[rows]
     public = np.zeros(len(rows), dtype=bool)
     queries = row_roles == "query"
-    public[queries] = public_mask(ids[rows][queries], float(spec.public_fraction), spec.salt)
+    public[queries] = public_mask(
+        ids[rows][queries], float(spec.public_fraction), spec.salt, dataset.labels[rows][queries]
+    )
     data = manifest_bytes(ids[rows].tolist(), dataset.labels[rows].tolist(), row_roles.tolist(), public.tolist())
     path = folder / MANIFEST_FILE
     if path.exists() and path.read_bytes() != data:
@@ -215,8 +217,10 @@ class Competition:
     def _labeled(self, role: str) -> LabeledImages:
         rows = self._rows(role)
         original = self._manifest.labels[rows]
-        labels = np.searchsorted(self._train_classes, original)
-        names = [self._dataset.class_names[c] for c in self._train_classes.tolist()]
+        # train's classes first (0..num_classes-1); val-only classes (unseen-classes) after them
+        classes = np.concatenate([self._train_classes, np.setdiff1d(original, self._train_classes)])
+        labels = np.argsort(classes)[np.searchsorted(np.sort(classes), original)]
+        names = [self._dataset.class_names[c] for c in classes.tolist()]
         ids = self._manifest.ids[rows].tolist()
         return LabeledImages(ids, self.image_shape, self._indices[rows], self._dataset.load, labels, names)
 
@@ -261,8 +265,10 @@ def describe(workspace, name: str) -> dict[str, Any]:
     manifest, sha = read_checked(folder, info)
     classes = info.get("class_names") or []
     balance = {}
-    for role in ("train", "val", "query", "gallery"):
-        labels = manifest.labels[manifest.roles == role]
+    query = manifest.roles == "query"
+    subsets = {"public": query & manifest.public, "private": query & ~manifest.public}
+    for role in ("train", "val", "query", "gallery", "public", "private"):
+        labels = manifest.labels[subsets.get(role, manifest.roles == role)]
         balance[role] = np.bincount(labels, minlength=len(classes)).tolist()
     return {
         "spec": spec,

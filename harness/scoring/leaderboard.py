@@ -16,6 +16,7 @@ COLUMNS = (
     "code_kind", "bytes_per_item", "metric", "public", "public_low", "public_high",
     "private", "private_low", "private_high", "train_seconds", "search_ms_per_query",
     "seed", "config_hash", "manifest_sha256", "git_commit", "submission_path", "study", "trial",
+    "group", "metrics", "env",
 )  # fmt: skip
 LOCK_TIMEOUT_S = 60
 

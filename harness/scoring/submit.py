@@ -5,10 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import os
-import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,9 @@ import numpy as np
 
 from harness.atomic import atomic_writer, copy_atomic
 from harness.errors import BenchError, SubmissionError
+from harness.fingerprint import environment, git_commit
 from harness.scoring.answers import Answers, load_answers
+from harness.scoring.groups import group_id
 from harness.scoring.leaderboard import append_row, rank_of, read_rows
 from harness.scoring.scorer import ScoreReport, score
 from harness.scoring.submission import read_submission, validate_submission
@@ -24,7 +24,7 @@ from harness.workspace import Workspace, check_name, new_submission_id
 
 CALLER_FIELDS = (
     "method", "backbone", "loss", "sampler", "indexer", "code_kind", "bytes_per_item", "train_seconds",
-    "search_ms_per_query", "seed", "config_hash", "study", "trial",
+    "search_ms_per_query", "seed", "config_hash", "study", "trial", "env",
 )  # fmt: skip
 
 
@@ -35,20 +35,6 @@ class SubmitResult:
     run_dir: Path
     report: ScoreReport
     missing_queries: int = 0  # queries the file left out; each scored 0
-
-
-@lru_cache(maxsize=1)
-def git_commit() -> str:
-    """Short commit of the checkout bench runs from, or "" outside git (never fails)."""
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).resolve().parent.parent,
-            capture_output=True, text=True, timeout=3, check=False,
-        )  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def submit(
@@ -84,7 +70,9 @@ def submit(
     destination = workspace.submission_path(competition, submission_id, kept_suffix(source))
     copied = not (destination.exists() and destination.samefile(source))
     run_dir = workspace.run_dir(submission_id)
-    written_files = [run_dir / "per_query.csv", run_dir / "scores.json"] + ([destination] if copied else [])
+    env = fields.pop("env", None) or environment()
+    written_files = [run_dir / "per_query.csv", run_dir / "scores.json", run_dir / "env.json"]
+    written_files += [destination] if copied else []
     # Files first, the leaderboard row last: a failure before the row is in leaves neither behind.
     try:
         if copied:
@@ -94,7 +82,11 @@ def submit(
             json.dump(
                 {"submission_id": submission_id, "competition": competition, **report.to_dict()}, handle, indent=2
             )
-        written = append_row(board, _row(fields, submission_id, name, report, answers, destination, workspace))
+        with atomic_writer(run_dir / "env.json") as handle:
+            json.dump(env, handle, indent=2)
+        row = _row(fields, submission_id, name, report, answers, destination, workspace)
+        row["env"] = json.dumps(env, sort_keys=True)
+        written = append_row(board, row)
     except BaseException:
         if not _on_board(board, submission_id):
             for path in written_files:
@@ -135,6 +127,8 @@ def _row(fields, submission_id, name, report, answers, destination, workspace) -
         "manifest_sha256": answers.manifest_sha256,
         "git_commit": git_commit(),
         "submission_path": _relative(destination, workspace.root),
+        "group": group_id(str(fields.get("config_hash") or ""), git_commit()),
+        "metrics": json.dumps(report.panel, sort_keys=True),
     }
 
 
