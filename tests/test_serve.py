@@ -371,7 +371,6 @@ def test_help_imports_no_web_framework():
 
 
 def test_seed_groups_rank_bands_and_the_metric_panel(served, tmp_path):
-    pytest.importorskip("harness.scoring.groups", reason="seed groups arrive with the scoring layer of issue 13")
     from harness.scoring.submit import submit
 
     workspace, client, _ = served

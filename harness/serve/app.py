@@ -117,7 +117,7 @@ def create_app(workspace: Workspace, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_
                 if any(r.get(c) not in ("", None) for r in shown)
             ],
             "by": by,
-            "groups_available": board.has_groups() and not private,
+            "groups_available": not private,
             "groups": groups,
             "rows": shown,
         }
@@ -125,10 +125,7 @@ def create_app(workspace: Workspace, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_
     def group_entries(spec, private: bool) -> list[dict[str, Any]]:
         if private:
             raise HTTPException(400, "seed groups are shown on the public board only (by public score)")
-        groups = board.group_board(workspace, spec)
-        if groups is None:
-            raise HTTPException(400, "this bench has no seed groups yet")
-        return groups
+        return board.group_board(workspace, spec)
 
     async def leaderboard(request: Request) -> Response:
         name, private = (

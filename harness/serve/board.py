@@ -102,11 +102,9 @@ def add_bands(ranked_rows: list[dict[str, Any]], column: str) -> None:
 
     Rows whose intervals overlap the band leader's share its band (harness.scoring.statistics).
     """
-    try:
-        from harness.scoring.groups import row_group
-        from harness.scoring.statistics import rank_bands
-    except ImportError:  # a scoring layer without seed groups: rows have neither group nor band
-        return
+    from harness.scoring.groups import row_group
+    from harness.scoring.statistics import rank_bands
+
     valid = [row for row in ranked_rows if row.get("rank") is not None]
     entries = [
         (_number(row.get(column)) or -math.inf, _number(row.get(f"{column}_low")), _number(row.get(f"{column}_high")))
@@ -118,18 +116,10 @@ def add_bands(ranked_rows: list[dict[str, Any]], column: str) -> None:
         row["group"] = row_group(row)
 
 
-def has_groups() -> bool:
-    import importlib.util
+def group_board(workspace: Workspace, spec: CompetitionSpec) -> list[dict[str, Any]]:
+    """One entry per seed group, best mean public score first (two-level bootstrap intervals, bands)."""
+    from harness.scoring.groups import Scores, ranked_groups
 
-    return importlib.util.find_spec("harness.scoring.groups") is not None
-
-
-def group_board(workspace: Workspace, spec: CompetitionSpec) -> list[dict[str, Any]] | None:
-    """One entry per seed group, best mean public score first (None when scoring has no groups)."""
-    try:
-        from harness.scoring.groups import Scores, ranked_groups
-    except ImportError:
-        return None
     valid = [row for row in rows(workspace, spec.name) if not row.get(PROBLEM)]
     return ranked_groups(valid, Scores.open(workspace, spec.name)) if valid else []
 
