@@ -15,6 +15,7 @@ def isolated_workspace(tmp_path, monkeypatch):
     root = tmp_path / "workspace"
     root.mkdir()
     monkeypatch.setenv("BENCH_ROOT", str(root))
+    monkeypatch.setenv("BENCH_ANSWERS_DIR", str(tmp_path / "answers"))  # the answers store, outside the workspace
     monkeypatch.delenv("BENCH_PLUGINS_DIR", raising=False)
     monkeypatch.delenv("BENCH_STRICT", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -74,15 +74,16 @@ def show_command(name: Annotated[str, typer.Argument(help="Competition name.")])
     console.print(f"files {escape(str(folder / MANIFEST_FILE))}, {escape(str(folder / INFO_FILE))}")
 
     balance, classes = facts["balance"], facts["class_names"]
-    table = Table(title=f"class balance ({len(classes)} classes)")
+    roles = list(balance)  # train and val: query and gallery labels are the hidden answers
+    table = Table(title=f"class balance ({len(classes)} classes; query and gallery labels are hidden)")
     table.add_column("class")
-    for role in ROLES:
+    for role in roles:
         table.add_column(role, justify="right")
     for label, class_name in enumerate(classes[:BALANCE_ROWS]):
-        table.add_row(escape(str(class_name)), *(str(balance[r][label]) for r in ROLES))
+        table.add_row(escape(str(class_name)), *(str(balance[r][label]) for r in roles))
     if len(classes) > BALANCE_ROWS:
-        table.add_row(f"… {len(classes) - BALANCE_ROWS} more", *("" for _ in ROLES))
-    table.add_row("[bold]min / max[/]", *(_range(balance[r]) for r in ROLES))
+        table.add_row(f"… {len(classes) - BALANCE_ROWS} more", *("" for _ in roles))
+    table.add_row("[bold]min / max[/]", *(_range(balance[r]) for r in roles))
     console.print(table)
 
 
