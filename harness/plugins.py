@@ -63,9 +63,11 @@ class PluginHost:
 
     # -- public -------------------------------------------------------------------------
     def load(self) -> PluginHost:
+        global _plugin_code_loaded
         if self._loaded:
             return self
         self._loaded = True
+        _plugin_code_loaded = True
         for name, location, importer in self._discover():
             self._load_one(name, location, importer)
         self.pm.check_pending()  # every unknown hook was quarantined above; this is the backstop
@@ -212,6 +214,12 @@ def _describe(exc: BaseException) -> str:
 
 
 _host: PluginHost | None = None
+_plugin_code_loaded = False
+
+
+def plugin_code_loaded() -> bool:
+    """Whether this process has loaded plugins (then it scores in the trusted process)."""
+    return _plugin_code_loaded
 
 
 def get_host() -> PluginHost:
@@ -231,5 +239,6 @@ def strict_from_env() -> bool:
 
 def reset_host() -> None:
     """Forget loaded plugins (tests; a changed ``$BENCH_PLUGINS_DIR``)."""
-    global _host
+    global _host, _plugin_code_loaded
     _host = None
+    _plugin_code_loaded = False

@@ -112,6 +112,29 @@ def fmt_number(value: Any, digits: int = 4, missing: str | None = "-") -> str:
         return str(value) if missing is None else missing
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with control characters (escape sequences, carriage returns, bells) shown as ``\\xNN``."""
+    return str(text).translate(_CONTROL)
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A cell a spreadsheet would run as a formula (``=HYPERLINK(...)``) made text with a leading quote.
+
+    Numbers (``-0.5``) stay numbers; anything else that starts like a formula is neutralised (OWASP).
+    """
+    if not isinstance(value, str) or not value.startswith(_FORMULA_START):
+        return value
+    try:
+        float(value)
+        return value
+    except ValueError:
+        return "'" + value
+
+
 def relative(path: Any, root: Any) -> str:
     """``path`` relative to the workspace root when it lies inside it."""
     from pathlib import Path

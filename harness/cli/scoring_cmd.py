@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -16,7 +17,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from harness.cli.app import app, console, err_console, fail, fmt_number, workspace
+from harness.cli.app import app, console, err_console, fail, fmt_number, spreadsheet_safe, terminal_safe, workspace
 from harness.cli.report_cmd import print_run_report
 from harness.data.spec import DEFAULT_COMPETITION
 
@@ -95,30 +96,58 @@ def leaderboard_command(
     competition: CompetitionOption = DEFAULT_COMPETITION,
     private: Annotated[bool, typer.Option("--private", help="Show private scores and the shake-up.")] = False,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="table, csv, markdown or json.")] = Format.table,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Rescore every row from its stored submission; exit 1 on any mismatch.")
+    ] = False,
 ) -> None:
-    """Rank submissions by public score (private scores hidden unless --private)."""
-    from harness.scoring.leaderboard import ranked, read_rows
-    from harness.workspace import check_name
+    """Rank submissions by public score (private scores hidden unless --private).
+
+    Invalid rows (malformed, another metric or manifest, impossible scores) are shown unranked, with why.
+    """
+    from harness.scoring.answers import competition_terms
+    from harness.scoring.leaderboard import check_rows, ranked, read_rows
 
     ws = workspace()
-    path = ws.root / "leaderboards" / f"{check_name(competition, 'competition name')}.csv"
-    rows = read_rows(path)
+    if verify:
+        _verify(ws, competition)
+        return
+    rows = read_rows(ws.leaderboard_path(competition))
     if not rows:
         console.print(f"no submissions yet for {escape(competition)}")
         return
+    terms = competition_terms(ws, competition)
+    if terms is not None:
+        check_rows(rows, *terms)
+    metric = terms[0] if terms else rows[0].get("metric", "")
     table = [_display(row, private) for row in ranked(rows, private)]
     if fmt is Format.json:
-        console.print_json(json.dumps([{k: _number(k, v) for k, v in row.items()} for row in table]))
+        console.print_json(json.dumps([_json_row(row) for row in table]))
     elif fmt is Format.csv:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(table[0]), lineterminator="\n")
         writer.writeheader()
-        writer.writerows(table)
+        writer.writerows({k: _csv_cell(v) for k, v in row.items()} for row in table)
         typer.echo(buffer.getvalue(), nl=False)
     elif fmt is Format.markdown:
         typer.echo(_markdown(_human(table)))
     else:
-        console.print(_rich_table(_human(table), f"{competition} leaderboard ({rows[0].get('metric', '')})"))
+        unchecked = "" if terms else " (not checked against the competition: it is not split in this workspace yet)"
+        console.print(_rich_table(_human(table), f"{competition} leaderboard ({metric}){unchecked}"))
+    invalid = sum(1 for row in table if row["rank"] is None)
+    if invalid and fmt is Format.table:
+        err_console.print(f"[yellow]warning:[/] {invalid} invalid row(s) shown unranked; see the reason column")
+
+
+def _verify(ws, competition: str) -> None:
+    from harness.scoring.verify import verify_board
+
+    rows, findings = verify_board(ws, competition)
+    for finding in findings:
+        err_console.print(terminal_safe(finding), markup=False, highlight=False)
+    if findings:
+        fail(f"{len(findings)} of {len(rows)} row(s) of {escape(competition)} do not verify")
+        raise typer.Exit(1)
+    console.print(f"[green]verified:[/] all {len(rows)} row(s) of {escape(competition)} rescore to their recorded values")
 
 
 @app.command("compare")
@@ -173,6 +202,8 @@ def _infer_competition(*references: str) -> str | None:
 
 def _display(row: dict, private: bool) -> dict:
     """The shown fields of a ranked row, values as stored (formatting is the table's job)."""
+    from harness.scoring.leaderboard import LINE, PROBLEM
+
     shown = {
         "rank": row["rank"],
         "submission_id": row.get("submission_id", ""),
@@ -191,16 +222,29 @@ def _display(row: dict, private: bool) -> dict:
                      private_high=row.get("private_high", ""), public_rank=row["public_rank"],
                      shake=shake_label(row["shake"]))  # fmt: skip
     shown.update(search_ms_per_query=row.get("search_ms_per_query", ""), time=row.get("time", ""))
+    shown.update(line=row.get(LINE, ""), valid=not row.get(PROBLEM), reason=row.get(PROBLEM, ""))
     return shown
 
 
+def _csv_cell(value):
+    """Text without control characters or formulas; no rank (None) is an empty cell."""
+    return "" if value is None else spreadsheet_safe(terminal_safe(value)) if isinstance(value, str) else value
+
+
+def _json_row(row: dict) -> dict:
+    """A shown row for JSON: scores as numbers; ``valid`` and ``reason`` always; no rank for invalid rows."""
+    out = {k: _number(k, v) for k, v in row.items() if k != "reason" or not row["valid"]}
+    return out
+
+
 def _number(column: str, value):
-    """Scores and timings as JSON numbers (null when empty); other fields unchanged."""
+    """Scores and timings as JSON numbers (null when empty); other fields, and impossible numbers, unchanged."""
     if column.startswith(("public", "private", "search_ms")) and column != "public_rank" and isinstance(value, str):
         try:
-            return float(value) if value else None
+            number = float(value) if value else None
         except ValueError:
             return value
+        return number if number is None or math.isfinite(number) else value
     return value
 
 
@@ -209,7 +253,9 @@ def _human(rows: list[dict]) -> list[dict]:
     private = "private" in rows[0]
     out = []
     for row in rows:
-        cells = {k: v for k, v in row.items() if not k.endswith(("_low", "_high"))}
+        cells = {k: v for k, v in row.items() if not k.endswith(("_low", "_high")) and k not in ("line", "valid")}
+        cells["rank"] = "-" if row["rank"] is None else row["rank"]
+        cells["reason"] = f"line {row['line']}: {row['reason']}" if row["reason"] else ""
         for column in ("public", "private"):
             if column == "public" and private:
                 cells[column] = fmt_number(row[column], missing=None) if row[column] != "" else ""
@@ -225,6 +271,8 @@ def _human(rows: list[dict]) -> list[dict]:
         search_ms = cells.pop("search_ms_per_query", "")
         cells["ms/query"] = fmt_number(search_ms, 3, missing=None) if search_ms else ""
         out.append(cells)
+    for cells in out:
+        cells["reason"] = cells.pop("reason")  # last column
     keep = [c for c in out[0] if c in ("rank", "submission_id", "public") or any(str(r[c]) for r in out)]
     return [{c: r[c] for c in keep} for r in out]
 
@@ -250,7 +298,7 @@ def _rich_table(rows: list[dict], title: str) -> Table:
             overflow="fold",
         )
     for row in rows:
-        table.add_row(*(escape(str(row[c])) for c in columns))
+        table.add_row(*(escape(terminal_safe(str(row[c]))) for c in columns))
     return table
 
 
@@ -262,5 +310,6 @@ def _markdown(rows: list[dict]) -> str:
 
 
 def _md_cell(value) -> str:
-    """One table cell: pipes escaped, line breaks (e.g. in a --name) kept off the table's lines."""
-    return " ".join(str(value).replace("|", "\\|").splitlines())
+    """One table cell: pipes escaped, line breaks (e.g. in a --name) kept off the table's lines, no control
+    characters, and a would-be spreadsheet formula made text."""
+    return spreadsheet_safe(terminal_safe(" ".join(str(value).replace("|", "\\|").splitlines())))
