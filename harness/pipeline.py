@@ -20,7 +20,7 @@ import numpy as np
 from harness.components import create_indexer, get_method
 from harness.config import check_values, config_hash, resolve, validate
 from harness.data.spec import DEFAULT_COMPETITION
-from harness.errors import ConfigError
+from harness.errors import BenchError, ConfigError
 from harness.workspace import new_submission_id
 
 log = logging.getLogger("bench.run")
@@ -88,7 +88,6 @@ def run(
 
     from harness.data.competition import open_competition
     from harness.scoring.submission import write_submission
-    from harness.scoring.submit import submit
     from harness.train.devices import cpu_threads, deterministic, pick_device
     from harness.train.loop import fit
 
@@ -98,7 +97,7 @@ def run(
     run_dir = workspace.run_dir(submission_id)
     destination = workspace.submission_path(comp.name, submission_id)
 
-    with discard_on_error(run_dir, destination, lambda: on_leaderboard(workspace, comp.name, submission_id)):
+    with discard_on_error(run_dir, destination):
         write_json(run_dir / "config.json", {"method": method, "config_hash": digest, "config": cfg})
         with log_to(run_dir / "log.txt"), deterministic(torch_device), cpu_threads(cfg["train"]["threads"]):
             log.info(
@@ -140,7 +139,7 @@ def run(
             "study": study or "",
             "trial": "" if trial is None else trial,
         }
-        submitted = submit(workspace, comp.name, path, name=name, fields=fields, submission_id=submission_id)
+    submitted = record_or_keep(workspace, comp.name, path, run_dir, name, fields, submission_id)
     return RunResult(
         submission_id,
         submitted.row,
@@ -148,7 +147,7 @@ def run(
         run_dir,
         path,
         result.best_val,
-        getattr(submitted, "report", None),
+        submitted.scores,
         comp.name,
     )
 
@@ -204,29 +203,33 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
         handle.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def record_or_keep(workspace, competition: str, path: Path, run_dir: Path, name: str, fields: dict, submission_id: str):
+    """Submit a trained run's file; if only recording fails (a full disk, a read-only leaderboard, a
+    locked board), the weights and the submission are kept and the error says how to submit them."""
+    from harness.scoring.submit import submit
+
+    try:
+        return submit(workspace, competition, path, name=name, fields=fields, submission_id=submission_id)
+    except (BenchError, OSError) as exc:
+        reason = str(exc) if isinstance(exc, BenchError) else f"{exc.strerror or exc}: {exc.filename or ''}"
+        raise BenchError(
+            f"run {submission_id} trained, but its row could not be recorded ({reason}); its weights are kept in "
+            f"{run_dir} and its submission in {path}: record it with "
+            f"`bench submit {path} --competition {competition}`"
+        ) from None
+
+
 @contextmanager
-def discard_on_error(run_dir: Path, submission: Path | None = None, on_board: Callable[[], bool] | None = None):
-    """A run that fails or is interrupted (bad weights path, offline download, a crash, Ctrl-C) leaves
-    neither a run folder nor a submission file behind, unless its row already reached the leaderboard."""
+def discard_on_error(run_dir: Path, submission: Path | None = None):
+    """A run that fails or is interrupted before it is trained and written (bad weights path, offline
+    download, a crash, Ctrl-C) leaves neither a run folder nor a submission file behind."""
     try:
         yield
     except BaseException:
-        if on_board is None or not on_board():
-            shutil.rmtree(run_dir, ignore_errors=True)
-            if submission is not None:
-                Path(submission).unlink(missing_ok=True)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        if submission is not None:
+            Path(submission).unlink(missing_ok=True)
         raise
-
-
-def on_leaderboard(workspace, competition: str, submission_id: str) -> bool:
-    """Whether ``submission_id`` has a leaderboard row (True when the board cannot be read: keep its files)."""
-    from harness.scoring.leaderboard import read_rows
-
-    try:
-        rows = read_rows(workspace.leaderboard_path(competition))
-    except Exception:
-        return True
-    return any(row.get("submission_id") == submission_id for row in rows)
 
 
 @contextmanager

@@ -19,6 +19,8 @@ def isolated_workspace(tmp_path, monkeypatch):
     monkeypatch.delenv("BENCH_PLUGINS_DIR", raising=False)
     monkeypatch.delenv("BENCH_STRICT", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # A loaded test machine can take minutes to import torch: the probe's limit is tested on its own.
+    monkeypatch.setenv("BENCH_PLUGIN_TIMEOUT", "600")
     reset_host()
     yield root
     reset_host()

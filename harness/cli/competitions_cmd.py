@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from harness.cli.app import app, console, workspace
+from harness.cli.app import app, console, print_listing, workspace
 from harness.errors import BenchError
 
 ROLES = ("train", "val", "query", "gallery")
@@ -51,7 +51,7 @@ def competitions_command(ctx: typer.Context) -> None:
             table.add_row(escape(name), "-", "-", f"[red]{escape(str(exc))}[/]", "-", "-")
             continue
         table.add_row(escape(name), escape(spec.dataset), spec.protocol, _sizes(info, spec), spec.metric, f"{spec.k:,}")
-    console.print(table)
+    print_listing(table)
 
 
 @competitions_app.command("show")
