@@ -64,7 +64,9 @@ def verify_board(workspace: Workspace, competition: str) -> tuple[list[dict], li
         if not checked.scorable:
             findings.append(f"{where}: {path.name} no longer validates ({checked.problem_count} problem(s))")
             continue
-        findings += [f"{where}: {text}" for text in _differences(row, score(answers, checked.ranked).to_dict())]
+        differences = _differences(row, score(answers, checked.ranked).to_dict())
+        if differences:
+            findings.append(f"{where}: {'; '.join(differences)}")
     return rows, findings
 
 
