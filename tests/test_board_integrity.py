@@ -17,10 +17,13 @@ import sys
 import time
 
 import pytest
-from test_scoring_cli import make_submission, toy  # noqa: F401  (the toy competition fixture)
+import test_scoring_cli
+from test_scoring_cli import make_submission
 
 from harness.errors import CompetitionError, LeaderboardError
 from harness.scoring.leaderboard import COLUMNS, LINE, PROBLEM, append_row, ranked, read_rows
+
+toy = test_scoring_cli.toy  # the toy competition fixture: 8 queries, 12 gallery items, map@4
 
 
 def board_path(ws):
@@ -242,7 +245,8 @@ def test_run_folders_keep_public_per_query_scores_only(toy, tmp_path):
     from harness.scoring.submit import submit
 
     submit(toy, "toy", make_submission(tmp_path / "a.csv", 1), submission_id="s")
-    rows = list(csv.DictReader(open(toy.root / "runs" / "s" / "per_query.csv")))
+    with open(toy.root / "runs" / "s" / "per_query.csv") as handle:
+        rows = list(csv.DictReader(handle))
     assert [r["query_id"] for r in rows] == ["q1", "q3", "q5", "q7"] and set(rows[0]) == {"query_id", "score"}
 
 
@@ -433,7 +437,9 @@ def test_two_branches_that_each_appended_rows_merge_cleanly(tmp_path):
 def test_an_upgraded_old_board_keeps_its_rows(tmp_path):
     path = tmp_path / "old.csv"
     old_columns = [c for c in COLUMNS if c != "submission_sha256"]
-    path.write_text(",".join(old_columns) + "\n" + ",".join("x" if c == "submission_id" else "" for c in old_columns) + "\n")
+    path.write_text(
+        ",".join(old_columns) + "\n" + ",".join("x" if c == "submission_id" else "" for c in old_columns) + "\n"
+    )
     append_row(path, {"submission_id": "new", "public": 0.5, "submission_sha256": "ab"})
     rows = read_rows(path)
     assert [r["submission_id"] for r in rows] == ["x", "new"] and rows[1]["submission_sha256"] == "ab"

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from harness.cli.app import app, console, fail, print_listing
+from harness.cli.app import app, fail, print_listing
 
 
 @app.command("plugins")

@@ -147,7 +147,9 @@ def _verify(ws, competition: str) -> None:
     if findings:
         fail(f"{len(findings)} of {len(rows)} row(s) of {escape(competition)} do not verify")
         raise typer.Exit(1)
-    console.print(f"[green]verified:[/] all {len(rows)} row(s) of {escape(competition)} rescore to their recorded values")
+    console.print(
+        f"[green]verified:[/] all {len(rows)} row(s) of {escape(competition)} rescore to their recorded values"
+    )
 
 
 @app.command("compare")

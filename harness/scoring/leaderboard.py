@@ -188,7 +188,9 @@ def _check_values(rows: list[dict[str, Any]]) -> None:
         if not submission_id:
             row[PROBLEM] = "no submission_id"
         elif len(lines_of[submission_id]) > 1:
-            row[PROBLEM] = f"submission id {submission_id!r} repeats (lines {', '.join(map(str, lines_of[submission_id]))})"
+            row[PROBLEM] = (
+                f"submission id {submission_id!r} repeats (lines {', '.join(map(str, lines_of[submission_id]))})"
+            )
         elif row.get("public", "") == "":
             row[PROBLEM] = "no public score"
         else:

@@ -215,7 +215,9 @@ def per_query_for(workspace: Workspace, competition: str, reference: str) -> tup
     answers = load_answers(workspace, competition)
     checked = validate_submission(path, answers)
     if not checked.scorable:
-        raise SubmissionError(f"{path}: {checked.problem_count} problem(s) found", checked.problems, checked.problem_count)
+        raise SubmissionError(
+            f"{path}: {checked.problem_count} problem(s) found", checked.problems, checked.problem_count
+        )
     report = score(answers, checked.ranked)
     return [str(q) for q in answers.query_ids], np.asarray(answers.public, dtype=bool), report.per_query
 

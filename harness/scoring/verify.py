@@ -58,7 +58,9 @@ def verify_board(workspace: Workspace, competition: str) -> tuple[list[dict], li
             findings.append(f"{where}: no submission_sha256 recorded, so {path.name} cannot be bound to the row")
             continue
         if actual != recorded:
-            findings.append(f"{where}: {path.name} changed since it was scored (sha256 {recorded[:12]}, now {actual[:12]})")
+            findings.append(
+                f"{where}: {path.name} changed since it was scored (sha256 {recorded[:12]}, now {actual[:12]})"
+            )
             continue
         checked = validate_submission(path, answers)
         if not checked.scorable:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from harness import DatasetError, FileDataset, hookimpl, is_image_file
 
-
 MAX_ENTRIES = 2_000_000  # files looked at: a root like / or ~ is refused, not walked for hours
 
 
