@@ -43,6 +43,8 @@ _LAZY = {
     "CompetitionSpec": "harness.data.spec",
     "DEFAULT_COMPETITION": "harness.data.spec",
     "Method": "harness.methods",
+    "check_int": "harness.checks",
+    "require": "harness.checks",
 }
 
 __all__ = ["PROJECT_NAME", "hookimpl", "hookspec", *_LAZY]
@@ -62,6 +64,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from harness.checks import check_int, require
     from harness.data.datasets import (
         ArrayDataset,
         FileDataset,

@@ -11,10 +11,14 @@ the signature names (or all of them to a factory taking ``**kwargs``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from harness import hookspec
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
 
 
 class Register(Protocol):
@@ -105,3 +109,128 @@ KINDS: tuple[str, ...] = (
     "competitions",
     "methods",
 )
+
+
+# -- what each kind's factory returns ---------------------------------------------------------------
+# Structural types: a component needs no base class, only these members. The harness checks the
+# optional members below with ``isinstance`` (they are ``runtime_checkable``) instead of bare getattr.
+
+
+class Backbone(Protocol):
+    """``register_backbones``: an ``nn.Module``, images ``(B, 3, H, W)`` -> features ``(B, out_dim)``."""
+
+    out_dim: int
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor: ...
+
+
+class Head(Protocol):
+    """``register_heads``: an ``nn.Module``, features ``(B, in_dim)`` -> embeddings or relaxed codes."""
+
+    out_dim: int
+
+    def __call__(self, features: torch.Tensor) -> torch.Tensor: ...
+
+
+class Loss(Protocol):
+    """``register_losses``: an ``nn.Module`` whose call ``(embeddings (B, D), labels (B,))`` gives a scalar tensor.
+
+    A loss with learnable state (centers, proxies) may set a float attribute ``lr`` to get its own learning rate.
+    """
+
+    def __call__(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor: ...
+
+
+class Sampler(Protocol):
+    """``register_samplers``: ``factory(labels, batch_size, **cfg)``; yields batches of train positions."""
+
+    def __iter__(self) -> Iterator[Sequence[int]]: ...
+
+    def __len__(self) -> int:
+        """Batches per epoch."""
+        ...
+
+
+class Indexer(Protocol):
+    """``register_indexers``: ``build`` on the gallery, then ``search``, best first.
+
+    Scores are "higher is better"; ties are broken by gallery position; missing neighbours are ``-1``.
+    """
+
+    def build(self, gallery: np.ndarray) -> Indexer: ...
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+# -- optional members (DESIGN section 3.1) ----------------------------------------------------------
+@runtime_checkable
+class EpochAware(Protocol):
+    """A head, loss or sampler that wants to know the epoch (HashNet's beta continuation, sampler reseeding).
+
+    Called by the trainer before each epoch with ``epoch`` counted from 0 and the planned ``epochs``.
+    """
+
+    def on_epoch_start(self, epoch: int, epochs: int) -> None: ...
+
+
+@runtime_checkable
+class RefreshableSampler(Protocol):
+    """A sampler that mines the current train embeddings (hard negatives, clusters, distance-driven sampling).
+
+    Every ``refresh_every`` epochs (never before the first epoch, when the model is untrained) the trainer
+    embeds the whole train split and calls ``refresh(embeddings)`` with a float32 array ``(N, D)`` whose rows
+    follow the train positions the sampler yields. ``refresh_every = 0`` switches it off.
+    """
+
+    refresh_every: int
+
+    def refresh(self, embeddings: np.ndarray) -> None: ...
+
+
+@runtime_checkable
+class FeedbackSampler(Protocol):
+    """A sampler that learns from each batch (e.g. sampling zero-loss items less often).
+
+    After every training step the trainer calls ``observe(positions, per_sample_losses, embeddings)``:
+    the batch's train positions ``(B,)`` int64, each sample's loss ``(B,)`` float32 (from a
+    :class:`PerSampleLoss`; NaN where the loss gives none) and the batch's embeddings ``(B, D)`` float32,
+    all as NumPy arrays detached from the graph.
+    """
+
+    def observe(self, positions: np.ndarray, per_sample_losses: np.ndarray, embeddings: np.ndarray) -> None: ...
+
+
+@runtime_checkable
+class PerSampleLoss(Protocol):
+    """A loss that can say how much each sample contributed.
+
+    ``per_sample(embeddings, labels)`` returns a ``(B,)`` tensor whose mean is the loss ``forward`` returns
+    (a sample in no triplet or pair gets 0). The trainer calls it instead of ``forward`` when a
+    :class:`FeedbackSampler` or the training diagnostics need per-sample values.
+    """
+
+    def per_sample(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class CodeKind(Protocol):
+    """A head or indexer that says what kind of code it makes: ``"float"`` or ``"binary"`` (leaderboard cost columns).
+
+    A binary head binarises in ``encode(features)`` to exactly +-1.
+    """
+
+    code_kind: str
+
+
+@runtime_checkable
+class StoredSize(Protocol):
+    """An indexer that knows, after ``build``, how many bytes it stores per gallery item."""
+
+    bytes_per_item: int
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """A head whose indexed output differs from its training output (a hash head's sign(.))."""
+
+    def encode(self, features: torch.Tensor) -> torch.Tensor: ...

@@ -21,10 +21,23 @@ from harness.components import create_indexer, get_method
 from harness.config import check_values, config_hash, resolve, validate
 from harness.data.spec import DEFAULT_COMPETITION
 from harness.errors import BenchError, ConfigError
+from harness.hookspecs import CodeKind, StoredSize
 from harness.workspace import new_submission_id
 
 log = logging.getLogger("bench.run")
 MAX_SEED = 2**62  # torch seeds must fit 64 bits; tune adds trial numbers and an offset to the base seed
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Query ids with their ranked gallery ids, and what the search cost."""
+
+    query_ids: list[str]
+    neighbors: list[list[str]]
+    ms_per_query: float
+    embed_seconds: float
+    code_kind: str
+    bytes_per_item: int
 
 
 @dataclass
@@ -106,8 +119,8 @@ def run(
             result = fit(cfg, comp, torch_device, on_epoch=on_epoch, progress=progress)
             save_weights(result.model, run_dir)
             search = embed_and_search(result.model, comp, cfg, torch_device, progress)
-            path = write_submission(destination, search["query_ids"], search["neighbors"])
-            log.info("submission written to %s (search %.3f ms/query)", path, search["ms_per_query"])
+            path = write_submission(destination, search.query_ids, search.neighbors)
+            log.info("submission written to %s (search %.3f ms/query)", path, search.ms_per_query)
             write_json(
                 run_dir / "metrics.json",
                 {
@@ -116,8 +129,8 @@ def run(
                     "best_epoch": result.best_epoch,
                     "best_val": result.best_val,
                     "train_seconds": result.train_seconds,
-                    "search_ms_per_query": search["ms_per_query"],
-                    "embed_seconds": search["embed_seconds"],
+                    "search_ms_per_query": search.ms_per_query,
+                    "embed_seconds": search.embed_seconds,
                     "device": str(torch_device),
                 },
             )
@@ -130,10 +143,10 @@ def run(
             "loss": loss_label(cfg),
             "sampler": cfg["sampler"]["name"],
             "indexer": cfg["indexer"]["name"],
-            "code_kind": search["code_kind"],
-            "bytes_per_item": search["bytes_per_item"],
+            "code_kind": search.code_kind,
+            "bytes_per_item": search.bytes_per_item,
             "train_seconds": result.train_seconds,
-            "search_ms_per_query": search["ms_per_query"],
+            "search_ms_per_query": search.ms_per_query,
             "seed": cfg["seed"],
             "config_hash": digest,
             "study": study or "",
@@ -152,7 +165,7 @@ def run(
     )
 
 
-def embed_and_search(model, comp, cfg: dict[str, Any], device, progress=None) -> dict[str, Any]:
+def embed_and_search(model, comp, cfg: dict[str, Any], device, progress=None) -> SearchResult:
     """Embed query and gallery (no labels), index the gallery, search k = the competition's k."""
     from harness.train.embed import embed_images
 
@@ -171,14 +184,14 @@ def embed_and_search(model, comp, cfg: dict[str, Any], device, progress=None) ->
     ms_per_query = (time.perf_counter() - started) * 1000 / max(len(query), 1)
     gallery_ids = list(gallery.ids)
     neighbors = [[gallery_ids[j] for j in row if j >= 0] for row in np.asarray(indices).tolist()]
-    return {
-        "query_ids": list(query.ids),
-        "neighbors": neighbors,
-        "ms_per_query": round(ms_per_query, 4),
-        "embed_seconds": round(embed_seconds, 3),
-        "code_kind": getattr(indexer, "code_kind", getattr(model, "code_kind", "float")),
-        "bytes_per_item": int(getattr(indexer, "bytes_per_item", gallery_vectors.shape[1] * 4)),
-    }
+    return SearchResult(
+        query_ids=list(query.ids),
+        neighbors=neighbors,
+        ms_per_query=round(ms_per_query, 4),
+        embed_seconds=round(embed_seconds, 3),
+        code_kind=indexer.code_kind if isinstance(indexer, CodeKind) else model.code_kind,
+        bytes_per_item=int(indexer.bytes_per_item if isinstance(indexer, StoredSize) else gallery_vectors.shape[1] * 4),
+    )
 
 
 def loss_label(cfg: dict[str, Any]) -> str:

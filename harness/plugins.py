@@ -219,16 +219,18 @@ class PluginHost:
         module = self._modules.get(record.name)
         if module is None:
             return
+        plugin_name = self.pm.get_name(module)
         for kind in hookspecs.KINDS:
-            hook = getattr(module, f"register_{kind}", None)
-            if hook is None or not hasattr(hook, f"{PROJECT_NAME}_impl"):
-                continue
-            try:
-                hook(register=self._register_callback(kind, record))
-            except Exception as exc:
-                error = _describe(exc) if isinstance(exc, BenchError) else f"register_{kind}: {_describe(exc)}"
-                self._quarantine(record, error)
-                return
+            caller = getattr(self.pm.hook, f"register_{kind}")
+            for impl in caller.get_hookimpls():
+                if impl.plugin_name != plugin_name:
+                    continue
+                try:
+                    impl.function(register=self._register_callback(kind, record))
+                except Exception as exc:
+                    prefix = "" if isinstance(exc, BenchError) else f"register_{kind}: "
+                    self._quarantine(record, prefix + _describe(exc))
+                    return
 
 
 def _hookimpl_names(module: ModuleType) -> list[str]:

@@ -109,6 +109,80 @@ def test_sampler_hooks_and_refresh_with_train_embeddings(plugins_dir, workspace)
     assert [(len(comp.train()), 64)] == plugin.REFRESHED  # every 2 epochs, not on the untrained model
 
 
+FEEDBACK_PLUGIN = """
+import torch
+from torch import nn
+
+from harness import hookimpl
+
+OBSERVED = []
+
+
+class Watching:
+    def __init__(self, labels, batch_size):
+        self.n, self.batch_size = len(labels), batch_size
+
+    def observe(self, positions, per_sample_losses, embeddings):
+        OBSERVED.append((positions.copy(), per_sample_losses.copy(), embeddings.shape))
+
+    def __len__(self):
+        return 3
+
+    def __iter__(self):
+        for i in range(3):
+            yield list(range(i * self.batch_size, (i + 1) * self.batch_size))
+
+
+class SquaredNorm(nn.Module):
+    def __init__(self):
+        super().__init__()
+
+    def per_sample(self, embeddings, labels):
+        return (embeddings**2).sum(dim=1) * (labels.float() + 1)
+
+    def forward(self, embeddings, labels):
+        return self.per_sample(embeddings, labels).mean()
+
+
+class PlainNorm(nn.Module):
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, embeddings, labels):
+        return (embeddings**2).sum(dim=1).mean()
+
+
+@hookimpl
+def register_samplers(register):
+    register("test-watching", Watching)
+
+
+@hookimpl
+def register_losses(register):
+    register("test-per-sample", SquaredNorm)
+    register("test-plain", PlainNorm)
+"""
+
+
+@pytest.mark.parametrize("loss", ["test-per-sample", "test-plain"])
+def test_a_feedback_sampler_observes_every_batch_with_per_sample_losses(plugins_dir, workspace, loss):
+    (plugins_dir / "feedback.py").write_text(FEEDBACK_PLUGIN)
+    comp = open_competition(workspace, "digits")
+    sets = ["sampler.name=test-watching", f"loss.name={loss}", "train.epochs=2", "train.batch_size=16"]
+    fit(resolve_run_config("triplet", sets=sets), comp, "cpu")
+    observed = sys.modules["bench_dir_plugins.feedback"].OBSERVED
+    assert len(observed) == 6  # 3 batches x 2 epochs
+    positions, shares, shape = observed[0]
+    assert positions.tolist() == list(range(16)) and shape[0] == 16 and shares.shape == (16,)
+    if loss == "test-per-sample":
+        labels = comp.train().labels[positions]
+        assert np.all(shares >= 0) and np.isfinite(shares).all()
+        norms = shares / (labels + 1)  # the plugin weights each sample's squared norm by its label + 1
+        assert np.allclose(norms, norms[0], rtol=1e-3) and len(set(shares.round(3).tolist())) > 1
+    else:
+        assert np.isnan(shares).all()  # the loss gives no per-sample values
+
+
 def test_loss_parameters_get_their_own_group_and_lr():
     cfg = resolve_run_config("center", sets=["loss.center_lr=0.05", "train.classification_weight=0.5"])
     model = build_model(cfg, num_classes=10, device=torch.device("cpu"))

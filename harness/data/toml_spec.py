@@ -28,6 +28,7 @@ folder by ``add_competition``, which writes them absolute.
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from pathlib import Path
 
@@ -39,19 +40,7 @@ from harness.workspace import check_name
 
 TOML_FILE = "competition.toml"
 PATH_KEYS = ("root", "path", "data_dir")
-_KEYS = (
-    "name",
-    "description",
-    "dataset",
-    "dataset_config",
-    "protocol",
-    "protocol_config",
-    "metric",
-    "k",
-    "public_fraction",
-    "salt",
-    "seed",
-)
+_KEYS = tuple(f.name for f in dataclasses.fields(CompetitionSpec))  # every spec field, nothing else
 
 
 def toml_files(workspace) -> dict[str, Path]:

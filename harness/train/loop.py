@@ -21,6 +21,7 @@ from torch import nn
 from harness.components import create_indexer, create_loss, create_sampler, registry
 from harness.config import OptimConfig, TrainConfig, check_values, optim_config, train_config
 from harness.errors import TrainingError
+from harness.hookspecs import EpochAware, FeedbackSampler, PerSampleLoss, RefreshableSampler
 from harness.train.devices import autocast, cpu_threads, deterministic, pick_device, seed_everything, uses_amp
 from harness.train.embed import embed_images, in_memory, load_batches
 from harness.train.model import RetrievalModel, build_model, settings
@@ -58,14 +59,7 @@ def fit(
         seed_everything(seed)
         train = in_memory(competition.train(), tc.preload_mb)
         val = in_memory(competition.val(), tc.preload_mb)
-        model = build_model(cfg, train.num_classes, device).to(device)
-        losses = build_losses(cfg, tc, train.num_classes, model.out_dim, device)
-        sampler = build_sampler(cfg, train.labels, tc.batch_size, seed)
-        optimizer = build_optimizer(oc, model, losses)
-        steps = tc.epochs * max(1, len(sampler))
-        scheduler = build_scheduler(oc, optimizer, steps)
-        scaler = torch.amp.GradScaler("cuda", enabled=uses_amp(device, tc.amp))
-        generator = torch.Generator().manual_seed(seed)
+        parts = build_parts(cfg, tc, oc, train, device, seed)
         metric, k = competition.spec.metric, int(competition.spec.k)
         log.info(
             "training %s on %d images (%d classes), %d val images, device %s",
@@ -81,27 +75,13 @@ def fit(
         epochs_task = progress.add_task("epochs", total=tc.epochs) if progress is not None else None
         for epoch in range(tc.epochs):
             epoch_started = time.perf_counter()
-            start_epoch((model.head, *losses.values(), sampler), epoch, tc.epochs)
-            maybe_refresh(sampler, epoch, model, train, device, tc, progress)
-            train_loss = train_one_epoch(
-                model,
-                losses,
-                sampler,
-                train,
-                optimizer,
-                scheduler,
-                scaler,
-                device,
-                tc,
-                oc,
-                generator,
-                progress,
-                f"epoch {epoch + 1}",
-            )
+            start_epoch(parts.epoch_aware(), epoch, tc.epochs)
+            maybe_refresh(parts, epoch, train, device, tc, progress)
+            train_loss = train_one_epoch(parts, train, device, tc, oc, progress, f"epoch {epoch + 1}")
             record = {"epoch": epoch + 1, "train_loss": train_loss}
             if len(val) and ((epoch + 1) % tc.eval_every == 0 or epoch + 1 == tc.epochs):
-                record["val_score"] = val_score(model, val, cfg, metric, k, device, tc, progress)
-                best.update(model, epoch + 1, record["val_score"])
+                record["val_score"] = val_score(parts.model, val, cfg, metric, k, device, tc, progress)
+                best.update(parts.model, epoch + 1, record["val_score"])
             record["seconds"] = round(time.perf_counter() - epoch_started, 3)
             history.append(record)
             shown = (
@@ -117,9 +97,9 @@ def fit(
                 break
         if epochs_task is not None:
             progress.remove_task(epochs_task)
-        best.restore(model)
-    model.eval()
-    return TrainResult(model, best.score, history, round(time.perf_counter() - started, 3), best.epoch)
+        best.restore(parts.model)
+    parts.model.eval()
+    return TrainResult(parts.model, best.score, history, round(time.perf_counter() - started, 3), best.epoch)
 
 
 class BestWeights:
@@ -146,12 +126,10 @@ class BestWeights:
             log.info("best epoch %d, val %.4f", self.epoch, self.score)
 
 
-def start_epoch(parts, epoch: int, epochs: int) -> None:
+def start_epoch(parts: list[EpochAware], epoch: int, epochs: int) -> None:
     """Announce the epoch (0-based) to every part that wants it: HashNet's β, sampler seeds..."""
     for part in parts:
-        hook = getattr(part, "on_epoch_start", None)
-        if callable(hook):
-            hook(epoch, epochs)
+        part.on_epoch_start(epoch, epochs)
 
 
 def describe(cfg: dict[str, Any]) -> str:
@@ -159,6 +137,33 @@ def describe(cfg: dict[str, Any]) -> str:
 
 
 # -- building the parts ------------------------------------------------------------------------
+@dataclass
+class TrainingParts:
+    """Everything one training step touches, built once per run."""
+
+    model: RetrievalModel
+    losses: dict[str, nn.Module]  # "loss", plus "classification" when train.classification_weight > 0
+    sampler: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: Any  # a LambdaLR, or None for a constant rate
+    scaler: torch.amp.GradScaler
+    generator: torch.Generator  # augmentation randomness, seeded by the run
+
+    def epoch_aware(self) -> list[EpochAware]:
+        candidates = (self.model.head, *self.losses.values(), self.sampler)
+        return [part for part in candidates if isinstance(part, EpochAware)]
+
+
+def build_parts(cfg, tc: TrainConfig, oc: OptimConfig, train, device, seed: int) -> TrainingParts:
+    model = build_model(cfg, train.num_classes, device).to(device)
+    losses = build_losses(cfg, tc, train.num_classes, model.out_dim, device)
+    sampler = build_sampler(cfg, train.labels, tc.batch_size, seed)
+    optimizer = build_optimizer(oc, model, losses)
+    scheduler = build_scheduler(oc, optimizer, tc.epochs * max(1, len(sampler)))
+    scaler = torch.amp.GradScaler("cuda", enabled=uses_amp(device, tc.amp))
+    return TrainingParts(model, losses, sampler, optimizer, scheduler, scaler, torch.Generator().manual_seed(seed))
+
+
 def build_losses(cfg, tc: TrainConfig, num_classes: int, dim: int, device) -> dict[str, nn.Module]:
     """The method's loss, plus a softmax classification term when train.classification_weight > 0."""
     name, values = settings(cfg, "loss")
@@ -207,35 +212,24 @@ def build_scheduler(oc: OptimConfig, optimizer, steps: int):
 
 
 # -- one epoch -------------------------------------------------------------------------------
-def train_one_epoch(
-    model, losses, sampler, train, optimizer, scheduler, scaler, device, tc, oc, generator, progress, description
-) -> float:
-    model.train()
-    batches = [np.asarray(batch, dtype=np.int64) for batch in sampler]
-    task = progress.add_task(description, total=len(batches)) if progress is not None else None
+def train_one_epoch(parts: TrainingParts, train, device, tc: TrainConfig, oc: OptimConfig, progress, label) -> float:
+    """One pass over the sampler's batches; the mean training loss per image."""
+    parts.model.train()
+    batches = [np.asarray(batch, dtype=np.int64) for batch in parts.sampler]
+    task = progress.add_task(label, total=len(batches)) if progress is not None else None
     total, count = 0.0, 0
     for positions, pixels in load_batches(train, batches, tc.num_workers):
         images = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))
         if tc.augment:
-            images = random_shift(images, generator)
+            images = random_shift(images, parts.generator)
         images = images.to(device, non_blocking=True)
         labels = torch.from_numpy(np.asarray(train.labels)[positions]).to(device)
         with autocast(device, tc.amp):
-            embeddings = model(images)
-        loss = losses["loss"](embeddings.float(), labels)
-        if "classification" in losses:
-            loss = loss + tc.classification_weight * losses["classification"](embeddings.float(), labels)
+            embeddings = parts.model(images)
+        loss = step_loss(parts, positions, embeddings.float(), labels, tc)
         if not torch.isfinite(loss):
-            raise TrainingError(f"the training loss became {loss.item()} ({description}); try a lower optim.lr")
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        if oc.grad_clip > 0:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], oc.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        if scheduler is not None:
-            scheduler.step()
+            raise TrainingError(f"the training loss became {loss.item()} ({label}); try a lower optim.lr")
+        optimize(parts, loss, oc)
         total += float(loss.detach()) * len(positions)
         count += len(positions)
         if task is not None:
@@ -243,6 +237,38 @@ def train_one_epoch(
     if task is not None:
         progress.remove_task(task)
     return total / max(count, 1)
+
+
+def step_loss(parts: TrainingParts, positions: np.ndarray, embeddings, labels, tc: TrainConfig) -> torch.Tensor:
+    """The batch's loss; a feedback sampler is shown each sample's share of it."""
+    loss_fn, sampler = parts.losses["loss"], parts.sampler
+    if isinstance(sampler, FeedbackSampler):
+        if isinstance(loss_fn, PerSampleLoss):
+            per_sample = loss_fn.per_sample(embeddings, labels)
+            loss = per_sample.mean()
+            shares = per_sample.detach().float().cpu().numpy()
+        else:
+            loss = loss_fn(embeddings, labels)
+            shares = np.full(len(positions), np.nan, dtype=np.float32)
+        sampler.observe(positions, shares, embeddings.detach().float().cpu().numpy())
+    else:
+        loss = loss_fn(embeddings, labels)
+    if "classification" in parts.losses:
+        loss = loss + tc.classification_weight * parts.losses["classification"](embeddings, labels)
+    return loss
+
+
+def optimize(parts: TrainingParts, loss: torch.Tensor, oc: OptimConfig) -> None:
+    parts.optimizer.zero_grad(set_to_none=True)
+    parts.scaler.scale(loss).backward()
+    if oc.grad_clip > 0:
+        parts.scaler.unscale_(parts.optimizer)
+        params = [p for group in parts.optimizer.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grad_norm_(params, oc.grad_clip)
+    parts.scaler.step(parts.optimizer)
+    parts.scaler.update()
+    if parts.scheduler is not None:
+        parts.scheduler.step()
 
 
 def random_shift(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -254,16 +280,18 @@ def random_shift(images: torch.Tensor, generator: torch.Generator) -> torch.Tens
     return torch.stack([padded[i, :, dy : dy + h, dx : dx + w] for i, (dy, dx) in enumerate(offsets.tolist())])
 
 
-def maybe_refresh(sampler, epoch: int, model, train, device, tc: TrainConfig, progress) -> None:
-    """Hard-negative samplers mine current train embeddings every ``refresh_every`` epochs (after the first)."""
-    every = int(getattr(sampler, "refresh_every", 0) or 0)
-    # Epoch 0 would mine an untrained model's embeddings: the sampler starts without them.
-    if every <= 0 or not callable(getattr(sampler, "refresh", None)) or epoch == 0 or epoch % every:
+def maybe_refresh(parts: TrainingParts, epoch: int, train, device, tc: TrainConfig, progress) -> None:
+    """A refreshable sampler mines current train embeddings every ``refresh_every`` epochs (after the first)."""
+    sampler = parts.sampler
+    if not isinstance(sampler, RefreshableSampler):
         return
+    every = int(sampler.refresh_every or 0)
+    # Epoch 0 would mine an untrained model's embeddings: the sampler starts without them.
+    if every <= 0 or epoch == 0 or epoch % every:
+        return
+    description = "mining train embeddings"
     sampler.refresh(
-        embed_images(
-            model, train, device, tc.embed_batch_size, tc.amp, progress, "mining train embeddings", relaxed=True
-        )
+        embed_images(parts.model, train, device, tc.embed_batch_size, tc.amp, progress, description, relaxed=True)
     )
 
 

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from harness.components import create_backbone, create_head
+from harness.hookspecs import CodeKind, Encoder
 
 
 class RetrievalModel(nn.Module):
@@ -24,8 +25,7 @@ class RetrievalModel(nn.Module):
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """What the indexer receives: ``head.encode`` (exactly ±1 for a hash head) when it has one."""
         features = self.backbone(images)
-        encode = getattr(self.head, "encode", None)
-        return encode(features) if callable(encode) else self.head(features)
+        return self.head.encode(features) if isinstance(self.head, Encoder) else self.head(features)
 
     @property
     def out_dim(self) -> int:
@@ -33,7 +33,7 @@ class RetrievalModel(nn.Module):
 
     @property
     def code_kind(self) -> str:
-        return getattr(self.head, "code_kind", "float")
+        return self.head.code_kind if isinstance(self.head, CodeKind) else "float"
 
 
 def settings(cfg: dict[str, Any], section: str) -> tuple[str, dict[str, Any]]:

@@ -8,14 +8,18 @@ submission (``submission:<trial>``) stop a later worker from submitting the same
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.tune.storage import is_stale, quietly
 
 FINAL_SEED_OFFSET = 100_000  # final run's seed = base seed + this + best trial number (no trial used it)
 
+if TYPE_CHECKING:
+    from optuna import Study
+    from optuna.trial import FrozenTrial
 
-def should_submit(study: Any, best: Any, ran: int, worker: str, grace: float) -> tuple[bool, str]:
+
+def should_submit(study: Study, best: FrozenTrial, ran: int, worker: str, grace: float) -> tuple[bool, str]:
     """(submit?, why not). ``ran``: trials this worker ran; ``worker``: its id on the trials."""
     from optuna.trial import TrialState
 
@@ -46,8 +50,8 @@ def should_submit(study: Any, best: Any, ran: int, worker: str, grace: float) ->
 
 def rerun_best(
     workspace: Any,
-    study: Any,
-    best: Any,
+    study: Study,
+    best: FrozenTrial,
     *,
     method: str,
     competition: str,

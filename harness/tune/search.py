@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from optuna import Study, Trial
+    from optuna.pruners import BasePruner
+    from optuna.samplers import BaseSampler
 
 PRUNERS = ("median", "percentile", "hyperband", "none")
 SAMPLERS = ("tpe", "random")
@@ -18,7 +23,7 @@ class FixedParamsTrial:
     caller drops. Everything else goes to the real trial.
     """
 
-    def __init__(self, trial: Any, fixed: dict[str, Any], unused: Any = ()):
+    def __init__(self, trial: Trial, fixed: dict[str, Any], unused: Any = ()):
         self._trial, self._fixed, self._unused = trial, fixed, set(unused)
 
     def _suggest(self, kind: str, name: str, *args: Any, **kwargs: Any) -> Any:
@@ -51,7 +56,7 @@ class FixedParamsTrial:
         return getattr(self._trial, attr)
 
 
-def make_sampler(kind: str, seed: int) -> Any:
+def make_sampler(kind: str, seed: int) -> BaseSampler:
     import optuna
 
     if kind == "random":
@@ -61,7 +66,7 @@ def make_sampler(kind: str, seed: int) -> Any:
         return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
 
 
-def make_pruner(kind: str, n_trials: int) -> Any:
+def make_pruner(kind: str, n_trials: int) -> BasePruner:
     """Median / percentile start pruning after a few complete trials (fewer for small studies)."""
     import optuna
 
@@ -75,13 +80,15 @@ def make_pruner(kind: str, n_trials: int) -> Any:
     return optuna.pruners.NopPruner()
 
 
-def importances(study: Any, complete: int, optuna: Any) -> tuple[dict[str, float] | None, str]:
+def importances(study: Study, complete: int) -> tuple[dict[str, float] | None, str]:
     if complete < 2:
         return None, f"needs at least 2 complete trials (have {complete})"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            values = optuna.importance.get_param_importances(study)
+            from optuna.importance import get_param_importances
+
+            values = get_param_importances(study)
     except Exception as exc:  # e.g. every complete trial has the same parameters
         return None, f"not available: {exc}"
     top = dict(sorted(values.items(), key=lambda kv: -kv[1])[:5])

@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import StudyStorageError
 
@@ -26,10 +26,15 @@ HEARTBEAT_KEY = "bench:heartbeat"
 JOURNAL_SUFFIX = ".journal"
 RDB_ATTEMPTS = 5
 
+if TYPE_CHECKING:
+    from optuna import Study
+    from optuna.storages import BaseStorage
+    from optuna.trial import FrozenTrial
+
 
 @dataclass(frozen=True)
 class StorageInfo:
-    storage: Any  # an optuna BaseStorage
+    storage: BaseStorage
     url: str  # what the user gave, or the journal file path
     display: str  # the same with any password masked
     kind: str  # "journal" | "rdb"
@@ -140,14 +145,14 @@ def _first_line(exc: BaseException) -> str:
 # -- heartbeats and stale trials -------------------------------------------------------------
 
 
-def beat(storage: Any, trial_id: int) -> None:
+def beat(storage: BaseStorage, trial_id: int) -> None:
     storage.set_trial_system_attr(trial_id, HEARTBEAT_KEY, time.time())
 
 
 class Heartbeat:
     """Stamps a running trial every ``interval`` seconds until the ``with`` block ends."""
 
-    def __init__(self, storage: Any, trial_id: int, interval: float):
+    def __init__(self, storage: BaseStorage, trial_id: int, interval: float):
         self.storage, self.trial_id, self.interval = storage, trial_id, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"bench-heartbeat-{trial_id}", daemon=True)
@@ -172,7 +177,7 @@ class Heartbeat:
             pass
 
 
-def last_sign_of_life(trial: Any) -> float:
+def last_sign_of_life(trial: FrozenTrial) -> float:
     """Seconds since the epoch of the trial's last heartbeat, else its start."""
     stamp = trial.system_attrs.get(HEARTBEAT_KEY)
     if isinstance(stamp, (int, float)):
@@ -181,14 +186,14 @@ def last_sign_of_life(trial: Any) -> float:
     return start.timestamp() if start is not None else time.time()
 
 
-def is_stale(trial: Any, grace: float, now: float | None = None) -> bool:
+def is_stale(trial: FrozenTrial, grace: float, now: float | None = None) -> bool:
     from optuna.trial import TrialState
 
     now = time.time() if now is None else now
     return trial.state == TrialState.RUNNING and now - last_sign_of_life(trial) > grace
 
 
-def fail_stale_trials(study: Any, grace: float) -> list[int]:
+def fail_stale_trials(study: Study, grace: float) -> list[int]:
     """Mark RUNNING trials silent for more than ``grace`` seconds as FAIL; their numbers."""
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.config import COMPONENT_SECTIONS, parse_sets
 from harness.errors import BenchError, ConfigError, TrainingError, TuneError
@@ -27,6 +27,10 @@ from harness.tune.rerun import rerun_best, should_submit
 from harness.tune.search import PRUNERS, SAMPLERS, FixedParamsTrial, importances, jsonable, make_pruner, make_sampler
 from harness.tune.storage import Heartbeat, StorageInfo, fail_stale_trials, is_stale, open_storage, quietly
 from harness.workspace import check_name
+
+if TYPE_CHECKING:
+    from optuna import Study, Trial
+    from optuna.trial import FrozenTrial
 
 MAX_FAILURES_IN_A_ROW = 3
 HEARTBEAT_INTERVAL_S = 20.0
@@ -162,7 +166,7 @@ class Tuner:
         self.trial_config(probe)
 
     # -- one trial ------------------------------------------------------------------------
-    def trial_config(self, trial: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    def trial_config(self, trial: Trial) -> tuple[dict[str, Any], dict[str, Any]]:
         """(resolved config, search-space overrides) of ``trial``; ``--set`` values win."""
         from harness.pipeline import resolve_run_config
 
@@ -180,7 +184,7 @@ class Tuner:
         cfg = resolve_run_config(r.method, r.competition, r.config_file, {**overrides, **self.fixed}, seed, r.device)
         return cfg, overrides
 
-    def objective(self, trial: Any, competition: Any, device: Any) -> float:
+    def objective(self, trial: Trial, competition: Any, device: Any) -> float:
         """Train on train, score on val; report each epoch's val score and prune when told."""
         import optuna
 
@@ -209,7 +213,7 @@ class Tuner:
         return float(result.best_val)
 
     # -- the search -----------------------------------------------------------------------
-    def open_study(self) -> Any:
+    def open_study(self) -> Study:
         import optuna
 
         try:
@@ -238,7 +242,6 @@ class Tuner:
         return study
 
     def run(self, hooks: TuneHooks | None = None) -> TuneResult:
-        import optuna
         from optuna.trial import TrialState
 
         from harness.data.competition import open_competition
@@ -285,9 +288,9 @@ class Tuner:
                 self.hooks.on_trial_end(outcome)
             if failures >= MAX_FAILURES_IN_A_ROW:
                 raise TrainingError(f"{failures} trials in a row failed; last: {outcome.message}")
-        return self._finish(study, ran, stale, optuna)
+        return self._finish(study, ran, stale)
 
-    def _run_trial(self, study: Any, trial: Any, competition: Any, device: Any) -> TrialOutcome:
+    def _run_trial(self, study: Study, trial: Trial, competition: Any, device: Any) -> TrialOutcome:
         import optuna
         from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
@@ -323,7 +326,7 @@ class Tuner:
             self._count(study)[0],
         )
 
-    def _count(self, study: Any) -> tuple[int, int]:
+    def _count(self, study: Study) -> tuple[int, int]:
         """(complete + pruned, live running) trials of the whole study."""
         from optuna.trial import TrialState
 
@@ -335,7 +338,7 @@ class Tuner:
                 live += 1
         return finished, live
 
-    def _surplus(self, study: Any, trial: Any) -> bool:
+    def _surplus(self, study: Study, trial: Trial) -> bool:
         from optuna.trial import TrialState
 
         earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
@@ -352,7 +355,7 @@ class Tuner:
             self.hooks.on_message(text)
 
     # -- after the search -----------------------------------------------------------------
-    def _finish(self, study: Any, ran: int, stale: list[int], optuna: Any) -> TuneResult:
+    def _finish(self, study: Study, ran: int, stale: list[int]) -> TuneResult:
         from optuna.trial import TrialState
 
         counts = {s.name: 0 for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)}
@@ -360,7 +363,7 @@ class Tuner:
             if t.state.name in counts and not t.user_attrs.get("surplus"):
                 counts[t.state.name] += 1
         best = _best_trial(study)
-        top, note = importances(study, counts["COMPLETE"], optuna)
+        top, note = importances(study, counts["COMPLETE"])
         result = TuneResult(
             study=self.study_name,
             competition=self.competition_name,
@@ -391,7 +394,7 @@ class Tuner:
                 result.submit_note = f"submitted as {result.run.submission_id}"
         return result
 
-    def submit_best(self, study: Any, best: Any) -> Any:
+    def submit_best(self, study: Study, best: FrozenTrial) -> Any:
         """Run the best trial's configuration again with a fresh seed; submit it (``tune_submit``)."""
         r = self.request
         return rerun_best(
@@ -430,12 +433,12 @@ def check_val_split(competition: Any) -> None:
         )
 
 
-def _best_trial(study: Any) -> Any:
+def _best_trial(study: Study) -> Any:
     try:
         return study.best_trial
     except ValueError:  # no complete trial
         return None
 
 
-def _tell_quietly(study: Any, trial: Any, state: Any) -> None:
+def _tell_quietly(study: Study, trial: Trial, state: Any) -> None:
     quietly(lambda: study.tell(trial, state=state))

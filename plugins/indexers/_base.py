@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness import BenchError, ConfigError
+from harness import BenchError, ConfigError, check_int
 
 METRICS = {
     "ip": "ip",
@@ -18,12 +18,6 @@ METRICS = {
     "euclidean": "euclidean",
     "l2": "euclidean",
 }
-
-
-def check_int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum} but got {value!r}")
-    return int(value)
 
 
 def check_metric(metric: str) -> str:

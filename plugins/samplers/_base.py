@@ -12,18 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import ConfigError
-
-
-def require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
-
-
-def check_int(name: str, value: Any, minimum: int) -> int:
-    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-    require(ok and value >= minimum, f"{name} must be an int of at least {minimum} but got {value!r}")
-    return int(value)
+from harness import check_int, require
 
 
 def as_labels(labels: Any) -> np.ndarray:
