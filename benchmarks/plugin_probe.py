@@ -49,24 +49,27 @@ for gid, label in zip(answers.gallery_ids.tolist(), answers.gallery_labels.tolis
     gallery.setdefault(label, []).append(gid)
 path = write_submission(ws.root / "perfect.csv", answers.query_ids.tolist(),
                         [gallery[label][:100] for label in answers.query_labels.tolist()])
-from harness.scoring.trusted import submit_in_trusted_process
 start = time.perf_counter()
 for i in range(int(sys.argv[2])):
     if sys.argv[1] == "here":
         submit.submit_here(ws, "digits", path)
     else:
-        submit_in_trusted_process(ws, "digits", path, "", {}, None)
+        request = {"competition": "digits", "file": str(path), "name": "", "fields": {}, "submission_id": None}
+        submit.run_trusted({**request, "root": str(ws.root)})
 print((time.perf_counter() - start) / int(sys.argv[2]))
 """
 
 
-def median_wall(code: str, env: dict, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], env=env, check=True, stdout=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def wall(code: str, env: dict) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def paired_medians(code: str, baseline_env: dict, env: dict, repeat: int) -> tuple[float, float]:
+    """Medians of baseline and case, run alternately so that a busy machine slows both alike."""
+    pairs = [(wall(code, baseline_env), wall(code, env)) for _ in range(repeat)]
+    return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
 
 
 def main() -> None:
@@ -89,12 +92,11 @@ def main() -> None:
             ("built-in plugins only", {**base, "BENCH_PLUGIN_TIMEOUT": "0"}, base),
             ("plus one directory plugin", {**with_plugin, "BENCH_PLUGIN_TIMEOUT": "0"}, with_plugin),
         ]
-        median_wall(LOAD, base, 1)  # warm the file cache
+        wall(LOAD, base)  # warm the file cache
         title = f"plugin load (median of {args.repeat})"
         print(f"{title:<34} {'no probe':>9} {'probe':>9} {'ratio':>7}")
         for label, baseline_env, probed_env in cases:
-            baseline = median_wall(LOAD, baseline_env, args.repeat)
-            probed = median_wall(LOAD, probed_env, args.repeat)
+            baseline, probed = paired_medians(LOAD, baseline_env, probed_env, args.repeat)
             print(f"{label:<34} {baseline:>8.2f}s {probed:>8.2f}s {probed / baseline:>6.2f}x")
         runs = []
         for where in ("here", "trusted"):

@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -32,6 +33,8 @@ from harness.scoring.answers import Answers, load_answers
 from harness.scoring.leaderboard import PROBLEM, append_locked, board_lock, check_rows, rank_of, read_rows
 from harness.scoring.scorer import score
 from harness.scoring.submission import validate_submission
+from harness.scoring.trusted import answer, run_trusted
+from harness.scoring.verify import sha256_file, stored_submission
 from harness.workspace import Workspace, check_name, new_submission_id
 
 CALLER_FIELDS = (
@@ -79,9 +82,10 @@ def submit(
     from harness.plugins import plugin_code_loaded
 
     if plugin_code_loaded():
-        from harness.scoring.trusted import submit_in_trusted_process
-
-        return submit_in_trusted_process(workspace, competition, file, name, fields, submission_id)
+        request = {"competition": competition, "file": str(Path(file).resolve()), "name": name}
+        request.update(fields=fields or {}, submission_id=submission_id, root=str(workspace.root))
+        reply = run_trusted(request)
+        return SubmitResult(reply["row"], reply["rank"], Path(reply["run_dir"]), reply["scores"], reply["missing"])
     return submit_here(workspace, competition, file, name, fields, submission_id)
 
 
@@ -150,14 +154,6 @@ def _rank(rows: list[dict], submission_id: str) -> int:
     return rank_of(rows, submission_id)
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def copy_hashed(source: Path, destination: Path) -> str:
     """Copy ``source`` atomically and return the SHA-256 of the bytes written (what is then scored)."""
     digest = hashlib.sha256()
@@ -203,8 +199,6 @@ def write_public_per_query(path: Path, answers: Answers, per_query: np.ndarray) 
 def per_query_for(workspace: Workspace, competition: str, reference: str) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(query ids, public mask, per-query scores) of a submission file, or of a submission id's stored
     file: always scored now, never read back from a run folder (which anyone can edit)."""
-    from harness.scoring.verify import stored_submission
-
     path = Path(reference)
     if not path.is_file():
         rows = [r for r in read_rows(workspace.leaderboard_path(competition)) if r.get("submission_id") == reference]
@@ -227,3 +221,31 @@ def _relative(path: Path, root: Path) -> str:
         return str(path.resolve().relative_to(root.resolve()))
     except ValueError:
         return str(path)
+
+
+def _trusted_main() -> int:
+    """The trusted scorer process's side: one request on stdin, one JSON answer on stdout."""
+    request = json.load(sys.stdin)
+
+    def work() -> dict:
+        result = submit_here(
+            Workspace(Path(request["root"])),
+            request["competition"],
+            request["file"],
+            name=request["name"],
+            fields=request["fields"],
+            submission_id=request["submission_id"],
+        )
+        return {
+            "row": result.row,
+            "rank": result.rank,
+            "run_dir": str(result.run_dir),
+            "scores": result.scores,
+            "missing": result.missing_queries,
+        }
+
+    return answer(work)
+
+
+if __name__ == "__main__":
+    sys.exit(_trusted_main())

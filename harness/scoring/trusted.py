@@ -1,4 +1,4 @@
-"""The trusted scorer process: ``python -m harness.scoring.trusted`` takes one submit request (JSON on
+"""The trusted scorer process: ``python -m harness.scoring.submit`` takes one submit request (JSON on
 stdin), does it with :func:`harness.scoring.submit.submit_here` and answers with one JSON line.
 
 A process that has loaded plugins (``bench run``, ``bench tune``) cannot vouch for its own numpy, its
@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,29 +27,16 @@ TRUSTED_ENV = "BENCH_TRUSTED_SCORER"
 UNTRUSTED_ENV = ("BENCH_PLUGINS_DIR",)
 
 
-def in_trusted_process() -> bool:
-    return os.environ.get(TRUSTED_ENV) == "1"
-
-
-def submit_in_trusted_process(workspace, competition, file, name, fields, submission_id):
-    """:func:`harness.scoring.submit.submit`, done by a fresh process that loads no plugin code."""
-    from harness.scoring.submit import SubmitResult
-
-    request = {
-        "root": str(workspace.root),
-        "competition": competition,
-        "file": str(Path(file).resolve()),
-        "name": name,
-        "fields": fields or {},
-        "submission_id": submission_id,
-    }
+def run_trusted(request: dict) -> dict:
+    """Run one submit request (see :func:`harness.scoring.submit.submit`) in a fresh process that loads no
+    plugin code; returns its answer, or raises the BenchError it reported."""
     env = {key: value for key, value in os.environ.items() if key not in UNTRUSTED_ENV}
     env[TRUSTED_ENV] = "1"
     source_root = str(Path(harness.__file__).resolve().parent.parent)  # this harness, not another install
     env["PYTHONPATH"] = os.pathsep.join([source_root, *filter(None, [os.environ.get("PYTHONPATH")])])
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "harness.scoring.trusted"],
+            [sys.executable, "-m", "harness.scoring.submit"],
             input=json.dumps(request, default=_plain), capture_output=True, text=True, env=env, check=False,
         )  # fmt: skip
     except OSError as exc:
@@ -59,49 +47,26 @@ def submit_in_trusted_process(workspace, competition, file, name, fields, submis
         raise BenchError(f"the trusted scorer failed without an answer: {detail}")
     if not reply["ok"]:
         kind = getattr(errors, reply.get("error", ""), BenchError)
+        kind = kind if isinstance(kind, type) and issubclass(kind, BenchError) else BenchError
         if issubclass(kind, SubmissionError):
             raise kind(reply["message"], reply.get("problems"), reply.get("problem_count"))
-        raise (kind if issubclass(kind, BenchError) else BenchError)(reply["message"])
-    return SubmitResult(reply["row"], reply["rank"], Path(reply["run_dir"]), reply["scores"], reply["missing"])
+        raise kind(reply["message"])
+    return reply["result"]
 
 
-def main() -> int:
-    from harness.scoring.submit import submit_here
-    from harness.workspace import Workspace
-
-    request = json.load(sys.stdin)
+def answer(work: Callable[[], dict]) -> int:
+    """The trusted process's side: print ``work()``'s result, or the user error it raised, as one JSON line."""
     try:
-        result = submit_here(
-            Workspace(Path(request["root"])),
-            request["competition"],
-            request["file"],
-            name=request["name"],
-            fields=request["fields"],
-            submission_id=request["submission_id"],
-        )
+        reply: dict[str, Any] = {"ok": True, "result": work()}
     except BenchError as exc:
-        reply: dict[str, Any] = {"ok": False, "error": type(exc).__name__, "message": str(exc)}
+        reply = {"ok": False, "error": type(exc).__name__, "message": str(exc)}
         if isinstance(exc, SubmissionError):
             reply.update(problems=exc.problems, problem_count=exc.problem_count)
-        print(json.dumps(reply))
-        return 1
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
-        print(json.dumps({"ok": False, "error": "BenchError", "message": f"{exc.strerror or exc}{where}"}))
-        return 1
-    print(
-        json.dumps(
-            {
-                "ok": True,
-                "row": result.row,
-                "rank": result.rank,
-                "run_dir": str(result.run_dir),
-                "scores": result.scores,
-                "missing": result.missing_queries,
-            }
-        )
-    )
-    return 0
+        reply = {"ok": False, "error": "BenchError", "message": f"{exc.strerror or exc}{where}"}
+    print(json.dumps(reply))
+    return 0 if reply["ok"] else 1
 
 
 def _plain(value: Any) -> Any:
@@ -117,7 +82,3 @@ def _last_json(stdout: str) -> dict | None:
         if isinstance(reply, dict) and "ok" in reply:
             return reply
     return None
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,6 +7,7 @@ the SHA-256 the row recorded, and scores now exactly what the row says.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 
@@ -36,10 +37,16 @@ def stored_submission(workspace: Workspace, competition: str, row: dict) -> Path
     return path
 
 
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def verify_board(workspace: Workspace, competition: str) -> tuple[list[dict], list[str]]:
     """(rows, findings): one finding per row that does not verify, naming its line and submission id."""
-    from harness.scoring.submit import sha256_file
-
     answers = load_answers(workspace, competition)
     rows = check_rows(read_rows(workspace.leaderboard_path(competition)), answers.metric_label, answers.manifest_sha256)
     findings = []
