@@ -74,7 +74,7 @@ def read_stored(competition: str, manifest_sha256: str) -> tuple[bytes, dict]:
         raise CompetitionError(
             f"the answers store ({answers_dir()}) holds no answers for competition {competition!r} with "
             f"manifest {manifest_sha256[:12]}: its competition.json was edited, or it was split under another "
-            f"{ANSWERS_DIR_ENV}; restore the file, or delete competitions/{competition} to split it again"
+            f"{ANSWERS_DIR_ENV}; `bench competitions show {competition}` rebuilds them from the dataset"
         ) from None
     except (OSError, ValueError) as exc:
         raise CompetitionError(f"cannot read the answers of {competition!r} in {folder}: {exc}") from None
