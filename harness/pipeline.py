@@ -223,13 +223,29 @@ def record_or_keep(workspace, competition: str, path: Path, run_dir: Path, name:
 
     try:
         return submit(workspace, competition, path, name=name, fields=fields, submission_id=submission_id)
-    except (BenchError, OSError) as exc:
+    except BaseException as exc:
+        if not isinstance(exc, (BenchError, OSError)):  # a crash or Ctrl-C: the run leaves nothing behind
+            if not _on_leaderboard(workspace, competition, submission_id):
+                shutil.rmtree(run_dir, ignore_errors=True)
+                path.unlink(missing_ok=True)
+            raise
         reason = str(exc) if isinstance(exc, BenchError) else f"{exc.strerror or exc}: {exc.filename or ''}"
         raise BenchError(
             f"run {submission_id} trained, but its row could not be recorded ({reason}); its weights are kept in "
             f"{run_dir} and its submission in {path}: record it with "
             f"`bench submit {path} --competition {competition}`"
         ) from None
+
+
+def _on_leaderboard(workspace, competition: str, submission_id: str) -> bool:
+    """Whether ``submission_id`` has a row (True when the board cannot be read: then keep its files)."""
+    from harness.scoring.leaderboard import read_rows
+
+    try:
+        rows = read_rows(workspace.leaderboard_path(competition))
+    except Exception:
+        return True
+    return any(row.get("submission_id") == submission_id for row in rows)
 
 
 @contextmanager

@@ -65,6 +65,7 @@ def append_locked(path: str | os.PathLike, row: dict[str, Any]) -> dict[str, str
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    row = {key: value for key, value in row.items() if key not in (LINE, PROBLEM)}  # a row read back: no meta
     columns = _header(path)
     new_file = columns is None
     columns = columns or list(COLUMNS)
