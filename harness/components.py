@@ -30,6 +30,10 @@ def create_backbone(name: str, **cfg: Any) -> Any:
     return build("backbones", name, **cfg)
 
 
+def create_pooling(name: str, **cfg: Any) -> Any:
+    return build("poolings", name, **cfg)
+
+
 def create_head(name: str, **cfg: Any) -> Any:
     return build("heads", name, **cfg)
 

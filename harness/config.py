@@ -1,6 +1,6 @@
 """Run configuration: method defaults < ``--config file.toml`` < ``--set section.key=value``.
 
-Component sections (``backbone``, ``head``, ``loss``, ``sampler``, ``indexer``) select a
+Component sections (``backbone``, ``pooling``, ``head``, ``loss``, ``sampler``, ``indexer``) select a
 registered component by ``name``; their other keys must be settings that component's factory
 accepts. ``optim`` and ``train`` belong to the harness and are described by dataclasses here.
 Unknown keys and wrong types fail before any training starts.
@@ -25,6 +25,7 @@ from harness.registry import did_you_mean, refuse_unknown_settings
 
 COMPONENT_SECTIONS = {
     "backbone": "backbones",
+    "pooling": "poolings",  # optional: without it the backbone pools itself (small-cnn and timm: average)
     "head": "heads",
     "loss": "losses",
     "sampler": "samplers",
@@ -45,14 +46,22 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 10
+    epochs: int = 10  # 0 = no training: the model as built is embedded and searched (the pixels floor)
     batch_size: int = 64
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    amp: bool = True  # mixed precision, used on cuda only
+    amp: bool = True  # mixed precision on cuda: bfloat16 where the GPU supports it, else float16 with a grad scaler
+    deterministic: bool = True  # deterministic kernels; false lets cuDNN/TF32 pick faster, nondeterministic ones
+    channels_last: bool = False  # NHWC images and weights (faster convolutions on tensor-core GPUs)
+    compile: bool = False  # torch.compile the model; falls back to eager mode with a warning
+    gather_embeddings: bool = True  # with several processes, in-batch losses see every rank's batch
     patience: int = 0  # val evaluations without improvement before stopping; 0 = never stop early
     eval_every: int = 1
     classification_weight: float = 0.0  # > 0 adds softmax cross-entropy as a multi-task term
-    augment: bool = False
+    augment: bool = False  # random shifts of up to 1/8 of the image (any dataset)
+    transforms: str = "auto"  # photo transforms below: auto (datasets that are photos) | on | off
+    crop_scale: float = 0.35  # random resized crop keeps this share of the area at least; 1 = no crop
+    flip: bool = True  # random horizontal flip
+    color_jitter: float = 0.2  # brightness, contrast and saturation jitter strength; 0 = none
     num_workers: int = 0
     embed_batch_size: int = 256
     preload_mb: int = 512  # train/val sets smaller than this are loaded into memory once
@@ -224,10 +233,16 @@ def check_values(cfg: dict[str, Any]) -> None:
     for key in ("weight_decay", "momentum", "backbone_lr_scale", "grad_clip"):
         if getattr(oc, key) < 0:
             problems.append(f"optim.{key} cannot be negative but got {getattr(oc, key)}")
-    for key in ("epochs", "batch_size", "eval_every", "embed_batch_size"):
+    for key in ("batch_size", "eval_every", "embed_batch_size"):
         if getattr(tc, key) < 1:
             problems.append(f"train.{key} must be at least 1 but got {getattr(tc, key)}")
-    for key in ("patience", "num_workers", "threads", "preload_mb"):
+    if tc.transforms not in ("auto", "on", "off"):
+        problems.append(f"train.transforms must be one of auto, on, off, got {tc.transforms!r}")
+    if not 0 < tc.crop_scale <= 1:
+        problems.append(f"train.crop_scale must be in (0, 1] but got {tc.crop_scale}")
+    if tc.color_jitter < 0:
+        problems.append(f"train.color_jitter cannot be negative but got {tc.color_jitter}")
+    for key in ("epochs", "patience", "num_workers", "threads", "preload_mb"):
         if getattr(tc, key) < 0:
             problems.append(f"train.{key} cannot be negative but got {getattr(tc, key)}")
     if tc.classification_weight < 0:

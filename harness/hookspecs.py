@@ -31,6 +31,17 @@ def register_backbones(register: Register) -> None:
 
     Called once when plugins load. ``factory(**cfg)`` returns an ``nn.Module`` mapping images
     ``(B, 3, H, W)`` to features ``(B, D)``, with an integer attribute ``out_dim`` equal to ``D``.
+    A backbone that also gives feature maps (:class:`FeatureMaps`) can be combined with any pooling.
+    """
+
+
+@hookspec
+def register_poolings(register: Register) -> None:
+    """Register poolings: feature maps to one vector per image.
+
+    ``factory(**cfg, in_dim=C)`` returns an ``nn.Module`` mapping feature maps ``(B, C, h, w)`` to
+    features ``(B, out_dim)``, with an integer attribute ``out_dim``. Used when a run's config has a
+    ``pooling`` section; the backbone must then be :class:`FeatureMaps`.
     """
 
 
@@ -50,6 +61,9 @@ def register_losses(register: Register) -> None:
 
     ``factory(**cfg)`` returns an ``nn.Module`` whose ``forward(embeddings, labels)`` returns a
     scalar tensor. Learnable state (class centers, proxies) lives in the module's parameters.
+    A loss that compares the items of a batch with each other (pairs, triplets, mining) registers
+    with ``in_batch=True``: when several processes train, the harness then computes it over every
+    process's batch (``train.gather_embeddings``, on by default).
     """
 
 
@@ -101,6 +115,7 @@ def register_methods(register: Register) -> None:
 
 KINDS: tuple[str, ...] = (
     "backbones",
+    "poolings",
     "heads",
     "losses",
     "samplers",
@@ -122,6 +137,14 @@ class Backbone(Protocol):
     out_dim: int
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor: ...
+
+
+class Pooling(Protocol):
+    """``register_poolings``: an ``nn.Module``, feature maps ``(B, C, h, w)`` -> features ``(B, out_dim)``."""
+
+    out_dim: int
+
+    def __call__(self, feature_maps: torch.Tensor) -> torch.Tensor: ...
 
 
 class Head(Protocol):
@@ -174,6 +197,20 @@ class EpochAware(Protocol):
 
 
 @runtime_checkable
+class FeatureMaps(Protocol):
+    """A backbone that can stop before its own pooling, so that a ``pooling`` section can replace it.
+
+    ``forward_features(images)`` returns ``(B, feature_channels, h, w)``. The model calls it instead of the
+    backbone's ``forward`` when the config names a pooling; the backbone's own pooling and projection are then
+    not used.
+    """
+
+    feature_channels: int
+
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
 class RefreshableSampler(Protocol):
     """A sampler that mines the current train embeddings (hard negatives, clusters, distance-driven sampling).
 
@@ -205,8 +242,8 @@ class PerSampleLoss(Protocol):
     """A loss that can say how much each sample contributed.
 
     ``per_sample(embeddings, labels)`` returns a ``(B,)`` tensor whose mean is the loss ``forward`` returns
-    (a sample in no triplet or pair gets 0). The trainer calls it instead of ``forward`` when a
-    :class:`FeedbackSampler` or the training diagnostics need per-sample values.
+    (a sample in no triplet or pair gets 0). The trainer calls it, once per step, instead of ``forward``
+    and trains on its mean; the values go to a :class:`FeedbackSampler` and to the training diagnostics.
     """
 
     def per_sample(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor: ...

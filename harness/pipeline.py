@@ -95,16 +95,54 @@ def run(
     trial: int | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> RunResult:
-    """Train ``method`` on a competition and submit its top-k neighbours; see ``bench run --help``."""
-    cfg = resolve_run_config(method, competition, config_file, sets, seed, device)
-    digest = config_hash(cfg)
+    """Train ``method`` on a competition and submit its top-k neighbours; see ``bench run --help``.
 
+    Under torchrun (``bench run --nproc N``) every rank trains; rank 0 alone embeds, searches, writes
+    the run folder and submits, and the other ranks return None.
+    """
+    cfg = resolve_run_config(method, competition, config_file, sets, seed, device)
+
+    from harness.train.devices import pick_device
+    from harness.train.distributed import process_group
+
+    with process_group(pick_device(cfg["train"]["device"])) as (ranks, torch_device):
+        if not ranks.is_main:
+            train_only(workspace, cfg, torch_device)
+            return None
+        return run_on_device(
+            workspace, method, cfg, torch_device, ranks.world_size, name, progress, study, trial, on_epoch
+        )
+
+
+def train_only(workspace, cfg: dict[str, Any], torch_device) -> None:
+    """What a rank other than 0 does: its share of the training, nothing written."""
     from harness.data.competition import open_competition
-    from harness.scoring.submission import write_submission
-    from harness.train.devices import cpu_threads, deterministic, pick_device
+    from harness.train.devices import cpu_threads, deterministic
     from harness.train.loop import fit
 
-    torch_device = pick_device(cfg["train"]["device"])
+    with deterministic(torch_device, cfg["train"]["deterministic"]), cpu_threads(cfg["train"]["threads"]):
+        fit(cfg, open_competition(workspace, cfg["competition"]), torch_device)
+
+
+def run_on_device(
+    workspace,
+    method: str,
+    cfg: dict[str, Any],
+    torch_device,
+    nproc: int = 1,
+    name: str = "",
+    progress: Any = None,
+    study: str | None = None,
+    trial: int | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> RunResult:
+    """``run`` once the config is resolved and the device (this rank's) chosen; ``nproc`` ranks train."""
+    from harness.data.competition import open_competition
+    from harness.scoring.submission import write_submission
+    from harness.train.devices import cpu_threads, deterministic
+    from harness.train.loop import fit
+
+    digest = config_hash(cfg)
     comp = open_competition(workspace, cfg["competition"])
     submission_id = new_submission_id(method)
     run_dir = workspace.run_dir(submission_id)
@@ -112,9 +150,20 @@ def run(
 
     with discard_on_error(run_dir, destination):
         write_json(run_dir / "config.json", {"method": method, "config_hash": digest, "config": cfg})
-        with log_to(run_dir / "log.txt"), deterministic(torch_device), cpu_threads(cfg["train"]["threads"]):
+        train = cfg["train"]
+        with (
+            log_to(run_dir / "log.txt"),
+            deterministic(torch_device, train["deterministic"]),
+            cpu_threads(train["threads"]),
+        ):
             log.info(
-                "run %s: method %s on %s, config %s, seed %d", submission_id, method, comp.name, digest, cfg["seed"]
+                "run %s: method %s on %s, config %s, seed %d%s",
+                submission_id,
+                method,
+                comp.name,
+                digest,
+                cfg["seed"],
+                f", {nproc} processes" if nproc > 1 else "",
             )
             result = fit(cfg, comp, torch_device, on_epoch=on_epoch, progress=progress)
             save_weights(result.model, run_dir)
@@ -132,6 +181,7 @@ def run(
                     "search_ms_per_query": search.ms_per_query,
                     "embed_seconds": search.embed_seconds,
                     "device": str(torch_device),
+                    "nproc": nproc,
                 },
             )
 
@@ -141,7 +191,7 @@ def run(
             "method": method,
             "backbone": describe_backbone(cfg),
             "loss": loss_label(cfg),
-            "sampler": cfg["sampler"]["name"],
+            "sampler": cfg["sampler"]["name"] if cfg["train"]["epochs"] else "none",
             "indexer": cfg["indexer"]["name"],
             "code_kind": search.code_kind,
             "bytes_per_item": search.bytes_per_item,
@@ -195,7 +245,9 @@ def embed_and_search(model, comp, cfg: dict[str, Any], device, progress=None) ->
 
 
 def loss_label(cfg: dict[str, Any]) -> str:
-    """``contrastive`` or, with a classification term, ``contrastive+softmax``."""
+    """``contrastive`` or, with a classification term, ``contrastive+softmax``; ``none`` without training."""
+    if cfg["train"]["epochs"] == 0:
+        return "none"
     name = cfg["loss"]["name"]
     return f"{name}+softmax" if cfg["train"]["classification_weight"] > 0 else name
 

@@ -21,6 +21,8 @@ def isolated_workspace(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     # A loaded test machine can take minutes to import torch: the probe's limit is tested on its own.
     monkeypatch.setenv("BENCH_PLUGIN_TIMEOUT", "600")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # an empty Hugging Face cache, whatever the machine has
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     reset_host()
     yield root
     reset_host()

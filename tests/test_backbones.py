@@ -93,3 +93,46 @@ def test_offline_probe_is_bounded_when_name_resolution_hangs(monkeypatch):
     started = time.perf_counter()
     assert _offline(timeout=0.5) is True
     assert time.perf_counter() - started < 2
+
+
+def fake_hub_cache(home, model: str, value: float):
+    """A Hugging Face cache entry for timm's ``model``, laid out as huggingface_hub writes it."""
+    import timm
+    from safetensors.torch import save_file
+
+    net = timm.create_model(model.split(".")[0], num_classes=0)
+    state = {k: torch.full_like(v, value) if v.is_floating_point() else v for k, v in net.state_dict().items()}
+    repo = home / "hub" / f"models--timm--{model}"
+    snapshot = repo / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    save_file(state, str(snapshot / "model.safetensors"))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+
+
+@pytest.mark.parametrize("name", ["test_resnet.r160_in1k", "test_resnet"])  # a tag, or timm's default one
+def test_timm_pretrained_offline_uses_weights_already_in_the_hf_cache(tmp_path, monkeypatch, name):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    fake_hub_cache(tmp_path / "hf", "test_resnet.r160_in1k", 0.25)
+    backbone = create_backbone("timm", model=name, pretrained=True)
+    weights = [v for k, v in backbone.net.state_dict().items() if v.is_floating_point() and "num_batches" not in k]
+    assert all(torch.all(v == 0.25) for v in weights)
+
+
+def test_timm_feature_maps_for_a_pooling_section():
+    backbone = create_backbone("timm", model="test_resnet").eval()
+    with torch.no_grad():
+        maps = backbone.forward_features(torch.rand(2, 3, 8, 8))
+    assert maps.dim() == 4 and maps.shape[:2] == (2, backbone.feature_channels)
+
+
+def test_pixels_backbone_keeps_cosines_of_the_original_pixels():
+    images = torch.rand(3, 3, 8, 8, dtype=torch.float64)
+    features = create_backbone("pixels", size=32)(images)
+    assert features.shape == (3, 3 * 32 * 32)
+    flat = images.flatten(1)
+    cos = torch.nn.functional.cosine_similarity
+    assert torch.allclose(cos(features[0:1], features[1:2]), cos(flat[0:1], flat[1:2]))
+    small = create_backbone("pixels", size=4)(images)  # larger images are averaged down
+    assert torch.allclose(small[0, :16], images[0, 0].reshape(4, 2, 4, 2).mean(dim=(1, 3)).flatten())

@@ -49,7 +49,8 @@ def test_specs_build_without_settings(entry):
 
 
 @pytest.mark.parametrize(
-    "entry", [e for e in ENTRIES if e.values[0].kind in ("backbones", "heads", "losses", "indexers", "samplers")]
+    "entry",
+    [e for e in ENTRIES if e.values[0].kind in ("backbones", "poolings", "heads", "losses", "indexers", "samplers")],
 )
 def test_builds_with_defaults_and_context(entry):
     from harness.components import build
@@ -58,5 +59,5 @@ def test_builds_with_defaults_and_context(entry):
     required = [k for k, v in entry.settings().items() if v is inspect.Parameter.empty]
     assert not required, f"{entry.kind} {entry.name} needs {required}: give every setting a default"
     component = build(entry.kind, entry.name, *args, num_classes=4, in_dim=16, device="cpu")
-    if entry.kind in ("backbones", "heads"):
+    if entry.kind in ("backbones", "poolings", "heads"):
         assert isinstance(component.out_dim, int) and component.out_dim > 0

@@ -10,6 +10,7 @@ import torch
 
 from harness.components import create_head, registry
 from harness.errors import ConfigError
+from harness.hookspecs import Encoder
 
 
 def features(n=6, dim=5, seed=0):
@@ -90,13 +91,14 @@ def test_every_head_builds_with_defaults_trains_and_encodes(name):
     assert head.code_kind in ("float", "binary") and isinstance(head.out_dim, int)
     if hasattr(head, "on_epoch_start"):
         head.on_epoch_start(1, 3)
-    x = torch.randn(4, 8)
+    x = torch.randn(4, 8, requires_grad=True)
     out = head(x)
     assert out.shape == (4, head.out_dim) and torch.isfinite(out).all()
     out.square().sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()  # a head without parameters still passes gradients
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in head.parameters())
     with torch.no_grad():
-        codes = head.encode(x)
+        codes = head.encode(x) if isinstance(head, Encoder) else head(x)
     assert codes.shape == (4, head.out_dim) and codes.dtype == torch.float32
     if head.code_kind == "binary":
         assert codes.abs().eq(1).all()

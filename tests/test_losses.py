@@ -205,3 +205,66 @@ def test_every_loss_builds_with_defaults_and_trains(name):
         assert p.grad is not None and torch.isfinite(p.grad).all()
     if hasattr(loss_fn, "lr"):
         assert isinstance(loss_fn.lr, float) and loss_fn.lr > 0
+
+
+# -- per-sample values (sampler feedback, diagnostics) --------------------------------------------
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize(
+    "name,cfg",
+    [
+        ("triplet", {"mining": "all"}),
+        ("triplet", {"mining": "hard"}),
+        ("triplet", {"mining": "semihard", "average": "all"}),
+        ("contrastive", {"margin": 2.0}),
+        ("contrastive", {"pairs": "adjacent", "margin": 2.0}),
+        ("hashnet", {}),
+        ("center", {}),
+        ("softmax", {}),
+    ],
+)
+def test_per_sample_values_average_to_the_loss(name, cfg, seed):
+    from harness.hookspecs import PerSampleLoss
+
+    x, labels = make_batch(seed)
+    loss_fn = create_loss(name, num_classes=3, in_dim=4, **cfg).double()
+    assert isinstance(loss_fn, PerSampleLoss)
+    per_sample = loss_fn.per_sample(x, labels)
+    assert per_sample.shape == (10,) and (per_sample >= 0).all()
+    assert_same(per_sample.mean(), loss_fn(x, labels), [x])
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_triplet_per_sample_shares_each_triplet_among_its_three_items(seed):
+    x, labels = make_batch(seed)
+    x = x.detach()
+    lab, n = labels.tolist(), len(labels)
+    shares = [0.0] * n
+    triplets = []
+    for a in range(n):
+        for p in range(n):
+            for q in range(n):
+                if a != p and lab[a] == lab[p] != lab[q]:
+                    loss = max(0.0, float((x[a] - x[p]).norm() - (x[a] - x[q]).norm()) + 1.0)
+                    triplets.append((a, p, q, loss))
+    active = sum(1 for *_, loss in triplets if loss > 0)
+    for a, p, q, loss in triplets:
+        for item in (a, p, q):
+            shares[item] += loss / active * n / 3
+    got = create_loss("triplet", margin=1.0, mining="all").per_sample(x, labels)
+    assert torch.allclose(got, torch.tensor(shares, dtype=torch.float64), atol=1e-10)
+
+
+def test_adjacent_contrastive_scores_only_the_pairs_laid_side_by_side():
+    x, labels = make_batch(0)
+    terms, shares = [], [0.0] * 10
+    for i in range(0, 10, 2):
+        d = (x[i] - x[i + 1]).norm()
+        term = d**2 if labels[i] == labels[i + 1] else F.relu(2.0 - d) ** 2
+        terms.append(term)
+        shares[i] += term.item() / 5 * 10 / 2
+        shares[i + 1] += term.item() / 5 * 10 / 2
+    loss_fn = create_loss("contrastive", margin=2.0, pairs="adjacent")
+    assert_same(loss_fn(x, labels), mean(terms, x), [x])
+    assert torch.allclose(loss_fn.per_sample(x, labels), torch.tensor(shares, dtype=torch.float64), atol=1e-10)
+    with pytest.raises(ConfigError, match="even"):
+        loss_fn(x[:9], labels[:9])

@@ -207,7 +207,7 @@ def test_bad_harness_values_fail_before_training():
     with pytest.raises(ConfigError, match="optim.name"):
         resolve_run_config("hashnet", sets=["optim.name=lion"])
     with pytest.raises(ConfigError, match="train.epochs"):
-        resolve_run_config("hashnet", sets=["train.epochs=0"])
+        resolve_run_config("hashnet", sets=["train.epochs=-1"])
 
 
 def test_devices():

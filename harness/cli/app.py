@@ -11,6 +11,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from harness.errors import BenchError
+from harness.train.launch import CRASH, STOPPED, USER_ERROR, RankStopped, record_rank_error
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 console = Console(highlight=False)
@@ -41,10 +42,12 @@ class BenchGroup(TyperGroup):
             fail("aborted")
             sys.exit(1)
         except BenchError as exc:
-            fail(escape(str(exc)))
+            if not record_rank_error(str(exc), STOPPED if isinstance(exc, RankStopped) else USER_ERROR):
+                fail(escape(str(exc)))
             sys.exit(1)
         except KeyboardInterrupt:
-            fail("interrupted")
+            if not record_rank_error("interrupted", STOPPED):
+                fail("interrupted")
             sys.exit(130)
         except OSError as exc:  # a read-only folder, a full disk, a permission: what the user can fix
             fail(escape(os_error_line(exc)))
@@ -52,6 +55,9 @@ class BenchGroup(TyperGroup):
         except Exception as exc:
             # Usage errors (bad option, missing argument): click's or typer's vendored copy.
             if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+                # A rank of `bench run --nproc`: the launcher prints the first rank's reason, once.
+                if record_rank_error(f"{type(exc).__name__}: {exc}", CRASH):
+                    sys.exit(1)
                 raise
             if type(exc).__name__ == "NoArgsIsHelpError" and getattr(exc, "ctx", None) is not None:
                 console.print(exc.ctx.get_help())

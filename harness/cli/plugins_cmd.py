@@ -38,7 +38,10 @@ def plugins_command(
 @app.command("list")
 def list_command(
     kind: Annotated[
-        str, typer.Argument(help="backbones, heads, losses, samplers, indexers, datasets, competitions or methods.")
+        str,
+        typer.Argument(
+            help="backbones, poolings, heads, losses, samplers, indexers, datasets, competitions or methods."
+        ),
     ],
 ) -> None:
     """List the registered components of one kind, with their settings."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -30,25 +31,48 @@ def run_command(
     device: Annotated[
         str | None, typer.Option("--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
     ] = None,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            "--nproc",
+            help="Train with N processes (DistributedDataParallel through torchrun): one per GPU, or gloo on cpu.",
+        ),
+    ] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log lines only, no progress bars.")] = False,
 ) -> None:
-    """Train METHOD on a competition's train split, submit its top-k neighbours and score them."""
+    """Train METHOD on a competition's train split, submit its top-k neighbours and score them.
+
+    Under torchrun (`torchrun --nproc-per-node 4 -m harness.cli run ...`, one machine or several) every \
+process trains its share and rank 0 writes the run, the submission and the leaderboard row.
+    """
     from harness.pipeline import resolve_run_config, run
+    from harness.train.distributed import from_environment
+    from harness.train.launch import stop_on_sigterm
 
     ws = workspace()
-    resolve_run_config(plugin, competition, config, sets or [], seed, device)  # bad config: fail before any work
-    with progress_bars(quiet) as progress, _logging(progress, quiet):
-        result = run(
-            ws,
-            plugin,
-            competition=competition,
-            config_file=config,
-            sets=sets or [],
-            seed=seed,
-            name=name,
-            device=device,
-            progress=progress,
+    cfg = resolve_run_config(plugin, competition, config, sets or [], seed, device)  # bad config: fail before any work
+    ranks = from_environment()
+    if nproc != 1:
+        _launch_ranks(
+            ws, nproc, ranks, cfg["train"]["device"], plugin, competition, sets, config, seed, name, device, quiet
         )
+        return
+    with stop_on_sigterm() if ranks.distributed else nullcontext():
+        if not ranks.is_main:  # a rank of a distributed run other than 0: it trains, rank 0 speaks
+            run(ws, plugin, competition=competition, config_file=config, sets=sets or [], seed=seed, device=device)
+            return
+        with progress_bars(quiet) as progress, _logging(progress, quiet):
+            result = run(
+                ws,
+                plugin,
+                competition=competition,
+                config_file=config,
+                sets=sets or [],
+                seed=seed,
+                name=name,
+                device=device,
+                progress=progress,
+            )
     _summary(result, ws.root)
     print_run_report(result.competition, result.submission_id)
 
@@ -88,3 +112,26 @@ def _summary(result, root: Path) -> None:
     )
     console.print(f"  submission {escape(relative(result.submission_path, root))}")
     console.print(f"  run folder {escape(relative(result.run_dir, root))}")
+
+
+def _launch_ranks(ws, nproc, ranks, run_device, plugin, competition, sets, config, seed, name, device, quiet) -> None:
+    """``--nproc N``: the same command as N ranks through torchrun's launcher; rank 0 prints the result."""
+    from harness.errors import ConfigError
+    from harness.train.devices import pick_device
+    from harness.train.distributed import check_ranks_fit
+    from harness.train.launch import launch
+
+    if nproc < 1:
+        raise ConfigError(f"--nproc must be at least 1 but got {nproc}")
+    if ranks.distributed:
+        raise ConfigError(
+            f"--nproc {nproc} inside torchrun, which already started {ranks.world_size} processes; drop --nproc"
+        )
+    check_ranks_fit(pick_device(run_device), nproc)  # mps, or more processes than GPUs: before starting any
+    argv = ["--root", str(ws.root), "run", "--plugin", plugin, "--name", name]
+    for flag, value in (("--competition", competition), ("--config", config), ("--seed", seed), ("--device", device)):
+        if value is not None:
+            argv += [flag, str(value)]
+    for item in sets or []:
+        argv += ["--set", item]
+    launch([*argv, "--quiet"] if quiet else argv, nproc)

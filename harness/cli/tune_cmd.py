@@ -73,6 +73,17 @@ def tune_command(
             ),
         ),
     ] = GRACE_PERIOD_S,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Start N worker processes on this machine, sharing the study; each logs to studies/<study>.logs/.",
+        ),
+    ] = None,
+    gpus: Annotated[
+        str | None,
+        typer.Option("--gpus", help="One worker per listed GPU, e.g. 0,1,2,3; each sees only its own GPU."),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Only the summary: no per-trial lines, no progress bar.")
     ] = False,
@@ -102,6 +113,9 @@ Running it again resumes the study; trials of a killed worker are marked failed.
         device=device,
         grace_period=grace_period,
     )
+    if workers is not None or gpus is not None:
+        _tune_with_workers(ws, request, workers, gpus, config, quiet)
+        return
     tuner = Tuner(ws, request)  # every check (method, --set, storage) happens here, before any training
     with progress_bars(quiet) as progress:
         view = _View(progress, quiet, trials)
@@ -114,6 +128,83 @@ Running it again resumes the study; trials of a killed worker are marked failed.
         )
         result = tuner.run(hooks)
     _summary(result, ws.root)
+
+
+def _tune_with_workers(ws, request, workers: int | None, gpus: str | None, config, quiet: bool) -> None:
+    """``--workers N`` / ``--gpus``: N ``bench tune`` processes search; this one shows them, then submits the best."""
+    from harness.errors import ConfigError, TuneError
+    from harness.tune.study import TuneHooks, Tuner
+    from harness.tune.workers import WorkerPool, finished_trials, outcome_of, parse_gpus, worker_argv, worker_devices
+
+    gpu_list = parse_gpus(gpus) if gpus is not None else None
+    devices = worker_devices(workers, gpu_list)
+    gpu_count = 0
+    if gpu_list:
+        import torch
+
+        gpu_count = torch.cuda.device_count()
+        if gpu_count == 0:
+            raise ConfigError("--gpus asked for, but CUDA is not available here; use --workers N --device cpu")
+        if request.device not in (None, "auto", "cuda"):
+            raise ConfigError(f"--gpus pins each worker to its GPU; drop --device {request.device}")
+        request.device = f"cuda:{gpu_list[0]}"  # this process's final rerun, on the first listed GPU
+    tuner = Tuner(ws, request)  # every check (method, --set, storage) happens here, before any worker starts
+    study = tuner.open_study()
+    options = {
+        "--plugin": request.method,
+        "--trials": request.n_trials,
+        "--competition": request.competition,
+        "--timeout": request.timeout,
+        "--storage": request.storage,
+        "--study": tuner.study_name,
+        "--config": config,
+        "--seed": request.seed,
+        "--pruner": request.pruner,
+        "--sampler": request.sampler,
+        "--device": None if gpu_list else request.device,
+        "--grace-period": request.grace_period,
+    }
+    pool = WorkerPool(
+        worker_argv(ws.root, options, list(request.sets)), devices, ws.studies / f"{tuner.study_name}.logs"
+    )
+    pool.gpu_count = gpu_count
+    seen: set[int] = set()
+    with progress_bars(quiet) as progress:
+        view = _View(progress, quiet, request.n_trials)
+        finished = [sum(t.state.name != "FAIL" for t in finished_trials(study, seen))]  # complete + pruned
+        before = len(seen)
+        view.start(
+            {
+                "study": tuner.study_name,
+                "storage": tuner.info.display,
+                "finished": finished[0],
+                "n_trials": request.n_trials,
+                "competition": tuner.competition_name,
+                "method": request.method,
+            }
+        )
+        view.message(f"{len(devices)} workers started; their logs: {relative(pool.log_dir, ws.root)}/worker-<i>.log")
+
+        def show_new_trials() -> None:
+            for trial in finished_trials(study, seen):
+                finished[0] += trial.state.name != "FAIL"
+                view.trial_end(outcome_of(trial, finished[0]))
+
+        pool.start()
+        pool.wait(show_new_trials)
+        show_new_trials()
+        failed = [w for w in pool.workers if w.returncode != 0]
+        for worker in failed:
+            view.message(f"worker {worker.index} stopped: {worker.last_error()} ({relative(worker.log_path, ws.root)})")
+        hooks = TuneHooks(on_message=view.message, on_final_start=view.final_start, progress=progress)
+        result = tuner.conclude(hooks)
+    if failed and result.counts["COMPLETE"] + result.counts["PRUNED"] < request.n_trials:
+        worker = failed[0]
+        raise TuneError(
+            f"worker {worker.index} failed: {worker.last_error()} (log {relative(worker.log_path, ws.root)}); "
+            f"the study holds {result.counts['COMPLETE'] + result.counts['PRUNED']} of {request.n_trials} trials"
+        )
+    _summary(result, ws.root, f"{len(devices)} workers ran {len(seen) - before}")
 
 
 class _View:
@@ -172,15 +263,16 @@ def _short(value: Any) -> str:
     return str(value)
 
 
-def _summary(result: Any, root: Path) -> None:
+def _summary(result: Any, root: Path, ran: str = "") -> None:
     from rich.table import Table
 
     counts = result.counts
+    ran = ran or f"this worker ran {result.ran_here}"
     console.print(
         f"\n[bold]study {escape(result.study)}[/]: {counts['COMPLETE']} complete, {counts['PRUNED']} pruned, "
         f"{counts['FAIL']} failed"
         + (f", {counts['RUNNING']} running" if counts["RUNNING"] else "")
-        + f" (target {result.n_trials}; this worker ran {result.ran_here})"
+        + f" (target {result.n_trials}; {ran})"
     )
     if result.best_number is None:
         console.print("no trial completed yet")

@@ -214,6 +214,7 @@ class Competition:
         self.spec = spec
         self.manifest_sha256 = sha
         self.image_shape = tuple(dataset.image_shape)
+        self.photos = bool(getattr(dataset, "photos", False))  # a plugin's dataset need not derive ImageDataset
         self._dataset = dataset
         self._manifest = manifest
         self._indices = indices

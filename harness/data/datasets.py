@@ -33,6 +33,8 @@ class ImageDataset:
     class_names: list[str]
     image_shape: tuple[int, int, int]
     roles: np.ndarray | None = None
+    # Natural photographs: random crops, flips and colour jitter keep their labels (train.transforms=auto).
+    photos: bool = False
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -111,6 +113,8 @@ class ArrayPixels:
 
 class FileDataset(ImageDataset):
     """Image files read lazily with PIL, converted to RGB and resized to ``size`` (H, W)."""
+
+    photos = True
 
     def __init__(self, paths, labels, item_names, class_names, size: int | Sequence[int] = 64, roles=None):
         self.paths = [Path(p) for p in paths]

@@ -156,6 +156,50 @@ def history_figure(
     return save(fig, path)
 
 
+TRIPLET_KINDS = (
+    ("easy_triplets", "easy", "#2ca02c"),
+    ("semihard_triplets", "semi-hard", "#ff7f0e"),
+    ("hard_triplets", "hard", "#d62728"),
+)
+
+
+def training_figure(path: Path, history: list[dict], title: str = "") -> Path:
+    """Per epoch: shares of easy / semi-hard / hard triplets (stacked) and of zero-loss samples in the
+    training batches (left), and the overlap of val top-k neighbours with the previous evaluation (right)."""
+    fig = Figure(figsize=(10.0, 3.8), dpi=DPI)
+    census, stability = fig.subplots(1, 2)
+    epochs = np.array([int(r["epoch"]) for r in history])
+    shares = [np.array([float(r.get(key, np.nan)) for r in history]) for key, _, _ in TRIPLET_KINDS]
+    if len(epochs) and not np.isnan(shares[0]).all():
+        census.stackplot(
+            epochs,
+            *[np.nan_to_num(s) for s in shares],
+            labels=[n for _, n, _ in TRIPLET_KINDS],
+            colors=[c for _, _, c in TRIPLET_KINDS],
+            alpha=0.8,
+        )
+    zero = np.array([float(r.get("zero_loss_samples", np.nan)) for r in history])
+    if len(epochs) and not np.isnan(zero).all():
+        census.plot(epochs, zero, color="black", marker="o", ms=3, label="zero-loss samples")
+    census.set(xlabel="epoch", ylabel="share of the batches' triplets", ylim=(0, 1), title="triplets in the batches")
+    census.legend(loc="lower left", fontsize=8)
+    overlap = np.array([float(r.get("val_neighbour_overlap", np.nan)) for r in history])
+    shown = ~np.isnan(overlap)
+    stability.plot(epochs[shown], overlap[shown], color="#1f77b4", marker="o", ms=3)
+    stability.set(
+        xlabel="epoch",
+        ylabel="top-k overlap with previous evaluation",
+        ylim=(0, 1.02),
+        title="stability of val neighbours",
+    )
+    for ax in (census, stability):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return save(fig, path)
+
+
 def importance_figure(path: Path, importances: dict[str, float], title: str = "") -> Path:
     """Horizontal bars of hyperparameter importances, most important on top."""
     items = sorted(importances.items(), key=lambda kv: kv[1])[-20:]

@@ -39,6 +39,18 @@ def find_row(rows: list[dict], submission_id: str, competition: str) -> dict:
     raise SubmissionError(f"no submission {submission_id!r} on leaderboard {competition}.{hint}")
 
 
+def training_history(workspace: Workspace, submission_id: str) -> list[dict]:
+    """The per-epoch history a ``bench run`` stored in ``runs/<id>/metrics.json`` ([] when absent or unreadable)."""
+    import json
+
+    path = workspace.run_dir(check_name(submission_id, "submission id")) / "metrics.json"
+    try:
+        history = json.loads(path.read_text(encoding="utf-8")).get("history", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [r for r in history if isinstance(r, dict) and "epoch" in r] if isinstance(history, list) else []
+
+
 def submission_file(workspace: Workspace, competition: str, submission_id: str, row: dict | None = None) -> Path:
     """Where the submission's CSV lives: the leaderboard's ``submission_path`` or the default place."""
     candidates = []

@@ -14,6 +14,7 @@ from harness.report.sections import (
     leaderboard_section,
     study_section,
     submission_sections,
+    training_section,
 )
 from harness.workspace import Workspace, check_name
 
@@ -60,6 +61,9 @@ def write_report(
     else:
         data.class_names = gather.class_names(workspace, competition)
         sections += submission_sections(data, gather.image_loader(workspace, competition), out_dir, private)
+    training = training_section(chosen, gather.training_history(workspace, chosen), out_dir)
+    if training is not None:
+        sections.append(training)
     studies = list(dict.fromkeys(r.get("study", "") for r in reversed(rows) if r.get("study")))
     for i, name in enumerate(studies[:MAX_STUDIES]):
         submitted = [int(r["trial"]) for r in rows if r.get("study") == name and str(r.get("trial", "")).isdigit()]
@@ -95,6 +99,9 @@ def write_run_report(
     data.class_names = gather.class_names(workspace, competition)
     load = gather.image_loader(workspace, competition) if images else None
     sections = submission_sections(data, load, out_dir, private)
+    training = training_section(submission_id, gather.training_history(workspace, submission_id), out_dir)
+    if training is not None:
+        sections.append(training)
     subset = data.scores if private else data.scores[data.public]
     score = f"{subset.mean():.4f}" if len(subset) else "n/a"
     subtitle = f"{competition}: {'all' if private else 'public'} {data.metric_label} {score}"

@@ -190,6 +190,22 @@ def submission_sections(
     return [worst, curves]
 
 
+def training_section(submission_id: str, history: list[dict], out_dir: Path, prefix: str = "") -> Section | None:
+    """The training diagnostics of one run (harness/train/diagnostics.py), or None when it recorded none."""
+    keys = ("easy_triplets", "zero_loss_samples", "val_neighbour_overlap")
+    if not any(key in record for record in history for key in keys):
+        return None
+    name = f"{prefix}training.png"
+    figures.training_figure(Path(out_dir) / name, history, title=submission_id)
+    caption = (
+        "Left: of all (anchor, positive, negative) triplets in each epoch's training batches, the share that is "
+        "easy (no loss), semi-hard (inside the margin) or hard (negative nearer than positive); black: the share "
+        "of samples whose loss was zero. Right: how many of each val item's top-10 neighbours it kept since the "
+        "previous evaluation (1: the ranking has settled). From the run's metrics.json history."
+    )
+    return Section(f"Training of {submission_id}", figures=[(name, caption)])
+
+
 def study_section(study: StudyData, out_dir: Path, prefix: str, submitted: list[int] | None = None) -> Section:
     """Optimisation history and parameter importances of one study, or a note saying why not.
 

@@ -1,15 +1,20 @@
-"""Which device trains, how it is seeded, and whether it runs in mixed precision."""
+"""Which device trains, how it is seeded, and the speed settings: mixed precision, channels-last, compile."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import random
+from typing import Any
 
 import numpy as np
 import torch
 
 from harness.errors import ConfigError
+
+log = logging.getLogger("bench.train")
+BF16_CAPABILITY = (8, 0)  # Ampere and newer run bfloat16 natively; older GPUs only emulate it
 
 
 def pick_device(requested: str | None = "auto") -> torch.device:
@@ -50,22 +55,32 @@ def seed_everything(seed: int) -> None:
 
 
 @contextlib.contextmanager
-def deterministic(device: torch.device):
-    """Deterministic kernels for the duration of a run; the global flag is restored afterwards."""
+def deterministic(device: torch.device, enabled: bool = True):
+    """Deterministic kernels (``train.deterministic``, the default) or the fastest ones, for the duration of a run.
+
+    Off: cuDNN picks the fastest convolution algorithms (``cudnn.benchmark``) and float32 matmuls may use
+    TF32, so two runs with one seed can differ in the last digits. Global flags are restored afterwards.
+    """
     if device.type == "cpu":
         # CPU kernels are already deterministic for a fixed thread count, and the switch itself
         # costs about 2 s of imports (torch._dynamo) on every run.
         yield
         return
     before = torch.are_deterministic_algorithms_enabled()
-    if device.type == "cuda":
+    benchmark, precision = torch.backends.cudnn.benchmark, torch.get_float32_matmul_precision()
+    if enabled and device.type == "cuda":
         # cuBLAS needs this before its first deterministic call; it is ignored if already set.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.use_deterministic_algorithms(enabled, warn_only=True)
+    torch.backends.cudnn.benchmark = not enabled
+    if not enabled:
+        torch.set_float32_matmul_precision("high")
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(before)
+        torch.backends.cudnn.benchmark = benchmark
+        torch.set_float32_matmul_precision(precision)
 
 
 @contextlib.contextmanager
@@ -85,7 +100,85 @@ def uses_amp(device: torch.device, enabled: bool) -> bool:
     return bool(enabled) and device.type == "cuda"
 
 
+def amp_dtype(device_type: str, enabled: bool, capability: tuple[int, int] | None) -> torch.dtype | None:
+    """The autocast dtype: bfloat16 on GPUs of compute capability 8.0 or newer, float16 on older ones.
+
+    ``None`` means full precision (``train.amp = false``, or not cuda). A pure function of the GPU's
+    ``capability`` (``torch.cuda.get_device_capability``) so that the choice is testable without a GPU.
+    """
+    if not enabled or device_type != "cuda":
+        return None
+    if capability is not None and tuple(capability) >= BF16_CAPABILITY:
+        return torch.bfloat16
+    return torch.float16
+
+
+def needs_grad_scaler(dtype: torch.dtype | None) -> bool:
+    """float16 gradients underflow without loss scaling; bfloat16 has float32's range and needs none."""
+    return dtype == torch.float16
+
+
+def cuda_capability(device: torch.device) -> tuple[int, int] | None:
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return None
+    return torch.cuda.get_device_capability(device)
+
+
+def precision(device: torch.device, enabled: bool) -> torch.dtype | None:
+    """This device's autocast dtype under ``train.amp = enabled``."""
+    return amp_dtype(device.type, enabled, cuda_capability(device))
+
+
 def autocast(device: torch.device, enabled: bool):
-    if uses_amp(device, enabled):
-        return torch.autocast(device_type="cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
+    dtype = precision(device, enabled)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def grad_scaler(device: torch.device, enabled: bool) -> torch.amp.GradScaler:
+    """A gradient scaler that is active only under float16 autocast."""
+    return torch.amp.GradScaler("cuda", enabled=needs_grad_scaler(precision(device, enabled)))
+
+
+def memory_format(channels_last: bool) -> torch.memory_format:
+    """``train.channels_last``: NHWC tensors, which convolutions on recent GPUs (tensor cores) run faster."""
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
+class CompiledOrEager(torch.nn.Module):
+    """``train.compile``: the module through ``torch.compile``; if compiling fails, the module as it is, with a warning.
+
+    ``torch.compile`` compiles lazily, so failures (no C++ compiler, an unsupported operation) show up at
+    the first call: that call falls back to eager mode and every later call stays there.
+    """
+
+    def __init__(self, module: torch.nn.Module, backend: str = "inductor"):
+        super().__init__()
+        self.module = module
+        self._set_compiled(None)
+        try:
+            self._set_compiled(torch.compile(module, backend=backend))
+        except Exception as exc:  # torch.compile refuses up front on some platforms (old Python, Windows)
+            self._fall_back(exc)
+
+    def _set_compiled(self, compiled: Any) -> None:
+        # Not a registered submodule: the weights appear once, under ``module.``, in state_dict().
+        object.__setattr__(self, "compiled", compiled)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        if self.compiled is not None:
+            try:
+                return self.compiled(*args, **kwargs)
+            except Exception as exc:
+                self._fall_back(exc)
+        return self.module(*args, **kwargs)
+
+    def _fall_back(self, exc: Exception) -> None:
+        self._set_compiled(None)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        log.warning(
+            "train.compile: torch.compile failed (%s: %s); training continues without it",
+            type(exc).__name__,
+            first[:200],
+        )

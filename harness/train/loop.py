@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -22,9 +23,21 @@ from harness.components import create_indexer, create_loss, create_sampler, regi
 from harness.config import OptimConfig, TrainConfig, check_values, optim_config, train_config
 from harness.errors import TrainingError
 from harness.hookspecs import EpochAware, FeedbackSampler, PerSampleLoss, RefreshableSampler
-from harness.train.devices import autocast, cpu_threads, deterministic, pick_device, seed_everything, uses_amp
+from harness.train import distributed
+from harness.train.devices import (
+    CompiledOrEager,
+    autocast,
+    cpu_threads,
+    deterministic,
+    grad_scaler,
+    memory_format,
+    pick_device,
+    seed_everything,
+)
+from harness.train.diagnostics import EpochDiagnostics, NeighbourStability
 from harness.train.embed import embed_images, in_memory, load_batches
 from harness.train.model import RetrievalModel, build_model, settings
+from harness.train.transforms import train_transform
 
 log = logging.getLogger("bench.train")
 
@@ -55,12 +68,15 @@ def fit(
     device = device if isinstance(device, torch.device) else pick_device(device or tc.device)
     seed = int(cfg.get("seed") or 0)
     started = time.perf_counter()
-    with deterministic(device), cpu_threads(tc.threads):
+    with deterministic(device, tc.deterministic), cpu_threads(tc.threads):
         seed_everything(seed)
         train = in_memory(competition.train(), tc.preload_mb)
         val = in_memory(competition.val(), tc.preload_mb)
-        parts = build_parts(cfg, tc, oc, train, device, seed)
         metric, k = competition.spec.metric, int(competition.spec.k)
+        if tc.epochs == 0:
+            return untrained(cfg, train, val, metric, k, device, tc, started)
+        parts = build_parts(cfg, tc, oc, train, device, seed)
+        parts.transform = train_transform(tc, train.image_shape, bool(getattr(competition, "photos", False)))
         log.info(
             "training %s on %d images (%d classes), %d val images, device %s",
             describe(cfg),
@@ -72,16 +88,23 @@ def fit(
 
         history: list[dict[str, Any]] = []
         best = BestWeights()
+        stability = NeighbourStability()
         epochs_task = progress.add_task("epochs", total=tc.epochs) if progress is not None else None
         for epoch in range(tc.epochs):
             epoch_started = time.perf_counter()
             start_epoch(parts.epoch_aware(), epoch, tc.epochs)
             maybe_refresh(parts, epoch, train, device, tc, progress)
+            parts.diagnostics.start_epoch()
             train_loss = train_one_epoch(parts, train, device, tc, oc, progress, f"epoch {epoch + 1}")
-            record = {"epoch": epoch + 1, "train_loss": train_loss}
+            record = {"epoch": epoch + 1, "train_loss": train_loss, **parts.diagnostics.record()}
             if len(val) and ((epoch + 1) % tc.eval_every == 0 or epoch + 1 == tc.epochs):
-                record["val_score"] = val_score(parts.model, val, cfg, metric, k, device, tc, progress)
+                neighbours: list[np.ndarray] = []
+                score = partial(val_score, parts.model, val, cfg, metric, k, device, tc, progress, neighbours.append)
+                record["val_score"] = distributed.on_main_rank(score)  # every rank takes rank 0's decisions
                 best.update(parts.model, epoch + 1, record["val_score"])
+                overlap = stability.update(neighbours[0]) if neighbours else None
+                if overlap is not None:
+                    record["val_neighbour_overlap"] = overlap
             record["seconds"] = round(time.perf_counter() - epoch_started, 3)
             history.append(record)
             shown = (
@@ -100,6 +123,16 @@ def fit(
         best.restore(parts.model)
     parts.model.eval()
     return TrainResult(parts.model, best.score, history, round(time.perf_counter() - started, 3), best.epoch)
+
+
+def untrained(cfg, train, val, metric: str, k: int, device, tc: TrainConfig, started: float) -> TrainResult:
+    """``train.epochs=0``: the model as built (e.g. ``pixels`` + ``identity``), scored on val once."""
+    model = build_model(cfg, train.num_classes, device).to(device).eval()
+    score = val_score(model, val, cfg, metric, k, device, tc) if len(val) else None
+    if score is not None and math.isnan(score):
+        score = None
+    log.info("no training (train.epochs=0)%s", f": val {score:.4f}" if score is not None else "")
+    return TrainResult(model, score, [], round(time.perf_counter() - started, 3), None)
 
 
 class BestWeights:
@@ -147,21 +180,41 @@ class TrainingParts:
     optimizer: torch.optim.Optimizer
     scheduler: Any  # a LambdaLR, or None for a constant rate
     scaler: torch.amp.GradScaler
-    generator: torch.Generator  # augmentation randomness, seeded by the run
+    generator: torch.Generator  # augmentation randomness, seeded by the run (plus the rank)
+    trainer: nn.Module | None = None  # what the training step calls: the model, in DDP and/or compiled
+    diagnostics: EpochDiagnostics = field(default_factory=lambda: EpochDiagnostics({}))
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None  # photo transforms (train.transforms)
 
     def epoch_aware(self) -> list[EpochAware]:
         candidates = (self.model.head, *self.losses.values(), self.sampler)
         return [part for part in candidates if isinstance(part, EpochAware)]
 
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return (self.trainer if self.trainer is not None else self.model)(images)
+
 
 def build_parts(cfg, tc: TrainConfig, oc: OptimConfig, train, device, seed: int) -> TrainingParts:
-    model = build_model(cfg, train.num_classes, device).to(device)
+    """The parts of one run; with several processes (``bench run --nproc``) see ``harness.train.distributed``."""
+    model = build_model(cfg, train.num_classes, device).to(device, memory_format=memory_format(tc.channels_last))
     losses = build_losses(cfg, tc, train.num_classes, model.out_dim, device)
-    sampler = build_sampler(cfg, train.labels, tc.batch_size, seed)
+    losses = distributed.across_ranks(losses, lambda key: in_batch_loss(cfg, key), tc.gather_embeddings)
+    sampler = distributed.shard_batches(build_sampler(cfg, train.labels, tc.batch_size, seed))
     optimizer = build_optimizer(oc, model, losses)
     scheduler = build_scheduler(oc, optimizer, tc.epochs * max(1, len(sampler)))
-    scaler = torch.amp.GradScaler("cuda", enabled=uses_amp(device, tc.amp))
-    return TrainingParts(model, losses, sampler, optimizer, scheduler, scaler, torch.Generator().manual_seed(seed))
+    trainer = distributed.wrap_model(model, device)
+    if tc.compile:
+        trainer = CompiledOrEager(trainer)
+    generator = torch.Generator().manual_seed(distributed.rank_seed(seed))
+    scaler = grad_scaler(device, tc.amp)
+    return TrainingParts(
+        model, losses, sampler, optimizer, scheduler, scaler, generator, trainer, diagnostics=EpochDiagnostics(cfg)
+    )
+
+
+def in_batch_loss(cfg, key: str) -> bool:
+    """Whether the loss under ``key`` compares items within a batch (registered with ``in_batch=True``)."""
+    name = cfg["loss"]["name"] if key == "loss" else "softmax"
+    return bool(registry("losses").get(name).meta.get("in_batch"))
 
 
 def build_losses(cfg, tc: TrainConfig, num_classes: int, dim: int, device) -> dict[str, nn.Module]:
@@ -187,7 +240,7 @@ def build_sampler(cfg, labels: np.ndarray, batch_size: int, seed: int):
 def build_optimizer(oc: OptimConfig, model: RetrievalModel, losses: dict[str, nn.Module]):
     groups = [
         {"params": list(model.backbone.parameters()), "lr": oc.lr * oc.backbone_lr_scale},
-        {"params": list(model.head.parameters()), "lr": oc.lr},
+        {"params": [p for name, p in model.named_parameters() if not name.startswith("backbone.")], "lr": oc.lr},
     ]
     for loss in losses.values():
         params = [p for p in loss.parameters() if p.requires_grad]
@@ -222,10 +275,12 @@ def train_one_epoch(parts: TrainingParts, train, device, tc: TrainConfig, oc: Op
         images = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))
         if tc.augment:
             images = random_shift(images, parts.generator)
-        images = images.to(device, non_blocking=True)
+        if parts.transform is not None:
+            images = parts.transform(images)
+        images = images.to(device, non_blocking=True, memory_format=memory_format(tc.channels_last))
         labels = torch.from_numpy(np.asarray(train.labels)[positions]).to(device)
         with autocast(device, tc.amp):
-            embeddings = parts.model(images)
+            embeddings = parts.forward(images)
         loss = step_loss(parts, positions, embeddings.float(), labels, tc)
         if not torch.isfinite(loss):
             raise TrainingError(f"the training loss became {loss.item()} ({label}); try a lower optim.lr")
@@ -240,19 +295,21 @@ def train_one_epoch(parts: TrainingParts, train, device, tc: TrainConfig, oc: Op
 
 
 def step_loss(parts: TrainingParts, positions: np.ndarray, embeddings, labels, tc: TrainConfig) -> torch.Tensor:
-    """The batch's loss; a feedback sampler is shown each sample's share of it."""
+    """The batch's loss; a feedback sampler is shown each sample's share of it, the diagnostics see the batch.
+
+    A loss that gives per-sample values is called through ``per_sample`` (once, instead of ``forward``)."""
     loss_fn, sampler = parts.losses["loss"], parts.sampler
-    if isinstance(sampler, FeedbackSampler):
-        if isinstance(loss_fn, PerSampleLoss):
-            per_sample = loss_fn.per_sample(embeddings, labels)
-            loss = per_sample.mean()
-            shares = per_sample.detach().float().cpu().numpy()
-        else:
-            loss = loss_fn(embeddings, labels)
-            shares = np.full(len(positions), np.nan, dtype=np.float32)
-        sampler.observe(positions, shares, embeddings.detach().float().cpu().numpy())
+    shares = None
+    if isinstance(loss_fn, PerSampleLoss):
+        per_sample = loss_fn.per_sample(embeddings, labels)
+        loss = per_sample.mean()
+        shares = per_sample.detach().float().cpu().numpy()
     else:
         loss = loss_fn(embeddings, labels)
+    if isinstance(sampler, FeedbackSampler):
+        observed = shares if shares is not None else np.full(len(positions), np.nan, dtype=np.float32)
+        sampler.observe(positions, observed, embeddings.detach().float().cpu().numpy())
+    parts.diagnostics.observe(embeddings, labels, shares)
     if "classification" in parts.losses:
         loss = loss + tc.classification_weight * parts.losses["classification"](embeddings, labels)
     return loss
@@ -261,6 +318,7 @@ def step_loss(parts: TrainingParts, positions: np.ndarray, embeddings, labels, t
 def optimize(parts: TrainingParts, loss: torch.Tensor, oc: OptimConfig) -> None:
     parts.optimizer.zero_grad(set_to_none=True)
     parts.scaler.scale(loss).backward()
+    distributed.average_gradients([p for loss_fn in parts.losses.values() for p in loss_fn.parameters()])
     if oc.grad_clip > 0:
         parts.scaler.unscale_(parts.optimizer)
         params = [p for group in parts.optimizer.param_groups for p in group["params"]]
@@ -296,13 +354,17 @@ def maybe_refresh(parts: TrainingParts, epoch: int, train, device, tc: TrainConf
 
 
 # -- model selection on val ------------------------------------------------------------------
-def val_score(model, val, cfg, metric: str, k: int, device, tc: TrainConfig, progress=None) -> float:
-    """Mean score of val items retrieving among the other val items with the run's indexer."""
+def val_score(model, val, cfg, metric: str, k: int, device, tc: TrainConfig, progress=None, on_ranked=None) -> float:
+    """Mean score of val items retrieving among the other val items with the run's indexer.
+
+    ``on_ranked(ranked)`` receives each item's ranked val neighbours (the diagnostics' stability measure)."""
     from harness.metrics import per_query_scores
 
     embeddings = embed_images(model, val, device, tc.embed_batch_size, tc.amp, progress, "val embeddings")
     labels = np.asarray(val.labels)
     ranked, k_val = leave_one_out(embeddings, cfg, k)
+    if on_ranked is not None:
+        on_ranked(ranked)
     counts = np.bincount(labels)
     usable = counts[labels] > 1  # a val item alone in its class has nothing to retrieve
     if k_val < 1 or not usable.any():

@@ -290,6 +290,15 @@ class Tuner:
                 raise TrainingError(f"{failures} trials in a row failed; last: {outcome.message}")
         return self._finish(study, ran, stale)
 
+    def conclude(self, hooks: TuneHooks | None = None) -> TuneResult:
+        """After other processes searched (``--workers``): the study's summary, and its best trial submitted once."""
+        from harness.data.competition import open_competition
+
+        self.hooks = hooks or TuneHooks()
+        self._competition = open_competition(self.workspace, self.competition_name)
+        study = self.open_study()
+        return self._finish(study, 0, fail_stale_trials(study, self.request.grace_period))
+
     def _run_trial(self, study: Study, trial: Trial, competition: Any, device: Any) -> TrialOutcome:
         import optuna
         from optuna.exceptions import UpdateFinishedTrialError

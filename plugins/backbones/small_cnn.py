@@ -38,14 +38,19 @@ class SmallCNN(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(channels[-1], out_dim)
         self.out_dim = out_dim
+        self.feature_channels = channels[-1]
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Feature maps ``(B, feature_channels, h, w)`` before the pooling, for a ``pooling`` section."""
         x = images
         for i, stage in enumerate(self.stages):
             if i and min(x.shape[-2:]) >= 4:
                 x = nn.functional.max_pool2d(x, 2)
             x = stage(x)
-        return self.fc(self.dropout(self.pool(x).flatten(1)))
+        return x
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(self.pool(self.forward_features(images)).flatten(1)))
 
 
 def small_cnn(width: int = 32, stages: int = 3, out_dim: int = 128, dropout: float = 0.0) -> SmallCNN:

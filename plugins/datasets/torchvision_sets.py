@@ -82,7 +82,9 @@ def _build(name: str, root: str | None, download: bool, split: str) -> ArrayData
         labels.append(np.asarray(ds.targets, dtype=np.int64))
         names += [f"{part}/{i:05d}" for i in range(len(data))]
         classes = list(ds.classes)
-    return ArrayDataset(np.concatenate(images), np.concatenate(labels), names, classes)
+    dataset = ArrayDataset(np.concatenate(images), np.concatenate(labels), names, classes)
+    dataset.photos = name.startswith("cifar")  # a flipped or cropped digit may change class
+    return dataset
 
 
 def _factory(name: str):

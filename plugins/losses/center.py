@@ -34,9 +34,13 @@ class CenterLoss(nn.Module):
         self.centers = nn.Parameter(torch.randn(num_classes, in_dim) / in_dim**0.5)
 
     def forward(self, embeddings: torch.Tensor, labels) -> torch.Tensor:
+        return self.per_sample(embeddings, labels).mean()
+
+    def per_sample(self, embeddings: torch.Tensor, labels) -> torch.Tensor:
+        """Each sample's cross-entropy plus its weighted pull toward its class center."""
         labels = check_batch(embeddings, labels)
-        classification = F.cross_entropy(self.classifier(embeddings), labels)
-        pull = 0.5 * (embeddings - self.centers[labels]).pow(2).sum(1).mean()
+        classification = F.cross_entropy(self.classifier(embeddings), labels, reduction="none")
+        pull = 0.5 * (embeddings - self.centers[labels]).pow(2).sum(1)
         return classification + self.center_weight * pull
 
 

@@ -25,6 +25,17 @@ class HashNetLoss(nn.Module):
         self.balance = bool(balance)
 
     def forward(self, codes: torch.Tensor, labels) -> torch.Tensor:
+        weighted, pairs = self.weighted_pairs(codes, labels)
+        return weighted[pairs].sum() / pairs.sum().clamp_min(1)
+
+    def per_sample(self, codes: torch.Tensor, labels) -> torch.Tensor:
+        """Item i's row of weighted pair terms Σ_j w_ij ℓ_ij, scaled so that the mean equals ``forward``."""
+        weighted, pairs = self.weighted_pairs(codes, labels)
+        rows = (weighted * pairs.to(weighted.dtype)).sum(1)
+        return rows * len(rows) / pairs.sum().clamp_min(1)
+
+    def weighted_pairs(self, codes: torch.Tensor, labels) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, B)`` terms w_ij (softplus(α⟨h_i,h_j⟩) − s_ij α⟨h_i,h_j⟩) and the mask of pairs i ≠ j."""
         labels = check_batch(codes, labels)
         alpha = self.alpha or 10.0 / codes.shape[1]
         inner = alpha * codes @ codes.T
@@ -36,9 +47,11 @@ class HashNetLoss(nn.Module):
             n_similar = (same & pairs).sum().clamp_min(1)
             n_dissimilar = (~same).sum().clamp_min(1)
             nll = nll * torch.where(same, total / n_similar, total / n_dissimilar).to(nll.dtype)
-        return nll[pairs].sum() / total.clamp_min(1)
+        return nll, pairs
 
 
 @hookimpl
 def register_losses(register):
-    register("hashnet", HashNetLoss, description="HashNet weighted pairwise likelihood (Cao et al. 2017)")
+    register(
+        "hashnet", HashNetLoss, description="HashNet weighted pairwise likelihood (Cao et al. 2017)", in_batch=True
+    )

@@ -45,6 +45,12 @@ class SoftmaxLoss(nn.Module):
         labels = check_batch(embeddings, labels)
         return F.cross_entropy(self.logits(embeddings), labels, label_smoothing=self.label_smoothing)
 
+    def per_sample(self, embeddings: torch.Tensor, labels) -> torch.Tensor:
+        """Each sample's cross-entropy; the mean equals ``forward``."""
+        labels = check_batch(embeddings, labels)
+        logits = self.logits(embeddings)
+        return F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing, reduction="none")
+
 
 @hookimpl
 def register_losses(register):

@@ -1,0 +1,174 @@
+"""``bench run --nproc N``: start N ranks of a command through torch's elastic launcher (what torchrun runs).
+
+Rank 0 shares this terminal (its progress bars, log lines and summary); the other ranks' output
+goes to files in a temporary folder. A rank that fails writes its one-line reason to the error
+file torchrun gives it (``TORCHELASTIC_ERROR_FILE``, see :func:`record_rank_error`); the launcher
+stops every other rank and raises :class:`RankFailed` with the first real reason, not with the
+follow-on errors of ranks whose peer went away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from harness.errors import BenchError, ConfigError
+
+ERROR_FILE_VARIABLE = "TORCHELASTIC_ERROR_FILE"
+LAUNCHED_VARIABLE = "BENCH_LAUNCHED_RANKS"  # set for ranks bench started: they leave error messages to it
+USER_ERROR, CRASH, STOPPED = "user", "crash", "stopped"
+
+
+class RankFailed(BenchError):
+    """A rank of a multi-process run failed; the others were stopped."""
+
+
+class RankStopped(BenchError):
+    """This rank was told to stop (SIGTERM: the launcher stops every rank once one has failed)."""
+
+
+@contextlib.contextmanager
+def stop_on_sigterm():
+    """While the block runs, SIGTERM raises :class:`RankStopped`, so that a stopped rank cleans up after itself."""
+
+    def stop(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # once: a second signal while cleaning up just ends it
+        raise RankStopped("stopped because another rank failed")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def launch(argv: Sequence[str], nproc: int, threads_per_rank: int | None = None) -> None:
+    """Run ``python -m harness.cli ARGV`` as ``nproc`` ranks on this machine and wait for all of them."""
+    if nproc < 2:
+        raise ConfigError(f"--nproc must be at least 2 to launch several processes but got {nproc}")
+    from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs, SignalException, Std
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    logs = tempfile.mkdtemp(prefix="bench-ranks-")
+    config = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=nproc,
+        run_id=f"bench-{uuid.uuid4().hex[:8]}",
+        rdzv_backend="c10d",
+        rdzv_endpoint="localhost:0",  # a free port, like torchrun --standalone
+        max_restarts=0,
+        monitor_interval=0.1,
+        logs_specs=DefaultLogsSpecs(log_dir=logs, redirects={rank: Std.ALL for rank in range(1, nproc)}),
+    )
+    overrides = {LAUNCHED_VARIABLE: "1", "OMP_NUM_THREADS": str(threads_per_rank or rank_threads(nproc))}
+    previous = {key: os.environ.get(key) for key in overrides}
+    os.environ.update(overrides)  # the agent passes its own environment on to the ranks
+    try:
+        with quiet_launcher():
+            elastic_launch(config, sys.executable)("-m", "harness.cli", *argv)
+    except ChildFailedError as exc:
+        raise RankFailed(first_reason(exc.failures)) from None
+    except SignalException as exc:  # the launcher passed the signal on to every rank and waited for them
+        if exc.sigval == signal.SIGINT:
+            raise KeyboardInterrupt from None
+        raise RankFailed(f"stopped by {exc.sigval.name}") from None
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        shutil.rmtree(logs, ignore_errors=True)
+
+
+def rank_threads(nproc: int) -> int:
+    """CPU threads per rank when the user set none: the machine's cores shared out, at least one."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        return int(os.environ["OMP_NUM_THREADS"])
+    return max(1, (os.cpu_count() or 1) // nproc)
+
+
+class quiet_launcher:
+    """Keep torch.distributed.elastic's own log lines (closing signals, failure tables) off the terminal, and
+    give back the signal handlers the launcher installs for itself (Ctrl-C in a later command is ours again)."""
+
+    PREFIX = "torch.distributed"
+    SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
+
+    def __enter__(self):
+        names = [n for n in logging.root.manager.loggerDict if n == self.PREFIX or n.startswith(self.PREFIX + ".")]
+        self.levels = {name: logging.getLogger(name).level for name in names}
+        for name in names:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        numbers = [getattr(signal, name) for name in self.SIGNALS if hasattr(signal, name)]
+        self.handlers = {number: signal.getsignal(number) for number in numbers}
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for name, level in self.levels.items():
+            logging.getLogger(name).setLevel(level)
+        for number, handler in self.handlers.items():
+            if handler is not None:
+                signal.signal(number, handler)
+
+
+def first_reason(failures: dict[int, Any]) -> str:
+    """One line: the first user error (a BenchError) of any rank, else the first crash, else an exit code.
+
+    Ranks whose peer failed fail too (a broken connection, a signal): those are follow-on errors.
+    """
+    reports = []
+    for rank, failure in failures.items():
+        data = failure.error_file_data.get("message") if isinstance(failure.error_file_data, dict) else None
+        extra = data.get("extraInfo", {}) if isinstance(data, dict) else {}
+        kind = extra.get("bench_kind")
+        order = {USER_ERROR: 0, CRASH: 1}.get(kind, 2)  # then STOPPED and signals
+        when = float(extra.get("bench_time", failure.timestamp))
+        if kind:
+            text = str(data.get("message", "")).strip()
+        elif failure.exitcode < 0:
+            text = f"stopped by signal {failure.signal_name()}"
+        else:
+            text = f"exited with code {failure.exitcode}"
+        reports.append((order, when, rank, text))
+    if not reports:
+        return "a rank failed"
+    _, _, rank, text = min(reports)
+    return f"rank {rank}: {text}"
+
+
+def record_rank_error(message: str, kind: str) -> bool:
+    """In a rank bench launched: store ``message`` for the launcher instead of printing it; False elsewhere."""
+    path = os.environ.get(ERROR_FILE_VARIABLE)
+    if not path or os.environ.get(LAUNCHED_VARIABLE) != "1":
+        return False
+    now = time.time()
+    data = {
+        "message": {
+            "message": message,
+            "extraInfo": {
+                "timestamp": str(int(now)),
+                "bench_time": now,
+                "bench_kind": kind,
+                "py_callstack": "",
+            },
+        }
+    }
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(data, handle)
+    except OSError:
+        return False
+    return True

@@ -1,0 +1,1 @@
+"""Built-in poolings: feature maps (B, C, h, w) to one vector per image."""

@@ -1,0 +1,299 @@
+"""Several processes: torchrun's environment, the rank sampler, global-batch losses (real gloo ranks), --nproc."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from harness.components import create_loss
+from harness.errors import ConfigError, TrainingError
+from harness.train.distributed import RankBatches, Ranks, backend_for, from_environment, rank_seed
+from harness.train.launch import first_reason
+from plugins.samplers.pk import PKSampler
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def repo_env(root: Path) -> dict[str, str]:
+    return {**os.environ, "BENCH_ROOT": str(root), "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+
+# -- torchrun's environment --------------------------------------------------------------------
+def test_ranks_come_from_torchrun_variables():
+    assert from_environment({}) == Ranks(0, 1, 0, 1)
+    ranks = from_environment({"WORLD_SIZE": "4", "RANK": "3", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"})
+    assert ranks == Ranks(3, 4, 1, 2) and ranks.distributed and not ranks.is_main
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"WORLD_SIZE": "2", "RANK": "2"}, {"WORLD_SIZE": "0"}, {"WORLD_SIZE": "two"}, {"WORLD_SIZE": "2", "RANK": "-1"}],
+)
+def test_an_inconsistent_torchrun_environment_is_a_config_error(env):
+    with pytest.raises(ConfigError, match="torchrun"):
+        from_environment(env)
+
+
+def test_backends_and_rank_seeds():
+    assert backend_for("cuda") == "nccl" and backend_for("cpu") == "gloo"
+    with pytest.raises(ConfigError, match="cpu or cuda"):
+        backend_for("mps")
+    assert rank_seed(7, Ranks(0, 2)) == 7 and rank_seed(7, Ranks(1, 2)) == 8
+
+
+def test_processes_must_fit_the_devices_before_any_starts(monkeypatch):
+    from harness.train.distributed import check_ranks_fit
+
+    check_ranks_fit(torch.device("cpu"), 8)  # gloo: as many CPU processes as asked
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    check_ranks_fit(torch.device("cuda"), 2)
+    with pytest.raises(ConfigError, match="3 processes per machine need as many GPUs but this machine has 2"):
+        check_ranks_fit(torch.device("cuda"), 3)
+    with pytest.raises(ConfigError, match="cpu or cuda"):
+        check_ranks_fit(torch.device("mps"), 2)
+
+
+# -- the rank sampler --------------------------------------------------------------------------
+def test_ranks_get_disjoint_whole_pk_batches_of_one_shared_sequence():
+    labels = np.repeat(np.arange(10), 12)
+    world = 3
+    shards = []
+    for rank in range(world):
+        sampler = RankBatches(PKSampler(labels, 16, k=4, seed=5), Ranks(rank, world))
+        sampler.on_epoch_start(2, 4)
+        shards.append(list(sampler))
+    single = PKSampler(labels, 16, k=4, seed=5)
+    single.on_epoch_start(2, 4)
+    sequence = list(single)
+    rounds = len(sequence) // world
+    assert all(len(shard) == rounds for shard in shards)
+    for rank, shard in enumerate(shards):
+        assert shard == sequence[rank : rounds * world : world]  # batch r, r + W, ... of the one sequence
+        for batch in shard:  # P x K kept: 4 classes, 4 images each
+            assert sorted(Counter(labels[batch].tolist()).values()) == [4, 4, 4, 4]
+    # no two ranks train on the same batch in a round
+    for step in range(rounds):
+        assert len({tuple(shard[step]) for shard in shards}) == world
+
+
+def test_the_rank_sampler_has_exactly_the_optional_members_of_the_sampler():
+    class Feedback:
+        refresh_every = 3
+
+        def __len__(self):
+            return 4
+
+        def __iter__(self):
+            return iter([[0, 1]] * 4)
+
+        def refresh(self, embeddings):
+            pass
+
+        def observe(self, positions, losses, embeddings):
+            self.seen = positions
+
+    from harness.hookspecs import EpochAware, FeedbackSampler, RefreshableSampler
+
+    plain = RankBatches(PKSampler(np.repeat(np.arange(4), 4), 8, k=2), Ranks(0, 2))
+    assert isinstance(plain, EpochAware) and not isinstance(plain, FeedbackSampler | RefreshableSampler)
+    wrapped = RankBatches(Feedback(), Ranks(1, 2))
+    assert isinstance(wrapped, FeedbackSampler) and isinstance(wrapped, RefreshableSampler)
+    assert not isinstance(wrapped, EpochAware) and wrapped.refresh_every == 3 and len(wrapped) == 2
+
+
+def test_a_sampler_with_fewer_batches_than_ranks_is_refused():
+    with pytest.raises(TrainingError, match="fewer than the 4 processes"):
+        RankBatches(PKSampler(np.repeat(np.arange(4), 4), 8, k=2), Ranks(0, 4))
+
+
+def test_an_incomplete_last_round_is_dropped_so_every_rank_takes_the_same_steps():
+    class Short:  # says 5 batches but yields 3
+        def __len__(self):
+            return 5
+
+        def __iter__(self):
+            return iter([[0], [1], [2]])
+
+    counts = [len(list(RankBatches(Short(), Ranks(rank, 2)))) for rank in range(2)]
+    assert counts == [1, 1]
+
+
+def test_in_batch_losses_are_wrapped_for_the_global_batch_unless_switched_off(monkeypatch):
+    from harness.components import create_loss
+    from harness.pipeline import resolve_run_config
+    from harness.train import distributed
+    from harness.train.loop import in_batch_loss
+
+    for method, expected in (("triplet", True), ("contrastive", True), ("hashnet", True), ("softmax", False)):
+        assert in_batch_loss(resolve_run_config(method), "loss") is expected, method
+    assert not in_batch_loss(resolve_run_config("triplet"), "classification")  # the softmax term
+    losses = {"loss": create_loss("triplet"), "classification": create_loss("softmax", num_classes=3, in_dim=4)}
+    assert distributed.across_ranks(losses, lambda key: key == "loss", True) == losses  # one process: as is
+    monkeypatch.setattr(distributed, "current", lambda: Ranks(0, 2))
+    wrapped = distributed.across_ranks(losses, lambda key: key == "loss", True)
+    assert isinstance(wrapped["loss"], distributed.GlobalBatchLoss) and wrapped["loss"].loss is losses["loss"]
+    assert wrapped["classification"] is losses["classification"]
+    assert distributed.across_ranks(losses, lambda key: key == "loss", False) == losses  # gather_embeddings off
+
+
+# -- real ranks (gloo, two processes) ----------------------------------------------------------
+def test_two_gloo_ranks_train_like_one_process_on_the_global_batch(tmp_path):
+    """One torchrun of tests/ddp_gradients.py (starting ranks is slow), then every check on what it saved."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    done = subprocess.run(
+        [*command, str(REPO / "tests" / "ddp_gradients.py"), str(tmp_path)],
+        env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    # DDP + GlobalBatchLoss: the loss of the whole batch, and the gradient one process computes for it
+    for loss in ("triplet", "contrastive", "hashnet"):
+        result = torch.load(tmp_path / f"{loss}.pt")
+        assert result["loss"].item() == pytest.approx(result["expected_loss"].item(), rel=1e-5), loss
+        torch.testing.assert_close(result["grad"], result["expected_grad"], rtol=1e-4, atol=1e-6)
+        assert result["per_sample_api"]  # these losses give per-sample values, and the wrapper passes them on
+    # per-sample values are the rank's own; their mean has the global mean's gradient
+    result = torch.load(tmp_path / "per_sample.pt")
+    assert result["per_sample_api"]
+    torch.testing.assert_close(result["grad"], result["expected_grad"], rtol=1e-4, atol=1e-6)
+    # gather (uneven sizes, rank order), average, shard, broadcast
+    result = torch.load(tmp_path / "collectives.pt")
+    assert result["world"] == 2
+    assert result["rows"].tolist() == [[0.0, 0.0], [1.0, 1.0], [1.0, 1.0]] and result["where"] == (0, 1)
+    assert result["center_grad"].tolist() == [0.5, 0.5, 0.5]
+    assert result["shards"] == [[[0, 100], [2, 102], [4, 104]], [[1, 101], [3, 103], [5, 105]]]
+    assert result["decided"] == 0.25  # rank 0's value, on every rank
+
+
+# -- the launcher's one error line ---------------------------------------------------------------
+class _Failure:
+    def __init__(self, exitcode, data=None, timestamp=0):
+        self.exitcode, self.error_file_data, self.timestamp = exitcode, data or {}, timestamp
+
+    def signal_name(self):
+        return "SIGTERM"
+
+
+def _report(message, kind, when):
+    return {"message": {"message": message, "extraInfo": {"bench_kind": kind, "bench_time": when}}}
+
+
+def test_the_first_user_error_wins_over_follow_on_crashes_and_signals():
+    failures = {
+        0: _Failure(1, _report("RuntimeError: Connection closed by peer", "crash", 1.0)),
+        1: _Failure(1, _report("the training loss became nan", "user", 2.0)),
+        2: _Failure(-15),
+    }
+    assert first_reason(failures) == "rank 1: the training loss became nan"
+    assert first_reason({3: _Failure(-15)}) == "rank 3: stopped by signal SIGTERM"
+    assert first_reason({2: _Failure(1)}) == "rank 2: exited with code 1"
+
+
+# -- bench run --nproc -------------------------------------------------------------------------
+FAILS_ON_RANK_1 = """
+import os
+
+import torch
+from torch import nn
+from torch import nn
+
+from harness import TrainingError, hookimpl
+
+
+class FailsOnRank1(nn.Module):
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, embeddings, labels):
+        if os.environ.get("RANK") == "1":
+            raise TrainingError("rank one cannot go on")
+        return embeddings.pow(2).mean()
+
+
+@hookimpl
+def register_losses(register):
+    register("fails-on-rank-1", FailsOnRank1)
+"""
+
+
+def _bench(root: Path, *args: str, env: dict[str, str] | None = None, timeout: int = 600):
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        env=env or repo_env(root),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.slow
+def test_bench_run_nproc_2_on_cpu_leaves_one_row_above_0_85(isolated_workspace):
+    from harness.scoring.leaderboard import read_rows
+    from harness.workspace import Workspace
+
+    # the method's own settings (30 epochs): two ranks of 32 images per step reach about 0.99
+    done = _bench(isolated_workspace, "run", "--plugin", "hashnet", "--nproc", "2", "--device", "cpu", "-q")
+    assert done.returncode == 0, done.stderr[-3000:]
+    ws = Workspace(isolated_workspace)
+    rows = read_rows(ws.leaderboard_path("digits"))
+    assert len(rows) == 1 and float(rows[0]["public"]) >= 0.85
+    runs = list(ws.runs.iterdir())
+    assert [r.name for r in runs] == [rows[0]["submission_id"]]
+    assert len(list(ws.submissions_dir("digits").iterdir())) == 1
+    metrics = json.loads((runs[0] / "metrics.json").read_text())
+    assert metrics["nproc"] == 2 and metrics["device"] == "cpu"
+    assert "2 processes" in (runs[0] / "log.txt").read_text()
+    assert "error" not in done.stderr.lower() and "Traceback" not in done.stderr
+
+
+def test_a_failing_rank_stops_every_rank_with_one_error_line(isolated_workspace, tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "failing_loss.py").write_text(FAILS_ON_RANK_1)
+    env = {**repo_env(isolated_workspace), "BENCH_PLUGINS_DIR": str(plugins)}
+    args = ["run", "--plugin", "softmax", "--nproc", "2", "--device", "cpu", "-q", "--set", "loss.name=fails-on-rank-1"]
+    done = _bench(isolated_workspace, *args, "--set", "train.epochs=1", env=env, timeout=300)
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: rank 1: rank one cannot go on"], done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and "ChildFailedError" not in done.stderr
+    assert not (isolated_workspace / "runs").exists() or not list((isolated_workspace / "runs").iterdir())
+    assert not (isolated_workspace / "leaderboards" / "digits.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--nproc", "0"], {}, "--nproc must be at least 1"),
+        (["--nproc", "2"], {"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0"}, "inside torchrun"),
+    ],
+)
+def test_bad_nproc_is_one_line(cli, monkeypatch, args, env, message):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    result = cli("run", "--plugin", "hashnet", "--device", "cpu", *args)
+    assert result.exit_code == 1 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_global_batch_wrapper_claims_per_sample_values_only_when_the_loss_has_them():
+    from harness.hookspecs import PerSampleLoss
+    from harness.train.distributed import GlobalBatchLoss
+
+    class Plain(nn.Module):
+        def forward(self, embeddings, labels):
+            return embeddings.sum()
+
+    assert not isinstance(GlobalBatchLoss(Plain()), PerSampleLoss)
+    assert isinstance(GlobalBatchLoss(create_loss("triplet")), PerSampleLoss)
