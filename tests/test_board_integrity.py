@@ -445,3 +445,10 @@ def test_an_upgraded_old_board_keeps_its_rows(tmp_path):
     assert [r["submission_id"] for r in rows] == ["x", "new"] and rows[1]["submission_sha256"] == "ab"
     with pytest.raises(LeaderboardError, match="no column"):
         append_row(path, {"submission_id": "z", "colour": "red"})
+
+
+def test_only_the_data_layer_and_the_scorer_open_the_answers_store():
+    from test_architecture import import_graph
+
+    openers = sorted(m for m, imports in import_graph().items() if "harness.data.answer_store" in imports)
+    assert openers == ["harness.data.competition", "harness.data.manifest", "harness.scoring.answers"]
