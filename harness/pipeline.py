@@ -48,7 +48,7 @@ class RunResult:
     run_dir: Path
     submission_path: Path | None = None
     best_val: float | None = None
-    report: Any = None  # the scorer's ScoreReport
+    report: Any = None  # the scorer's summary (SubmitResult.scores): public, private, intervals, "all"
     competition: str = ""
 
 

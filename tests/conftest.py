@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 from typer.testing import CliRunner
@@ -60,5 +61,7 @@ def plugins_dir(tmp_path, monkeypatch):
 
 def pytest_configure(config):
     os.environ.setdefault("OMP_NUM_THREADS", "2")
+    # Module-scoped fixtures run before the per-test one above: never the user's own answers store.
+    os.environ["BENCH_ANSWERS_DIR"] = tempfile.mkdtemp(prefix="bench-answers-")
     # Rich tables wrap at the terminal width; a wide one keeps assertions on cell text simple.
     os.environ["COLUMNS"] = "240"

@@ -49,7 +49,7 @@ class SubmitResult:
     row: dict[str, str]
     rank: int
     run_dir: Path
-    scores: dict  # the scorer's summary (ScoreReport.to_dict(): no per-query values)
+    scores: dict  # ScoreReport.to_dict() and "all", the mean over every query: no per-query values leave the scorer
     missing_queries: int = 0  # queries the file left out; each scored 0
 
 
@@ -143,7 +143,8 @@ def submit_here(
                 shutil.rmtree(run_dir, ignore_errors=True)
             raise
         rows = check_rows(read_rows(board), answers.metric_label, answers.manifest_sha256)
-    return SubmitResult(written, _rank(rows, submission_id), run_dir, report.to_dict(), checked.missing)
+    scores = {**report.to_dict(), "all": float(report.per_query.mean()) if len(report.per_query) else 0.0}
+    return SubmitResult(written, _rank(rows, submission_id), run_dir, scores, checked.missing)
 
 
 def _rank(rows: list[dict], submission_id: str) -> int:
