@@ -43,6 +43,9 @@ _LAZY = {
     "CompetitionSpec": "harness.data.spec",
     "DEFAULT_COMPETITION": "harness.data.spec",
     "Method": "harness.methods",
+    **dict.fromkeys(
+        ("relevance", "relevant_counts", "ranked_labels", "average_precision", "safe_divide"), "harness.metrics"
+    ),
     "check_int": "harness.checks",
     "require": "harness.checks",
 }
@@ -90,3 +93,4 @@ if TYPE_CHECKING:
         WorkspaceError,
     )
     from harness.methods import Method
+    from harness.metrics import average_precision, ranked_labels, relevance, relevant_counts, safe_divide

@@ -62,7 +62,7 @@ class TrainConfig:
     crop_scale: float = 0.35  # random resized crop keeps this share of the area at least; 1 = no crop
     flip: bool = True  # random horizontal flip
     color_jitter: float = 0.2  # brightness, contrast and saturation jitter strength; 0 = none
-    num_workers: int = 0
+    num_workers: int = 0  # image-decoding processes; 0 = none on CPU, up to 4 for file datasets on CUDA
     embed_batch_size: int = 256
     preload_mb: int = 512  # train/val sets smaller than this are loaded into memory once
     threads: int = 0  # torch CPU threads; 0 = leave torch's default
@@ -203,8 +203,10 @@ def canonical_json(cfg: dict[str, Any]) -> str:
 
 
 def config_hash(cfg: dict[str, Any]) -> str:
-    """SHA-256 (first 16 hex digits) of the canonical JSON of a resolved config."""
-    return hashlib.sha256(canonical_json(cfg).encode()).hexdigest()[:16]
+    """SHA-256 (first 16 hex digits) of the canonical JSON of a resolved config, seed excluded:
+    runs that differ only in their seed share a hash, and with the code commit form a seed group."""
+    without_seed = {key: value for key, value in cfg.items() if key != "seed"}
+    return hashlib.sha256(canonical_json(without_seed).encode()).hexdigest()[:16]
 
 
 def train_config(cfg: dict[str, Any]) -> TrainConfig:

@@ -87,6 +87,19 @@ def register_indexers(register: Register) -> None:
 
 
 @hookspec
+def register_metrics(register: Register) -> None:
+    """Register retrieval metrics (one family per name, e.g. ``precision@k``, ``map@r``).
+
+    ``register(name, per_query, description=...)``: ``per_query(ranked, query_labels,
+    gallery_labels, k)`` receives ranked gallery positions ``(Q, n)`` (best first, ``-1`` = no
+    neighbour), integer labels ``(Q,)`` and ``(G,)`` and the cut-off ``k``; it returns ``(Q,)``
+    float64 scores. A repeated neighbour earns nothing. Build on ``harness.relevance``. Raise
+    ``ConfigError`` when ``k`` cannot support the metric. The scorer uses only the built-in
+    ``plugins/metrics`` package; metrics from other plugins are listed and tested, not scored.
+    """
+
+
+@hookspec
 def register_datasets(register: Register) -> None:
     """Register datasets.
 
@@ -120,6 +133,7 @@ KINDS: tuple[str, ...] = (
     "losses",
     "samplers",
     "indexers",
+    "metrics",
     "datasets",
     "competitions",
     "methods",
@@ -183,6 +197,18 @@ class Indexer(Protocol):
     def build(self, gallery: np.ndarray) -> Indexer: ...
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class Metric(Protocol):
+    """``register_metrics``: the registered callable itself scores every query of a block at once.
+
+    ``ranked`` is ``(Q, n)`` gallery positions, best first, ``-1`` where a list is short; relevance is
+    label equality; a repeated neighbour earns nothing. Returns ``(Q,)`` float64 in [0, 1].
+    """
+
+    def __call__(
+        self, ranked: np.ndarray, query_labels: np.ndarray, gallery_labels: np.ndarray, k: int
+    ) -> np.ndarray: ...
 
 
 # -- optional members (DESIGN section 3.1) ----------------------------------------------------------

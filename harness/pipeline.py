@@ -21,6 +21,7 @@ from harness.components import create_indexer, get_method
 from harness.config import check_values, config_hash, resolve, validate
 from harness.data.spec import DEFAULT_COMPETITION
 from harness.errors import BenchError, ConfigError
+from harness.fingerprint import environment, training_fields
 from harness.hookspecs import CodeKind, StoredSize
 from harness.workspace import new_submission_id
 
@@ -30,10 +31,11 @@ MAX_SEED = 2**62  # torch seeds must fit 64 bits; tune adds trial numbers and an
 
 @dataclass(frozen=True)
 class SearchResult:
-    """Query ids with their ranked gallery ids, and what the search cost."""
+    """Query and gallery ids, each query's ranked gallery positions (-1: none), and what the search cost."""
 
-    query_ids: list[str]
-    neighbors: list[list[str]]
+    query_ids: np.ndarray
+    gallery_ids: np.ndarray
+    ranked: np.ndarray  # (Q, k) int64
     ms_per_query: float
     embed_seconds: float
     code_kind: str
@@ -138,7 +140,7 @@ def run_on_device(
 ) -> RunResult:
     """``run`` once the config is resolved and the device (this rank's) chosen; ``nproc`` ranks train."""
     from harness.data.competition import open_competition
-    from harness.scoring.submission import write_submission
+    from harness.scoring.submission import submission_suffix, write_ranked
     from harness.train.devices import cpu_threads, deterministic
     from harness.train.loop import fit
 
@@ -146,7 +148,8 @@ def run_on_device(
     comp = open_competition(workspace, cfg["competition"])
     submission_id = new_submission_id(method)
     run_dir = workspace.run_dir(submission_id)
-    destination = workspace.submission_path(comp.name, submission_id)
+    suffix = submission_suffix(len(comp.query()), min(int(comp.spec.k), len(comp.gallery())))  # Parquet when huge
+    destination = workspace.submission_path(comp.name, submission_id, suffix)
 
     with discard_on_error(run_dir, destination):
         write_json(run_dir / "config.json", {"method": method, "config_hash": digest, "config": cfg})
@@ -165,10 +168,11 @@ def run_on_device(
                 cfg["seed"],
                 f", {nproc} processes" if nproc > 1 else "",
             )
+            env = environment(**training_fields(torch_device))
             result = fit(cfg, comp, torch_device, on_epoch=on_epoch, progress=progress)
             save_weights(result.model, run_dir)
             search = embed_and_search(result.model, comp, cfg, torch_device, progress)
-            path = write_submission(destination, search.query_ids, search.neighbors)
+            path = write_ranked(destination, search.query_ids, search.gallery_ids, search.ranked)
             log.info("submission written to %s (search %.3f ms/query)", path, search.ms_per_query)
             write_json(
                 run_dir / "metrics.json",
@@ -201,6 +205,7 @@ def run_on_device(
             "config_hash": digest,
             "study": study or "",
             "trial": "" if trial is None else trial,
+            "env": env,
         }
     submitted = record_or_keep(workspace, comp.name, path, run_dir, name, fields, submission_id)
     return RunResult(
@@ -227,16 +232,16 @@ def embed_and_search(model, comp, cfg: dict[str, Any], device, progress=None) ->
     gallery_vectors = embed_images(model, gallery, *args, description="gallery embeddings")
     embed_seconds = time.perf_counter() - started
     settings = {k: v for k, v in cfg["indexer"].items() if k != "name"}
+    settings.setdefault("device", str(device))  # exact and hamming search where the model ran, unless set
     indexer = create_indexer(cfg["indexer"]["name"], **settings).build(gallery_vectors)
     k = min(int(comp.spec.k), len(gallery))
     started = time.perf_counter()
     _, indices = indexer.search(query_vectors, k)
     ms_per_query = (time.perf_counter() - started) * 1000 / max(len(query), 1)
-    gallery_ids = list(gallery.ids)
-    neighbors = [[gallery_ids[j] for j in row if j >= 0] for row in np.asarray(indices).tolist()]
     return SearchResult(
-        query_ids=list(query.ids),
-        neighbors=neighbors,
+        query_ids=np.asarray(query.ids),
+        gallery_ids=np.asarray(gallery.ids),
+        ranked=np.asarray(indices, dtype=np.int64),
         ms_per_query=round(ms_per_query, 4),
         embed_seconds=round(embed_seconds, 3),
         code_kind=indexer.code_kind if isinstance(indexer, CodeKind) else model.code_kind,
@@ -328,3 +333,23 @@ def log_to(path: Path):
         logger.removeHandler(handler)
         logger.setLevel(previous)
         handler.close()
+
+
+def rerun_submission(workspace, method: str, cfg: dict[str, Any], destination: Path, progress: Any = None):
+    """Train ``cfg`` again and write its submission to ``destination`` only: no row, no run folder.
+
+    ``bench reproduce`` compares the file with the recorded one. Returns (path, environment fingerprint).
+    """
+    from harness.data.competition import open_competition
+    from harness.scoring.submission import write_ranked
+    from harness.train.devices import cpu_threads, deterministic, pick_device
+    from harness.train.loop import fit
+
+    torch_device = pick_device(cfg["train"]["device"])
+    comp = open_competition(workspace, cfg["competition"])
+    with deterministic(torch_device, cfg["train"]["deterministic"]), cpu_threads(cfg["train"]["threads"]):
+        env = environment(**training_fields(torch_device))
+        result = fit(cfg, comp, torch_device, progress=progress)
+        search = embed_and_search(result.model, comp, cfg, torch_device, progress)
+    log.info("rerun of %s (seed %d) done; writing %s", method, cfg["seed"], destination)
+    return write_ranked(destination, search.query_ids, search.gallery_ids, search.ranked), env

@@ -13,8 +13,14 @@ from harness.errors import ConfigError, DuplicateNameError, PluginError, Unknown
 
 CONTEXT_KEYWORDS = ("num_classes", "in_dim", "device")
 # Positional inputs some factories take that are not user settings.
-_POSITIONAL_INPUTS = {"samplers": ("labels", "batch_size")}
+_POSITIONAL_INPUTS = {
+    "samplers": ("labels", "batch_size"),
+    "metrics": ("ranked", "query_labels", "gallery_labels", "k"),
+}
+# Context keywords a user may also set: an indexer can search on another device than the model's.
+_SETTABLE_CONTEXT = {"indexers": ("device",)}
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+_METRIC_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+@-]*$")  # metric families are named like map@k
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,8 @@ class Entry:
 
     def settings(self) -> dict[str, Any]:
         """The user settings the factory accepts, with their defaults (``inspect._empty`` if required)."""
-        skip = set(CONTEXT_KEYWORDS) | set(_POSITIONAL_INPUTS.get(self.kind, ()))
+        skip = set(CONTEXT_KEYWORDS) - set(_SETTABLE_CONTEXT.get(self.kind, ()))
+        skip |= set(_POSITIONAL_INPUTS.get(self.kind, ()))
         params = parameters(self.factory)
         return {
             p.name: p.default for p in params if p.name not in skip and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
@@ -65,7 +72,8 @@ class Registry:
         self._entries: dict[str, Entry] = {}
 
     def register(self, name: str, factory: Callable[..., Any], plugin: str, **meta: Any) -> Entry:
-        if not isinstance(name, str) or not _NAME_PATTERN.match(name):
+        pattern = _METRIC_NAME_PATTERN if self.kind == "metrics" else _NAME_PATTERN
+        if not isinstance(name, str) or not pattern.match(name):
             raise PluginError(f"plugin {plugin!r} registered an invalid {self.kind} name {name!r}")
         if not callable(factory):
             raise PluginError(f"plugin {plugin!r} registered {self.kind} {name!r} with a non-callable factory")

@@ -60,8 +60,9 @@ class Workspace:
     def submissions_dir(self, competition: str) -> Path:
         return self.root / "submissions" / check_name(competition, "competition name")
 
-    def submission_path(self, competition: str, submission_id: str) -> Path:
-        return self.submissions_dir(competition) / f"{check_name(submission_id, 'submission id')}.csv"
+    def submission_path(self, competition: str, submission_id: str, suffix: str = ".csv") -> Path:
+        """``submissions/<competition>/<submission_id>.csv`` (or ``.parquet``)."""
+        return self.submissions_dir(competition) / f"{check_name(submission_id, 'submission id')}{suffix}"
 
     def leaderboard_path(self, competition: str) -> Path:
         return self.leaderboards / f"{check_name(competition, 'competition name')}.csv"

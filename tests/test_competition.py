@@ -87,13 +87,15 @@ def test_protocols_keep_their_class_promises(workspace):
     answers = load_answers(workspace, seen.name)
     assert seen.train().num_classes == 10 and set(seen.val().labels.tolist()) == set(range(10))
     assert set(answers.query_labels.tolist()) == set(answers.gallery_labels.tolist()) == set(range(10))
-    assert seen.sizes["query"] == 100 and seen.sizes["val"] == 100 and seen.sizes["train"] == 600
+    assert seen.sizes["query"] == 400 and seen.sizes["val"] == 100 and seen.sizes["train"] == 600
+    assert np.bincount(answers.query_labels[answers.public]).tolist() == [20] * 10  # stratified public half
     unseen = open_competition(workspace, "digits-unseen")
     answers = load_answers(workspace, unseen.name)
-    assert unseen.train().class_names == ["0", "1", "2", "3", "4"] and set(unseen.val().labels.tolist()) == set(
-        range(5)
-    )
-    assert set(answers.query_labels.tolist()) == set(answers.gallery_labels.tolist()) == {5, 6, 7, 8, 9}
+    train, val = unseen.train(), unseen.val()
+    assert train.class_names == ["0", "1", "2", "3", "4"] and train.num_classes == 5
+    # val holds classes never trained on (selection rewards transfer), labelled after train's classes
+    assert val.class_names == ["0", "1", "2", "3", "4", "5", "6"] and set(val.labels.tolist()) == {5, 6}
+    assert set(answers.query_labels.tolist()) == set(answers.gallery_labels.tolist()) == {7, 8, 9}
 
 
 def test_public_share_is_on_target_with_1000_queries(workspace):
@@ -188,15 +190,15 @@ def test_load_answers_reads_two_files_without_torch_or_plugins(workspace):
         print(a.metric_label, len(a.query_ids), int(a.public.sum()), a.manifest_sha256, loaded)
     """)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["map@100", "100", "30", expected.manifest_sha256, "[]"]
+    assert done.stdout.split() == ["map@100", "400", "200", expected.manifest_sha256, "[]"]
 
 
 def test_load_answers_builds_the_competition_when_absent(workspace):
     answers = load_answers(workspace, "digits-unseen")
-    assert len(answers.query_ids) == 100 and (manifest_path(workspace, "digits-unseen")).exists()
+    assert len(answers.query_ids) == 120 and (manifest_path(workspace, "digits-unseen")).exists()
 
 
-def test_train_labels_are_contiguous_and_val_shares_them(workspace, plugins_dir):
+def test_train_labels_are_contiguous_and_val_classes_follow_them(workspace, plugins_dir):
     (plugins_dir / "tiny.py").write_text(
         textwrap.dedent("""
         from harness import hookimpl
@@ -206,14 +208,16 @@ def test_train_labels_are_contiguous_and_val_shares_them(workspace, plugins_dir)
         def register_competitions(register):
             register("tiny", lambda: CompetitionSpec(
                 name="tiny", dataset="shapes", dataset_config={"num_classes": 8, "per_class": 12, "size": 8},
-                protocol="unseen-classes", protocol_config={"train_classes": [1, 4, 6], "val": 2, "query": 3}))
+                protocol="unseen-classes",
+                protocol_config={"train_classes": [1, 4, 6, 7], "val_classes": [4, 7], "val": 2, "query": 3}))
     """)
     )
     comp = open_competition(workspace, "tiny")
     train, val = comp.train(), comp.val()
-    assert sorted(set(train.labels.tolist())) == [0, 1, 2] and train.num_classes == 3 == val.num_classes
-    assert train.class_names == ["square-001", "cross-004", "checker-006"]
-    assert sorted(set(val.labels.tolist())) == [0, 1, 2] and train.labels.dtype == np.int64
+    assert sorted(set(train.labels.tolist())) == [0, 1] and train.num_classes == 2 == comp.num_classes
+    assert train.class_names == ["square-001", "checker-006"] and train.labels.dtype == np.int64
+    assert val.class_names[:2] == train.class_names and len(val.class_names) == 4
+    assert val.class_names[2] == "cross-004" and sorted(val.labels.tolist()) == [2, 2, 3, 3]
 
 
 def _png_tree(root, classes=3, per_class=6):

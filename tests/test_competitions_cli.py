@@ -19,8 +19,10 @@ def test_show_prints_sizes_balance_hash_and_files(cli, workspace):
         .read_text()
         .split('"manifest_sha256": "')[1][:64]
     )
-    for text in ("query 100", "gallery 997", "class balance", sha, "manifest.csv", "map@100", "30 public"):
+    for text in ("query 400", "gallery 697", "class balance", sha, "manifest.csv", "map@100", "200 public"):
         assert text in result.stdout
+    # the class mix of the public and private queries: 20 of each digit on each side
+    assert "private" in result.stdout and "│ 20 / 20 │ 20 / 20 │" in result.stdout
     listed = cli("competitions")
     assert "train 600" in listed.stdout
 

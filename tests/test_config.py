@@ -116,3 +116,8 @@ def test_config_hash_is_canonical():
     assert config.config_hash(a) == config.config_hash(b) != config.config_hash(c)
     reordered = dict(reversed(list(a.items())))
     assert config.config_hash(reordered) == config.config_hash(a)
+
+
+def test_config_hash_leaves_out_the_seed():
+    a = config.resolve(DEFAULTS, None, ["loss.margin=0.25"])
+    assert config.config_hash({**a, "seed": 1}) == config.config_hash({**a, "seed": 2}) == config.config_hash(a)

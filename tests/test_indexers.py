@@ -154,3 +154,91 @@ def test_empty_gallery_gives_padding(name):
     index = create_indexer(name).build(np.zeros((0, 8), dtype=np.float32))
     scores, idx = index.search(np.ones((2, 8), dtype=np.float32), 3)
     assert (idx == -1).all() and np.isneginf(scores).all()
+
+
+# -- the torch path (the GPU path of exact and hamming), run on the CPU -----------------------
+def test_torch_float_path_equals_the_faiss_path_on_tie_free_data(data):
+    from plugins.indexers.exact import TorchFloatSearch
+
+    queries, gallery = data
+    for metric in ("ip", "cosine", "euclidean"):
+        index = create_indexer("exact", metric=metric).build(gallery)
+        cpu_scores, cpu_idx = index.search(queries, 25)
+        stored = gallery / np.linalg.norm(gallery, axis=1, keepdims=True) if metric == "cosine" else gallery
+        np.testing.assert_allclose(index._gallery, stored, rtol=1e-6)
+        on_torch = TorchFloatSearch(np.ascontiguousarray(stored, dtype=np.float32), metric, "cpu")
+        scores, idx = on_torch.search(queries if metric != "cosine" else queries / np.linalg.norm(queries, axis=1,
+                                      keepdims=True), 25, query_block=37, gallery_block=301)  # fmt: skip
+        np.testing.assert_array_equal(idx, cpu_idx)
+        np.testing.assert_allclose(scores, cpu_scores, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("bits", [16, 64, 100])
+def test_torch_hamming_path_matches_the_reference_with_ties(bits):
+    from plugins.indexers.hamming import TorchHammingSearch
+
+    rng = np.random.default_rng(bits)
+    gallery = np.sign(rng.standard_normal((700, bits))).astype(np.float32)
+    queries = np.sign(rng.standard_normal((40, bits))).astype(np.float32)
+    gallery[100:110] = gallery[5]
+    queries[0] = gallery[5]
+    reference, dist = hamming_reference(queries, gallery, 30)
+    scores, idx = TorchHammingSearch(gallery, "cpu").search(queries, 30, query_block=9, gallery_block=64)
+    np.testing.assert_array_equal(idx, reference)
+    np.testing.assert_array_equal(scores, bits - np.take_along_axis(dist, idx, axis=1))
+
+
+def test_torch_top_k_breaks_ties_by_column_inside_a_block():
+    import torch
+
+    from plugins.indexers._torch import best_k
+
+    scores = torch.tensor([[1.0, 3.0, 3.0, 3.0, 0.0, 3.0], [5.0, 4.0, 4.0, 2.0, 4.0, 1.0]])
+    vals, cols = best_k(scores, 3)
+    assert cols.tolist() == [[1, 2, 3], [0, 1, 2]]
+    assert vals.tolist() == [[3.0, 3.0, 3.0], [5.0, 4.0, 4.0]]
+
+
+def test_device_setting_selects_the_torch_path_and_cpu_keeps_faiss():
+    index = create_indexer("exact", device="cpu").build(np.eye(4, dtype=np.float32))
+    assert index._faiss is not None and index._torch is None
+    index = create_indexer("hamming", device="meta")  # any non-CPU torch device takes the torch path
+    assert index.device == "meta"
+
+
+def test_exact_repairs_faiss_ties_over_many_query_blocks():
+    rng = np.random.default_rng(5)
+    gallery = rng.integers(-1, 2, (3000, 8)).astype(np.float32)  # few distinct scores: ties everywhere
+    queries = rng.integers(-1, 2, (90, 8)).astype(np.float32)
+    scores = queries @ gallery.T
+    positions = np.broadcast_to(np.arange(len(gallery)), scores.shape)
+    reference = np.lexsort((positions, -scores), axis=-1)[:, :50]
+    _, idx = create_indexer("exact", metric="ip", query_block=32).build(gallery).search(queries, 50)
+    np.testing.assert_array_equal(idx, reference)
+
+
+def test_hamming_ties_hold_beyond_one_faiss_query_batch():
+    rng = np.random.default_rng(6)
+    gallery = np.sign(rng.standard_normal((400, 8))).astype(np.float32)  # 256 codes: many duplicates
+    queries = np.sign(rng.standard_normal((1100, 8))).astype(np.float32)
+    reference, _ = hamming_reference(queries, gallery, 20)
+    _, idx = create_indexer("hamming").build(gallery).search(queries, 20)
+    np.testing.assert_array_equal(idx, reference)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_asking_for_cuda_without_one_is_a_clear_error():
+    with pytest.raises(ConfigError, match="no CUDA device"):
+        create_indexer("exact", device="cuda")
+    with pytest.raises(ConfigError, match="device must be"):
+        create_indexer("hamming", device="gpu-please")
+
+
+def test_indexer_device_is_a_setting_of_exact_and_hamming_only():
+    from harness.pipeline import resolve_run_config
+
+    cfg = resolve_run_config("triplet", sets=["indexer.device=cuda"])
+    assert cfg["indexer"]["device"] == "cuda"
+    with pytest.raises(ConfigError, match="has no setting 'device'"):
+        resolve_run_config("triplet", sets=["indexer.name=faiss-flat", "indexer.device=cuda"])
+    assert create_indexer("faiss-flat", device="cuda").metric == "cosine"  # the model's device: ignored

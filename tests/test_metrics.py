@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from harness.errors import ConfigError
-from harness.metrics import METRICS, per_query_scores
+from harness.metrics import per_query_scores
 from harness.scoring.answers import Answers
 from harness.scoring.scorer import paired_bootstrap, score
 
+METRICS = ("map@k", "precision@k", "recall@k", "hit@k", "map@r")
 GALLERY = np.array([0, 0, 1, 1, 1, 2])  # positions 0..5; label 0 has m=2, label 1 has m=3
 
 

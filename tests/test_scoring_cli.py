@@ -130,9 +130,9 @@ def test_leaderboard_formats_and_shake_up(cli, toy, tmp_path):
     rows = json.loads(cli("leaderboard", "-c", "toy", "--format", "json").stdout)
     assert [r["name"] for r in rows] == ["strong", "weak"] and "private" not in rows[0]
     csv_out = cli("leaderboard", "-c", "toy", "--format", "csv").stdout.splitlines()
-    assert csv_out[0].startswith("rank,submission_id,name") and len(csv_out) == 3
+    assert csv_out[0].startswith("rank,band,submission_id,name") and len(csv_out) == 3
     markdown = cli("leaderboard", "-c", "toy", "--format", "markdown").stdout
-    assert markdown.startswith("| rank | submission_id") and "|---|" in markdown
+    assert markdown.startswith("| rank | band | submission_id") and "|---|" in markdown
     private = json.loads(cli("leaderboard", "-c", "toy", "--private", "--format", "json").stdout)
     assert private[0]["shake"] == "–" and "private" in private[0]
     assert "shake" in cli("leaderboard", "-c", "toy", "--private").stdout
@@ -239,3 +239,50 @@ def test_submit_counts_every_problem_not_just_the_kept_ones(cli, toy, tmp_path, 
     bad.write_text("query_id,neighbors\n" + "".join(f"x{i},g00\n" for i in range(20)))
     result = cli("submit", bad, "-c", "toy")
     assert result.exit_code == 1 and "21 problem(s)" in result.stderr
+
+
+def test_submit_refuses_a_header_only_file_as_validate_does(cli, toy, tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("query_id,neighbors\n")
+    assert cli("validate", empty, "-c", "toy").exit_code == 1
+    result = cli("submit", empty, "-c", "toy")
+    assert result.exit_code == 1 and "header but no rows" in result.stderr
+    assert not (toy.root / "leaderboards" / "toy.csv").exists()
+
+
+def test_parquet_submission_is_kept_as_parquet_and_scores_like_its_csv(cli, toy, tmp_path):
+    import numpy as np
+
+    from harness.scoring.answers import load_answers
+    from harness.scoring.submission import read_submission, write_ranked
+
+    csv_file = make_submission(tmp_path / "s.csv", 0)
+    answers = load_answers(toy, "toy")
+    ranked = read_submission(csv_file, answers)
+    parquet = write_ranked(tmp_path / "s.parquet", answers.query_ids, answers.gallery_ids, ranked)
+    assert cli("validate", parquet, "-c", "toy").exit_code == 0
+    assert cli("submit", csv_file, "-c", "toy").exit_code == 0
+    assert cli("submit", parquet, "-c", "toy").exit_code == 0
+    from harness.scoring.leaderboard import read_rows
+
+    by_csv, by_parquet = read_rows(toy.root / "leaderboards" / "toy.csv")
+    assert by_parquet["submission_path"].endswith(".parquet") and by_csv["submission_path"].endswith(".csv")
+    assert by_parquet["public"] == by_csv["public"] and by_parquet["private"] == by_csv["private"]
+    np.testing.assert_array_equal(read_submission(toy.root / by_parquet["submission_path"], answers), ranked)
+
+
+def test_bench_run_writes_parquet_above_ten_million_ids():
+    from harness.scoring.submission import PARQUET_ABOVE_IDS, submission_suffix
+
+    assert PARQUET_ABOVE_IDS == 10_000_000
+    assert submission_suffix(100_000, 100) == ".csv"
+    assert submission_suffix(1_000, 54_000) == ".parquet"
+
+
+def test_submit_of_a_large_file_points_to_bench_report_instead_of_drawing(cli, toy, tmp_path, monkeypatch):
+    from harness.cli import scoring_cmd
+
+    monkeypatch.setattr(scoring_cmd, "RUN_REPORT_MAX_BYTES", 10)
+    result = cli("submit", make_submission(tmp_path / "s.csv", 1), "-c", "toy")
+    assert result.exit_code == 0 and "no run report for a submission this large" in result.stdout
+    assert "bench report -c toy --submission" in result.stdout

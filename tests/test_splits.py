@@ -36,16 +36,26 @@ def test_split_is_deterministic_from_the_seed():
 
 
 @pytest.mark.parametrize("train_classes", [[0, 2, 5], 3, 0.375])
-def test_unseen_classes_keep_train_and_test_classes_apart(train_classes):
+def test_unseen_classes_keep_train_val_and_test_classes_apart(train_classes):
     roles = split(LABELS, "unseen-classes", {"train_classes": train_classes, "val": 4, "query": 5}, seed=0)
-    train_side = classes_of(LABELS, roles, "train") | classes_of(LABELS, roles, "val")
+    train, val = classes_of(LABELS, roles, "train"), classes_of(LABELS, roles, "val")
     test_side = classes_of(LABELS, roles, "query") | classes_of(LABELS, roles, "gallery")
+    train_side = train | val
     assert len(train_side) == 3 and not train_side & test_side and train_side | test_side == set(range(8))
-    assert classes_of(LABELS, roles, "val") == classes_of(LABELS, roles, "train")
-    assert np.sum(roles == "query") == 5 * 5 and np.sum(roles == "val") == 3 * 4
-    assert not np.any(roles == "")
+    assert len(val) == 1 and not val & train  # val_classes 0.4 of 3 -> 1 class, never trained on
+    assert np.sum(roles == "query") == 5 * 5 and np.sum(roles == "val") == 4
+    assert np.sum(roles == "") == 30 - 4  # the val class's items beyond val=4 stay unused
     if isinstance(train_classes, list):
         assert train_side == {0, 2, 5}
+
+
+def test_unseen_classes_val_classes_by_list_and_all_their_items():
+    roles = split(LABELS, "unseen-classes", {"train_classes": [0, 1, 2, 3], "val_classes": [1, 3]}, seed=0)
+    assert classes_of(LABELS, roles, "val") == {1, 3} and classes_of(LABELS, roles, "train") == {0, 2}
+    assert np.sum(roles == "val") == 60 and not np.any(roles == "")
+    for bad, message in (([7], "not among the train_classes"), ([0, 1, 2, 3], "besides the val_classes")):
+        with pytest.raises(CompetitionError, match=message):
+            split(LABELS, "unseen-classes", {"train_classes": [0, 1, 2, 3], "val_classes": bad}, seed=0)
 
 
 def test_every_query_has_a_relevant_gallery_item():
@@ -95,3 +105,14 @@ def test_public_share_is_on_target_and_membership_is_stable():
     assert 0.15 < np.mean(other == mask) < 0.85 or not np.array_equal(other, mask)
     with pytest.raises(CompetitionError):
         public_mask(ids, 1.5, "")
+
+
+def test_public_membership_is_stratified_by_class():
+    ids = [f"digits-{i:04d}" for i in range(400)]
+    labels = np.repeat(np.arange(10), 40)
+    mask = public_mask(ids, 0.5, "digits", labels)
+    assert np.bincount(labels[mask], minlength=10).tolist() == [20] * 10
+    np.testing.assert_array_equal(mask, public_mask(ids, 0.5, "digits", labels))  # a fixed draw
+    assert not np.array_equal(mask, public_mask(ids, 0.5, "other salt", labels))  # salted
+    unstratified = public_mask(ids, 0.5, "digits")
+    assert np.bincount(labels[unstratified], minlength=10).tolist() != [20] * 10

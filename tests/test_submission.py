@@ -124,7 +124,7 @@ def test_missing_file(tmp_path, answers):
 
 
 def test_problem_list_is_capped_but_counted(tmp_path, answers, monkeypatch):
-    import harness.scoring.submission as submission
+    import harness.scoring.submission_checks as submission
 
     monkeypatch.setattr(submission, "KEEP_PROBLEMS", 5)
     text = "query_id,neighbors\n" + "".join(f"x{i},g1\n" for i in range(20))
@@ -136,3 +136,92 @@ def test_a_directory_is_not_a_file(tmp_path, answers):
     # review regression: a folder passed as FILE said "does not exist"
     with pytest.raises(SubmissionError, match="is not a file"):
         validate_submission(tmp_path, answers)
+
+
+# -- the columnar readers (pyarrow CSV and Parquet) and their fall-back ----------------------
+def test_rfc4180_quoted_fields_are_accepted(tmp_path, answers):
+    path = write(tmp_path, 'query_id,neighbors\n"q1","g1 g3"\nq2,"g2"\n"q3",\n')
+    result = validate_submission(path, answers)
+    assert result.ok, result.problems
+    np.testing.assert_array_equal(result.ranked, [[0, 2, -1], [1, -1, -1], [-1, -1, -1]])
+
+
+def test_quoted_field_with_a_comma_is_one_field_on_the_line_reader_too(tmp_path, answers):
+    # the empty line sends the file to the line reader, which must honour quotes as well
+    path = write(tmp_path, 'query_id,neighbors\n"q1","g1,g3"\n\nq2,g2\nq3,g3\n')
+    problems = validate_submission(path, answers).problems
+    assert problems == ["line 2: 1 unknown gallery id(s): 'g1,g3'", "line 3: empty line"]
+
+
+def test_problems_found_column_wise_keep_their_line_numbers(tmp_path, answers):
+    text = "query_id,neighbors\nq1,g1 g9\nq1,g2\nqX,g1\nq2,g1 g1\nq3,g1 g2 g3 g4\n"
+    problems = validate_submission(write(tmp_path, text), answers).problems
+    assert problems == [
+        "line 2: 1 unknown gallery id(s): 'g9'",
+        "line 3: duplicate query id 'q1' (first on line 2)",
+        "line 4: unknown query id 'qX'",
+        "line 5: repeated neighbour(s): 'g1'",
+        "line 6: 4 neighbours, more than k=3",
+    ]
+
+
+def test_header_only_file_cannot_be_scored(tmp_path, answers):
+    result = validate_submission(write(tmp_path, "query_id,neighbors\n"), answers)
+    assert not result.scorable
+    assert result.problems[0] == "the file has a header but no rows: nothing to score"
+    with pytest.raises(SubmissionError):
+        read_submission(write(tmp_path, "query_id,neighbors\n", "h.csv"), answers)
+
+
+def test_a_huge_line_is_counted_not_split(tmp_path, answers):
+    line = " ".join(["g1", "g2", "g3"] * 100_000)  # far longer than k: only its first k ids are looked at
+    path = write(tmp_path, f"query_id,neighbors\nq1,{line}\nq2,g2\nq3,g3\n")
+    expected = "line 2: 300000 neighbours, more than k=3 (only the first 3 checked)"
+    assert validate_submission(path, answers).problems == [expected]  # column-wise
+    from harness.scoring import submission_lines
+
+    result = submission_lines.validate_lines(path, answers, {"q1": 0, "q2": 1, "q3": 2}, {"g1": 0, "g2": 1, "g3": 2})
+    assert result.problems == [expected]  # line by line (a line longer than pyarrow's block)
+
+
+def test_write_ranked_csv_and_parquet_round_trip(tmp_path, answers):
+    from harness.scoring.submission import write_ranked
+
+    ranked = np.array([[0, 2, -1], [1, -1, -1], [-1, -1, -1]])
+    for name in ("r.csv", "r.parquet"):
+        path = write_ranked(tmp_path / name, answers.query_ids, answers.gallery_ids, ranked)
+        result = validate_submission(path, answers)
+        assert result.ok, result.problems
+        np.testing.assert_array_equal(result.ranked, ranked)
+    assert (tmp_path / "r.csv").read_text() == "query_id,neighbors\nq1,g1 g3\nq2,g2\nq3,\n"
+
+
+def test_parquet_problems_name_their_rows(tmp_path, answers):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {"query_id": ["q1", "q1", "qX", "q2"], "neighbors": [["g1", "g9"], ["g2"], ["g1"], None]},
+        schema=pa.schema([("query_id", pa.string()), ("neighbors", pa.list_(pa.string()))]),
+    )
+    pq.write_table(table, tmp_path / "s.parquet")
+    problems = validate_submission(tmp_path / "s.parquet", answers).problems
+    assert problems == [
+        "row 1: 1 unknown gallery id(s): 'g9'",
+        "row 2: duplicate query id 'q1' (first on row 1)",
+        "row 3: unknown query id 'qX'",
+        "row 4: neighbors is null (use an empty list for no neighbours)",
+        "1 query id(s) missing from the file: q3",
+    ]
+    pq.write_table(pa.table({"query_id": ["q1"], "neighbors": ["g1"]}), tmp_path / "bad.parquet")
+    assert (
+        "needs the columns query_id (string) and neighbors (list of strings)"
+        in (validate_submission(tmp_path / "bad.parquet", answers).problems[0])
+    )
+    table = pa.table({"query_id": ["q1", "q2", "q3"], "neighbors": [["g1", None], ["g2"], []]})
+    pq.write_table(table, tmp_path / "null-id.parquet", row_group_size=1)  # three row groups
+    assert validate_submission(tmp_path / "null-id.parquet", answers).problems == [
+        "row 1: empty neighbour id (use single spaces, none leading or trailing)"
+    ]
+    (tmp_path / "junk.parquet").write_bytes(b"not parquet")
+    assert validate_submission(tmp_path / "junk.parquet", answers).problems[0].startswith("not a readable Parquet")

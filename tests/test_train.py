@@ -14,8 +14,9 @@ from harness.data.competition import Competition, open_competition
 from harness.errors import ConfigError
 from harness.pipeline import resolve_run_config, run
 from harness.train.devices import pick_device, uses_amp
-from harness.train.loop import build_losses, build_optimizer, fit, leave_one_out, train_config
+from harness.train.loop import build_losses, build_optimizer, fit, train_config
 from harness.train.model import build_model
+from harness.train.validation import leave_one_out
 
 FAST = ["train.epochs=1"]
 

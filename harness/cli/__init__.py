@@ -5,9 +5,11 @@ Command modules import heavy libraries (torch) inside their functions, so that `
 """
 
 from harness.cli import (  # noqa: F401  (importing registers the commands)
+    compare_cmd,
     competitions_cmd,
     plugins_cmd,
     report_cmd,
+    reproduce_cmd,
     run_cmd,
     scoring_cmd,
     tune_cmd,

@@ -13,6 +13,7 @@ from harness.cli.app import app, console, print_listing, workspace
 from harness.errors import BenchError
 
 ROLES = ("train", "val", "query", "gallery")
+SUBSETS = ("public", "private")
 BALANCE_ROWS = 30
 
 competitions_app = typer.Typer(

@@ -40,7 +40,7 @@ def list_command(
     kind: Annotated[
         str,
         typer.Argument(
-            help="backbones, poolings, heads, losses, samplers, indexers, datasets, competitions or methods."
+            help="backbones, poolings, heads, losses, samplers, indexers, metrics, datasets, competitions or methods."
         ),
     ],
 ) -> None:

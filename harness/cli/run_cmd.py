@@ -27,6 +27,10 @@ def run_command(
         Path | None, typer.Option("--config", help="TOML settings file (above the method's defaults, below --set).")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default 0).")] = None,
+    seeds: Annotated[
+        str | None,
+        typer.Option("--seeds", help="Train once per seed, e.g. 0,1,2 or 0-4: one submission and row each, one group."),
+    ] = None,
     name: Annotated[str, typer.Option("--name", help="A label shown on the leaderboard.")] = "",
     device: Annotated[
         str | None, typer.Option("--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
@@ -50,31 +54,76 @@ process trains its share and rank 0 writes the run, the submission and the leade
     from harness.train.launch import stop_on_sigterm
 
     ws = workspace()
-    cfg = resolve_run_config(plugin, competition, config, sets or [], seed, device)  # bad config: fail before any work
-    ranks = from_environment()
+    seed_list = [seed] if seeds is None else parse_seeds(seeds, seed)
+    cfgs = [resolve_run_config(plugin, competition, config, sets or [], each, device) for each in seed_list]
+    ranks = from_environment()  # every config was checked above: a bad one fails before any work
     if nproc != 1:
-        _launch_ranks(
-            ws, nproc, ranks, cfg["train"]["device"], plugin, competition, sets, config, seed, name, device, quiet
-        )
+        for each in seed_list:
+            _launch_ranks(
+                ws, nproc, ranks, cfgs[0]["train"]["device"], plugin, competition, sets, config, each, name, device,
+                quiet,
+            )  # fmt: skip
         return
-    with stop_on_sigterm() if ranks.distributed else nullcontext():
-        if not ranks.is_main:  # a rank of a distributed run other than 0: it trains, rank 0 speaks
-            run(ws, plugin, competition=competition, config_file=config, sets=sets or [], seed=seed, device=device)
-            return
-        with progress_bars(quiet) as progress, _logging(progress, quiet):
-            result = run(
-                ws,
-                plugin,
-                competition=competition,
-                config_file=config,
-                sets=sets or [],
-                seed=seed,
-                name=name,
-                device=device,
-                progress=progress,
-            )
-    _summary(result, ws.root)
-    print_run_report(result.competition, result.submission_id)
+    results = []
+    for each in seed_list:
+        with stop_on_sigterm() if ranks.distributed else nullcontext():
+            if not ranks.is_main:  # a rank of a distributed run other than 0: it trains, rank 0 speaks
+                run(ws, plugin, competition=competition, config_file=config, sets=sets or [], seed=each, device=device)
+                continue
+            with progress_bars(quiet) as progress, _logging(progress, quiet):
+                result = run(
+                    ws,
+                    plugin,
+                    competition=competition,
+                    config_file=config,
+                    sets=sets or [],
+                    seed=each,
+                    name=name,
+                    device=device,
+                    progress=progress,
+                )
+        _summary(result, ws.root)
+        results.append(result)
+    if len(results) == 1:
+        print_run_report(results[0].competition, results[0].submission_id)
+    elif results:
+        _group_summary(ws, results)
+
+
+def parse_seeds(text: str, seed: int | None) -> list[int]:
+    """``0,1,2`` or ``0-4`` (or both, e.g. ``0-2,7``): distinct non-negative seeds, in order."""
+    from harness.errors import ConfigError
+
+    if seed is not None:
+        raise ConfigError("give either --seed or --seeds, not both")
+    out: list[int] = []
+    try:
+        for part in (p.strip() for p in text.split(",")):
+            low, dash, high = part.partition("-")
+            values = range(int(low), int(high) + 1) if dash else [int(part)]
+            out += [v for v in values if v not in out]
+    except ValueError:
+        raise ConfigError(f"--seeds takes integers like 0,1,2 or 0-4, got {text!r}") from None
+    if not out or min(out) < 0:
+        raise ConfigError(f"--seeds takes non-negative integers like 0,1,2 or 0-4, got {text!r}")
+    return out
+
+
+def _group_summary(ws, results) -> None:
+    from harness.scoring.groups import Scores, find_group, row_group, summarise_group
+    from harness.scoring.leaderboard import read_rows
+
+    competition = results[0].competition
+    name = row_group(results[0].row)
+    members = find_group(read_rows(ws.leaderboard_path(competition)), name)
+    scores = Scores.open(ws, competition)
+    summary = summarise_group(members, scores)
+    sd = "-" if summary.sd is None else f"{summary.sd:.4f}"
+    console.print(
+        f"group [bold]{escape(name)}[/]: {summary.n_seeds} seed(s) on the board, {scores.label} public mean "
+        f"[bold]{summary.mean:.4f}[/] (sd {sd}) [{fmt_number(summary.low)}, {fmt_number(summary.high)}]; "
+        "`bench leaderboard --by group` ranks it"
+    )
 
 
 class _logging:

@@ -1,4 +1,4 @@
-"""``bench validate``, ``bench submit``, ``bench leaderboard`` and ``bench compare``.
+"""``bench validate``, ``bench submit`` and ``bench leaderboard`` (``bench compare`` is in compare_cmd).
 
 None of these imports torch, faiss or pandas: they read CSV files and score with NumPy.
 """
@@ -22,6 +22,7 @@ from harness.cli.report_cmd import print_run_report
 from harness.data.spec import DEFAULT_COMPETITION
 
 SHOW_PROBLEMS = 50
+RUN_REPORT_MAX_BYTES = 16 << 20  # larger submissions get their run report from `bench report` on request
 
 CompetitionOption = Annotated[str, typer.Option("--competition", "-c", help="Competition name.")]
 
@@ -31,6 +32,11 @@ class Format(StrEnum):
     csv = "csv"
     markdown = "markdown"
     json = "json"
+
+
+class By(StrEnum):
+    run = "run"
+    group = "group"
 
 
 class Subset(StrEnum):
@@ -87,6 +93,14 @@ def submit_command(
         err_console.print(
             f"[yellow]warning:[/] {result.missing_queries} query id(s) missing from the file; each scored 0"
         )
+    if file.stat().st_size > RUN_REPORT_MAX_BYTES:
+        # re-reading the file and drawing per-class figures would take longer than scoring it
+        console.print(
+            f"  no run report for a submission this large; make one with "
+            f"bench report -c {escape(competition)} --submission {row['submission_id']}",
+            soft_wrap=True,
+        )
+        return
     # No neighbour grid here: its images need the dataset plugins, and `bench submit` stays torch-free.
     print_run_report(competition, row["submission_id"], images=False)
 
@@ -96,11 +110,15 @@ def leaderboard_command(
     competition: CompetitionOption = DEFAULT_COMPETITION,
     private: Annotated[bool, typer.Option("--private", help="Show private scores and the shake-up.")] = False,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="table, csv, markdown or json.")] = Format.table,
+    by: Annotated[By, typer.Option("--by", help="run: one line per submission; group: one per seed group.")] = By.run,
+    metric: Annotated[
+        str | None, typer.Option("--metric", help="Rank by another metric, e.g. map@r, hit@1 (`bench list metrics`).")
+    ] = None,
     verify: Annotated[
         bool, typer.Option("--verify", help="Rescore every row from its stored submission; exit 1 on any mismatch.")
     ] = False,
 ) -> None:
-    """Rank submissions by public score (private scores hidden unless --private).
+    """Rank submissions by public score (private scores hidden unless --private), with rank bands.
 
     Invalid rows (malformed, another metric or manifest, impossible scores) are shown unranked, with why.
     """
@@ -118,8 +136,24 @@ def leaderboard_command(
     terms = competition_terms(ws, competition)
     if terms is not None:
         check_rows(rows, *terms)
-    metric = terms[0] if terms else rows[0].get("metric", "")
-    table = [_display(row, private) for row in ranked(rows, private)]
+    if by is By.group or metric:
+        from harness.cli.board_views import print_group_board, print_metric_board
+        from harness.errors import BenchError
+
+        if private:
+            raise BenchError("--private shows the primary metric by run; leave out --by group and --metric")
+        from harness.scoring.leaderboard import PROBLEM
+
+        valid = [row for row in rows if not row[PROBLEM]]
+        if len(valid) < len(rows):
+            err_console.print(f"[yellow]warning:[/] {len(rows) - len(valid)} invalid row(s) left out; see --by run")
+        if by is By.group:
+            print_group_board(ws, competition, valid, metric, fmt.value)
+        else:
+            print_metric_board(ws, competition, valid, metric, fmt.value)
+        return
+    metric_label = terms[0] if terms else rows[0].get("metric", "")
+    table = [_display(row, private, fmt is Format.json) for row in _with_bands(ranked(rows, private), private)]
     if fmt is Format.json:
         console.print_json(json.dumps([_json_row(row) for row in table]))
     elif fmt is Format.csv:
@@ -132,7 +166,7 @@ def leaderboard_command(
         typer.echo(_markdown(_human(table)))
     else:
         unchecked = "" if terms else " (not checked against the competition: it is not split in this workspace yet)"
-        console.print(_rich_table(_human(table), f"{competition} leaderboard ({metric}){unchecked}"))
+        console.print(_rich_table(_human(table), f"{competition} leaderboard ({metric_label}){unchecked}"))
     invalid = sum(1 for row in table if row["rank"] is None)
     if invalid and fmt is Format.table:
         err_console.print(f"[yellow]warning:[/] {invalid} invalid row(s) shown unranked; see the reason column")
@@ -152,40 +186,6 @@ def _verify(ws, competition: str) -> None:
     )
 
 
-@app.command("compare")
-def compare_command(
-    submission_a: Annotated[str, typer.Argument(help="Submission id or submission file.")],
-    submission_b: Annotated[str, typer.Argument(help="Submission id or submission file.")],
-    competition: Annotated[
-        str | None, typer.Option("--competition", "-c", help="Competition (default: from the path, else digits).")
-    ] = None,
-    subset: Annotated[
-        Subset, typer.Option("--subset", help="Queries compared: public, private or all.")
-    ] = Subset.public,
-    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
-) -> None:
-    """Paired bootstrap over per-query scores: is A better than B?"""
-    from harness.errors import BenchError
-    from harness.scoring.scorer import paired_bootstrap
-    from harness.scoring.submit import per_query_for
-
-    competition = competition or _infer_competition(submission_a, submission_b) or DEFAULT_COMPETITION
-    ws = workspace()
-    ids_a, public, scores_a = per_query_for(ws, competition, submission_a)
-    ids_b, _, scores_b = per_query_for(ws, competition, submission_b)
-    if ids_a != ids_b:
-        raise BenchError("the two submissions were scored on different queries; are they from the same competition?")
-    keep = {Subset.public: public, Subset.private: ~public, Subset.all: public | ~public}[subset]
-    result = paired_bootstrap(scores_a[keep], scores_b[keep], seed=seed)
-    console.print(
-        f"{escape(submission_a)} vs {escape(submission_b)} on {result.n_queries} {subset.value} "
-        f"queries of {escape(competition)}\n"
-        f"  mean A {result.mean_a:.4f}, mean B {result.mean_b:.4f}\n"
-        f"  A - B = {result.difference:+.4f}, 95% interval [{result.ci[0]:+.4f}, {result.ci[1]:+.4f}]\n"
-        f"  A beats B in {result.share_a_better:.1%} of bootstrap resamples"
-    )
-
-
 def _print_problems(file: Path, problems: list[str], count: int) -> None:
     for problem in problems[:SHOW_PROBLEMS]:
         err_console.print(f"{file}: {problem}", markup=False, emoji=False, highlight=False)
@@ -194,20 +194,36 @@ def _print_problems(file: Path, problems: list[str], count: int) -> None:
     fail(f"{escape(str(file))} is not a valid submission: {count} problem(s)")
 
 
-def _infer_competition(*references: str) -> str | None:
-    for reference in references:
-        path = Path(reference)
-        if path.is_file() and path.parent.parent.name == "submissions":
-            return path.parent.name
-    return None
+def _with_bands(rows: list[dict], private: bool) -> list[dict]:
+    """Each ranked row with its rank band: rows whose interval reaches the band leader's share it."""
+    from harness.scoring.groups import row_group
+    from harness.scoring.statistics import rank_bands
+
+    column = "private" if private else "public"
+    valid = [r for r in rows if r["rank"] is not None]  # invalid rows are shown, never banded or ranked
+    entries = [(_float(r.get(column)), _float(r.get(f"{column}_low")), _float(r.get(f"{column}_high"))) for r in valid]
+    bands = rank_bands([(s if s is not None else float("-inf"), lo, hi) for s, lo, hi in entries])
+    bands += [None] * (len(rows) - len(valid))
+    return [{**row, "band": band, "group": row_group(row)} for row, band in zip(rows, bands)]
 
 
-def _display(row: dict, private: bool) -> dict:
-    """The shown fields of a ranked row, values as stored (formatting is the table's job)."""
+def _float(text) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _display(row: dict, private: bool, everything: bool = False) -> dict:
+    """The shown fields of a ranked row, values as stored (formatting is the table's job).
+
+    ``everything`` (JSON) adds the row's group, seed, metric panel and environment fingerprint.
+    """
     from harness.scoring.leaderboard import LINE, PROBLEM
 
     shown = {
         "rank": row["rank"],
+        "band": row.get("band"),
         "submission_id": row.get("submission_id", ""),
         "name": row.get("name", ""),
         "method": row.get("method", ""),
@@ -224,6 +240,10 @@ def _display(row: dict, private: bool) -> dict:
                      private_high=row.get("private_high", ""), public_rank=row["public_rank"],
                      shake=shake_label(row["shake"]))  # fmt: skip
     shown.update(search_ms_per_query=row.get("search_ms_per_query", ""), time=row.get("time", ""))
+    if everything:
+        from harness.scoring.groups import row_env, row_metrics
+
+        shown.update(group=row.get("group", ""), seed=row.get("seed", ""), metrics=row_metrics(row), env=row_env(row))
     shown.update(line=row.get(LINE, ""), valid=not row.get(PROBLEM), reason=row.get(PROBLEM, ""))
     return shown
 
@@ -257,6 +277,7 @@ def _human(rows: list[dict]) -> list[dict]:
     for row in rows:
         cells = {k: v for k, v in row.items() if not k.endswith(("_low", "_high")) and k not in ("line", "valid")}
         cells["rank"] = "-" if row["rank"] is None else row["rank"]
+        cells["band"] = "-" if row.get("band") is None else row["band"]
         cells["reason"] = f"line {row['line']}: {row['reason']}" if row["reason"] else ""
         for column in ("public", "private"):
             if column == "public" and private:

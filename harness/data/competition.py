@@ -130,7 +130,9 @@ def _split(spec: CompetitionSpec, dataset, ids: np.ndarray) -> tuple[bytes, byte
     row_roles = roles[rows]
     public = np.zeros(len(rows), dtype=bool)
     queries = row_roles == "query"
-    public[queries] = public_mask(ids[rows][queries], float(spec.public_fraction), spec.salt)
+    public[queries] = public_mask(
+        ids[rows][queries], float(spec.public_fraction), spec.salt, dataset.labels[rows][queries]
+    )
     row_ids, labels, row_roles = ids[rows].tolist(), dataset.labels[rows].tolist(), row_roles.tolist()
     return manifest_bytes(row_ids, labels, row_roles, public.tolist()), participant_bytes(row_ids, labels, row_roles)
 
@@ -235,8 +237,10 @@ class Competition:
     def _labeled(self, role: str) -> LabeledImages:
         rows = self._rows(role)
         original = self._manifest.labels[rows]
-        labels = np.searchsorted(self._train_classes, original)
-        names = [self._dataset.class_names[c] for c in self._train_classes.tolist()]
+        # train's classes first (0..num_classes-1); val-only classes (unseen-classes) after them
+        classes = np.concatenate([self._train_classes, np.setdiff1d(original, self._train_classes)])
+        labels = np.argsort(classes)[np.searchsorted(np.sort(classes), original)]
+        names = [self._dataset.class_names[c] for c in classes.tolist()]
         ids = self._manifest.ids[rows].tolist()
         return LabeledImages(ids, self.image_shape, self._indices[rows], self._dataset.load, labels, names)
 

@@ -40,13 +40,13 @@ class CompetitionSpec:
 
     def check(self) -> CompetitionSpec:
         from harness.data.splits import protocol_config
-        from harness.metrics import METRICS
+        from harness.metrics import metric_names
         from harness.workspace import check_name
 
         check_name(self.name, "competition name")
-        if self.metric not in METRICS:
+        if self.metric not in metric_names():
             raise CompetitionError(
-                f"competition {self.name!r}: unknown metric {self.metric!r}; use one of {', '.join(METRICS)}"
+                f"competition {self.name!r}: unknown metric {self.metric!r}; use one of {', '.join(metric_names())}"
             )
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
             raise CompetitionError(f"competition {self.name!r}: k must be a positive integer, got {self.k!r}")

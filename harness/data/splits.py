@@ -5,7 +5,10 @@
 gets the rest (or a given number, leaving the remainder unused).
 
 ``unseen-classes`` (metric learning): ``train_classes`` (a list of labels, a count or a
-fraction of the classes) give train and val; the other classes give query and gallery.
+fraction of the classes) are the training side; the other classes give query and gallery. Of the
+training side, ``val_classes`` (a list, a count or a fraction of the training side) hold the val
+items and are never trained on, so model selection rewards what transfers to new classes, as in
+Musgrave et al., "A Metric Learning Reality Check" (2020); ``val`` caps the val items per class.
 
 ``given``: the dataset fixes the roles itself (e.g. a ``role`` column of a CSV manifest).
 
@@ -28,7 +31,7 @@ ROLES = ("train", "val", "query", "gallery")
 PROTOCOLS = ("seen-classes", "unseen-classes", "given")
 _DEFAULTS = {
     "seen-classes": {"query": 0.1, "val": 0.1, "train": 0.4, "gallery": None},
-    "unseen-classes": {"train_classes": 0.5, "val": 0.1, "query": 0.1, "gallery": None},
+    "unseen-classes": {"train_classes": 0.5, "val_classes": 0.4, "val": None, "query": 0.1, "gallery": None},
     "given": {},
 }
 
@@ -64,10 +67,17 @@ def split(labels: np.ndarray, protocol: str, config: dict, seed: int, given_role
         test_classes = np.setdiff1d(classes, train_classes)
         if len(train_classes) == 0 or len(test_classes) == 0:
             raise CompetitionError("unseen-classes needs at least one training class and one query class")
-        roles = _per_class(labels, train_classes, rng, [("val", cfg["val"])], None, rest="train")
+        val_classes = _pick_classes(train_classes, cfg["val_classes"], rng, "val_classes")
+        fit_classes = np.setdiff1d(train_classes, val_classes)
+        if len(fit_classes) == 0:
+            raise CompetitionError("unseen-classes needs at least one training class besides the val_classes")
+        roles = _per_class(labels, fit_classes, rng, [], None, rest="train")
+        if len(val_classes):
+            roles_val = _per_class(labels, val_classes, rng, [], cfg["val"], rest="val")
+            roles = np.where(roles_val != "", roles_val, roles)
         roles_test = _per_class(labels, test_classes, rng, [("query", cfg["query"])], cfg["gallery"])
         roles = np.where(roles_test != "", roles_test, roles)
-    check_roles(labels, roles)
+    check_roles(labels, roles, val_seen=protocol != "unseen-classes")
     return roles
 
 
@@ -94,7 +104,7 @@ def _per_class(labels, classes, rng, takes, gallery, rest: str = "gallery") -> n
             roles[members[start : start + take]] = role
             start += take
         left = n - start
-        wanted = left if gallery is None or rest != "gallery" else _count(gallery, n, "gallery")
+        wanted = left if gallery is None or rest == "train" else _count(gallery, n, rest)
         if left < 0 or wanted > left:
             asked = ", ".join(f"{r}={s}" for r, s in takes)
             raise CompetitionError(f"class {int(c)} has {n} items, too few for {asked}, {rest}={gallery}")
@@ -102,26 +112,27 @@ def _per_class(labels, classes, rng, takes, gallery, rest: str = "gallery") -> n
     return roles
 
 
-def _pick_classes(classes: np.ndarray, chosen, rng) -> np.ndarray:
+def _pick_classes(classes: np.ndarray, chosen, rng, what: str = "train_classes") -> np.ndarray:
     if isinstance(chosen, (list, tuple)):
         picked = np.unique(np.asarray(chosen, dtype=np.int64))
         unknown = np.setdiff1d(picked, classes)
         if len(unknown):
-            raise CompetitionError(f"train_classes {unknown.tolist()} are not labels of the dataset")
+            where = "labels of the dataset" if what == "train_classes" else "among the train_classes"
+            raise CompetitionError(f"{what} {unknown.tolist()} are not {where}")
         return picked
-    count = _count(chosen, len(classes), "train_classes")
+    count = _count(chosen, len(classes), what)
     return np.sort(rng.permutation(classes)[:count])
 
 
-def check_roles(labels: np.ndarray, roles: np.ndarray) -> None:
-    """Known roles only, val classes trained on, and every query class present in the gallery."""
+def check_roles(labels: np.ndarray, roles: np.ndarray, val_seen: bool = True) -> None:
+    """Known roles only, val classes trained on (unless ``val_seen`` is False), every query class in the gallery."""
     bad = sorted({str(r) for r in roles} - set(ROLES) - {""})
     if bad:
         raise CompetitionError(f"unknown role(s) {', '.join(bad)}; roles are {', '.join(ROLES)}")
     if not np.any(roles == "query"):
         raise CompetitionError("the split has no query items")
     unseen_val = np.setdiff1d(labels[roles == "val"], labels[roles == "train"])
-    if len(unseen_val):
+    if val_seen and len(unseen_val):
         raise CompetitionError(
             f"val class(es) {unseen_val.tolist()[:10]} have no train items; val comes from the training side"
         )
@@ -133,13 +144,21 @@ def check_roles(labels: np.ndarray, roles: np.ndarray) -> None:
         )
 
 
-def public_mask(query_ids, fraction: float, salt: str) -> np.ndarray:
-    """Public membership: the ``round(fraction * Q)`` queries whose sha256(salt + id) sorts first."""
+def public_mask(query_ids, fraction: float, salt: str, labels=None) -> np.ndarray:
+    """Public membership: per class, the ``round(fraction * n_class)`` queries whose sha256(salt + id)
+    sorts first, so the public and private subsets hold the classes in the same proportions (a
+    subset tilted towards easy classes would shake the board by itself). Without ``labels`` the
+    draw is over all queries at once."""
     if not 0.0 <= fraction <= 1.0:
         raise CompetitionError(f"public_fraction must lie in [0, 1], got {fraction}")
     ids = [str(q) for q in query_ids]
     keys = [hashlib.sha256((salt + q).encode()).hexdigest() for q in ids]
-    order = sorted(range(len(ids)), key=lambda i: (keys[i], ids[i]))
+    strata = np.zeros(len(ids), dtype=np.int64) if labels is None else np.asarray(labels, dtype=np.int64)
+    if len(strata) != len(ids):
+        raise CompetitionError(f"{len(strata)} labels for {len(ids)} queries")
     mask = np.zeros(len(ids), dtype=bool)
-    mask[order[: round(fraction * len(ids))]] = True
+    for stratum in np.unique(strata):
+        members = np.flatnonzero(strata == stratum).tolist()
+        order = sorted(members, key=lambda i: (keys[i], ids[i]))
+        mask[order[: round(fraction * len(members))]] = True
     return mask

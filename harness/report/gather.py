@@ -58,7 +58,10 @@ def submission_file(workspace: Workspace, competition: str, submission_id: str, 
     if recorded:
         path = Path(recorded)
         candidates.append(path if path.is_absolute() else workspace.root / path)
-    candidates.append(workspace.submissions_dir(competition) / f"{check_name(submission_id, 'submission id')}.csv")
+    for suffix in (".csv", ".parquet"):
+        candidates.append(
+            workspace.submissions_dir(competition) / f"{check_name(submission_id, 'submission id')}{suffix}"
+        )
     for path in candidates:
         if path.is_file():
             return path

@@ -3,11 +3,11 @@ paired bootstrap to compare two submissions query by query."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.metrics import mean_score, per_query_scores
+from harness.metrics import mean_score, panel_scores, per_query_scores
 from harness.scoring.answers import Answers
 
 RESAMPLES = 1000
@@ -25,6 +25,8 @@ class ScoreReport:
     private: float
     private_ci: tuple[float, float]
     per_query: np.ndarray
+    panel: dict[str, float | None] = field(default_factory=dict)  # public means of the metric panel
+    private_panel: dict[str, float | None] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
@@ -34,6 +36,7 @@ class ScoreReport:
             "private": self.private,
             "private_ci": list(self.private_ci),
             "queries": len(self.per_query),
+            "panel": {"public": self.panel, "private": self.private_panel},
         }
 
 
@@ -55,6 +58,7 @@ def score(answers: Answers, ranked: np.ndarray, seed: int = 0, resamples: int = 
     public = np.asarray(answers.public, dtype=bool)
     rng = np.random.default_rng(seed)
     pub, priv = per_query[public], per_query[~public]
+    panel = panel_scores(ranked, answers.query_labels, answers.gallery_labels, answers.k)
     return ScoreReport(
         metric_label=answers.metric_label,
         public=mean_score(pub),
@@ -62,6 +66,8 @@ def score(answers: Answers, ranked: np.ndarray, seed: int = 0, resamples: int = 
         private=mean_score(priv),
         private_ci=bootstrap_ci(priv, rng, resamples),
         per_query=per_query,
+        panel={label: None if v is None else round(mean_score(v[public]), 6) for label, v in panel.items()},
+        private_panel={label: None if v is None else round(mean_score(v[~public]), 6) for label, v in panel.items()},
     )
 
 

@@ -21,7 +21,6 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,9 @@ import numpy as np
 
 from harness.atomic import atomic_writer
 from harness.errors import BenchError, SubmissionError
+from harness.fingerprint import environment, git_commit
 from harness.scoring.answers import Answers, load_answers
+from harness.scoring.groups import group_id
 from harness.scoring.leaderboard import PROBLEM, append_locked, board_lock, check_rows, rank_of, read_rows
 from harness.scoring.scorer import score
 from harness.scoring.submission import validate_submission
@@ -39,9 +40,8 @@ from harness.workspace import Workspace, check_name, new_submission_id
 
 CALLER_FIELDS = (
     "method", "backbone", "loss", "sampler", "indexer", "code_kind", "bytes_per_item", "train_seconds",
-    "search_ms_per_query", "seed", "config_hash", "study", "trial",
+    "search_ms_per_query", "seed", "config_hash", "study", "trial", "env",
 )  # fmt: skip
-SUBMISSION_SUFFIXES = (".csv", ".parquet")
 
 
 @dataclass(frozen=True)
@@ -51,20 +51,6 @@ class SubmitResult:
     run_dir: Path
     scores: dict  # ScoreReport.to_dict() and "all", the mean over every query: no per-query values leave the scorer
     missing_queries: int = 0  # queries the file left out; each scored 0
-
-
-@lru_cache(maxsize=1)
-def git_commit() -> str:
-    """Short commit of the checkout bench runs from, or "" outside git (never fails)."""
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).resolve().parent.parent,
-            capture_output=True, text=True, timeout=3, check=False,
-        )  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def submit(
@@ -108,9 +94,9 @@ def submit_here(
         raise SubmissionError(f"submission file {source} " + ("is not a file" if source.exists() else "does not exist"))
     answers = load_answers(workspace, competition)  # may split the competition: before the lock
     board = workspace.leaderboard_path(competition)
-    suffix = source.suffix.lower() if source.suffix.lower() in SUBMISSION_SUFFIXES else ".csv"
-    destination = workspace.submission_path(competition, submission_id).with_suffix(suffix)
+    destination = workspace.submission_path(competition, submission_id, kept_suffix(source))
     run_dir = workspace.run_dir(submission_id)
+    env = fields.pop("env", None) or environment()
     with board_lock(board):  # before any file is written: a process killed while waiting leaves nothing
         if any(row.get("submission_id") == submission_id for row in read_rows(board)):
             raise BenchError(f"submission id {submission_id!r} is already on the {competition} leaderboard")
@@ -128,14 +114,17 @@ def submit_here(
                     f"{source}: {checked.problem_count} problem(s) found", checked.problems, checked.problem_count
                 )
             report = score(answers, checked.ranked)
-            created += [run_dir / "per_query.csv", run_dir / "scores.json"]
+            created += [run_dir / "per_query.csv", run_dir / "scores.json", run_dir / "env.json"]
             write_public_per_query(run_dir / "per_query.csv", answers, report.per_query)
             with atomic_writer(run_dir / "scores.json") as handle:
                 json.dump(
                     {"submission_id": submission_id, "competition": competition, **report.to_dict()}, handle, indent=2
                 )
+            with atomic_writer(run_dir / "env.json") as handle:
+                json.dump(env, handle, indent=2)
             row = _row(fields, submission_id, name, report, answers, destination, workspace)
-            written = append_locked(board, {**row, "submission_sha256": digest})
+            row.update(env=json.dumps(env, sort_keys=True), submission_sha256=digest)
+            written = append_locked(board, row)
         except BaseException:
             for path in created:
                 path.unlink(missing_ok=True)
@@ -145,6 +134,11 @@ def submit_here(
         rows = check_rows(read_rows(board), answers.metric_label, answers.manifest_sha256)
     scores = {**report.to_dict(), "all": float(report.per_query.mean()) if len(report.per_query) else 0.0}
     return SubmitResult(written, _rank(rows, submission_id), run_dir, scores, checked.missing)
+
+
+def kept_suffix(source: Path) -> str:
+    """The kept copy is read the way the source was: Parquet stays Parquet, anything else is CSV."""
+    return ".parquet" if source.suffix.lower() == ".parquet" else ".csv"
 
 
 def _rank(rows: list[dict], submission_id: str) -> int:
@@ -184,6 +178,8 @@ def _row(fields, submission_id, name, report, answers, destination, workspace) -
         "manifest_sha256": answers.manifest_sha256,
         "git_commit": git_commit(),
         "submission_path": _relative(destination, workspace.root),
+        "group": group_id(str(fields.get("config_hash") or ""), git_commit()),
+        "metrics": json.dumps(report.panel, sort_keys=True),
     }
 
 

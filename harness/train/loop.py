@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.components import create_indexer, create_loss, create_sampler, registry
+from harness.components import create_loss, create_sampler, registry
 from harness.config import OptimConfig, TrainConfig, check_values, optim_config, train_config
 from harness.errors import TrainingError
 from harness.hookspecs import EpochAware, FeedbackSampler, PerSampleLoss, RefreshableSampler
@@ -35,9 +35,10 @@ from harness.train.devices import (
     seed_everything,
 )
 from harness.train.diagnostics import EpochDiagnostics, NeighbourStability
-from harness.train.embed import embed_images, in_memory, load_batches
+from harness.train.embed import embed_images, in_memory, load_batches, loader_workers
 from harness.train.model import RetrievalModel, build_model, settings
 from harness.train.transforms import train_transform
+from harness.train.validation import leave_one_out, mean_leave_one_out_score
 
 log = logging.getLogger("bench.train")
 
@@ -271,7 +272,8 @@ def train_one_epoch(parts: TrainingParts, train, device, tc: TrainConfig, oc: Op
     batches = [np.asarray(batch, dtype=np.int64) for batch in parts.sampler]
     task = progress.add_task(label, total=len(batches)) if progress is not None else None
     total, count = 0.0, 0
-    for positions, pixels in load_batches(train, batches, tc.num_workers):
+    workers, pin = loader_workers(tc.num_workers, device, train), torch.device(device).type == "cuda"
+    for positions, pixels in load_batches(train, batches, workers, pin):
         images = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))
         if tc.augment:
             images = random_shift(images, parts.generator)
@@ -358,40 +360,11 @@ def val_score(model, val, cfg, metric: str, k: int, device, tc: TrainConfig, pro
     """Mean score of val items retrieving among the other val items with the run's indexer.
 
     ``on_ranked(ranked)`` receives each item's ranked val neighbours (the diagnostics' stability measure)."""
-    from harness.metrics import per_query_scores
-
     embeddings = embed_images(model, val, device, tc.embed_batch_size, tc.amp, progress, "val embeddings")
-    labels = np.asarray(val.labels)
-    ranked, k_val = leave_one_out(embeddings, cfg, k)
+    ranked, k_val = leave_one_out(embeddings, cfg, k, device)
     if on_ranked is not None:
         on_ranked(ranked)
-    counts = np.bincount(labels)
-    usable = counts[labels] > 1  # a val item alone in its class has nothing to retrieve
-    if k_val < 1 or not usable.any():
-        return float("nan")
-    scores = [leave_one_out_score(per_query_scores, ranked, labels, i, metric, k_val) for i in np.flatnonzero(usable)]
-    return float(np.mean(scores))
-
-
-def leave_one_out_score(per_query_scores, ranked, labels, i: int, metric: str, k: int) -> float:
-    """Query ``i`` scored against the val set without itself, so that it is not among its relevant items."""
-    gallery = labels.copy()
-    gallery[i] = labels.min() - 1  # a label nobody has: item i no longer counts as relevant to itself
-    return float(per_query_scores(ranked[i : i + 1], labels[i : i + 1], gallery, metric, k)[0])
-
-
-def leave_one_out(embeddings: np.ndarray, cfg, k: int) -> tuple[np.ndarray, int]:
-    """Each item's ranked neighbours among the others, k capped to ``n - 1``."""
-    n = len(embeddings)
-    k_val = min(k, n - 1)
-    if k_val < 1:
-        return np.zeros((n, 0), dtype=np.int64), 0
-    name, values = settings(cfg, "indexer")
-    _, indices = create_indexer(name, **values).build(embeddings).search(embeddings, k_val + 1)
-    indices = np.asarray(indices, dtype=np.int64)
-    keep = indices != np.arange(n)[:, None]
-    keep[keep.all(axis=1), -1] = False  # self not found among the k+1 (ties): drop the last instead
-    return indices[keep].reshape(n, k_val), k_val
+    return mean_leave_one_out_score(ranked, np.asarray(val.labels), metric, k_val)
 
 
 def score_label(metric: str, k: int, n: int) -> str:

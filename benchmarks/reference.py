@@ -1,0 +1,114 @@
+"""Regenerate the README's reference table: every built-in method over several seeds, plus raw pixels.
+
+    python benchmarks/reference.py                          # digits, seeds 0-4, every built-in method
+    python benchmarks/reference.py --competition digits-unseen --seeds 0-4 --root /tmp/unseen
+
+Each (method, seed) is one `bench run` (a submission and a leaderboard row in --root, default the
+current directory); the raw-pixel baseline (flattened pixels, exact L2 search) is submitted once
+with `bench submit`. The script then prints `bench leaderboard --by group --format markdown`,
+the table the README shows. Runs already on the board (same seed and group: config hash and code
+commit) are skipped, so an interrupted regeneration picks up where it stopped; at a new commit every
+run is made again (delete leaderboards/<competition>.csv and submissions/<competition>/ first to
+replace the old rows rather than add to them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--competition", default="digits")
+    parser.add_argument("--seeds", default="0-4", help="e.g. 0-4 or 0,1,2 (at least 5 for the README)")
+    parser.add_argument("--methods", default="", help="comma-separated (default: every registered method)")
+    parser.add_argument("--root", default=".", help="workspace that receives the submissions and rows")
+    parser.add_argument("--set", action="append", default=[], help="section.key=value for every run (a recipe)")
+    args = parser.parse_args()
+
+    from harness.cli.run_cmd import parse_seeds
+    from harness.components import registry
+    from harness.config import config_hash
+    from harness.fingerprint import git_commit
+    from harness.pipeline import resolve_run_config, run
+    from harness.scoring.groups import group_id
+    from harness.scoring.leaderboard import read_rows
+    from harness.workspace import Workspace
+
+    ws = Workspace.from_env(args.root)
+    seeds = parse_seeds(args.seeds, None)
+    methods = [m for m in args.methods.split(",") if m] or registry("methods").names()
+    board = ws.leaderboard_path(args.competition)
+    for method in methods:
+        for seed in seeds:
+            cfg = resolve_run_config(method, args.competition, None, args.set, seed)
+            done = {(r.get("seed"), r.get("group")) for r in read_rows(board)}
+            if (str(seed), group_id(config_hash(cfg), git_commit())) in done:  # same config, seed and code
+                print(f"{method} seed {seed}: already on the board", flush=True)
+                continue
+            started = time.perf_counter()
+            result = run(ws, method, competition=args.competition, sets=args.set, seed=seed, name="reference")
+            print(f"{method} seed {seed}: public {float(result.row['public']):.4f} "
+                  f"({time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
+    if not any(r.get("name") == "raw pixels" for r in read_rows(board)):
+        submit_raw_pixels(ws, args.competition)
+    print_table(ws, args.competition)
+
+
+def submit_raw_pixels(ws, competition: str) -> None:
+    """The floor every method must clear: flattened pixels, exact L2 nearest neighbours."""
+    from harness.components import create_indexer
+    from harness.data.competition import open_competition
+    from harness.scoring.submission import write_submission
+    from harness.scoring.submit import submit
+
+    comp = open_competition(ws, competition)
+    query, gallery = comp.query(), comp.gallery()
+    flat = [np.concatenate([b.reshape(len(b), -1) for b in images.batches(1024)]) for images in (query, gallery)]
+    k = min(int(comp.spec.k), len(gallery))
+    _, indices = create_indexer("exact", metric="euclidean").build(flat[1]).search(flat[0], k)
+    neighbors = [[gallery.ids[j] for j in row if j >= 0] for row in np.asarray(indices).tolist()]
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_submission(Path(folder) / "raw-pixels.csv", query.ids, neighbors)
+        result = submit(ws, competition, path, name="raw pixels", submission_id=f"raw-pixels-{competition}")
+    print(f"raw pixels: public {float(result.row['public']):.4f}", flush=True)
+
+
+def print_table(ws, competition: str) -> None:
+    """The README's table, then what limits a single row's interval (the numbers the README quotes)."""
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+    from harness.scoring.groups import Scores
+    from harness.scoring.leaderboard import read_rows
+
+    result = CliRunner().invoke(
+        app, ["--root", str(ws.root), "leaderboard", "-c", competition, "--by", "group", "--format", "markdown"]
+    )
+    print(result.stdout)
+    scores = Scores.open(ws, competition)
+    rows = [r for r in read_rows(ws.leaderboard_path(competition)) if r.get("name") == "reference"]
+    if not rows:
+        return
+    half_widths = [(float(r["public_high"]) - float(r["public_low"])) / 2 for r in rows]
+    spreads = [float(np.std(scores.public(r), ddof=1)) for r in rows if scores.public(r) is not None]
+    n_public = int(np.sum(scores.answers.public))
+    needed = (1.96 * np.median(spreads) / 0.01) ** 2
+    print(
+        f"{len(rows)} reference rows, {n_public} public queries: public 95% interval half-width "
+        f"min {min(half_widths):.4f}, median {np.median(half_widths):.4f}, max {max(half_widths):.4f}; "
+        f"per-query sd median {np.median(spreads):.3f}, so ±0.01 needs about {needed:,.0f} public queries"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+"""Submission files at scale: ``bench validate`` and ``bench submit`` wall time and peak memory.
+
+    python benchmarks/submission.py [--queries 100000 --gallery 440000 --k 100]
+                                    [--hashing-queries 1000 --hashing-gallery 54000] [--skip-line-reader]
+
+Two synthetic competitions are written into a temporary workspace (manifest + definition, as
+``bench competitions`` would leave them), with seeded random labels and rankings:
+
+1. a 100,000-query x 100-neighbour CSV (440,000 gallery items): ``bench validate`` (goal <= 3 s)
+   and ``bench submit`` (goal <= 5 s wall, <= 1 GB peak), each a fresh process, as a user runs
+   them. Baselines in the same run: the line-by-line reader bench used before (still its
+   fall-back), and the bare pyarrow floor (read_csv + split_pattern + index_in, no checks).
+2. a cifar10-hashing-sized submission (1,000 queries ranking all 54,000 gallery items): written
+   by bench (Parquet above 10 million ids), validated and submitted; goal <= 30 s in all and
+   <= 2 GB peak.
+3. a file with one 50 MB line: its memory over a 2-line file (goal: well under 600 MB).
+
+Peak MB is the child process's maximum resident set (``wait4``). Validate, submit and the pyarrow
+floor run --repeats times each and the fastest run is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def make_competition(workspace: Path, name: str, queries: int, gallery: int, k: int, classes: int, seed: int):
+    """competitions/<name>/ with a manifest holding every label (the scorer's view); returns ids."""
+    rng = np.random.default_rng(seed)
+    query_ids = np.char.add(f"{name}-q", np.arange(queries).astype(str))
+    gallery_ids = np.char.add(f"{name}-g", np.arange(gallery).astype(str))
+    lines = ["item_id,label,role,public"]
+    lines += [f"{g},{c},gallery," for g, c in zip(gallery_ids.tolist(), rng.integers(0, classes, gallery).tolist())]
+    lines += [
+        f"{q},{c},query,{p}"
+        for q, c, p in zip(
+            query_ids.tolist(), rng.integers(0, classes, queries).tolist(), (rng.random(queries) < 0.5).astype(int)
+        )
+    ]
+    data = ("\n".join([lines[0], *sorted(lines[1:])]) + "\n").encode()
+    folder = workspace / "competitions" / name
+    folder.mkdir(parents=True)
+    (folder / "manifest.csv").write_bytes(data)
+    info = {"name": name, "metric": "map@k", "k": k, "manifest_sha256": hashlib.sha256(data).hexdigest()}
+    (folder / "competition.json").write_text(json.dumps(info))
+    return query_ids, gallery_ids
+
+
+def random_ranking(queries: int, gallery: int, k: int, seed: int) -> np.ndarray:
+    """Distinct gallery positions per row (a shifted random pattern: cheap to draw at any size)."""
+    rng = np.random.default_rng(seed)
+    pattern = np.stack([rng.choice(gallery, k, replace=False) for _ in range(min(queries, 64))])
+    return (pattern[np.arange(queries) % len(pattern)] + np.arange(queries)[:, None] * 7919) % gallery
+
+
+def best_of(repeats: int, argv: list[str], env: dict) -> dict:
+    """The fastest of ``repeats`` runs (a shared machine only ever adds time), with its peak memory."""
+    return min((timed(argv, env) for _ in range(repeats)), key=lambda r: r["seconds"])
+
+
+def timed(argv: list[str], env: dict, quiet: bool = False) -> dict:
+    """Run a command; its wall seconds, peak resident MB and exit code."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0 and not quiet:
+        print(f"  {' '.join(argv[-4:])} exited {proc.returncode}: {(err or out).strip()[-500:]}")
+    return {"seconds": seconds, "peak_mb": usage.ru_maxrss / 1024, "code": proc.returncode}
+
+
+def python_step(code: str, env: dict) -> dict:
+    return timed([sys.executable, "-c", code], env)
+
+
+LINE_READER = """
+from harness.scoring.answers import load_answers
+from harness.scoring.submission_lines import validate_lines
+from harness.workspace import Workspace
+import numpy as np, os
+a = load_answers(Workspace(os.environ["BENCH_ROOT"]), {name!r})
+q = dict(zip(map(str, a.query_ids.tolist()), range(len(a.query_ids))))
+g = dict(zip(map(str, a.gallery_ids.tolist()), range(len(a.gallery_ids))))
+assert validate_lines({path!r}, a, q, g).ok
+"""
+
+PYARROW_FLOOR = """
+import numpy as np, pyarrow as pa, pyarrow.compute as pc, pyarrow.csv as pv
+from harness.scoring.answers import load_answers
+from harness.workspace import Workspace
+import os
+a = load_answers(Workspace(os.environ["BENCH_ROOT"]), {name!r})
+gallery = pa.array(a.gallery_ids.tolist(), type=pa.string())
+table = pv.read_csv({path!r})
+tokens = pc.list_flatten(pc.split_pattern(table.column("neighbors"), pattern=" "))
+assert pc.index_in(tokens, value_set=gallery).null_count == 0
+"""
+
+WRITE = """
+import numpy as np
+from harness.scoring.answers import load_answers
+from harness.scoring.submission import submission_suffix, write_ranked
+from harness.workspace import Workspace
+import os, sys
+sys.path.insert(0, {bench!r})
+from submission import random_ranking
+a = load_answers(Workspace(os.environ["BENCH_ROOT"]), {name!r})
+ranked = random_ranking(len(a.query_ids), len(a.gallery_ids), {k}, 1)
+path = {stem!r} + submission_suffix(*ranked.shape)
+write_ranked(path, a.query_ids, a.gallery_ids, ranked)
+print(path)
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queries", type=int, default=100_000)
+    parser.add_argument("--gallery", type=int, default=440_000)
+    parser.add_argument("--k", type=int, default=100)
+    parser.add_argument("--hashing-queries", type=int, default=1_000)
+    parser.add_argument("--hashing-gallery", type=int, default=54_000)
+    parser.add_argument("--skip-line-reader", action="store_true", help="leave out the slow line-by-line baseline")
+    parser.add_argument("--repeats", type=int, default=2, help="runs of validate, submit and the floor; best kept")
+    args = parser.parse_args()
+    load = os.getloadavg()[0]
+    print(f"{os.cpu_count()} CPUs, load average {load:.1f} at start")
+    with tempfile.TemporaryDirectory(prefix="bench-submission-") as tmp:
+        ws = Path(tmp)
+        env = {**os.environ, "BENCH_ROOT": str(ws), "PYTHONPATH": str(ROOT)}
+        bench = [sys.executable, "-c", "from harness.cli import main; main()"]  # what the bench script runs
+        rows = []
+
+        query_ids, gallery_ids = make_competition(ws, "big", args.queries, args.gallery, args.k, 1000, 0)
+        from harness.scoring.submission import write_ranked
+
+        csv_file = write_ranked(ws / "big.csv", query_ids, gallery_ids, random_ranking(args.queries, args.gallery,
+                                                                                          args.k, 1))  # fmt: skip
+        size = csv_file.stat().st_size / 2**20
+        label = f"{args.queries:,} x {args.k} CSV ({size:.0f} MB)"
+        print(label, "...", flush=True)
+        validate = best_of(args.repeats, [*bench, "validate", str(csv_file), "-c", "big"], env)
+        submit = best_of(args.repeats, [*bench, "submit", str(csv_file), "-c", "big"], env)
+        floor = best_of(args.repeats, [sys.executable, "-c", PYARROW_FLOOR.format(name="big", path=str(csv_file))], env)
+        rows += [
+            (f"bench validate, {label}", validate, "<= 3 s"),
+            (f"bench submit, {label}", submit, "<= 5 s, <= 1 GB"),
+            ("  pyarrow floor: read_csv + split + index_in", floor, ""),
+        ]
+        if not args.skip_line_reader:
+            lines = python_step(LINE_READER.format(name="big", path=str(csv_file)), env)
+            rows.append(("  line-by-line reader (bench before)", lines, ""))
+        tiny, huge = ws / "tiny.csv", ws / "huge-line.csv"
+        tiny.write_text(f"query_id,neighbors\n{query_ids[0]},{gallery_ids[0]}\n")
+        token = f"{gallery_ids[1]} ".encode()
+        with open(huge, "wb") as handle:  # one line of 50 MB
+            handle.write(f"query_id,neighbors\n{query_ids[0]},".encode())
+            handle.write(token * ((50 << 20) // len(token)) + b"\n")
+        small = timed([*bench, "validate", str(tiny), "-c", "big"], env, quiet=True)
+        one_line = timed([*bench, "validate", str(huge), "-c", "big"], env, quiet=True)
+        small["code"] = one_line["code"] = 0  # both files are wrong on purpose (missing queries, a long line)
+        rows += [
+            ("bench validate, a 2-line file (the process's own memory)", small, ""),
+            ("bench validate, a file with one 50 MB line", one_line, "< 600 MB more"),
+        ]
+
+        hq, hg = args.hashing_queries, args.hashing_gallery
+        make_competition(ws, "hashing", hq, hg, hg, 10, 2)
+        print(f"{hq:,} x {hg:,} (cifar10-hashing-sized) ...", flush=True)
+        code = WRITE.format(bench=str(Path(__file__).parent), name="hashing", k=hg, stem=str(ws / "hashing"))
+        write = timed([sys.executable, "-c", code], env)
+        path = next(ws.glob("hashing.*"))
+        h_validate = timed([*bench, "validate", str(path), "-c", "hashing"], env)
+        h_submit = timed([*bench, "submit", str(path), "-c", "hashing"], env)
+        total = {
+            "seconds": write["seconds"] + h_validate["seconds"] + h_submit["seconds"],
+            "peak_mb": max(write["peak_mb"], h_validate["peak_mb"], h_submit["peak_mb"]),
+            "code": max(write["code"], h_validate["code"], h_submit["code"]),
+        }
+        name = f"{path.suffix[1:]}, {path.stat().st_size / 2**20:.0f} MB"
+        rows += [
+            (f"write {hq:,} x {hg:,} ({name})", write, ""),
+            ("bench validate, same file", h_validate, ""),
+            (f"bench submit, same file (map@{hg})", h_submit, ""),
+            ("write + validate + submit", total, "<= 30 s, <= 2 GB"),
+        ]
+
+    print(f"{'step':<58} {'seconds':>8} {'peak MB':>8}  goal")
+    for what, r, goal in rows:
+        failed = "" if r["code"] == 0 else "  (failed)"
+        print(f"{what:<58} {r['seconds']:>8.2f} {r['peak_mb']:>8.0f}  {goal}{failed}")
+    if not args.skip_line_reader:
+        print(f"bench validate vs the line-by-line reader: {lines['seconds'] / validate['seconds']:.1f}x faster")
+    print(f"the 50 MB line costs {one_line['peak_mb'] - small['peak_mb']:.0f} MB over a 2-line file")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""Seed groups and per-metric views of a leaderboard.
+
+Rows with the same competition (one board per competition), config hash (the seed is not part of
+it) and code commit are one method trained on several seeds: a group. Its id is
+``<config_hash>-<commit>``. A row without a config hash (a file given to ``bench submit``) is a
+group of its own, named by its submission id.
+
+Every number here is recomputed from the kept submission files and the answers, so a fresh clone
+with ``submissions/`` gets the same table as the machine that trained.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.errors import BenchError, LeaderboardError
+from harness.metrics import MetricRef, parse_metric, per_query_scores
+from harness.scoring.answers import Answers
+from harness.scoring.scorer import bootstrap_ci
+from harness.scoring.statistics import SeedSummary, rank_bands, summarise_seeds
+
+
+def group_id(config_hash: str, git_commit: str) -> str:
+    """The group a run belongs to on its competition's board ("" without a config hash)."""
+    return f"{config_hash}-{git_commit or 'nogit'}" if config_hash else ""
+
+
+def row_group(row: dict[str, Any]) -> str:
+    """A row's group: its ``group`` cell, else derived from its config hash and commit, else its id."""
+    return (
+        row.get("group")
+        or group_id(row.get("config_hash", ""), row.get("git_commit", ""))
+        or row.get("submission_id", "")
+    )
+
+
+def _number(text: Any) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return -np.inf
+    return value if np.isfinite(value) else -np.inf
+
+
+def row_metrics(row: dict[str, Any]) -> dict[str, float | None]:
+    """The public metric panel stored on a row (``{}`` for rows from before the panel)."""
+    return _json_cell(row.get("metrics"))
+
+
+def row_env(row: dict[str, Any]) -> dict[str, Any]:
+    """The environment fingerprint stored on a row (``{}`` for rows from before it)."""
+    return _json_cell(row.get("env"))
+
+
+def _json_cell(text: Any) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if text else {}
+    except (TypeError, json.JSONDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+@dataclass
+class Scores:
+    """Per-query scores of kept submissions under one metric, computed once per row."""
+
+    workspace: Any
+    competition: str
+    answers: Answers
+    metric: MetricRef
+
+    def __post_init__(self) -> None:
+        self._cache: dict[str, np.ndarray | None] = {}
+
+    @classmethod
+    def open(cls, workspace, competition: str, metric: str | None = None) -> Scores:
+        from harness.scoring.answers import load_answers
+
+        answers = load_answers(workspace, competition)
+        ref = parse_metric(metric or answers.metric, answers.k)
+        if ref.k > answers.k:
+            raise BenchError(f"metric {ref.label}: submissions to {competition} list at most {answers.k} neighbours")
+        return cls(workspace, competition, answers, ref)
+
+    @property
+    def label(self) -> str:
+        return self.metric.label
+
+    def submission_file(self, row: dict[str, Any]) -> Path:
+        stored = row.get("submission_path") or ""
+        path = self.workspace.root / stored if stored else None
+        if path is None or not path.is_file():
+            path = self.workspace.submission_path(self.competition, row.get("submission_id", ""))
+        return path
+
+    def per_query(self, row: dict[str, Any]) -> np.ndarray | None:
+        """(Q,) scores of every query, or None when the row's submission file is gone or unreadable."""
+        key = row.get("submission_id", "")
+        if key not in self._cache:
+            self._cache[key] = self._score(row)
+        return self._cache[key]
+
+    def public(self, row: dict[str, Any]) -> np.ndarray | None:
+        scores = self.per_query(row)
+        return None if scores is None else scores[np.asarray(self.answers.public, dtype=bool)]
+
+    def value(self, row: dict[str, Any]) -> float:
+        """The row's public score under the metric: stored when it is stored, else recomputed."""
+        if self.label == row.get("metric"):
+            return _number(row.get("public"))
+        stored = row_metrics(row).get(self.label)
+        if stored is not None:
+            return float(stored)
+        scores = self.public(row)
+        return float(scores.mean()) if scores is not None and len(scores) else -np.inf
+
+    def interval(self, row: dict[str, Any]) -> tuple[float | None, float | None]:
+        if self.label == row.get("metric") and row.get("public_low") not in (None, ""):
+            return _number(row.get("public_low")), _number(row.get("public_high"))
+        scores = self.public(row)
+        if scores is None:
+            return None, None
+        return bootstrap_ci(scores, np.random.default_rng(0))
+
+    def score_file(self, path: Path) -> np.ndarray:
+        """(Q,) scores of a submission file (raises SubmissionError for an unreadable one)."""
+        from harness.scoring.submission import read_submission
+
+        ranked = read_submission(path, self.answers)
+        return per_query_scores(
+            ranked, self.answers.query_labels, self.answers.gallery_labels, self.metric.name, self.metric.k
+        )
+
+    def _score(self, row: dict[str, Any]) -> np.ndarray | None:
+        path = self.submission_file(row)
+        if not path.is_file():
+            return None
+        try:
+            return self.score_file(path)
+        except BenchError:
+            return None
+
+
+def ranked_rows(rows: list[dict[str, Any]], scores: Scores) -> list[dict[str, Any]]:
+    """Rows best first under ``scores``' metric, each with ``score``, ``low``, ``high``, ``band``, ``group``."""
+    order = sorted(range(len(rows)), key=lambda i: (-scores.value(rows[i]), rows[i].get("time") or "", i))
+    out = []
+    for place, index in enumerate(order, start=1):
+        low, high = scores.interval(rows[index])
+        out.append(
+            {**rows[index], "rank": place, "score": scores.value(rows[index]), "low": low, "high": high,
+             "group": row_group(rows[index])}
+        )  # fmt: skip
+    for row, band in zip(out, rank_bands([(r["score"], r["low"], r["high"]) for r in out])):
+        row["band"] = band
+    return out
+
+
+def group_rows(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Rows by group, groups in the order of their first row."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row_group(row), []).append(row)
+    return groups
+
+
+def summarise_group(members: list[dict[str, Any]], scores: Scores) -> SeedSummary:
+    per_seed = [scores.public(row) for row in members]
+    known = None if any(values is None for values in per_seed) else per_seed
+    return summarise_seeds([scores.value(row) for row in members], known)
+
+
+def ranked_groups(rows: list[dict[str, Any]], scores: Scores) -> list[dict[str, Any]]:
+    """One entry per group, best mean first: group, method, n_seeds, mean, sd, low, high, band, rank."""
+    entries = []
+    for name, members in group_rows(rows).items():
+        summary = summarise_group(members, scores)
+        entries.append(
+            {
+                "group": name,
+                "method": members[0].get("method", "") or members[0].get("name", ""),
+                "n_seeds": summary.n_seeds,
+                "mean": summary.mean,
+                "sd": summary.sd,
+                "low": summary.low,
+                "high": summary.high,
+                "seeds": ",".join(str(row.get("seed", "")) for row in members),
+                "submissions": [row.get("submission_id", "") for row in members],
+            }
+        )
+    entries.sort(key=lambda e: -e["mean"])
+    bands = rank_bands([(e["mean"], e["low"], e["high"]) for e in entries])
+    return [{"rank": place, **e, "band": band} for place, (e, band) in enumerate(zip(entries, bands), start=1)]
+
+
+def find_group(rows: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    members = group_rows(rows).get(name)
+    if not members:
+        raise LeaderboardError(f"no group {name!r} on this leaderboard; `bench leaderboard --by group` lists them")
+    return members

@@ -1,0 +1,198 @@
+"""The columnar readers: CSV through pyarrow's streaming reader, and Parquet, one batch at a time.
+
+Each batch is checked with vectorised pyarrow/NumPy operations (ids mapped to positions with
+``index_in``, neighbour lists split with ``split_pattern``); only rows found wrong go through the
+per-row checker, which words their problems exactly as the line reader does. Memory is bounded
+by a batch plus the (Q, k) ranked positions. A CSV that pyarrow cannot parse into one row per
+line returns None: the caller then reads it line by line, to place every problem on its line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from harness.scoring.arrow import nulls, pyarrow, strings, to_numpy
+from harness.scoring.submission_checks import HEADER, LONG_ROW, Validation, check_row, finish
+
+pa = pyarrow()
+import pyarrow.compute as pc  # noqa: E402  (after pyarrow's pandas probe, answered above)
+
+# pyarrow's CSV block: a row longer than this goes to the line reader, which counts a huge line
+# instead of splitting it (a 50 MB line split column-wise would cost over 600 MB). Each block also
+# costs one hash table of the gallery ids (index_in): 100,000 x 100 ids take 4 blocks.
+BLOCK_BYTES = 32 << 20
+
+
+class Columns:
+    """The answers' ids as Arrow arrays, for ``index_in``; dicts for the per-row checker, built on demand."""
+
+    def __init__(self, answers):
+        self.answers = answers
+        self.query_ids = strings(answers.query_ids)
+        self.gallery_ids = strings(answers.gallery_ids)
+        self._gallery: dict[str, int] | None = None
+
+    def gallery_positions(self, values) -> np.ndarray:
+        """Gallery position of each id in ``values`` (plain or dictionary-encoded strings); -1 if unknown."""
+        if not pa.types.is_dictionary(values.type):
+            return to_numpy(pc.index_in(values, value_set=self.gallery_ids))
+        lookup = to_numpy(pc.index_in(values.dictionary, value_set=self.gallery_ids))
+        codes = to_numpy(values.indices)  # a null id: -1
+        if len(lookup) == 0:
+            return np.full(len(codes), -1, dtype=np.int32)
+        return np.where(codes >= 0, lookup[codes], -1)
+
+    def gallery_lookup(self) -> Callable[[str], int | None]:
+        if self._gallery is None:
+            self._gallery = dict(zip(self.gallery_ids.to_pylist(), range(len(self.gallery_ids))))
+        return self._gallery.get
+
+
+def validate_csv(path: Path, answers) -> Validation | None:
+    """Validate a CSV submission column-wise; None if it needs the line-by-line reader."""
+    import pyarrow.csv as pv
+
+    with open(path, "rb") as handle:
+        first = handle.readline(len(HEADER) + 8)
+    if first.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n") != HEADER.encode() or not first.endswith(b"\n"):
+        return None  # a wrong header (or an empty file) is worded by the line reader
+    options = {
+        "read_options": pv.ReadOptions(skip_rows=1, column_names=["query_id", "neighbors"], block_size=BLOCK_BYTES),
+        "parse_options": pv.ParseOptions(newlines_in_values=False, ignore_empty_lines=False),
+        "convert_options": pv.ConvertOptions(
+            column_types={"query_id": pa.string(), "neighbors": pa.string()}, strings_can_be_null=False
+        ),
+    }
+    checker = BatchChecker(answers, Columns(answers), unit="line", first_row_place=2)
+    try:
+        with pv.open_csv(path, **options) as reader:
+            for batch in reader:
+                query_ids, neighbors = batch.column(0), batch.column(1)
+                is_empty = to_numpy(pc.binary_length(neighbors)) == 0
+                if (is_empty & (to_numpy(pc.binary_length(query_ids)) == 0)).any():
+                    return None  # an empty line (or ","): pyarrow cannot tell them apart, the line reader can
+                checker.check(query_ids, pc.split_pattern(neighbors, pattern=" "), is_empty)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return checker.finish()
+
+
+def validate_parquet(path: Path, answers) -> Validation:
+    """Validate a Parquet submission: columns query_id (string) and neighbors (list of strings)."""
+    import pyarrow.parquet as pq
+
+    result = Validation(ranked=np.full((len(answers.query_ids), answers.k), -1, dtype=np.int64))
+    try:
+        file = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        result.add(f"not a readable Parquet file: {exc}")
+        return result
+    schema = file.schema_arrow
+    problem = _schema_problem(schema)
+    if problem:
+        result.add(problem)
+        return result
+    # neighbour ids read dictionary-encoded: each distinct id is looked up once, not once per row
+    leaf = [c.path for c in (file.schema.column(j) for j in range(len(file.schema))) if c.path != "query_id"]
+    file = pq.ParquetFile(path, read_dictionary=leaf)
+    checker = BatchChecker(answers, Columns(answers), unit="row", first_row_place=1)
+    for group in range(file.num_row_groups):  # memory bounded by a row group (bench writes ~2M ids each)
+        table = file.read_row_group(group, columns=["query_id", "neighbors"])
+        for query_ids, lists in zip(table.column("query_id").chunks, table.column("neighbors").chunks):
+            is_null = nulls(lists)
+            checker.check(pc.cast(query_ids, pa.string()), lists, is_null, is_null)
+    return checker.finish()
+
+
+def _schema_problem(schema: pa.Schema) -> str:
+    names = set(schema.names)
+    wanted = "columns query_id (string) and neighbors (list of strings)"
+    if names != {"query_id", "neighbors"}:
+        return f"a Parquet submission needs exactly the {wanted}; found {', '.join(schema.names) or 'none'}"
+    query_type, list_type = schema.field("query_id").type, schema.field("neighbors").type
+    strings = (pa.types.is_string(query_type) or pa.types.is_large_string(query_type)) and (
+        (pa.types.is_list(list_type) or pa.types.is_large_list(list_type))
+        and (pa.types.is_string(list_type.value_type) or pa.types.is_large_string(list_type.value_type))
+    )
+    return "" if strings else f"a Parquet submission needs the {wanted}; found {query_type} and {list_type}"
+
+
+class BatchChecker:
+    """Checks batches of (query id, neighbour list) rows in file order, filling one Validation."""
+
+    def __init__(self, answers, columns: Columns, unit: str, first_row_place: int):
+        self.answers, self.columns, self.unit, self.k = answers, columns, unit, answers.k
+        self.result = Validation(ranked=np.full((len(answers.query_ids), self.k), -1, dtype=np.int64))
+        self.first_place = np.zeros(len(answers.query_ids), dtype=np.int64)  # 0: not seen yet
+        self.next_place = first_row_place
+        self.rows_read = 0
+
+    def check(self, query_ids, lists, skip, is_null=None) -> None:
+        """One batch: ``lists`` a list array of neighbour ids; ``skip`` rows whose values do not count
+        (an empty CSV field splits into one empty string; a null Parquet list)."""
+        n, k = len(query_ids), self.k
+        places = self.next_place + np.arange(n)
+        self.next_place += n
+        self.rows_read += n
+        position = to_numpy(pc.index_in(query_ids, value_set=self.columns.query_ids))
+        offsets = to_numpy(lists.offsets).astype(np.int64)
+        offsets -= offsets[0]
+        lengths = np.where(skip, 0, np.diff(offsets))
+        found = self.columns.gallery_positions(pc.list_flatten(lists))  # null lists: no values, or ignored
+        row_of = np.repeat(np.arange(n, dtype=np.int32), np.diff(offsets))
+        index = np.int32 if len(found) < 2**31 else np.int64
+        column = np.arange(len(found), dtype=index) - np.repeat(offsets[:-1].astype(index), np.diff(offsets))
+        unknown = np.bincount(row_of, weights=found < 0, minlength=n) > 0
+        bad = (position < 0) | (lengths > k) | (unknown & ~skip)
+        if is_null is not None:
+            bad |= is_null
+        bad |= self._duplicates(position, places)
+        keep = (column < k) & ~skip[row_of]
+        dense = np.full((n, k), -1, dtype=np.int32)
+        dense[row_of[keep], column[keep]] = found[keep]
+        bad |= _has_repeats(dense)
+        fill = (position >= 0) & ~bad
+        self.result.ranked[position[fill]] = dense[fill]
+        self.result.rows += int(fill.sum())
+        for i in np.flatnonzero(bad):
+            self._check_one(i, query_ids, lists, skip, position, places, is_null)
+
+    def _duplicates(self, position: np.ndarray, places: np.ndarray) -> np.ndarray:
+        """Rows repeating a query id seen earlier (in this batch or before); records first places."""
+        known = np.flatnonzero(position >= 0)
+        unique, first = np.unique(position[known], return_index=True)
+        duplicate = np.zeros(len(position), dtype=bool)
+        duplicate[known] = True
+        fresh = known[first][self.first_place[unique] == 0]
+        duplicate[fresh] = False
+        self.first_place[position[fresh]] = places[fresh]
+        return duplicate
+
+    def _check_one(self, i, query_ids, lists, skip, position, places, is_null) -> None:
+        place = f"{self.unit} {places[i]}"
+        if is_null is not None and is_null[i]:
+            self.result.add(f"{place}: neighbors is null (use an empty list for no neighbours)")
+            return
+        query_id = query_ids[i].as_py()
+        values = None if skip[i] else lists[i].values
+        count = 0 if values is None else len(values)
+        long_row = count > 4 * self.k + LONG_ROW  # wrong whatever its ids: do not make millions of str
+        tokens = [] if values is None else (values[: self.k] if long_row else values).to_pylist()
+        pos = int(position[i]) if position[i] >= 0 else None
+        first = self.first_place[pos] if pos is not None else 0
+        first_place = f"{self.unit} {first}" if pos is not None and first != places[i] else ""
+        tokens = ["" if t is None else t for t in tokens]
+        lookup = self.columns.gallery_lookup()
+        check_row(place, query_id, tokens, count, pos, first_place, lookup, self.k, self.result)
+
+    def finish(self) -> Validation:
+        return finish(self.result, self.first_place, self.answers.query_ids, self.rows_read)
+
+
+def _has_repeats(dense: np.ndarray) -> np.ndarray:
+    """Rows of a (n, k) position matrix (-1 padded) in which a position occurs twice."""
+    ordered = np.sort(dense, axis=1)
+    return ((ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)).any(axis=1)
