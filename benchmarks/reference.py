@@ -4,7 +4,8 @@
     python benchmarks/reference.py --competition digits-unseen --seeds 0-4 --root /tmp/unseen
 
 Each (method, seed) is one `bench run` (a submission and a leaderboard row in --root, default the
-current directory); the floor is the built-in `pixels` method (raw pixels, exact cosine search). The script then prints `bench leaderboard --by group --format markdown`,
+current directory); the floor is the built-in `pixels` method (raw pixels, exact cosine search).
+The script then prints `bench leaderboard --by group --format markdown`,
 the table the README shows. Runs already on the board (same seed and group: config hash and code
 commit) are skipped, so an interrupted regeneration picks up where it stopped; at a new commit every
 run is made again (delete leaderboards/<competition>.csv and submissions/<competition>/ first to
