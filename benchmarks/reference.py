@@ -1,11 +1,11 @@
-"""Regenerate the README's reference table: every built-in method over several seeds, plus raw pixels.
+"""Regenerate the README's reference table: every built-in method over several seeds, the pixels floor included.
 
     python benchmarks/reference.py                          # digits, seeds 0-4, every built-in method
     python benchmarks/reference.py --competition digits-unseen --seeds 0-4 --root /tmp/unseen
 
 Each (method, seed) is one `bench run` (a submission and a leaderboard row in --root, default the
-current directory); the raw-pixel baseline (flattened pixels, exact L2 search) is submitted once
-with `bench submit`. The script then prints `bench leaderboard --by group --format markdown`,
+current directory); the floor is the built-in `pixels` method (raw pixels, exact cosine search).
+The script then prints `bench leaderboard --by group --format markdown`,
 the table the README shows. Runs already on the board (same seed and group: config hash and code
 commit) are skipped, so an interrupted regeneration picks up where it stopped; at a new commit every
 run is made again (delete leaderboards/<competition>.csv and submissions/<competition>/ first to
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -59,28 +58,7 @@ def main() -> None:
             result = run(ws, method, competition=args.competition, sets=args.set, seed=seed, name="reference")
             print(f"{method} seed {seed}: public {float(result.row['public']):.4f} "
                   f"({time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
-    if not any(r.get("name") == "raw pixels" for r in read_rows(board)):
-        submit_raw_pixels(ws, args.competition)
     print_table(ws, args.competition)
-
-
-def submit_raw_pixels(ws, competition: str) -> None:
-    """The floor every method must clear: flattened pixels, exact L2 nearest neighbours."""
-    from harness.components import create_indexer
-    from harness.data.competition import open_competition
-    from harness.scoring.submission import write_submission
-    from harness.scoring.submit import submit
-
-    comp = open_competition(ws, competition)
-    query, gallery = comp.query(), comp.gallery()
-    flat = [np.concatenate([b.reshape(len(b), -1) for b in images.batches(1024)]) for images in (query, gallery)]
-    k = min(int(comp.spec.k), len(gallery))
-    _, indices = create_indexer("exact", metric="euclidean").build(flat[1]).search(flat[0], k)
-    neighbors = [[gallery.ids[j] for j in row if j >= 0] for row in np.asarray(indices).tolist()]
-    with tempfile.TemporaryDirectory() as folder:
-        path = write_submission(Path(folder) / "raw-pixels.csv", query.ids, neighbors)
-        result = submit(ws, competition, path, name="raw pixels", submission_id=f"raw-pixels-{competition}")
-    print(f"raw pixels: public {float(result.row['public']):.4f}", flush=True)
 
 
 def print_table(ws, competition: str) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 from harness.components import create_indexer, get_method
 from harness.config import check_values, config_hash, resolve, validate
 from harness.data.spec import DEFAULT_COMPETITION
-from harness.errors import ConfigError
+from harness.errors import BenchError, ConfigError
 from harness.fingerprint import environment, training_fields
 from harness.hookspecs import CodeKind, StoredSize
 from harness.workspace import new_submission_id
@@ -50,7 +50,7 @@ class RunResult:
     run_dir: Path
     submission_path: Path | None = None
     best_val: float | None = None
-    report: Any = None  # the scorer's ScoreReport
+    report: Any = None  # the scorer's summary (SubmitResult.scores): public, private, intervals, "all"
     competition: str = ""
 
 
@@ -141,7 +141,6 @@ def run_on_device(
     """``run`` once the config is resolved and the device (this rank's) chosen; ``nproc`` ranks train."""
     from harness.data.competition import open_competition
     from harness.scoring.submission import submission_suffix, write_ranked
-    from harness.scoring.submit import submit
     from harness.train.devices import cpu_threads, deterministic
     from harness.train.loop import fit
 
@@ -152,7 +151,7 @@ def run_on_device(
     suffix = submission_suffix(len(comp.query()), min(int(comp.spec.k), len(comp.gallery())))  # Parquet when huge
     destination = workspace.submission_path(comp.name, submission_id, suffix)
 
-    with discard_on_error(run_dir, destination, lambda: on_leaderboard(workspace, comp.name, submission_id)):
+    with discard_on_error(run_dir, destination):
         write_json(run_dir / "config.json", {"method": method, "config_hash": digest, "config": cfg})
         train = cfg["train"]
         with (
@@ -208,7 +207,7 @@ def run_on_device(
             "trial": "" if trial is None else trial,
             "env": env,
         }
-        submitted = submit(workspace, comp.name, path, name=name, fields=fields, submission_id=submission_id)
+    submitted = record_or_keep(workspace, comp.name, path, run_dir, name, fields, submission_id)
     return RunResult(
         submission_id,
         submitted.row,
@@ -216,7 +215,7 @@ def run_on_device(
         run_dir,
         path,
         result.best_val,
-        submitted.report,
+        submitted.scores,
         comp.name,
     )
 
@@ -274,22 +273,29 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
         handle.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
-@contextmanager
-def discard_on_error(run_dir: Path, submission: Path | None = None, on_board: Callable[[], bool] | None = None):
-    """A run that fails or is interrupted (bad weights path, offline download, a crash, Ctrl-C) leaves
-    neither a run folder nor a submission file behind, unless its row already reached the leaderboard."""
+def record_or_keep(workspace, competition: str, path: Path, run_dir: Path, name: str, fields: dict, submission_id: str):
+    """Submit a trained run's file; if only recording fails (a full disk, a read-only leaderboard, a
+    locked board), the weights and the submission are kept and the error says how to submit them."""
+    from harness.scoring.submit import submit
+
     try:
-        yield
-    except BaseException:
-        if on_board is None or not on_board():
-            shutil.rmtree(run_dir, ignore_errors=True)
-            if submission is not None:
-                Path(submission).unlink(missing_ok=True)
-        raise
+        return submit(workspace, competition, path, name=name, fields=fields, submission_id=submission_id)
+    except BaseException as exc:
+        if not isinstance(exc, (BenchError, OSError)):  # a crash or Ctrl-C: the run leaves nothing behind
+            if not _on_leaderboard(workspace, competition, submission_id):
+                shutil.rmtree(run_dir, ignore_errors=True)
+                path.unlink(missing_ok=True)
+            raise
+        reason = str(exc) if isinstance(exc, BenchError) else f"{exc.strerror or exc}: {exc.filename or ''}"
+        raise BenchError(
+            f"run {submission_id} trained, but its row could not be recorded ({reason}); its weights are kept in "
+            f"{run_dir} and its submission in {path}: record it with "
+            f"`bench submit {path} --competition {competition}`"
+        ) from None
 
 
-def on_leaderboard(workspace, competition: str, submission_id: str) -> bool:
-    """Whether ``submission_id`` has a leaderboard row (True when the board cannot be read: keep its files)."""
+def _on_leaderboard(workspace, competition: str, submission_id: str) -> bool:
+    """Whether ``submission_id`` has a row (True when the board cannot be read: then keep its files)."""
     from harness.scoring.leaderboard import read_rows
 
     try:
@@ -297,6 +303,19 @@ def on_leaderboard(workspace, competition: str, submission_id: str) -> bool:
     except Exception:
         return True
     return any(row.get("submission_id") == submission_id for row in rows)
+
+
+@contextmanager
+def discard_on_error(run_dir: Path, submission: Path | None = None):
+    """A run that fails or is interrupted before it is trained and written (bad weights path, offline
+    download, a crash, Ctrl-C) leaves neither a run folder nor a submission file behind."""
+    try:
+        yield
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        if submission is not None:
+            Path(submission).unlink(missing_ok=True)
+        raise
 
 
 @contextmanager

@@ -3,7 +3,12 @@
 
 A plugin that fails to import, implements an unknown hook or raises while registering is
 quarantined: it is listed with its error and contributes nothing, and the rest keep working.
-``strict`` (``--strict`` or ``BENCH_STRICT=1``) turns any such failure into an error.
+Plugins from outside the package are first imported by a probe process (:mod:`harness.plugin_probe`),
+so one that hangs, exits or kills its process at import is quarantined within
+``$BENCH_PLUGIN_TIMEOUT`` seconds instead of taking bench down. A name the built-in package
+registers is never replaced: the newcomer is refused, naming both. ``strict`` (``--strict`` or
+``BENCH_STRICT=1``) turns any such failure into an error. In the trusted scorer process
+(``BENCH_TRUSTED_SCORER=1``) only the built-in package loads.
 """
 
 from __future__ import annotations
@@ -23,13 +28,15 @@ from typing import Any
 import pluggy
 
 from harness import PROJECT_NAME, hookspecs
-from harness.errors import BenchError, PluginError
+from harness.errors import BenchError, DuplicateNameError, PluginError
+from harness.plugin_probe import probe_imports, probe_timeout
 from harness.registry import Registry, did_you_mean
 
 BUILTIN_PACKAGE = "plugins"
 ENTRY_POINT_GROUP = "bench"
 PLUGINS_DIR_ENV = "BENCH_PLUGINS_DIR"
 STRICT_ENV = "BENCH_STRICT"
+TRUSTED_ENV = "BENCH_TRUSTED_SCORER"  # set by harness.scoring.trusted: no third-party plugin code at all
 HOOK_NAMES = tuple(f"register_{kind}" for kind in hookspecs.KINDS)
 
 
@@ -63,10 +70,20 @@ class PluginHost:
 
     # -- public -------------------------------------------------------------------------
     def load(self) -> PluginHost:
+        global _plugin_code_loaded
         if self._loaded:
             return self
         self._loaded = True
-        for name, location, importer in self._discover():
+        _plugin_code_loaded = True
+        found = list(self._discover())
+        outside = [(name, location, importer) for name, location, importer in found if importer[0] != "built-in"]
+        probe = probe_imports([(importer[0], location) for _, location, importer in outside], probe_timeout())
+        for name, location, importer in found:
+            if importer[0] != "built-in":
+                failure = probe.result().get(location)  # waits for the probe only when a newcomer is reached
+                if failure:
+                    self.records.append(PluginRecord(name, importer[0], location, failure))
+                    continue
             self._load_one(name, location, importer)
         self.pm.check_pending()  # every unknown hook was quarantined above; this is the backstop
         for record in self.records:
@@ -93,6 +110,8 @@ class PluginHost:
     # -- discovery ------------------------------------------------------------------------
     def _discover(self):
         yield from self._builtin_modules()
+        if os.environ.get(TRUSTED_ENV) == "1":
+            return
         yield from self._entry_points()
         yield from self._directory_files()
 
@@ -159,10 +178,42 @@ class PluginHost:
         registry = self._registries[kind]
 
         def register(name: str, factory: Any, **meta: Any) -> None:
+            if name in registry:
+                self._refuse_or_evict(kind, name, record)
             registry.register(name, factory, plugin=record.name, **meta)
             record.registered.setdefault(kind, []).append(name)
 
         return register
+
+    def _refuse_or_evict(self, kind: str, name: str, newcomer: PluginRecord) -> None:
+        """A name registered twice: the built-in keeps it. Raises for the newcomer, unless the holder is a
+        file dropped into the built-in package and the newcomer is the package's own (shipped) module."""
+        holder = next(r for r in self.records if r.name == self._registries[kind].get(name).plugin)
+        if holder.source == newcomer.source == "built-in":
+            if _shipped(self._modules.get(newcomer.name)) and _shipped(self._modules.get(holder.name)) is False:
+                self._quarantine(
+                    holder,
+                    f"registers {kind} {name!r}, a built-in of plugin {newcomer.name!r}: refused, the built-in is kept",
+                )
+                return
+        elif holder.source == "built-in":
+            raise DuplicateNameError(
+                f"{kind} {name!r} is a built-in of plugin {holder.name!r}; plugin {newcomer.name!r} may not "
+                "replace it (refused, the built-in is kept)"
+            )
+        raise DuplicateNameError(
+            f"{self._registries[kind].kind} {name!r} is registered by both plugin {holder.name!r} and plugin "
+            f"{newcomer.name!r}"
+        )
+
+    def _quarantine(self, record: PluginRecord, error: str) -> None:
+        record.error = error
+        for reg in self._registries.values():
+            reg.unregister_plugin(record.name)
+        record.registered.clear()
+        module = self._modules.get(record.name)
+        if module is not None and self.pm.is_registered(module):
+            self.pm.unregister(module)
 
     def _call_hooks(self, record: PluginRecord) -> None:
         module = self._modules.get(record.name)
@@ -178,17 +229,32 @@ class PluginHost:
                     impl.function(register=self._register_callback(kind, record))
                 except Exception as exc:
                     prefix = "" if isinstance(exc, BenchError) else f"register_{kind}: "
-                    record.error = prefix + _describe(exc)
-                    for reg in self._registries.values():
-                        reg.unregister_plugin(record.name)
-                    record.registered.clear()
-                    self.pm.unregister(module)
+                    self._quarantine(record, prefix + _describe(exc))
                     return
 
 
 def _hookimpl_names(module: ModuleType) -> list[str]:
     marker = f"{PROJECT_NAME}_impl"
     return [attr for attr, value in vars(module).items() if callable(value) and hasattr(value, marker)]
+
+
+def _shipped(module: ModuleType | None) -> bool | None:
+    """Whether a built-in module's file is part of the checkout (tracked by git): None when unknown."""
+    import subprocess
+
+    path = Path(getattr(module, "__file__", "") or "")
+    if not path.is_file():
+        return None
+    try:
+        done = subprocess.run(
+            ["git", "ls-files", "--error-unmatch", path.name],
+            cwd=path.parent, capture_output=True, timeout=5, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode == 0:
+        return True
+    return False if b"did not match" in done.stderr else None
 
 
 def _import_file(path: Path) -> ModuleType:
@@ -215,6 +281,12 @@ def _describe(exc: BaseException) -> str:
 
 
 _host: PluginHost | None = None
+_plugin_code_loaded = False
+
+
+def plugin_code_loaded() -> bool:
+    """Whether this process has loaded plugins (then it scores in the trusted process)."""
+    return _plugin_code_loaded
 
 
 def get_host() -> PluginHost:
@@ -234,5 +306,6 @@ def strict_from_env() -> bool:
 
 def reset_host() -> None:
     """Forget loaded plugins (tests; a changed ``$BENCH_PLUGINS_DIR``)."""
-    global _host
+    global _host, _plugin_code_loaded
     _host = None
+    _plugin_code_loaded = False

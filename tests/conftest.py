@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 from typer.testing import CliRunner
@@ -15,9 +16,12 @@ def isolated_workspace(tmp_path, monkeypatch):
     root = tmp_path / "workspace"
     root.mkdir()
     monkeypatch.setenv("BENCH_ROOT", str(root))
+    monkeypatch.setenv("BENCH_ANSWERS_DIR", str(tmp_path / "answers"))  # the answers store, outside the workspace
     monkeypatch.delenv("BENCH_PLUGINS_DIR", raising=False)
     monkeypatch.delenv("BENCH_STRICT", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # A loaded test machine can take minutes to import torch: the probe's limit is tested on its own.
+    monkeypatch.setenv("BENCH_PLUGIN_TIMEOUT", "600")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # an empty Hugging Face cache, whatever the machine has
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     reset_host()
@@ -57,5 +61,7 @@ def plugins_dir(tmp_path, monkeypatch):
 
 def pytest_configure(config):
     os.environ.setdefault("OMP_NUM_THREADS", "2")
+    # Module-scoped fixtures run before the per-test one above: never the user's own answers store.
+    os.environ["BENCH_ANSWERS_DIR"] = tempfile.mkdtemp(prefix="bench-answers-")
     # Rich tables wrap at the terminal width; a wide one keeps assertions on cell text simple.
     os.environ["COLUMNS"] = "240"

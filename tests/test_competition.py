@@ -50,20 +50,20 @@ def test_manifest_is_identical_across_workspaces_and_processes(workspace, tmp_pa
     comp = open_competition(workspace, "digits")
     data = manifest_path(workspace, "digits").read_bytes()
     lines = data.decode().splitlines()
-    assert lines[0] == "item_id,label,role,public" and re.fullmatch(r"digits-\d{4},\d,\w+,[01]?", lines[1])
+    assert lines[0] == "item_id,label,role" and re.fullmatch(r"digits-\d{4},\d?,\w+", lines[1])
     assert open_competition(workspace, "digits").manifest_sha256 == comp.manifest_sha256
     other = tmp_path / "other"
     # The same build path as open_competition, minus plugin discovery (whose torch import is slow).
     done = run_python(
         f"""
         from pathlib import Path
-        from harness.data.competition import _build, item_ids
+        from harness.data.competition import _build, _split, item_ids
         from harness.data.datasets import fingerprint
         from plugins.competitions.digits import digits as spec
         from plugins.datasets.digits import digits
         ds = digits()
         folder = Path({str(other / "competitions" / "digits")!r})
-        _build(spec(), ds, item_ids("digits", len(ds), 0), folder, fingerprint(ds))
+        _build(spec(), ds, folder, fingerprint(ds), *_split(spec(), ds, item_ids("digits", len(ds), 0)))
     """,
         PYTHONHASHSEED="123",
     )
@@ -79,7 +79,7 @@ def test_roles_are_disjoint_and_every_query_has_a_relevant_gallery_item(workspac
     answers = load_answers(workspace, comp.name)
     assert set(answers.query_labels.tolist()) <= set(answers.gallery_labels.tolist())
     rows = [line.split(",") for line in manifest_path(workspace, name).read_text().splitlines()[1:]]
-    assert all((r[3] in ("0", "1")) == (r[2] == "query") for r in rows)
+    assert all(len(r) == 3 and (r[1] == "") == (r[2] in ("query", "gallery")) for r in rows)  # no answers here
 
 
 def test_protocols_keep_their_class_promises(workspace):
@@ -115,7 +115,7 @@ def test_a_tampered_manifest_is_refused(workspace):
     open_competition(workspace, "digits")
     path = manifest_path(workspace, "digits")
     text = path.read_text()
-    path.write_text(text.replace(",query,", ",gallery,", 1))
+    path.write_text(text.replace(",query\n", ",gallery\n", 1))
     for attempt in (lambda: open_competition(workspace, "digits"), lambda: load_answers(workspace, "digits")):
         with pytest.raises(CompetitionError, match="changed since it was written.*delete"):
             attempt()
@@ -284,7 +284,7 @@ def test_a_manifest_without_its_json_is_adopted_only_if_identical(workspace):
     assert open_competition(workspace, "shapes").manifest_sha256 == sha and info.exists()
     info.unlink()
     path = manifest_path(workspace, "shapes")
-    path.write_text(path.read_text().replace(",train,", ",val,", 1))
+    path.write_text(path.read_text().replace(",train\n", ",val\n", 1))
     with pytest.raises(CompetitionError, match="differs from a fresh split"):
         open_competition(workspace, "shapes")
 

@@ -21,8 +21,12 @@ def test_show_prints_sizes_balance_hash_and_files(cli, workspace):
     )
     for text in ("query 400", "gallery 697", "class balance", sha, "manifest.csv", "map@100", "200 public"):
         assert text in result.stdout
-    # the class mix of the public and private queries: 20 of each digit on each side
-    assert "private" in result.stdout and "│ 20 / 20 │ 20 / 20 │" in result.stdout
+    # query and gallery labels (and so the public/private class mix) are answers: not in the workspace (issue 11)
+    assert (
+        "hidden" in result.stdout
+        and "public" not in result.stdout.split("class balance")[1]
+        and "│ 60 / 60 │ 10 / 10 │" in result.stdout
+    )
     listed = cli("competitions")
     assert "train 600" in listed.stdout
 

@@ -8,7 +8,7 @@ import multiprocessing
 import pytest
 
 from harness.errors import LeaderboardError
-from harness.scoring.leaderboard import COLUMNS, append_row, rank_of, ranked, read_rows, shake_label
+from harness.scoring.leaderboard import COLUMNS, LINE, PROBLEM, append_row, rank_of, ranked, read_rows, shake_label
 
 REQUIRED = [
     "submission_id",
@@ -61,10 +61,12 @@ def test_unknown_column_is_an_error_not_a_drop(tmp_path):
     with pytest.raises(LeaderboardError, match="no column.*colour"):
         append_row(path, {"submission_id": "a", "colour": "red"})
     path.write_text("submission_id,public\nold,0.5\n")  # an older file with fewer columns
-    with pytest.raises(LeaderboardError, match="no column.*method"):
-        append_row(path, {"submission_id": "b", "method": "x"})
     append_row(path, {"submission_id": "c", "public": 0.25})
     assert path.read_text() == "submission_id,public\nold,0.5\nc,0.25\n"
+    append_row(path, {"submission_id": "b", "method": "x"})  # a newer column: the header gains bench's columns
+    lines = path.read_text().splitlines()
+    assert lines[0] == "submission_id,public," + ",".join(c for c in COLUMNS if c not in ("submission_id", "public"))
+    assert lines[1:3] == ["old,0.5", "c,0.25"] and [r["method"] for r in read_rows(path)] == ["", "", "x"]
 
 
 def test_not_a_leaderboard(tmp_path):
@@ -135,6 +137,7 @@ def test_hand_edited_files_last_line_bom_and_short_rows(tmp_path):
     rows = read_rows(path)
     assert [r["submission_id"] for r in rows] == ["old", "short", "new"]
     assert rows[1]["public"] == "" and rows[2]["name"] == 'a,b\nc "d"'  # quoted and round-tripped
-    path.write_bytes(b"submission_id\n\xff\xfe\n")
-    with pytest.raises(LeaderboardError, match="not a readable leaderboard"):
-        read_rows(path)
+    assert rows[1][PROBLEM] == "no public score" and [r[LINE] for r in rows] == [2, 3, 4]
+    path.write_bytes(b"submission_id,public\n\xff\xfe,0.5\nok,0.5\n")
+    rows = read_rows(path)  # a row that is not UTF-8 is shown invalid; the rows after it stay
+    assert "not UTF-8" in rows[0][PROBLEM] and rows[1]["submission_id"] == "ok" and not rows[1][PROBLEM]

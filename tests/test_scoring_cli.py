@@ -76,7 +76,7 @@ def test_submit_scores_records_and_ranks(cli, toy, tmp_path):
     assert (toy.root / strong["submission_path"]).read_text() == (tmp_path / "b.csv").read_text()
     run = toy.root / "runs" / strong["submission_id"]
     assert json.loads((run / "scores.json").read_text())["public"] == 1.0
-    assert (run / "per_query.csv").read_text().splitlines()[:2] == ["query_id,public,score", "q0,0,1"]
+    assert (run / "per_query.csv").read_text().splitlines() == ["query_id,score", "q1,1", "q3,1", "q5,1", "q7,1"]
 
 
 def test_submit_refuses_a_bad_file(cli, toy, tmp_path):
@@ -207,7 +207,7 @@ def test_a_failed_leaderboard_append_leaves_no_files(toy, tmp_path, monkeypatch)
     def refuse(path, row):
         raise LeaderboardError("locked")
 
-    monkeypatch.setattr(submit_module, "append_row", refuse)
+    monkeypatch.setattr(submit_module, "append_locked", refuse)
     with pytest.raises(LeaderboardError):
         submit_module.submit(toy, "toy", make_submission(tmp_path / "a.csv", 1), submission_id="lost")
     assert not toy.submission_path("toy", "lost").exists()

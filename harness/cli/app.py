@@ -49,6 +49,9 @@ class BenchGroup(TyperGroup):
             if not record_rank_error("interrupted", STOPPED):
                 fail("interrupted")
             sys.exit(130)
+        except OSError as exc:  # a read-only folder, a full disk, a permission: what the user can fix
+            fail(escape(os_error_line(exc)))
+            sys.exit(1)
         except Exception as exc:
             # Usage errors (bad option, missing argument): click's or typer's vendored copy.
             if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
@@ -116,6 +119,53 @@ def fmt_number(value: Any, digits: int = 4, missing: str | None = "-") -> str:
         return f"{float(value):.{digits}f}"
     except (TypeError, ValueError):
         return str(value) if missing is None else missing
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def os_error_line(exc: OSError) -> str:
+    """``No space left on device: leaderboards/digits.csv`` rather than a traceback."""
+    where = f": {exc.filename}" if exc.filename else ""
+    also = f" -> {exc.filename2}" if getattr(exc, "filename2", None) else ""
+    return f"{exc.strerror or exc}{where}{also}"
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with control characters (escape sequences, carriage returns, bells) shown as ``\\xNN``."""
+    return str(text).translate(_CONTROL)
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A cell a spreadsheet would run as a formula (``=HYPERLINK(...)``) made text with a leading quote.
+
+    Numbers (``-0.5``) stay numbers; anything else that starts like a formula is neutralised (OWASP).
+    """
+    if not isinstance(value, str) or not value.startswith(_FORMULA_START):
+        return value
+    try:
+        float(value)
+        return value
+    except ValueError:
+        return "'" + value
+
+
+def print_listing(table: Any) -> None:
+    """A rich table on a terminal; piped or redirected, tab-separated lines with every value whole."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    from rich.text import Text
+
+    def plain(cell: Any) -> str:
+        text = Text.from_markup(cell).plain if isinstance(cell, str) else getattr(cell, "plain", str(cell))
+        return terminal_safe(text).replace("\t", " ")
+
+    columns = table.columns
+    print("\t".join(plain(column.header) for column in columns))
+    for row in zip(*(column._cells for column in columns)):
+        print("\t".join(plain(cell) for cell in row))
 
 
 def relative(path: Any, root: Any) -> str:

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from harness.cli.app import app, console, workspace
+from harness.cli.app import app, console, print_listing, workspace
 from harness.errors import BenchError
 
 ROLES = ("train", "val", "query", "gallery")
@@ -52,7 +52,7 @@ def competitions_command(ctx: typer.Context) -> None:
             table.add_row(escape(name), "-", "-", f"[red]{escape(str(exc))}[/]", "-", "-")
             continue
         table.add_row(escape(name), escape(spec.dataset), spec.protocol, _sizes(info, spec), spec.metric, f"{spec.k:,}")
-    console.print(table)
+    print_listing(table)
 
 
 @competitions_app.command("show")
@@ -81,16 +81,16 @@ def show_command(name: Annotated[str, typer.Argument(help="Competition name.")])
     console.print(f"files {escape(str(folder / MANIFEST_FILE))}, {escape(str(folder / INFO_FILE))}")
 
     balance, classes = facts["balance"], facts["class_names"]
-    columns = [*ROLES, *(s for s in SUBSETS if s in balance)]  # the queries' public/private class mix
-    table = Table(title=f"class balance ({len(classes)} classes; public and private split the queries)")
+    roles = list(balance)  # train and val: query and gallery labels are the hidden answers
+    table = Table(title=f"class balance ({len(classes)} classes; query and gallery labels are hidden)")
     table.add_column("class")
-    for role in columns:
+    for role in roles:
         table.add_column(role, justify="right")
     for label, class_name in enumerate(classes[:BALANCE_ROWS]):
-        table.add_row(escape(str(class_name)), *(str(balance[r][label]) for r in columns))
+        table.add_row(escape(str(class_name)), *(str(balance[r][label]) for r in roles))
     if len(classes) > BALANCE_ROWS:
-        table.add_row(f"… {len(classes) - BALANCE_ROWS} more", *("" for _ in columns))
-    table.add_row("[bold]min / max[/]", *(_range(balance[r]) for r in columns))
+        table.add_row(f"… {len(classes) - BALANCE_ROWS} more", *("" for _ in roles))
+    table.add_row("[bold]min / max[/]", *(_range(balance[r]) for r in roles))
     console.print(table)
 
 

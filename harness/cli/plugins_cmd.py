@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from harness.cli.app import app, console, fail
+from harness.cli.app import app, fail, print_listing
 
 
 @app.command("plugins")
@@ -26,8 +26,8 @@ def plugins_command(
     for record in host.records:
         registers = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in record.registered.items())
         status = "[green]ok[/]" if record.ok else f"[red]{escape(record.error or '')}[/]"
-        table.add_row(record.name, record.source, registers or "-", status)
-    console.print(table)
+        table.add_row(escape(record.name), record.source, escape(registers) or "-", status)
+    print_listing(table)
     broken = [r for r in host.records if not r.ok]
     if broken:
         fail(f"{len(broken)} plugin(s) failed to load: {', '.join(r.name for r in broken)}")
@@ -54,4 +54,4 @@ def list_command(
     for entry in reg.entries():
         settings = ", ".join(k if v is inspect.Parameter.empty else f"{k}={v!r}" for k, v in entry.settings().items())
         table.add_row(entry.name, entry.plugin, escape(settings) or "-", escape(entry.description))
-    console.print(table)
+    print_listing(table)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -16,7 +17,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from harness.cli.app import app, console, err_console, fail, fmt_number, workspace
+from harness.cli.app import app, console, err_console, fail, fmt_number, spreadsheet_safe, terminal_safe, workspace
 from harness.cli.report_cmd import print_run_report
 from harness.data.spec import DEFAULT_COMPETITION
 
@@ -147,41 +148,76 @@ def leaderboard_command(
     metric: Annotated[
         str | None, typer.Option("--metric", help="Rank by another metric, e.g. map@r, hit@1 (`bench list metrics`).")
     ] = None,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Rescore every row from its stored submission; exit 1 on any mismatch.")
+    ] = False,
 ) -> None:
-    """Rank submissions by public score (private scores hidden unless --private), with rank bands."""
-    from harness.scoring.leaderboard import ranked, read_rows
-    from harness.workspace import check_name
+    """Rank submissions by public score (private scores hidden unless --private), with rank bands.
+
+    Invalid rows (malformed, another metric or manifest, impossible scores) are shown unranked, with why.
+    """
+    from harness.scoring.answers import competition_terms
+    from harness.scoring.leaderboard import check_rows, ranked, read_rows
 
     ws = workspace()
-    path = ws.root / "leaderboards" / f"{check_name(competition, 'competition name')}.csv"
-    rows = read_rows(path)
+    if verify:
+        _verify(ws, competition)
+        return
+    rows = read_rows(ws.leaderboard_path(competition))
     if not rows:
         console.print(f"no submissions yet for {escape(competition)}")
         return
+    terms = competition_terms(ws, competition)
+    if terms is not None:
+        check_rows(rows, *terms)
     if by is By.group or metric:
         from harness.cli.board_views import print_group_board, print_metric_board
         from harness.errors import BenchError
 
         if private:
             raise BenchError("--private shows the primary metric by run; leave out --by group and --metric")
+        from harness.scoring.leaderboard import PROBLEM
+
+        valid = [row for row in rows if not row[PROBLEM]]
+        if len(valid) < len(rows):
+            err_console.print(f"[yellow]warning:[/] {len(rows) - len(valid)} invalid row(s) left out; see --by run")
         if by is By.group:
-            print_group_board(ws, competition, rows, metric, fmt.value)
+            print_group_board(ws, competition, valid, metric, fmt.value)
         else:
-            print_metric_board(ws, competition, rows, metric, fmt.value)
+            print_metric_board(ws, competition, valid, metric, fmt.value)
         return
+    metric_label = terms[0] if terms else rows[0].get("metric", "")
     table = [_display(row, private, fmt is Format.json) for row in _with_bands(ranked(rows, private), private)]
     if fmt is Format.json:
-        console.print_json(json.dumps([{k: _number(k, v) for k, v in row.items()} for row in table]))
+        console.print_json(json.dumps([_json_row(row) for row in table]))
     elif fmt is Format.csv:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(table[0]), lineterminator="\n")
         writer.writeheader()
-        writer.writerows(table)
+        writer.writerows({k: _csv_cell(v) for k, v in row.items()} for row in table)
         typer.echo(buffer.getvalue(), nl=False)
     elif fmt is Format.markdown:
         typer.echo(_markdown(_human(table)))
     else:
-        console.print(_rich_table(_human(table), f"{competition} leaderboard ({rows[0].get('metric', '')})"))
+        unchecked = "" if terms else " (not checked against the competition: it is not split in this workspace yet)"
+        console.print(_rich_table(_human(table), f"{competition} leaderboard ({metric_label}){unchecked}"))
+    invalid = sum(1 for row in table if row["rank"] is None)
+    if invalid and fmt is Format.table:
+        err_console.print(f"[yellow]warning:[/] {invalid} invalid row(s) shown unranked; see the reason column")
+
+
+def _verify(ws, competition: str) -> None:
+    from harness.scoring.verify import verify_board
+
+    rows, findings = verify_board(ws, competition)
+    for finding in findings:
+        err_console.print(terminal_safe(finding), markup=False, highlight=False)
+    if findings:
+        fail(f"{len(findings)} of {len(rows)} row(s) of {escape(competition)} do not verify")
+        raise typer.Exit(1)
+    console.print(
+        f"[green]verified:[/] all {len(rows)} row(s) of {escape(competition)} rescore to their recorded values"
+    )
 
 
 def _print_problems(file: Path, problems: list[str], count: int) -> None:
@@ -198,8 +234,10 @@ def _with_bands(rows: list[dict], private: bool) -> list[dict]:
     from harness.scoring.statistics import rank_bands
 
     column = "private" if private else "public"
-    entries = [(_float(r.get(column)), _float(r.get(f"{column}_low")), _float(r.get(f"{column}_high"))) for r in rows]
+    valid = [r for r in rows if r["rank"] is not None]  # invalid rows are shown, never banded or ranked
+    entries = [(_float(r.get(column)), _float(r.get(f"{column}_low")), _float(r.get(f"{column}_high"))) for r in valid]
     bands = rank_bands([(s if s is not None else float("-inf"), lo, hi) for s, lo, hi in entries])
+    bands += [None] * (len(rows) - len(valid))
     return [{**row, "band": band, "group": row_group(row)} for row, band in zip(rows, bands)]
 
 
@@ -215,6 +253,8 @@ def _display(row: dict, private: bool, everything: bool = False) -> dict:
 
     ``everything`` (JSON) adds the row's group, seed, metric panel and environment fingerprint.
     """
+    from harness.scoring.leaderboard import LINE, PROBLEM
+
     shown = {
         "rank": row["rank"],
         "band": row.get("band"),
@@ -238,16 +278,29 @@ def _display(row: dict, private: bool, everything: bool = False) -> dict:
         from harness.scoring.groups import row_env, row_metrics
 
         shown.update(group=row.get("group", ""), seed=row.get("seed", ""), metrics=row_metrics(row), env=row_env(row))
+    shown.update(line=row.get(LINE, ""), valid=not row.get(PROBLEM), reason=row.get(PROBLEM, ""))
     return shown
 
 
+def _csv_cell(value):
+    """Text without control characters or formulas; no rank (None) is an empty cell."""
+    return "" if value is None else spreadsheet_safe(terminal_safe(value)) if isinstance(value, str) else value
+
+
+def _json_row(row: dict) -> dict:
+    """A shown row for JSON: scores as numbers; ``valid`` and ``reason`` always; no rank for invalid rows."""
+    out = {k: _number(k, v) for k, v in row.items() if k != "reason" or not row["valid"]}
+    return out
+
+
 def _number(column: str, value):
-    """Scores and timings as JSON numbers (null when empty); other fields unchanged."""
+    """Scores and timings as JSON numbers (null when empty); other fields, and impossible numbers, unchanged."""
     if column.startswith(("public", "private", "search_ms")) and column != "public_rank" and isinstance(value, str):
         try:
-            return float(value) if value else None
+            number = float(value) if value else None
         except ValueError:
             return value
+        return number if number is None or math.isfinite(number) else value
     return value
 
 
@@ -256,8 +309,10 @@ def _human(rows: list[dict]) -> list[dict]:
     private = "private" in rows[0]
     out = []
     for row in rows:
-        cells = {k: v for k, v in row.items() if not k.endswith(("_low", "_high"))}
+        cells = {k: v for k, v in row.items() if not k.endswith(("_low", "_high")) and k not in ("line", "valid")}
+        cells["rank"] = "-" if row["rank"] is None else row["rank"]
         cells["band"] = "-" if row.get("band") is None else row["band"]
+        cells["reason"] = f"line {row['line']}: {row['reason']}" if row["reason"] else ""
         for column in ("public", "private"):
             if column == "public" and private:
                 cells[column] = fmt_number(row[column], missing=None) if row[column] != "" else ""
@@ -273,6 +328,8 @@ def _human(rows: list[dict]) -> list[dict]:
         search_ms = cells.pop("search_ms_per_query", "")
         cells["ms/query"] = fmt_number(search_ms, 3, missing=None) if search_ms else ""
         out.append(cells)
+    for cells in out:
+        cells["reason"] = cells.pop("reason")  # last column
     keep = [c for c in out[0] if c in ("rank", "submission_id", "public") or any(str(r[c]) for r in out)]
     return [{c: r[c] for c in keep} for r in out]
 
@@ -298,7 +355,7 @@ def _rich_table(rows: list[dict], title: str) -> Table:
             overflow="fold",
         )
     for row in rows:
-        table.add_row(*(escape(str(row[c])) for c in columns))
+        table.add_row(*(escape(terminal_safe(str(row[c]))) for c in columns))
     return table
 
 
@@ -310,5 +367,6 @@ def _markdown(rows: list[dict]) -> str:
 
 
 def _md_cell(value) -> str:
-    """One table cell: pipes escaped, line breaks (e.g. in a --name) kept off the table's lines."""
-    return " ".join(str(value).replace("|", "\\|").splitlines())
+    """One table cell: pipes escaped, line breaks (e.g. in a --name) kept off the table's lines, no control
+    characters, and a would-be spreadsheet formula made text."""
+    return spreadsheet_safe(terminal_safe(" ".join(str(value).replace("|", "\\|").splitlines())))

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from harness.atomic import write_atomic
+from harness.data.answer_store import store_answers
 from harness.data.manifest import (
     INFO_FILE,
     MANIFEST_FILE,
@@ -31,6 +32,7 @@ from harness.data.manifest import (
     info_json,
     manifest_bytes,
     parse_manifest,
+    participant_bytes,
     read_checked,
     read_info,
     rebuild_hint,
@@ -89,8 +91,9 @@ def open_competition(workspace, name: str = DEFAULT_COMPETITION) -> Competition:
     ids = item_ids(spec.dataset, len(dataset), spec.seed)
     dataset_print = fingerprint(dataset)
     info = read_info(folder)
+    full, view = _split(spec, dataset, ids)
     if info is None:
-        manifest, sha = _build(spec, dataset, ids, folder, dataset_print)
+        manifest, sha = _build(spec, dataset, folder, dataset_print, full, view)
     else:
         if {k: info.get(k) for k in BINDING_FIELDS} != spec.canonical():
             raise CompetitionError(
@@ -103,13 +106,22 @@ def open_competition(workspace, name: str = DEFAULT_COMPETITION) -> Competition:
                 f"(items or labels differ); delete {rebuild_hint(folder)} to rebuild"
             )
         manifest, sha = read_checked(folder, info)
+        # The split is a function of the definition and the dataset: a manifest edited together with the
+        # SHA-256s recorded beside it still differs from it.
+        if sha != sha256_bytes(full) or sha256_bytes(view) != read_info(folder).get("participant_manifest_sha256"):
+            raise CompetitionError(
+                f"{folder / MANIFEST_FILE} or {INFO_FILE} was edited: they no longer match competition {name!r}'s "
+                f"split; delete {rebuild_hint(folder)} to rebuild"
+            )
+        store_answers(spec.name, sha, full, spec.canonical())  # a store that lost the entry gets it back
     index = {item: i for i, item in enumerate(ids.tolist())}
     return Competition(
         spec, dataset, manifest, sha, np.asarray([index[i] for i in manifest.ids.tolist()], dtype=np.int64)
     )
 
 
-def _build(spec: CompetitionSpec, dataset, ids: np.ndarray, folder, dataset_print: str) -> tuple[Manifest, str]:
+def _split(spec: CompetitionSpec, dataset, ids: np.ndarray) -> tuple[bytes, bytes]:
+    """(full manifest, participant's view) of the competition's fixed split."""
     from harness.data.splits import public_mask, split
 
     roles = split(dataset.labels, spec.protocol, dict(spec.protocol_config), spec.seed, dataset.roles)
@@ -121,21 +133,29 @@ def _build(spec: CompetitionSpec, dataset, ids: np.ndarray, folder, dataset_prin
     public[queries] = public_mask(
         ids[rows][queries], float(spec.public_fraction), spec.salt, dataset.labels[rows][queries]
     )
-    data = manifest_bytes(ids[rows].tolist(), dataset.labels[rows].tolist(), row_roles.tolist(), public.tolist())
+    row_ids, labels, row_roles = ids[rows].tolist(), dataset.labels[rows].tolist(), row_roles.tolist()
+    return manifest_bytes(row_ids, labels, row_roles, public.tolist()), participant_bytes(row_ids, labels, row_roles)
+
+
+def _build(spec: CompetitionSpec, dataset, folder, dataset_print: str, full: bytes, view: bytes):
     path = folder / MANIFEST_FILE
-    if path.exists() and path.read_bytes() != data:
+    if path.exists() and path.read_bytes() not in (full, view):
         raise CompetitionError(
             f"manifest {path} exists without {INFO_FILE} and differs from a fresh split; delete it to rebuild"
         )
-    write_atomic(path, data)
-    sha = sha256_bytes(data)
-    manifest = parse_manifest(data, str(path))
+    sha = sha256_bytes(full)
+    store_answers(spec.name, sha, full, spec.canonical())  # the answers first: a workspace never points at none
+    answers = parse_manifest(full, "the full manifest")
+    write_atomic(path, view)
+    manifest = parse_manifest(view, str(path))
     info = {
         **spec.canonical(),
         "name": spec.name,
         "description": spec.description,
         "manifest_sha256": sha,
+        "participant_manifest_sha256": sha256_bytes(view),
         "sizes": {r: int(np.sum(manifest.roles == r)) for r in ("train", "val", "query", "gallery")},
+        "public_queries": int(answers.public.sum()),
         "num_classes": len(dataset.class_names),
         "class_names": list(dataset.class_names),
         "image_shape": list(dataset.image_shape),
@@ -263,12 +283,11 @@ def describe(workspace, name: str) -> dict[str, Any]:
         open_competition(workspace, name)
         info = read_info(folder) or {}
     manifest, sha = read_checked(folder, info)
+    info = read_info(folder) or info  # read_checked may have migrated it
     classes = info.get("class_names") or []
     balance = {}
-    query = manifest.roles == "query"
-    subsets = {"public": query & manifest.public, "private": query & ~manifest.public}
-    for role in ("train", "val", "query", "gallery", "public", "private"):
-        labels = manifest.labels[subsets.get(role, manifest.roles == role)]
+    for role in ("train", "val"):  # query and gallery labels are the answers: not in the workspace
+        labels = manifest.labels[manifest.roles == role]
         balance[role] = np.bincount(labels, minlength=len(classes)).tolist()
     return {
         "spec": spec,
@@ -277,5 +296,5 @@ def describe(workspace, name: str) -> dict[str, Any]:
         "manifest_sha256": sha,
         "class_names": classes,
         "balance": balance,
-        "public_queries": int(manifest.public.sum()),
+        "public_queries": int(info.get("public_queries", 0)),
     }

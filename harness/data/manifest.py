@@ -1,11 +1,17 @@
-"""A competition's two files, and the scorer's door to its answers.
+"""A competition's two workspace files, and the full manifest kept in the answers store.
 
-``competitions/<name>/manifest.csv``: ``item_id,label,role,public`` (public is 1/0 for queries,
-empty otherwise), one row per used item, sorted by item id, ``\\n`` line endings.
-``competitions/<name>/competition.json``: the spec, the manifest's SHA-256, sizes per role and
-the dataset's fingerprint. Both are written atomically, once; every later use checks the SHA.
+The full manifest is ``item_id,label,role,public`` (public is 1/0 for queries, empty otherwise), one
+row per used item, sorted by item id, ``\\n`` line endings. Its SHA-256 names the competition's
+answers (``manifest_sha256``, recorded on every leaderboard row); it lives in the answers store
+(:mod:`harness.data.answer_store`), never in the workspace.
 
-This module imports neither torch nor any plugin: the scorer reads answers through it.
+``competitions/<name>/manifest.csv`` is the participant's view: ``item_id,label,role`` with the
+labels of train and val items only. ``competitions/<name>/competition.json``: the spec, both SHA-256s,
+sizes per role and the dataset's fingerprint. Both are written atomically, once; every later use
+checks them. A workspace written before the answers store (a full manifest in the workspace) moves
+its answers to the store on first use.
+
+This module imports neither torch nor any plugin.
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ from harness.errors import CompetitionError
 MANIFEST_FILE = "manifest.csv"
 INFO_FILE = "competition.json"
 HEADER = "item_id,label,role,public"
+PARTICIPANT_HEADER = "item_id,label,role"
+HIDDEN_ROLES = ("query", "gallery")
+NO_LABEL = -1  # a query or gallery item in the participant's view
 
 
 @dataclass(frozen=True)
@@ -31,9 +40,9 @@ class Manifest:
     """The parsed manifest: parallel arrays, one entry per row."""
 
     ids: np.ndarray  # (N,) str
-    labels: np.ndarray  # (N,) int64
+    labels: np.ndarray  # (N,) int64; NO_LABEL for query and gallery items in the participant's view
     roles: np.ndarray  # (N,) str
-    public: np.ndarray  # (N,) bool, False for non-queries
+    public: np.ndarray  # (N,) bool, False for non-queries (and for every item in the participant's view)
 
 
 def manifest_bytes(ids, labels, roles, public) -> bytes:
@@ -45,25 +54,46 @@ def manifest_bytes(ids, labels, roles, public) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
+def participant_bytes(ids, labels, roles) -> bytes:
+    """The workspace's manifest text: labels of train and val items only, no public/private membership."""
+    lines = [PARTICIPANT_HEADER]
+    for item, label, role in zip(ids, labels, roles):
+        lines.append(f"{item},{'' if role in HIDDEN_ROLES else int(label)},{role}")
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
 def parse_manifest(data: bytes, where: str = MANIFEST_FILE) -> Manifest:
-    reader = csv.reader(io.StringIO(data.decode("utf-8")))
-    header = next(reader, None)
-    if header != HEADER.split(","):
-        raise CompetitionError(f"{where}: header must be {HEADER}")
+    """A full manifest or a participant's view (hidden labels read as NO_LABEL)."""
+    try:
+        reader = csv.reader(io.StringIO(data.decode("utf-8")))
+        header = next(reader, None)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise CompetitionError(f"{where} is not a readable manifest: {exc}") from None
+    if header not in (HEADER.split(","), PARTICIPANT_HEADER.split(",")):
+        raise CompetitionError(f"{where}: header must be {HEADER} or {PARTICIPANT_HEADER}")
+    width = len(header)
     ids, labels, roles, public = [], [], [], []
-    for line, row in enumerate(reader, start=2):
-        if len(row) != 4:
-            raise CompetitionError(f"{where}, line {line}: expected 4 fields, got {len(row)}")
-        ids.append(row[0])
-        labels.append(int(row[1]))
-        roles.append(row[2])
-        public.append(row[3] == "1")
+    try:
+        for line, row in enumerate(reader, start=2):
+            if len(row) != width:
+                raise CompetitionError(f"{where}, line {line}: expected {width} fields, got {len(row)}")
+            ids.append(row[0])
+            labels.append(int(row[1]) if row[1] != "" else NO_LABEL)
+            roles.append(row[2])
+            public.append(width == 4 and row[3] == "1")
+    except (ValueError, csv.Error) as exc:
+        raise CompetitionError(f"{where}, line {line}: {exc}") from None
     return Manifest(
         np.asarray(ids, dtype=str),
         np.asarray(labels, dtype=np.int64),
         np.asarray(roles, dtype=str),
         np.asarray(public, dtype=bool),
     )
+
+
+def is_full(data: bytes) -> bool:
+    """Whether manifest bytes are a full manifest (hidden labels included), not a participant's view."""
+    return data.startswith((HEADER + "\n").encode())
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -85,19 +115,52 @@ def read_info(folder: Path) -> dict | None:
 
 
 def read_checked(folder: Path, info: dict) -> tuple[Manifest, str]:
-    """The manifest, refused unless its SHA-256 is the one recorded in competition.json."""
+    """The participant's manifest and the competition's manifest SHA-256 (the full manifest's).
+
+    Refused unless the file is the one recorded in competition.json. A workspace from before the
+    answers store is migrated first: its full manifest moves to the store (see :func:`migrate`).
+    """
     path = folder / MANIFEST_FILE
     try:
         data = path.read_bytes()
     except OSError:
-        raise CompetitionError(f"manifest {path} is missing; delete {folder} to rebuild") from None
-    actual, recorded = sha256_bytes(data), str(info.get("manifest_sha256", ""))
+        raise CompetitionError(f"manifest {path} is missing; delete {rebuild_hint(folder)} to rebuild") from None
+    if is_full(data) or "participant_manifest_sha256" not in info:
+        data, info = migrate(folder, info, data)
+    actual, recorded = sha256_bytes(data), str(info.get("participant_manifest_sha256", ""))
     if actual != recorded:
         raise CompetitionError(
             f"manifest {path} changed since it was written (sha {recorded[:12]}, now {actual[:12]}); "
             f"delete {rebuild_hint(folder)} to rebuild"
         )
-    return parse_manifest(data, str(path)), actual
+    return parse_manifest(data, str(path)), str(info["manifest_sha256"])
+
+
+def migrate(folder: Path, info: dict, data: bytes) -> tuple[bytes, dict]:
+    """Move a pre-answers-store workspace's hidden labels to the store; returns the new (file, info)."""
+    from harness.atomic import write_atomic
+    from harness.data.answer_store import store_answers
+    from harness.data.spec import BINDING_FIELDS
+
+    path = folder / MANIFEST_FILE
+    recorded = str(info.get("manifest_sha256", ""))
+    if not is_full(data) or sha256_bytes(data) != recorded:
+        raise CompetitionError(
+            f"manifest {path} does not match {INFO_FILE} (neither a recorded participant manifest nor the "
+            f"full manifest of sha {recorded[:12]}); delete {rebuild_hint(folder)} to rebuild"
+        )
+    full = parse_manifest(data, str(path))
+    name = folder.name
+    store_answers(name, recorded, data, {key: info.get(key) for key in BINDING_FIELDS})
+    view = participant_bytes(full.ids.tolist(), full.labels.tolist(), full.roles.tolist())
+    info = {
+        **info,
+        "participant_manifest_sha256": sha256_bytes(view),
+        "public_queries": int(full.public.sum()),
+    }
+    write_atomic(folder / INFO_FILE, info_json(info))  # first: a crash here leaves a full manifest to migrate again
+    write_atomic(path, view)
+    return view, info
 
 
 def rebuild_hint(folder: Path) -> str:

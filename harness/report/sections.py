@@ -64,7 +64,8 @@ def best_public(rows: list[dict]) -> dict:
     """The row ranked first by public score (``harness.scoring.leaderboard.ranked``'s tie rules)."""
     from harness.scoring.leaderboard import ranked
 
-    return ranked(rows)[0]
+    ordered = ranked(rows)
+    return next((row for row in ordered if row["rank"] is not None), ordered[0])  # invalid rows rank last
 
 
 def leaderboard_section(rows: list[dict], private: bool = False, chosen: str | None = None) -> Section:
@@ -81,7 +82,7 @@ def leaderboard_section(rows: list[dict], private: bool = False, chosen: str | N
     ordered = ranked(rows, private)
     for i, row in enumerate(ordered[:MAX_TABLE_ROWS]):
         cells = [
-            str(row["rank"]),
+            "invalid" if row["rank"] is None else str(row["rank"]),  # shown, never ranked (leaderboard.py)
             row.get("submission_id", ""),
             row.get("name", ""),
             row.get("method", ""),

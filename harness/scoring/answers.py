@@ -1,4 +1,4 @@
-"""The hidden answers of a competition: only the scorer reads these labels."""
+"""The hidden answers of a competition, read from the answers store: only the scorer reads these labels."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.data.manifest import Manifest, competition_folder, read_checked, read_info
+from harness.data.answer_store import read_stored
+from harness.data.manifest import Manifest, competition_folder, parse_manifest, read_checked, read_info, sha256_bytes
+from harness.data.spec import BINDING_FIELDS
+from harness.errors import CompetitionError
 
 
 @dataclass(frozen=True)
 class Answers:
-    """Everything needed to validate and score a submission, loaded from the manifest.
+    """Everything needed to validate and score a submission, loaded from the answers store.
 
     ``metric`` is one of ``map@k``, ``precision@k``, ``recall@k``, ``hit@k``, ``map@r``;
     ``k`` is the cut-off (and the most neighbours a submission may list per query).
@@ -48,14 +51,48 @@ def answers_from(info: dict, manifest: Manifest, sha: str) -> Answers:
     )
 
 
-def load_answers(workspace, name: str) -> Answers:
-    """The hidden answers, from the competition's two files alone (no plugins, no torch once built)."""
+def competition_terms(workspace, name: str) -> tuple[str, str] | None:
+    """(metric label, manifest SHA-256) every row of the competition must carry; None if it was never
+    split in this workspace. Checks competition.json against the definition kept with the answers."""
     folder = competition_folder(workspace, name)
     info = read_info(folder)
     if info is None:
-        from harness.data.competition import open_competition  # builds the manifest: loads plugins
+        return None
+    read_checked(folder, info)  # migrates a workspace from before the answers store
+    info = read_info(folder) or info
+    definition = _checked_definition(name, info)
+    return str(definition["metric"]).replace("@k", f"@{definition['k']}"), str(info["manifest_sha256"])
+
+
+def load_answers(workspace, name: str) -> Answers:
+    """The hidden answers: the store's entry named by competition.json, refused if either was edited."""
+    folder = competition_folder(workspace, name)
+    info = read_info(folder)
+    if info is None:
+        from harness.data.competition import open_competition  # splits the dataset: loads plugins
 
         open_competition(workspace, name)
         info = read_info(folder) or {}
-    manifest, sha = read_checked(folder, info)
-    return answers_from(info, manifest, sha)
+    _, sha = read_checked(folder, info)
+    info = read_info(folder) or info
+    definition = _checked_definition(name, info)
+    data, _ = read_stored(name, sha)
+    if sha256_bytes(data) != sha:
+        raise CompetitionError(f"the stored answers of {name!r} were edited (their SHA-256 is not {sha[:12]})")
+    return answers_from({**definition, "name": name}, parse_manifest(data, f"answers of {name}"), sha)
+
+
+def _checked_definition(name: str, info: dict) -> dict:
+    """The definition the answers were split under; CompetitionError if competition.json now says otherwise."""
+    _, definition = read_stored(name, str(info.get("manifest_sha256", "")))
+    changed = [key for key in BINDING_FIELDS if info.get(key) != definition.get(key)]
+    if changed:
+        shown = ", ".join(f"{key} {info.get(key)!r} (was {definition.get(key)!r})" for key in changed)
+        raise CompetitionError(
+            f"competitions/{name}/competition.json was edited: {shown}; restore it or delete "
+            f"competitions/{name} to split the competition again"
+        )
+    metric, k = definition.get("metric"), definition.get("k")  # the metric's name is checked when scoring
+    if not isinstance(metric, str) or isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise CompetitionError(f"competition {name!r} has metric {metric!r} and k {k!r}; bench cannot score that")
+    return definition

@@ -1,4 +1,11 @@
-"""``leaderboards/<competition>.csv``: append-only, one row per scored submission, under a file lock."""
+"""``leaderboards/<competition>.csv``: append-only, one row per scored submission, under a file lock.
+
+Reading never hides a row: a row the CSV parser cannot make sense of, or whose values cannot be
+right (a score outside [0, 1], a repeated submission id, another metric or manifest than the
+competition's), is returned with its line number and the reason in ``row[PROBLEM]``, and is left
+out of the ranking only. Appending is all-or-nothing: on any failure the file is cut back to its
+previous length.
+"""
 
 from __future__ import annotations
 
@@ -6,107 +13,242 @@ import csv
 import io
 import math
 import os
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from harness.atomic import atomic_writer
 from harness.errors import LeaderboardError
 
+# The one column list: a new column goes at the end; older files gain it on their next append.
 COLUMNS = (
     "submission_id", "time", "name", "method", "backbone", "loss", "sampler", "indexer",
     "code_kind", "bytes_per_item", "metric", "public", "public_low", "public_high",
     "private", "private_low", "private_high", "train_seconds", "search_ms_per_query",
     "seed", "config_hash", "manifest_sha256", "git_commit", "submission_path", "study", "trial",
-    "group", "metrics", "env",
+    "group", "metrics", "env", "submission_sha256",
 )  # fmt: skip
+SCORE_COLUMNS = ("public", "public_low", "public_high", "private", "private_low", "private_high")
+LINE = "_line"  # keys read_rows adds to each row: its line number in the file, and why it is invalid ("" if valid)
+PROBLEM = "_problem"
 LOCK_TIMEOUT_S = 60
 
 
-def append_row(path: str | os.PathLike, row: dict[str, Any]) -> dict[str, str]:
-    """Append one row under the lock; the header is written only by the first writer.
-
-    A key the file has no column for is an error (never dropped); absent columns stay empty.
-    Returns the row as written (strings).
-    """
+@contextmanager
+def board_lock(path: str | os.PathLike) -> Iterator[None]:
+    """The leaderboard's file lock (``<board>.lock``), held by whoever checks ids and appends."""
     from filelock import FileLock, Timeout
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_S):
-            columns = _header(path)
-            new_file = columns is None
-            columns = columns or list(COLUMNS)
-            unknown = [key for key in row if key not in columns]
-            if unknown:
-                raise LeaderboardError(
-                    f"{path} has no column(s) {', '.join(unknown)}; its columns: {', '.join(columns)}"
-                )
-            written = {c: _cell(row.get(c)) for c in columns}
-            buffer = io.StringIO()
-            writer = csv.writer(buffer, lineterminator="\n")
-            if new_file:
-                writer.writerow(columns)
-            elif not _ends_with_newline(path):
-                buffer.write("\n")  # a hand-edited file: never glue the new row onto its last line
-            writer.writerow([written[c] for c in columns])
-            with open(path, "a", encoding="utf-8", newline="") as handle:
-                handle.write(buffer.getvalue())  # one write: a reader never sees half a row
-                handle.flush()
-                os.fsync(handle.fileno())
+            yield
     except Timeout:
         raise LeaderboardError(f"could not lock {path} within {LOCK_TIMEOUT_S} s; is another bench stuck?") from None
+
+
+def append_row(path: str | os.PathLike, row: dict[str, Any]) -> dict[str, str]:
+    """Append one row under the lock (see :func:`append_locked`)."""
+    with board_lock(path):
+        return append_locked(path, row)
+
+
+def append_locked(path: str | os.PathLike, row: dict[str, Any]) -> dict[str, str]:
+    """Append one row; the caller holds :func:`board_lock`. Returns the row as written (strings).
+
+    A key bench has no column for is an error (never dropped); absent columns stay empty. A file
+    from an older bench gains the newer columns in its header (its rows read them as empty).
+    On any failure, the disk full included, the file is left exactly as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    row = {key: value for key, value in row.items() if key not in (LINE, PROBLEM)}  # a row read back: no meta
+    columns = _header(path)
+    new_file = columns is None
+    columns = columns or list(COLUMNS)
+    unknown = [key for key in row if key not in columns and key not in COLUMNS]
+    if unknown:
+        raise LeaderboardError(f"{path} has no column(s) {', '.join(unknown)}; its columns: {', '.join(columns)}")
+    upgraded = [key for key in COLUMNS if key not in columns] if any(k not in columns for k in row) else []
+    columns += upgraded
+    written = {c: _cell(row.get(c)) for c in columns}
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if new_file or upgraded:
+        writer.writerow(columns)
+    if upgraded:
+        old = path.read_bytes()
+        buffer.write(old.split(b"\n", 1)[1].decode("utf-8") if b"\n" in old else "")
+    if not new_file and not _ends_with_newline(path):
+        buffer.write("\n")  # a hand-edited file: never glue the new row onto its last line
+    writer.writerow([written[c] for c in columns])
+    if new_file or upgraded:
+        with atomic_writer(path) as handle:  # a new header: the whole file replaced in one step
+            handle.write(buffer.getvalue())
+    else:
+        _append_or_restore(path, buffer.getvalue().encode("utf-8"))
     return written
 
 
-def read_rows(path: str | os.PathLike) -> list[dict[str, str]]:
-    """Every row in file order; [] when the leaderboard does not exist yet."""
+def _append_or_restore(path: Path, data: bytes) -> None:
+    """One write, synced; on any failure (a full disk, an interrupt) the file is cut back to its old length."""
+    size = path.stat().st_size
+    try:
+        with open(path, "ab") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        os.truncate(path, size)
+        raise
+
+
+def read_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Every row in file order; [] when the leaderboard does not exist yet.
+
+    Each row holds the file's cells plus ``row[LINE]`` (its first line in the file) and
+    ``row[PROBLEM]`` ("" or why the row is invalid). Nothing after a malformed row is lost.
+    """
     path = Path(path)
     if not path.is_file():
         return []
     try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle, restval="")  # a short (hand-edited) row: empty cells, not None
-            if reader.fieldnames is None:
-                return []
-            if "submission_id" not in reader.fieldnames:
-                raise LeaderboardError(f"{path} is not a leaderboard (no submission_id column)")
-            return [dict(row) for row in reader]
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise LeaderboardError(f"{path} is not a readable leaderboard CSV: {exc}") from None
+        text = path.read_bytes().decode("utf-8-sig", errors="surrogateescape")
+    except OSError as exc:
+        raise LeaderboardError(f"cannot read {path}: {exc.strerror or exc}") from None
+    pieces = text.split("\n")
+    lines = [piece + "\n" for piece in pieces[:-1]] + ([pieces[-1]] if pieces[-1] else [])
+    if not lines:
+        return []
+    header = next(csv.reader([lines[0]]), [])
+    if "submission_id" not in header or _has_surrogates(lines[0]):
+        raise LeaderboardError(f"{path} is not a leaderboard (no submission_id column)")
+    rows, index = [], 1
+    while index < len(lines):
+        if lines[index].strip() == "":
+            index += 1
+            continue
+        cells, used, problem = _record(lines, index, header)
+        rows.append({**cells, LINE: index + 1, PROBLEM: problem})
+        index += used
+    _check_values(rows)
+    return rows
 
 
-def ranked(rows: list[dict[str, str]], private: bool = False) -> list[dict[str, Any]]:
-    """Rows best first, each with ``rank`` (by public score, ties to the earlier submission).
+def check_rows(rows: list[dict[str, Any]], metric_label: str, manifest_sha256: str) -> list[dict[str, Any]]:
+    """Mark valid rows that belong to another metric, k or manifest than the competition's as invalid."""
+    for row in rows:
+        if row.get(PROBLEM):
+            continue
+        if row.get("metric") != metric_label:
+            row[PROBLEM] = f"metric {row.get('metric')!r} is not the competition's {metric_label!r}"
+        elif row.get("manifest_sha256") != manifest_sha256:
+            row[PROBLEM] = (
+                f"manifest_sha256 {str(row.get('manifest_sha256'))[:12]!r} is not the competition's "
+                f"{manifest_sha256[:12]!r}"
+            )
+    return rows
+
+
+def _record(lines: list[str], index: int, header: list[str]) -> tuple[dict[str, str], int, str]:
+    """(cells, lines used, problem) of the record starting at ``lines[index]``.
+
+    A record may span lines only through a quoted field with the right number of fields; anything
+    else is reported as a malformed single line, and reading goes on with the next line.
+    """
+    reader = csv.reader(iter(lines[index:]), strict=True)
+    problem = ""
+    try:
+        fields, used = next(reader), reader.line_num
+    except (csv.Error, StopIteration) as exc:
+        fields, used, problem = [], 0, str(exc) or "unexpected end of file"
+    if not problem and _has_surrogates("".join(fields)):
+        problem = "not UTF-8"
+    elif not problem and (len(fields) > len(header) or (used > 1 and len(fields) != len(header))):
+        problem = f"{len(fields)} fields where the header has {len(header)}"
+    if problem:
+        fields = next(csv.reader([lines[index].rstrip("\n")]), [])
+        fields = [field.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for field in fields]
+        cells = dict(zip(header, fields + [""] * (len(header) - len(fields))))
+        return cells, 1, f"line {index + 1} is not a well-formed CSV row ({problem})"
+    return dict(zip(header, fields + [""] * (len(header) - len(fields)))), used, ""
+
+
+def _check_values(rows: list[dict[str, Any]]) -> None:
+    lines_of = defaultdict(list)
+    for row in rows:
+        if not row[PROBLEM]:
+            lines_of[row.get("submission_id", "")].append(row[LINE])
+    for row in rows:
+        if row[PROBLEM]:
+            continue
+        submission_id = row.get("submission_id", "")
+        if not submission_id:
+            row[PROBLEM] = "no submission_id"
+        elif len(lines_of[submission_id]) > 1:
+            row[PROBLEM] = (
+                f"submission id {submission_id!r} repeats (lines {', '.join(map(str, lines_of[submission_id]))})"
+            )
+        elif row.get("public", "") == "":
+            row[PROBLEM] = "no public score"
+        else:
+            bad = [c for c in SCORE_COLUMNS if row.get(c, "") != "" and not _is_score(row[c])]
+            if bad:
+                row[PROBLEM] = f"{bad[0]} {row[bad[0]]!r} is not a score in [0, 1]"
+
+
+def _is_score(text: str) -> bool:
+    try:
+        value = float(text)
+    except ValueError:
+        return False
+    return 0.0 <= value <= 1.0
+
+
+def _has_surrogates(text: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+def ranked(rows: list[dict[str, Any]], private: bool = False) -> list[dict[str, Any]]:
+    """Valid rows best first, each with ``rank`` (by public score, ties to the earlier submission), then
+    the invalid rows (``rows[PROBLEM]`` set) in file order with ``rank`` None: shown, never ranked.
 
     With ``private`` the rows are ordered by private score and also carry ``public_rank`` and
     ``shake`` (places gained from public to private: positive is up).
     """
-    public_order = _order(rows, "public")
+    valid = [i for i, row in enumerate(rows) if not row.get(PROBLEM)]
+    invalid = [{**rows[i], "rank": None} for i in range(len(rows)) if rows[i].get(PROBLEM)]
+    public_order = _order(rows, valid, "public")
     public_rank = {index: place for place, index in enumerate(public_order, start=1)}
     if not private:
-        return [{**rows[i], "rank": public_rank[i]} for i in public_order]
+        return [{**rows[i], "rank": public_rank[i]} for i in public_order] + invalid
     out = []
-    for place, index in enumerate(_order(rows, "private"), start=1):
+    for place, index in enumerate(_order(rows, valid, "private"), start=1):
         out.append(
             {**rows[index], "rank": place, "public_rank": public_rank[index], "shake": public_rank[index] - place}
         )
-    return out
+    return out + [{**row, "public_rank": None, "shake": None} for row in invalid]
 
 
-def rank_of(rows: list[dict[str, str]], submission_id: str, private: bool = False) -> int:
+def rank_of(rows: list[dict[str, Any]], submission_id: str, private: bool = False) -> int:
     for row in ranked(rows, private):
-        if row.get("submission_id") == submission_id:
+        if row.get("submission_id") == submission_id and row["rank"] is not None:
             return row["rank"]
     raise LeaderboardError(f"submission {submission_id!r} is not on the leaderboard")
 
 
-def shake_label(shake: int) -> str:
+def shake_label(shake: int | None) -> str:
+    if shake is None:
+        return ""
     return f"▲{shake}" if shake > 0 else f"▼{-shake}" if shake < 0 else "–"
 
 
-def _order(rows: list[dict[str, str]], column: str) -> list[int]:
+def _order(rows: list[dict[str, Any]], indices: list[int], column: str) -> list[int]:
     """Indices by score descending (unscored last), then time, then file order."""
-    return sorted(range(len(rows)), key=lambda i: (-_number(rows[i].get(column)), rows[i].get("time") or "", i))
+    return sorted(indices, key=lambda i: (-_number(rows[i].get(column)), rows[i].get("time") or "", i))
 
 
 def _number(text: str | None) -> float:
@@ -120,12 +262,12 @@ def _number(text: str | None) -> float:
 def _header(path: Path) -> list[str] | None:
     if not path.is_file() or path.stat().st_size == 0:
         return None
+    with open(path, "rb") as handle:
+        first = handle.readline()
     try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            first = handle.readline()
+        columns = next(csv.reader([first.decode("utf-8-sig")]), [])
     except UnicodeDecodeError as exc:
         raise LeaderboardError(f"{path} is not a readable leaderboard CSV: {exc}") from None
-    columns = next(csv.reader([first]), [])
     if "submission_id" not in columns:
         raise LeaderboardError(f"{path} is not a leaderboard (no submission_id column)")
     return columns

@@ -1,10 +1,23 @@
-"""The one door both ``bench submit`` and ``bench run`` go through: validate, score, record."""
+"""The one door both ``bench submit`` and ``bench run`` go through: copy, validate, score, record.
+
+The file scored is the file kept: the submission is copied into ``submissions/<competition>/``
+first, hashed while copying, and only the copy is read. Everything happens under the
+leaderboard's lock, taken before any file is written, so a process killed while it waits leaves
+nothing behind; a failure after that removes the files it wrote and leaves the board as it was.
+
+Scoring is trusted code: in a process that has loaded plugins (``bench run``, ``bench tune``) it
+runs in a fresh Python process that loads none (:mod:`harness.scoring.trusted`), so no plugin can
+change a recorded score.
+"""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
+import shutil
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,14 +25,16 @@ from typing import Any
 
 import numpy as np
 
-from harness.atomic import atomic_writer, copy_atomic
+from harness.atomic import atomic_writer
 from harness.errors import BenchError, SubmissionError
 from harness.fingerprint import environment, git_commit
 from harness.scoring.answers import Answers, load_answers
 from harness.scoring.groups import group_id
-from harness.scoring.leaderboard import append_row, rank_of, read_rows
-from harness.scoring.scorer import ScoreReport, score
-from harness.scoring.submission import read_submission, validate_submission
+from harness.scoring.leaderboard import PROBLEM, append_locked, board_lock, check_rows, rank_of, read_rows
+from harness.scoring.scorer import score
+from harness.scoring.submission import validate_submission
+from harness.scoring.trusted import answer, run_trusted
+from harness.scoring.verify import sha256_file, stored_submission
 from harness.workspace import Workspace, check_name, new_submission_id
 
 CALLER_FIELDS = (
@@ -33,7 +48,7 @@ class SubmitResult:
     row: dict[str, str]
     rank: int
     run_dir: Path
-    report: ScoreReport
+    scores: dict  # ScoreReport.to_dict() and "all", the mean over every query: no per-query values leave the scorer
     missing_queries: int = 0  # queries the file left out; each scored 0
 
 
@@ -44,9 +59,30 @@ def submit(
     name: str = "",
     fields: dict[str, Any] | None = None,
     submission_id: str | None = None,
-    answers: Answers | None = None,
 ) -> SubmitResult:
-    """Validate and score ``file``, keep a copy, write the run's scores and append a leaderboard row."""
+    """Copy ``file`` into the workspace, score the copy and append its leaderboard row.
+
+    In a process where plugin code has run, the work is done by the trusted scorer process.
+    """
+    from harness.plugins import plugin_code_loaded
+
+    if plugin_code_loaded():
+        request = {"competition": competition, "file": str(Path(file).resolve()), "name": name}
+        request.update(fields=fields or {}, submission_id=submission_id, root=str(workspace.root))
+        reply = run_trusted(request)
+        return SubmitResult(reply["row"], reply["rank"], Path(reply["run_dir"]), reply["scores"], reply["missing"])
+    return submit_here(workspace, competition, file, name, fields, submission_id)
+
+
+def submit_here(
+    workspace: Workspace,
+    competition: str,
+    file: str | os.PathLike,
+    name: str = "",
+    fields: dict[str, Any] | None = None,
+    submission_id: str | None = None,
+) -> SubmitResult:
+    """:func:`submit` in this process."""
     fields = dict(fields or {})
     unexpected = [key for key in fields if key not in CALLER_FIELDS]
     if unexpected:
@@ -55,48 +91,48 @@ def submit(
     source = Path(file)
     if not source.is_file():
         raise SubmissionError(f"submission file {source} " + ("is not a file" if source.exists() else "does not exist"))
-    answers = answers or load_answers(workspace, competition)
+    answers = load_answers(workspace, competition)  # may split the competition: before the lock
     board = workspace.leaderboard_path(competition)
-    if any(row.get("submission_id") == submission_id for row in read_rows(board)):
-        raise BenchError(f"submission id {submission_id!r} is already on the {competition} leaderboard")
-    checked = validate_submission(source, answers)
-    if not checked.scorable:
-        error = SubmissionError(
-            f"{source}: {checked.problem_count} problem(s) found", checked.problems, checked.problem_count
-        )
-        raise error
-    report = score(answers, checked.ranked)
-
     destination = workspace.submission_path(competition, submission_id, kept_suffix(source))
-    copied = not (destination.exists() and destination.samefile(source))
     run_dir = workspace.run_dir(submission_id)
     env = fields.pop("env", None) or environment()
-    written_files = [run_dir / "per_query.csv", run_dir / "scores.json", run_dir / "env.json"]
-    written_files += [destination] if copied else []
-    # Files first, the leaderboard row last: a failure before the row is in leaves neither behind.
-    try:
-        if copied:
-            copy_atomic(source, destination)
-        write_per_query(run_dir / "per_query.csv", answers, report.per_query)
-        with atomic_writer(run_dir / "scores.json") as handle:
-            json.dump(
-                {"submission_id": submission_id, "competition": competition, **report.to_dict()}, handle, indent=2
-            )
-        with atomic_writer(run_dir / "env.json") as handle:
-            json.dump(env, handle, indent=2)
-        row = _row(fields, submission_id, name, report, answers, destination, workspace)
-        row["env"] = json.dumps(env, sort_keys=True)
-        written = append_row(board, row)
-    except BaseException:
-        if not _on_board(board, submission_id):
-            for path in written_files:
+    with board_lock(board):  # before any file is written: a process killed while waiting leaves nothing
+        if any(row.get("submission_id") == submission_id for row in read_rows(board)):
+            raise BenchError(f"submission id {submission_id!r} is already on the {competition} leaderboard")
+        created: list[Path] = []
+        run_dir_existed = run_dir.exists()
+        try:
+            if destination.exists() and destination.samefile(source):
+                digest = sha256_file(destination)  # bench run wrote it there itself
+            else:
+                created.append(destination)
+                digest = copy_hashed(source, destination)
+            checked = validate_submission(destination, answers)
+            if not checked.scorable:
+                raise SubmissionError(
+                    f"{source}: {checked.problem_count} problem(s) found", checked.problems, checked.problem_count
+                )
+            report = score(answers, checked.ranked)
+            created += [run_dir / "per_query.csv", run_dir / "scores.json", run_dir / "env.json"]
+            write_public_per_query(run_dir / "per_query.csv", answers, report.per_query)
+            with atomic_writer(run_dir / "scores.json") as handle:
+                json.dump(
+                    {"submission_id": submission_id, "competition": competition, **report.to_dict()}, handle, indent=2
+                )
+            with atomic_writer(run_dir / "env.json") as handle:
+                json.dump(env, handle, indent=2)
+            row = _row(fields, submission_id, name, report, answers, destination, workspace)
+            row.update(env=json.dumps(env, sort_keys=True), submission_sha256=digest)
+            written = append_locked(board, row)
+        except BaseException:
+            for path in created:
                 path.unlink(missing_ok=True)
-            try:
-                run_dir.rmdir()  # only if empty: a pipeline's run folder holds more and stays
-            except OSError:
-                pass
-        raise
-    return SubmitResult(written, rank_of(read_rows(board), submission_id), run_dir, report, checked.missing)
+            if not run_dir_existed:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        rows = check_rows(read_rows(board), answers.metric_label, answers.manifest_sha256)
+    scores = {**report.to_dict(), "all": float(report.per_query.mean()) if len(report.per_query) else 0.0}
+    return SubmitResult(written, _rank(rows, submission_id), run_dir, scores, checked.missing)
 
 
 def kept_suffix(source: Path) -> str:
@@ -104,11 +140,25 @@ def kept_suffix(source: Path) -> str:
     return ".parquet" if source.suffix.lower() == ".parquet" else ".csv"
 
 
-def _on_board(board: Path, submission_id: str) -> bool:
+def _rank(rows: list[dict], submission_id: str) -> int:
+    """The new row's rank; a row that reads back invalid (a forged twin of its id appeared) is an error."""
+    mine = [row for row in rows if row.get("submission_id") == submission_id]
+    if mine and mine[-1].get(PROBLEM):
+        raise BenchError(f"submission {submission_id} was recorded, but its row is invalid: {mine[-1][PROBLEM]}")
+    return rank_of(rows, submission_id)
+
+
+def copy_hashed(source: Path, destination: Path) -> str:
+    """Copy ``source`` atomically and return the SHA-256 of the bytes written (what is then scored)."""
+    digest = hashlib.sha256()
     try:
-        return any(row.get("submission_id") == submission_id for row in read_rows(board))
-    except Exception:  # an unreadable board cannot hold the row
-        return False
+        with atomic_writer(destination, "wb") as out, open(source, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+                out.write(block)
+    except OSError as exc:
+        raise SubmissionError(f"cannot copy {source} to {destination}: {exc.strerror or exc}") from None
+    return digest.hexdigest()
 
 
 def _row(fields, submission_id, name, report, answers, destination, workspace) -> dict[str, Any]:
@@ -132,37 +182,34 @@ def _row(fields, submission_id, name, report, answers, destination, workspace) -
     }
 
 
-def write_per_query(path: Path, answers: Answers, per_query: np.ndarray) -> None:
+def write_public_per_query(path: Path, answers: Answers, per_query: np.ndarray) -> None:
+    """``runs/<id>/per_query.csv``: the public queries' scores only (the private ones are the hidden half)."""
     with atomic_writer(path) as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["query_id", "public", "score"])
+        writer.writerow(["query_id", "score"])
         for query_id, public, value in zip(answers.query_ids, answers.public, per_query):
-            writer.writerow([query_id, int(bool(public)), f"{value:.6g}"])
-
-
-def read_per_query(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(query ids, public mask, scores) from a run's per_query.csv."""
-    with open(path, encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    ids = [r["query_id"] for r in rows]
-    return ids, np.array([r["public"] == "1" for r in rows], dtype=bool), np.array([float(r["score"]) for r in rows])
+            if public:
+                writer.writerow([query_id, f"{value:.6g}"])
 
 
 def per_query_for(workspace: Workspace, competition: str, reference: str) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Per-query scores of a submission id (its run folder) or of a submission file (scored now)."""
+    """(query ids, public mask, per-query scores) of a submission file, or of a submission id's stored
+    file: always scored now, never read back from a run folder (which anyone can edit)."""
     path = Path(reference)
-    if path.is_file():
-        answers = load_answers(workspace, competition)
-        report = score(answers, read_submission(path, answers))
-        return [str(q) for q in answers.query_ids], np.asarray(answers.public, dtype=bool), report.per_query
-    stored = workspace.root / "runs" / check_name(reference, "submission id") / "per_query.csv"
-    if stored.is_file():
-        return read_per_query(stored)
-    for suffix in (".csv", ".parquet"):
-        kept = workspace.root / "submissions" / competition / f"{reference}{suffix}"
-        if kept.is_file():
-            return per_query_for(workspace, competition, str(kept))
-    raise BenchError(f"no submission {reference!r}: neither a file nor a scored submission id of {competition}")
+    if not path.is_file():
+        rows = [r for r in read_rows(workspace.leaderboard_path(competition)) if r.get("submission_id") == reference]
+        check_name(reference, "submission id")
+        if not rows:
+            raise BenchError(f"no submission {reference!r}: neither a file nor a scored submission id of {competition}")
+        path = stored_submission(workspace, competition, rows[-1])
+    answers = load_answers(workspace, competition)
+    checked = validate_submission(path, answers)
+    if not checked.scorable:
+        raise SubmissionError(
+            f"{path}: {checked.problem_count} problem(s) found", checked.problems, checked.problem_count
+        )
+    report = score(answers, checked.ranked)
+    return [str(q) for q in answers.query_ids], np.asarray(answers.public, dtype=bool), report.per_query
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -170,3 +217,31 @@ def _relative(path: Path, root: Path) -> str:
         return str(path.resolve().relative_to(root.resolve()))
     except ValueError:
         return str(path)
+
+
+def _trusted_main() -> int:
+    """The trusted scorer process's side: one request on stdin, one JSON answer on stdout."""
+    request = json.load(sys.stdin)
+
+    def work() -> dict:
+        result = submit_here(
+            Workspace(Path(request["root"])),
+            request["competition"],
+            request["file"],
+            name=request["name"],
+            fields=request["fields"],
+            submission_id=request["submission_id"],
+        )
+        return {
+            "row": result.row,
+            "rank": result.rank,
+            "run_dir": str(result.run_dir),
+            "scores": result.scores,
+            "missing": result.missing_queries,
+        }
+
+    return answer(work)
+
+
+if __name__ == "__main__":
+    sys.exit(_trusted_main())

@@ -1,0 +1,84 @@
+"""The trusted scorer process: ``python -m harness.scoring.submit`` takes one submit request (JSON on
+stdin), does it with :func:`harness.scoring.submit.submit_here` and answers with one JSON line.
+
+A process that has loaded plugins (``bench run``, ``bench tune``) cannot vouch for its own numpy, its
+own scorer or its own leaderboard writer: any plugin could have replaced them at import. This
+process loads no plugin code: no entry points and no ``$BENCH_PLUGINS_DIR`` files (the plugin host
+honours ``BENCH_TRUSTED_SCORER``; only the repository's own ``plugins`` package may load, and only
+when the competition must first be split). It copies, scores and records; the caller only learns
+the result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import harness
+from harness import errors
+from harness.errors import BenchError, SubmissionError
+
+TRUSTED_ENV = "BENCH_TRUSTED_SCORER"
+UNTRUSTED_ENV = ("BENCH_PLUGINS_DIR",)
+
+
+def run_trusted(request: dict) -> dict:
+    """Run one submit request (see :func:`harness.scoring.submit.submit`) in a fresh process that loads no
+    plugin code; returns its answer, or raises the BenchError it reported."""
+    env = {key: value for key, value in os.environ.items() if key not in UNTRUSTED_ENV}
+    env[TRUSTED_ENV] = "1"
+    source_root = str(Path(harness.__file__).resolve().parent.parent)  # this harness, not another install
+    env["PYTHONPATH"] = os.pathsep.join([source_root, *filter(None, [os.environ.get("PYTHONPATH")])])
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "harness.scoring.submit"],
+            input=json.dumps(request, default=_plain), capture_output=True, text=True, env=env, check=False,
+        )  # fmt: skip
+    except OSError as exc:
+        raise BenchError(f"cannot start the trusted scorer ({sys.executable}): {exc.strerror or exc}") from None
+    reply = _last_json(done.stdout)
+    if reply is None:
+        detail = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        raise BenchError(f"the trusted scorer failed without an answer: {detail}")
+    if not reply["ok"]:
+        kind = getattr(errors, reply.get("error", ""), BenchError)
+        kind = kind if isinstance(kind, type) and issubclass(kind, BenchError) else BenchError
+        if issubclass(kind, SubmissionError):
+            raise kind(reply["message"], reply.get("problems"), reply.get("problem_count"))
+        raise kind(reply["message"])
+    return reply["result"]
+
+
+def answer(work: Callable[[], dict]) -> int:
+    """The trusted process's side: print ``work()``'s result, or the user error it raised, as one JSON line."""
+    try:
+        reply: dict[str, Any] = {"ok": True, "result": work()}
+    except BenchError as exc:
+        reply = {"ok": False, "error": type(exc).__name__, "message": str(exc)}
+        if isinstance(exc, SubmissionError):
+            reply.update(problems=exc.problems, problem_count=exc.problem_count)
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        reply = {"ok": False, "error": "BenchError", "message": f"{exc.strerror or exc}{where}"}
+    print(json.dumps(reply))
+    return 0 if reply["ok"] else 1
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else str(value)
+
+
+def _last_json(stdout: str) -> dict | None:
+    for line in reversed(stdout.strip().splitlines()):
+        try:
+            reply = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(reply, dict) and "ok" in reply:
+            return reply
+    return None

@@ -1,0 +1,100 @@
+"""``bench leaderboard --verify``: every row rescored from its stored submission.
+
+A row passes when it is well formed and belongs to the competition (see
+:func:`harness.scoring.leaderboard.check_rows`), its submission file is where the row says, still has
+the SHA-256 the row recorded, and scores now exactly what the row says.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+from harness.errors import BenchError, SubmissionError
+from harness.scoring.answers import load_answers
+from harness.scoring.leaderboard import LINE, PROBLEM, check_rows, read_rows
+from harness.scoring.scorer import score
+from harness.scoring.submission import validate_submission
+from harness.workspace import Workspace, check_name
+
+
+def stored_submission(workspace: Workspace, competition: str, row: dict) -> Path:
+    """The row's kept submission file (``submission_path``, inside the workspace), or SubmissionError."""
+    submission_id = check_name(row.get("submission_id", ""), "submission id")
+    recorded = row.get("submission_path") or ""
+    if recorded:
+        path = Path(recorded)
+        path = path if path.is_absolute() else workspace.root / path
+        try:
+            path.resolve().relative_to(workspace.root.resolve())
+        except ValueError:
+            raise SubmissionError(f"submission_path {recorded!r} lies outside the workspace") from None
+    else:
+        path = workspace.submission_path(competition, submission_id)
+    if not path.is_file():
+        raise SubmissionError(f"submission file {recorded or path} is missing")
+    return path
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_board(workspace: Workspace, competition: str) -> tuple[list[dict], list[str]]:
+    """(rows, findings): one finding per row that does not verify, naming its line and submission id."""
+    answers = load_answers(workspace, competition)
+    rows = check_rows(read_rows(workspace.leaderboard_path(competition)), answers.metric_label, answers.manifest_sha256)
+    findings = []
+    for row in rows:
+        where = f"line {row[LINE]} ({row.get('submission_id') or 'no submission id'})"
+        if row[PROBLEM]:
+            findings.append(f"{where}: {row[PROBLEM]}")
+            continue
+        try:
+            path = stored_submission(workspace, competition, row)
+        except BenchError as exc:
+            findings.append(f"{where}: {exc}")
+            continue
+        recorded, actual = row.get("submission_sha256", ""), sha256_file(path)
+        if not recorded:
+            findings.append(f"{where}: no submission_sha256 recorded, so {path.name} cannot be bound to the row")
+            continue
+        if actual != recorded:
+            findings.append(
+                f"{where}: {path.name} changed since it was scored (sha256 {recorded[:12]}, now {actual[:12]})"
+            )
+            continue
+        checked = validate_submission(path, answers)
+        if not checked.scorable:
+            findings.append(f"{where}: {path.name} no longer validates ({checked.problem_count} problem(s))")
+            continue
+        differences = _differences(row, score(answers, checked.ranked).to_dict())
+        if differences:
+            findings.append(f"{where}: {'; '.join(differences)}")
+    return rows, findings
+
+
+def _differences(row: dict, rescored: dict) -> list[str]:
+    expected = {
+        "public": rescored["public"],
+        "public_low": rescored["public_ci"][0],
+        "public_high": rescored["public_ci"][1],
+        "private": rescored["private"],
+        "private_low": rescored["private_ci"][0],
+        "private_high": rescored["private_ci"][1],
+    }
+    out = []
+    for column, value in expected.items():
+        cell = row.get(column, "")
+        try:
+            same = math.isclose(float(cell), value, rel_tol=1e-5, abs_tol=1e-9)
+        except ValueError:
+            same = False
+        if not same:
+            out.append(f"{column} is {cell or 'empty'} but the stored submission scores {value:.6g}")
+    return out

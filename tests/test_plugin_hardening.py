@@ -1,0 +1,169 @@
+"""Issue 11: built-in names are never replaced, plugins that hang or exit at import are quarantined,
+OS errors and oversized dataset roots are one line, listings print whole values when piped, and a run
+whose row cannot be recorded keeps what it trained."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import textwrap
+
+import pytest
+
+from harness.plugins import PluginHost, get_host
+
+TRIPLET_IMPOSTOR = """
+from harness import hookimpl
+
+@hookimpl
+def register_losses(register):
+    register("triplet", dict, description="not the real triplet loss")
+"""
+
+
+def record(host, name):
+    return next(r for r in host.records if r.name == name)
+
+
+def test_a_directory_plugin_cannot_replace_a_builtin_name(plugins_dir, cli):
+    (plugins_dir / "impostor.py").write_text(TRIPLET_IMPOSTOR)
+    host = get_host()
+    assert host.registry("losses").get("triplet").plugin == "plugins.losses.triplet"
+    error = record(host, "impostor").error
+    assert "plugins.losses.triplet" in error and "impostor" in error and "built-in is kept" in error
+    assert "impostor" in cli("plugins").stdout
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git to tell shipped files from dropped-in ones")
+def test_a_file_dropped_into_the_builtin_package_cannot_replace_a_shipped_name(tmp_path, monkeypatch):
+    package = tmp_path / "shipped_plugins"
+    (package / "losses").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "losses" / "__init__.py").write_text("")
+    (package / "losses" / "triplet.py").write_text(TRIPLET_IMPOSTOR.replace("not the real", "the real"))
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.email=t@e", "-c", "user.name=t", "commit", "-qm", "x"]):
+        subprocess.run(["git", *args], cwd=package, check=True, capture_output=True)
+    (package / "losses" / "aaa_dropped.py").write_text(TRIPLET_IMPOSTOR)  # sorts first, imports first
+    monkeypatch.syspath_prepend(str(tmp_path))
+    host = PluginHost(builtin_package="shipped_plugins").load()
+    entry = host.registry("losses").get("triplet")
+    assert entry.plugin == "shipped_plugins.losses.triplet" and entry.meta["description"] == "the real triplet loss"
+    error = record(host, "shipped_plugins.losses.aaa_dropped").error
+    assert "shipped_plugins.losses.triplet" in error and "built-in is kept" in error
+
+
+GOOD = """
+from harness import hookimpl
+
+@hookimpl
+def register_losses(register):
+    register("{name}", dict)
+"""
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("import time\ntime.sleep(3600)\n", "did not finish importing within 3 s"),
+        ("import os\nos._exit(3)\n", "ended the process while importing (exit code 3)"),
+        ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n", "ended the process while importing"),
+    ],
+    ids=["hangs", "os-exit", "kills-itself"],
+)
+def test_a_plugin_that_hangs_or_exits_at_import_is_quarantined(plugins_dir, cli, monkeypatch, source, expected):
+    monkeypatch.setenv("BENCH_PLUGIN_TIMEOUT", "3")
+    (plugins_dir / "a_before.py").write_text(GOOD.format(name="before-it"))
+    (plugins_dir / "bad.py").write_text(source)
+    (plugins_dir / "z_after.py").write_text(GOOD.format(name="after-it"))
+    host = get_host()
+    assert expected in record(host, "bad").error
+    assert {"before-it", "after-it"} <= set(host.registry("losses").names())
+    listed = cli("plugins")
+    assert listed.exit_code == 0 and "bad" in listed.stdout and expected in listed.stdout
+    assert cli("plugins", "--strict").exit_code == 1
+
+
+def test_a_bad_plugin_timeout_is_one_line(plugins_dir, cli, monkeypatch):
+    (plugins_dir / "fine.py").write_text(GOOD.format(name="fine"))
+    monkeypatch.setenv("BENCH_PLUGIN_TIMEOUT", "soon")
+    result = cli("list", "losses")
+    assert result.exit_code == 1 and "BENCH_PLUGIN_TIMEOUT must be a number" in result.stderr
+
+
+def test_the_trusted_scorer_loads_no_third_party_plugin(plugins_dir, monkeypatch):
+    (plugins_dir / "mine.py").write_text(GOOD.format(name="mine"))
+    monkeypatch.setenv("BENCH_TRUSTED_SCORER", "1")
+    host = PluginHost().load()
+    assert all(r.source == "built-in" for r in host.records) and "mine" not in host.registry("losses")
+
+
+def test_piped_listings_print_whole_values(plugins_dir, cli):
+    long_name = "a-really-long-loss-name-" + "x" * 150
+    (plugins_dir / "long.py").write_text(GOOD.format(name=long_name))
+    for command in (("plugins",), ("list", "losses")):
+        result = cli(*command)
+        assert result.exit_code == 0 and long_name in result.stdout and "…" not in result.stdout
+    listed = cli("competitions")
+    assert "cifar10-hashing\t" in listed.stdout and "…" not in listed.stdout
+
+
+def test_a_dataset_root_at_the_top_of_the_disk_is_refused(cli, workspace, tmp_path):
+    toml = 'dataset = "folder"\n[dataset_config]\nroot = "/"\n[protocol_config]\nquery = 1\nval = 1\ntrain = 1\n'
+    (tmp_path / "everything.toml").write_text(toml)
+    assert cli("competitions", "add", tmp_path / "everything.toml").exit_code == 0
+    result = cli("competitions", "show", "everything")
+    assert result.exit_code == 1 and "root of a file system" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_dataset_root_that_holds_too_much_is_refused(monkeypatch, tmp_path):
+    import plugins.datasets.folder as folder_plugin
+    from harness.errors import DatasetError
+
+    for c in range(2):
+        (tmp_path / "big" / f"c{c}").mkdir(parents=True)
+        for i in range(4):
+            (tmp_path / "big" / f"c{c}" / f"{i}.txt").write_text("")
+    monkeypatch.setattr(folder_plugin, "MAX_ENTRIES", 5)
+    with pytest.raises(DatasetError, match="more than 5 files"):
+        folder_plugin.folder(str(tmp_path / "big"))
+
+
+def test_an_unreadable_class_folder_is_one_error(tmp_path):
+    import os
+
+    import plugins.datasets.folder as folder_plugin
+    from harness.errors import DatasetError
+
+    (tmp_path / "pics" / "a" / "deeper").mkdir(parents=True)
+    if os.geteuid() == 0:
+        pytest.skip("root reads every folder")
+    (tmp_path / "pics" / "a" / "deeper").chmod(0)
+    try:
+        with pytest.raises(DatasetError, match="cannot read"):
+            folder_plugin.folder(str(tmp_path / "pics"))
+    finally:
+        (tmp_path / "pics" / "a" / "deeper").chmod(0o755)
+
+
+def test_a_run_whose_row_cannot_be_recorded_keeps_its_artifacts(workspace, monkeypatch):
+    import harness.scoring.submit as submit_module
+    from harness.errors import BenchError, LeaderboardError
+    from harness.pipeline import record_or_keep
+
+    run_dir = workspace.run_dir("r1")
+    run_dir.mkdir(parents=True)
+    (run_dir / "weights.safetensors").write_bytes(b"w")
+    path = workspace.submission_path("digits", "r1")
+    path.parent.mkdir(parents=True)
+    path.write_text("query_id,neighbors\n")
+
+    def board_full(*args, **kwargs):
+        raise LeaderboardError("could not lock leaderboards/digits.csv within 60 s")
+
+    monkeypatch.setattr(submit_module, "submit", board_full)
+    with pytest.raises(
+        BenchError, match=textwrap.dedent(r"weights are kept .* `bench submit .*r1\.csv --competition digits`")
+    ):
+        record_or_keep(workspace, "digits", path, run_dir, "", {}, "r1")
+    assert (run_dir / "weights.safetensors").exists() and path.exists()
