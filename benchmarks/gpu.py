@@ -5,8 +5,9 @@
 1. ``bench run --plugin hashnet`` end to end on digits, on the GPU (public score and seconds);
 2. a timm resnet50 training step in bench's loop (``build_parts`` + ``train_one_epoch``: mixed precision,
    channels-last) against a plain PyTorch loop on the same model, data and batch: images/s and their ratio;
-3. exact inner-product search, 10,000 queries x 1,000,000 gallery vectors: a blocked matmul + top-k on the
-   GPU against faiss-cpu's ``IndexFlatIP``: seconds, speed-up, and how many neighbours agree;
+3. exact inner-product search, 10,000 queries x 1,000,000 gallery vectors: bench's ``exact`` indexer on the
+   GPU (``indexer.device=cuda``: blocked matmul + top-k) against faiss-cpu's ``IndexFlatIP``: seconds,
+   speed-up, and how many neighbours agree;
 4. with two or more GPUs, ``bench run --plugin hashnet --nproc 2``: DDP over nccl, exactly one leaderboard row.
 
 Exits 1 if any check fails, 0 otherwise. Without CUDA it says so and exits 0. Every function takes its
@@ -149,17 +150,14 @@ def training_throughput(device: str, model: str = "resnet50", batch: int = 64, s
 
 # -- 3. exact search -------------------------------------------------------------------------------
 def torch_exact_search(queries: np.ndarray, gallery: np.ndarray, k: int, device: str, block: int = 1024):
-    """Top-k inner products by blocks of queries on ``device``: (scores, indices), best first."""
-    torch_device = torch.device(device)
-    g = torch.from_numpy(gallery).to(torch_device)
-    scores, indices = [], []
-    for start in range(0, len(queries), block):
-        q = torch.from_numpy(queries[start : start + block]).to(torch_device)
-        top = torch.topk(q @ g.T, k, dim=1)
-        scores.append(top.values.cpu())
-        indices.append(top.indices.cpu())
-    synchronize(torch_device)
-    return torch.cat(scores).numpy(), torch.cat(indices).numpy()
+    """bench's own ``exact`` indexer on ``device`` (on CUDA: blocked matmul + top-k in torch, ties by
+    gallery position; the same torch path runs on the CPU in tests/test_indexers.py): (scores, indices)."""
+    from harness.components import create_indexer
+
+    index = create_indexer("exact", metric="inner_product", device=device, query_block=block)
+    scores, indices = index.build(gallery).search(queries, k)
+    synchronize(torch.device(device))
+    return scores, indices
 
 
 def search_vectors(n: int, dim: int, seed: int) -> np.ndarray:

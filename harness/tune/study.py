@@ -17,12 +17,17 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from harness.config import COMPONENT_SECTIONS, parse_sets
 from harness.errors import BenchError, ConfigError, TrainingError, TuneError
+from harness.tune.request import (
+    MAX_FAILURES_IN_A_ROW,
+    TrialOutcome,
+    TuneHooks,
+    TuneRequest,
+    TuneResult,
+)
 from harness.tune.rerun import rerun_best, should_submit
 from harness.tune.search import PRUNERS, SAMPLERS, FixedParamsTrial, importances, jsonable, make_pruner, make_sampler
 from harness.tune.storage import Heartbeat, StorageInfo, fail_stale_trials, is_stale, open_storage, quietly
@@ -31,74 +36,6 @@ from harness.workspace import check_name
 if TYPE_CHECKING:
     from optuna import Study, Trial
     from optuna.trial import FrozenTrial
-
-MAX_FAILURES_IN_A_ROW = 3
-HEARTBEAT_INTERVAL_S = 20.0
-GRACE_PERIOD_S = 120.0
-
-
-@dataclass
-class TuneRequest:
-    method: str
-    n_trials: int
-    competition: str | None = None
-    timeout: float | None = None  # seconds; no new trial starts after it
-    storage: str | None = None  # Optuna storage URL or journal path; None = studies/<study>.journal
-    study: str | None = None  # default "<competition>-<method>"
-    sets: Sequence[str] | dict[str, Any] = ()  # fixed parameters: left out of the search
-    config_file: str | None = None
-    seed: int | None = None
-    pruner: str = "median"
-    sampler: str = "tpe"
-    submit: bool = True
-    device: str | None = None
-    heartbeat_interval: float = HEARTBEAT_INTERVAL_S
-    grace_period: float = GRACE_PERIOD_S  # a RUNNING trial silent this long belonged to a dead worker
-
-
-@dataclass
-class TrialOutcome:
-    number: int
-    state: str  # "COMPLETE" | "PRUNED" | "FAIL"
-    value: float | None
-    params: dict[str, Any]
-    seconds: float
-    message: str = ""
-    finished: int = 0  # complete + pruned trials in the whole study after this one
-
-
-@dataclass
-class TuneHooks:
-    """What the CLI shows. Every field is optional."""
-
-    on_start: Callable[[dict[str, Any]], None] | None = None
-    on_trial_start: Callable[[int, dict[str, Any]], None] | None = None
-    on_trial_end: Callable[[TrialOutcome], None] | None = None
-    on_message: Callable[[str], None] | None = None
-    on_final_start: Callable[[int, dict[str, Any]], None] | None = None
-    progress: Any = None  # a rich Progress handed to fit / pipeline.run, or None
-
-
-@dataclass
-class TuneResult:
-    study: str
-    competition: str
-    method: str
-    storage: str  # password masked
-    dashboard: str  # the command that opens the study in optuna-dashboard
-    n_trials: int  # the target
-    counts: dict[str, int]  # COMPLETE / PRUNED / FAIL / RUNNING over the whole study
-    ran_here: int
-    stale_failed: list[int]
-    best_number: int | None
-    best_value: float | None
-    best_params: dict[str, Any]
-    importances: dict[str, float] | None
-    importance_note: str
-    metric: str
-    run: Any = None  # pipeline.RunResult of the final run, if submitted
-    submit_note: str = ""
-    messages: list[str] = field(default_factory=list)
 
 
 class Tuner:

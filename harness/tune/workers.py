@@ -193,7 +193,7 @@ def finished_trials(study: Any, seen: set[int]) -> list[Any]:
 
 def outcome_of(trial: Any, finished: int) -> Any:
     """A finished trial of the study as the ``TrialOutcome`` a worker reports."""
-    from harness.tune.study import TrialOutcome
+    from harness.tune.request import TrialOutcome
 
     seconds = 0.0
     if trial.datetime_start is not None and trial.datetime_complete is not None:
