@@ -12,6 +12,7 @@ from harness.cli import (  # noqa: F401  (importing registers the commands)
     reproduce_cmd,
     run_cmd,
     scoring_cmd,
+    serve_cmd,
     tune_cmd,
 )
 from harness.cli.app import app

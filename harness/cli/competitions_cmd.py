@@ -71,6 +71,12 @@ def show_command(name: Annotated[str, typer.Argument(help="Competition name.")])
         f"({facts['public_queries']} public queries)"
     )
     console.print(f"sizes {_sizes(info)}")
+    if spec.deadline or spec.daily_submissions or spec.final_submissions:
+        console.print(
+            f"bench serve rules: deadline {spec.deadline or 'none'}, "
+            f"{spec.daily_submissions or 'unlimited'} submission(s) a day, "
+            f"{spec.final_submissions or 'all'} final submission(s) count"
+        )
     console.print(f"manifest sha256 {facts['manifest_sha256']}")
     console.print(f"files {escape(str(folder / MANIFEST_FILE))}, {escape(str(folder / INFO_FILE))}")
 

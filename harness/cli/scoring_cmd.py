@@ -70,12 +70,19 @@ def submit_command(
     file: Annotated[Path, typer.Argument(help="Submission CSV to score.")],
     competition: CompetitionOption = DEFAULT_COMPETITION,
     name: Annotated[str, typer.Option("--name", help="A label shown on the leaderboard.")] = "",
+    server: Annotated[
+        str | None,
+        typer.Option("--server", help="Submit to a `bench serve` host at this URL (token from $BENCH_TOKEN)."),
+    ] = None,
 ) -> None:
     """Validate and score a submission made by any tool, and add it to the leaderboard."""
     from harness.errors import SubmissionError
     from harness.scoring.submit import submit
 
     try:
+        if server:
+            _submit_remote(file, competition, server, name)
+            return
         result = submit(workspace(), competition, file, name=name)
     except SubmissionError as exc:
         if not exc.problems:
@@ -103,6 +110,33 @@ def submit_command(
         return
     # No neighbour grid here: its images need the dataset plugins, and `bench submit` stays torch-free.
     print_run_report(competition, row["submission_id"], images=False)
+
+
+def _submit_remote(file: Path, competition: str, server: str, name: str) -> None:
+    import os
+
+    from harness.errors import BenchError
+    from harness.serve.client import TOKEN_ENV, submit_remote
+
+    if name:
+        raise BenchError("--name cannot be used with --server: the server labels rows with the token's participant")
+    answer = submit_remote(server, competition, file, os.environ.get(TOKEN_ENV, ""))
+    row = answer.get("row", {})
+    public, low, high = (
+        fmt_number(row.get(k), d, missing=None) for k, d in (("public", 4), ("public_low", 3), ("public_high", 3))
+    )
+    console.print(
+        f"[bold]{escape(str(answer.get('submission_id')))}[/]: {escape(str(row.get('metric', '')))} public {public} "
+        f"\\[{low}, {high}], rank [bold]{answer.get('rank')}[/] on {escape(competition)} at {escape(server)}",
+        emoji=False,
+    )
+    if answer.get("missing_queries"):
+        err_console.print(
+            f"[yellow]warning:[/] {answer['missing_queries']} query id(s) missing from the file; each scored 0"
+        )
+    quota = answer.get("quota") or {}
+    if quota.get("daily_limit"):
+        console.print(f"  {quota['remaining_today']} of {quota['daily_limit']} submissions left today")
 
 
 @app.command("leaderboard")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 
 from harness.errors import CompetitionError
 
@@ -37,6 +38,10 @@ class CompetitionSpec:
     salt: str = ""
     seed: int = 0
     description: str = ""
+    # Rules of a served competition (``bench serve``); none of them binds the manifest.
+    deadline: str = ""  # ISO 8601; private scores show to participants only after it ("" = never)
+    daily_submissions: int = 0  # uploads per participant per UTC day (0 = no limit)
+    final_submissions: int = 0  # submissions per participant that count for the private board (0 = all)
 
     def check(self) -> CompetitionSpec:
         from harness.data.splits import protocol_config
@@ -69,8 +74,30 @@ class CompetitionSpec:
             raise CompetitionError(
                 f"competition {self.name!r}: public_fraction must be a number in [0, 1], got {fraction!r}"
             )
+        for key in ("daily_submissions", "final_submissions"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise CompetitionError(
+                    f"competition {self.name!r}: {key} must be a whole number >= 0 (0 = no limit), got {value!r}"
+                )
+        self.deadline_at()
         protocol_config(self.protocol, dict(self.protocol_config))
         return self
+
+    def deadline_at(self) -> datetime | None:
+        """The deadline as an aware datetime (a time without a zone is UTC), or None when there is none."""
+        if self.deadline == "":
+            return None
+        try:
+            when = datetime.fromisoformat(self.deadline) if isinstance(self.deadline, str) else None
+        except ValueError:
+            when = None
+        if when is None:
+            raise CompetitionError(
+                f"competition {self.name!r}: deadline must be an ISO 8601 time such as "
+                f"'2026-12-31T23:59:00Z', got {self.deadline!r}"
+            )
+        return when if when.tzinfo else when.replace(tzinfo=UTC)
 
     def canonical(self) -> dict:
         """The fields that bind a manifest, as plain JSON values."""

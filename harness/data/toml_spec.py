@@ -11,6 +11,9 @@ A file ``competitions/<name>/competition.toml`` in the workspace declares compet
     public_fraction = 0.3
     salt = "flowers"
     seed = 0
+    deadline = 2026-12-31T23:59:00Z    # optional, for `bench serve`: private scores show after it
+    daily_submissions = 5              # optional: uploads per participant per UTC day (0 = no limit)
+    final_submissions = 2              # optional: how many of a participant's submissions count privately
 
     [dataset_config]
     root = "images"                    # relative paths are relative to this file
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+from datetime import date, datetime
 from pathlib import Path
 
 from harness.data.manifest import competition_folder
@@ -68,6 +72,8 @@ def _read(path: Path) -> dict:
         if not isinstance(data.get(section, {}), dict):
             raise CompetitionError(f"{path}: {section} must be a table")
     data["dataset_config"] = dict(data.get("dataset_config", {}))
+    if isinstance(data.get("deadline"), (datetime, date)):  # TOML's own datetime: kept as ISO text
+        data["deadline"] = data["deadline"].isoformat()
     return data
 
 

@@ -1,0 +1,250 @@
+"""What the server shows and writes, through the same functions the command line uses.
+
+The one adapter between ``bench serve`` and ``harness.scoring``: leaderboard rows (read with
+``read_rows``, ranked with ``ranked``), the competition's rules (daily limit, final selection,
+deadline) and uploads (scored by ``harness.scoring.submit.submit``). Everything a response may
+show passes through :func:`public_view`, which drops private scores unless the viewer may see them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from harness.data.spec import CompetitionSpec
+from harness.errors import BenchError, CompetitionError
+from harness.serve import rules
+from harness.serve.tokens import Participant, serve_dir
+from harness.workspace import Workspace, new_submission_id
+
+PRIVATE_COLUMNS = ("private", "private_low", "private_high")
+HIDDEN_COLUMNS = ("submission_path",)  # a host path tells a participant nothing they need
+SCORE_COLUMNS = ("public", "public_low", "public_high", *PRIVATE_COLUMNS, "search_ms_per_query", "train_seconds")
+JSON_COLUMNS = ("env",)  # cells holding a JSON object (the environment fingerprint)
+PROBLEM = "_problem"  # read_rows marks an invalid row with its reason here
+UPLOAD_SUFFIXES = (".csv", ".parquet")
+
+
+def competitions(workspace: Workspace) -> list[str]:
+    from harness.data.competition import competition_names
+
+    return competition_names(workspace)
+
+
+def known_competition(workspace: Workspace, name: str) -> CompetitionSpec:
+    """The spec of a competition the workspace knows; a name from a request is looked up, never used as a path."""
+    from harness.data.competition import competition_spec
+
+    if name not in competitions(workspace):
+        raise CompetitionError(f"unknown competition {name!r}")
+    return competition_spec(workspace, name)
+
+
+def competition_info(workspace: Workspace, spec: CompetitionSpec) -> dict[str, Any]:
+    """Public facts of a competition: definition, sizes (once its manifest exists) and rules."""
+    from harness.data.manifest import competition_folder, read_info
+
+    info = read_info(competition_folder(workspace, spec.name)) or {}
+    return {
+        "name": spec.name,
+        "description": spec.description,
+        "dataset": spec.dataset,
+        "metric": spec.metric.replace("@k", f"@{spec.k}"),
+        "k": spec.k,
+        "public_fraction": spec.public_fraction,
+        "sizes": info.get("sizes"),
+        "rules": rules.Rules.of(spec).to_dict(),
+    }
+
+
+def upload_suffixes() -> tuple[str, ...]:
+    """The submission formats harness.scoring reads: CSV, and Parquet for large k."""
+    return UPLOAD_SUFFIXES
+
+
+def rows(workspace: Workspace, competition: str) -> list[dict[str, str]]:
+    from harness.scoring.leaderboard import read_rows
+
+    return read_rows(workspace.leaderboard_path(competition))
+
+
+def quota(workspace: Workspace, spec: CompetitionSpec, participant: str) -> dict[str, Any]:
+    limit = spec.daily_submissions
+    used = rules.used_today(rows(workspace, spec.name), participant)
+    return {
+        "used_today": used,
+        "daily_limit": limit or None,
+        "remaining_today": max(0, limit - used) if limit else None,
+    }
+
+
+def leaderboard(
+    workspace: Workspace, spec: CompetitionSpec, *, private: bool, participants: set[str]
+) -> list[dict[str, Any]]:
+    """Ranked rows as shown: public board (all rows), or private board (the final submissions only)."""
+    from harness.scoring.leaderboard import ranked
+
+    board = rows(workspace, spec.name)
+    finals = rules.final_ids(workspace, spec, board, participants)
+    shown = [row for row in board if row.get("submission_id") in finals] if private else board
+    out = [
+        {**row, "final": row.get("submission_id") in finals, "metrics": panel(row)} for row in ranked(shown, private)
+    ]
+    add_bands(out, "private" if private else "public")
+    return out
+
+
+def add_bands(ranked_rows: list[dict[str, Any]], column: str) -> None:
+    """Give each ranked row its seed ``group`` and its rank ``band`` under ``column``'s 95% intervals.
+
+    Rows whose intervals overlap the band leader's share its band (harness.scoring.statistics).
+    """
+    from harness.scoring.groups import row_group
+    from harness.scoring.statistics import rank_bands
+
+    valid = [row for row in ranked_rows if row.get("rank") is not None]
+    entries = [
+        (_number(row.get(column)) or -math.inf, _number(row.get(f"{column}_low")), _number(row.get(f"{column}_high")))
+        for row in valid
+    ]
+    for row, band in zip(valid, rank_bands(entries)):
+        row["band"] = band
+    for row in ranked_rows:
+        row["group"] = row_group(row)
+
+
+def group_board(workspace: Workspace, spec: CompetitionSpec) -> list[dict[str, Any]]:
+    """One entry per seed group, best mean public score first (two-level bootstrap intervals, bands)."""
+    from harness.scoring.groups import Scores, ranked_groups
+
+    valid = [row for row in rows(workspace, spec.name) if not row.get(PROBLEM)]
+    return ranked_groups(valid, Scores.open(workspace, spec.name)) if valid else []
+
+
+def panel(row: dict[str, Any]) -> dict[str, float]:
+    """The metric panel of a row (a JSON object in its ``metrics`` cell), {} when it has none."""
+    text = row.get("metrics")
+    if isinstance(text, dict):
+        return text
+    try:
+        values = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return {str(k): float(v) for k, v in values.items() if _is_number(v)} if isinstance(values, dict) else {}
+
+
+def sort_rows(board: list[dict[str, Any]], column: str) -> list[dict[str, Any]]:
+    """Rows by ``column`` (``-column`` descending); numbers numerically, empty cells last, ties by rank.
+
+    Sort only rows already passed through :func:`public_view`, so a hidden column cannot order them.
+    """
+    descending = column.startswith("-")
+    key = column.lstrip("-")
+    if board and not any(key in row or key in row.get("metrics", {}) for row in board):
+        raise BenchError(f"cannot sort by {key!r}: no such column on this board")
+
+    def value(row: dict[str, Any]):
+        cell = row.get("metrics", {}).get(key) if key not in row else row.get(key)
+        number = _number(cell)
+        return (0, number) if number is not None else (1, str(cell or ""))
+
+    present = [r for r in board if value(r)[0] == 0 or str(r.get(key, "")) != ""]
+    missing = [r for r in board if r not in present]
+    present.sort(key=value, reverse=descending)
+    return present + missing
+
+
+def public_view(row: dict[str, Any], see_private: bool, viewer: str | None = None) -> dict[str, Any]:
+    """A row as a response may carry it: no private scores unless allowed, no host paths, numbers as numbers.
+
+    Whether a submission is marked final is shown only to its owner (and to whoever sees private scores).
+    """
+    out = {}
+    for key, value in row.items():
+        if key in HIDDEN_COLUMNS or (key in PRIVATE_COLUMNS and not see_private):
+            continue
+        if not see_private and (key in ("public_rank", "shake") or (key == "final" and row.get("name") != viewer)):
+            continue
+        if key in JSON_COLUMNS and isinstance(value, str):
+            value = _json_object(value)
+        out[key.lstrip("_")] = _number(value) if key in SCORE_COLUMNS else value  # _line, _problem: line, problem
+    return out
+
+
+def _json_object(text: str) -> dict[str, Any] | str:
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return text
+    return value if isinstance(value, dict) else text
+
+
+def mark_final(workspace: Workspace, spec: CompetitionSpec, who: Participant, submission_id: str, final: bool) -> list:
+    """Mark (or unmark) one of ``who``'s submissions as final; returns their marked submissions."""
+    return rules.mark_final(workspace, spec, rows(workspace, spec.name), who, submission_id, final)
+
+
+def accept_upload(workspace: Workspace, spec: CompetitionSpec, who: Participant, file: Path) -> dict[str, Any]:
+    """Score an uploaded file as ``who``'s submission, within today's limit; returns what the response shows.
+
+    A lock per participant and competition makes "count today's rows, then submit" one step, so
+    parallel uploads can never exceed the limit; different participants still score in parallel.
+    """
+    from filelock import FileLock
+
+    from harness.scoring.submit import submit
+
+    key = hashlib.sha256(f"{spec.name}\n{who.name}".encode()).hexdigest()[:32]
+    lock = serve_dir(workspace) / "locks" / f"{key}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(lock), timeout=120):
+        rules.check_open(spec)
+        if spec.daily_submissions:
+            used = rules.used_today(rows(workspace, spec.name), who.name)
+            if used >= spec.daily_submissions:
+                raise rules.QuotaError(
+                    f"{who.name} has used all {spec.daily_submissions} submissions for today on {spec.name}; "
+                    "the count resets at 00:00 UTC"
+                )
+        result = submit(workspace, spec.name, file, name=who.name, submission_id=new_submission_id(who.name))
+    write_figures(workspace, spec.name, result.row["submission_id"])
+    return {
+        "submission_id": result.row["submission_id"],
+        "rank": result.rank,
+        "missing_queries": result.missing_queries,
+        "row": result.row,
+        "quota": quota(workspace, spec, who.name),
+    }
+
+
+def write_figures(workspace: Workspace, competition: str, submission_id: str) -> str:
+    """The run report's figures, as ``bench submit`` writes them (public queries only, no images).
+
+    Returns "" or a note saying why there are none; a report that fails never fails the upload.
+    """
+    from harness.report import write_run_report
+
+    try:
+        write_run_report(workspace, competition, submission_id, private=False, images=False)
+    except BenchError as exc:
+        return f"no figures: {exc}"
+    return ""
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _number(value: Any) -> float | None:
+    if _is_number(value):
+        return value
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
