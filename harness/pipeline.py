@@ -319,6 +319,39 @@ def discard_on_error(run_dir: Path, submission: Path | None = None):
 
 
 @contextmanager
+def discard_orphans(workspace, competition: str):
+    """A multi-process run whose ranks were stopped (a peer failed, Ctrl-C) may have been killed before its own
+    clean-up ran: remove the run folders it started that hold no trained weights and never reached the
+    leaderboard, with their submissions. (A run that trained and only failed to record keeps its artifacts.)"""
+    runs_before = set(workspace.runs.iterdir()) if workspace.runs.is_dir() else set()
+    folder = workspace.submissions_dir(competition)
+    files_before = set(folder.iterdir()) if folder.is_dir() else set()
+    try:
+        yield
+    except BaseException:
+        from harness.scoring.leaderboard import read_rows
+
+        started = (set(workspace.runs.iterdir()) if workspace.runs.is_dir() else set()) - runs_before
+        written = (set(folder.iterdir()) if folder.is_dir() else set()) - files_before
+        try:
+            recorded = {row.get("submission_id") for row in read_rows(workspace.leaderboard_path(competition))}
+        except Exception:  # an unreadable board: keep everything rather than guess what reached it
+            recorded = None
+        orphans = {
+            path.name
+            for path in started
+            if recorded is not None and path.name not in recorded and not (path / "weights.safetensors").exists()
+        }
+        for path in sorted(started):
+            if path.name in orphans:
+                shutil.rmtree(path, ignore_errors=True)
+        for path in sorted(written):
+            if path.stem in orphans:
+                path.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
 def log_to(path: Path):
     """Copy the run's ``bench.*`` log records into ``path`` while the run lasts."""
     logger = logging.getLogger("bench")

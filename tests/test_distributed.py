@@ -297,3 +297,22 @@ def test_the_global_batch_wrapper_claims_per_sample_values_only_when_the_loss_ha
 
     assert not isinstance(GlobalBatchLoss(Plain()), PerSampleLoss)
     assert isinstance(GlobalBatchLoss(create_loss("triplet")), PerSampleLoss)
+
+
+def test_a_stopped_multi_process_run_leaves_no_orphan_folders(workspace):
+    """Ranks killed before their own clean-up: the launcher's side removes what never trained or was recorded."""
+    from harness.pipeline import discard_orphans
+
+    older = workspace.run_dir("older")
+    older.mkdir(parents=True)
+    with pytest.raises(KeyboardInterrupt), discard_orphans(workspace, "digits"):
+        for name, weights in (("killed", False), ("trained", True)):
+            workspace.run_dir(name).mkdir(parents=True)
+            if weights:
+                (workspace.run_dir(name) / "weights.safetensors").write_bytes(b"w")
+            workspace.submission_path("digits", name).parent.mkdir(parents=True, exist_ok=True)
+            workspace.submission_path("digits", name).write_text("query_id,neighbors\n")
+        raise KeyboardInterrupt
+    assert older.is_dir() and workspace.run_dir("trained").is_dir()  # trained but unrecorded: kept to submit
+    assert workspace.submission_path("digits", "trained").is_file()
+    assert not workspace.run_dir("killed").exists() and not workspace.submission_path("digits", "killed").exists()

@@ -165,7 +165,9 @@ def _summary(result, root: Path) -> None:
 
 def _launch_ranks(ws, nproc, ranks, run_device, plugin, competition, sets, config, seed, name, device, quiet) -> None:
     """``--nproc N``: the same command as N ranks through torchrun's launcher; rank 0 prints the result."""
+    from harness.data.spec import DEFAULT_COMPETITION
     from harness.errors import ConfigError
+    from harness.pipeline import discard_orphans
     from harness.train.devices import pick_device
     from harness.train.distributed import check_ranks_fit
     from harness.train.launch import launch
@@ -183,4 +185,5 @@ def _launch_ranks(ws, nproc, ranks, run_device, plugin, competition, sets, confi
             argv += [flag, str(value)]
     for item in sets or []:
         argv += ["--set", item]
-    launch([*argv, "--quiet"] if quiet else argv, nproc)
+    with discard_orphans(ws, competition or DEFAULT_COMPETITION):
+        launch([*argv, "--quiet"] if quiet else argv, nproc)
