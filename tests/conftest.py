@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import tempfile
 
@@ -57,6 +59,20 @@ def plugins_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_PLUGINS_DIR", str(folder))
     reset_host()
     return folder
+
+
+def write_toy_competition(workspace, gallery, queries, k: int = 4):
+    """competitions/toy written by hand (no dataset): ``gallery`` (id, label), ``queries`` (id, label, public)."""
+    lines = ["item_id,label,role,public"]
+    lines += [f"{item},{label},gallery," for item, label in gallery]
+    lines += [f"{item},{label},query,{public}" for item, label, public in queries]
+    data = ("\n".join([lines[0], *sorted(lines[1:])]) + "\n").encode()
+    folder = workspace.root / "competitions" / "toy"
+    folder.mkdir(parents=True)
+    (folder / "manifest.csv").write_bytes(data)
+    info = {"name": "toy", "metric": "map@k", "k": k, "manifest_sha256": hashlib.sha256(data).hexdigest()}
+    (folder / "competition.json").write_text(json.dumps(info))
+    return workspace
 
 
 def pytest_configure(config):

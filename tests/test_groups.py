@@ -3,7 +3,6 @@ environment fingerprint, on a tiny competition written into the workspace (no tr
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -11,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import write_toy_competition
 
 from harness.fingerprint import FIELDS, differences, environment
 from harness.scoring.statistics import rank_bands, summarise_seeds, two_level_bootstrap
@@ -23,16 +23,7 @@ QUERIES = [(f"q{i:02d}", i % 3, i % 2) for i in range(30)]
 @pytest.fixture
 def toy(workspace):
     """competitions/toy: 30 queries (half public) and 12 gallery items in 3 classes; metric map@4."""
-    lines = ["item_id,label,role,public"]
-    lines += [f"{item},{label},gallery," for item, label in GALLERY]
-    lines += [f"{item},{label},query,{public}" for item, label, public in QUERIES]
-    data = ("\n".join([lines[0], *sorted(lines[1:])]) + "\n").encode()
-    folder = workspace.root / "competitions" / "toy"
-    folder.mkdir(parents=True)
-    (folder / "manifest.csv").write_bytes(data)
-    info = {"name": "toy", "metric": "map@k", "k": 4, "manifest_sha256": hashlib.sha256(data).hexdigest()}
-    (folder / "competition.json").write_text(json.dumps(info))
-    return workspace
+    return write_toy_competition(workspace, GALLERY, QUERIES)
 
 
 def noisy_submission(path, wrong_share: float, seed: int):

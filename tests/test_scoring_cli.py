@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
 import sys
 
 import pytest
+from conftest import write_toy_competition
 
 from harness.errors import BenchError
 from harness.scoring.submission import write_submission
@@ -20,16 +20,7 @@ QUERIES = [(f"q{i}", i % 3, i % 2) for i in range(8)]
 @pytest.fixture
 def toy(workspace):
     """competitions/toy: 8 queries (half public) and 12 gallery items in 3 classes; metric map@4."""
-    lines = ["item_id,label,role,public"]
-    lines += [f"{item},{label},gallery," for item, label in GALLERY]
-    lines += [f"{item},{label},query,{public}" for item, label, public in QUERIES]
-    data = ("\n".join([lines[0], *sorted(lines[1:])]) + "\n").encode()
-    folder = workspace.root / "competitions" / "toy"
-    folder.mkdir(parents=True)
-    (folder / "manifest.csv").write_bytes(data)
-    info = {"name": "toy", "metric": "map@k", "k": 4, "manifest_sha256": hashlib.sha256(data).hexdigest()}
-    (folder / "competition.json").write_text(json.dumps(info))
-    return workspace
+    return write_toy_competition(workspace, GALLERY, QUERIES)
 
 
 def make_submission(path, quality):
