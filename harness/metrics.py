@@ -14,9 +14,13 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+import sys
+import threading
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -96,22 +100,11 @@ def per_query_scores(
     ranked: np.ndarray, query_labels: np.ndarray, gallery_labels: np.ndarray, metric: str, k: int
 ) -> np.ndarray:
     """(Q,) float64 score of each query's ranked list under ``metric`` (a registered name) with cut-off ``k``."""
-    function = metric_function(metric)
-    if k < 1:
-        raise ConfigError(f"k must be >= 1 but got {k}")
-    ranked = np.asarray(ranked, dtype=np.int64)
-    if ranked.ndim != 2 or len(ranked) != len(query_labels):
-        raise ValueError(f"ranked must be (Q, k) with Q={len(query_labels)}, got shape {ranked.shape}")
-    query_labels = np.asarray(query_labels)
-    out = np.zeros(len(query_labels), dtype=np.float64)
-    rows = max(1, _CELLS_PER_BLOCK // k)  # memory bounded by a block of queries, whatever Q
-    for start in range(0, len(out), rows):
-        stop = start + rows
-        block = np.asarray(function(ranked[start:stop], query_labels[start:stop], gallery_labels, k), dtype=np.float64)
-        if block.shape != (len(query_labels[start:stop]),):
-            raise PluginError(f"metric {metric!r} returned shape {block.shape} for {stop - start} queries")
-        out[start:stop] = block
-    return out
+    ref = MetricRef(metric, k)
+    scores, failed = scores_for(ranked, query_labels, gallery_labels, [ref])
+    if ref in failed:
+        raise failed[ref]
+    return scores[ref]
 
 
 def panel_scores(ranked: np.ndarray, query_labels, gallery_labels, k: int) -> dict[str, np.ndarray | None]:
@@ -119,20 +112,97 @@ def panel_scores(ranked: np.ndarray, query_labels, gallery_labels, k: int) -> di
 
     A metric the competition cannot support (``map@r`` with k below the largest class) is None.
     """
-    out: dict[str, np.ndarray | None] = {}
-    for entry in PANEL:
-        ref = parse_metric(entry, k)
-        try:
-            out[ref.label] = per_query_scores(ranked, query_labels, gallery_labels, ref.name, ref.k)
-        except ConfigError:
-            out[ref.label] = None
-    return out
+    refs = [parse_metric(entry, k) for entry in PANEL]
+    scores, failed = scores_for(ranked, query_labels, gallery_labels, refs)
+    return {ref.label: None if ref in failed else scores[ref] for ref in refs}
+
+
+def scores_for(
+    ranked: np.ndarray, query_labels: np.ndarray, gallery_labels: np.ndarray, refs: list[MetricRef]
+) -> tuple[dict[MetricRef, np.ndarray], dict[MetricRef, ConfigError]]:
+    """Per-query scores of several metrics in one pass over blocks of queries.
+
+    Every metric scores a block before the next block is cut, so the metrics share that block's
+    labels, relevance and relevant counts (:func:`shared_blocks`) and memory stays bounded by a
+    block. Returns the scores, and the ConfigError of each metric that cannot score this ranking.
+    """
+    functions = {ref: metric_function(ref.name) for ref in refs}
+    for ref in refs:
+        if ref.k < 1:
+            raise ConfigError(f"k must be >= 1 but got {ref.k}")
+    ranked = np.asarray(ranked, dtype=np.int64)
+    if ranked.ndim != 2 or len(ranked) != len(query_labels):
+        raise ValueError(f"ranked must be (Q, k) with Q={len(query_labels)}, got shape {ranked.shape}")
+    query_labels = np.asarray(query_labels)
+    scores = {ref: np.zeros(len(query_labels), dtype=np.float64) for ref in refs}
+    failed: dict[MetricRef, ConfigError] = {}
+    width = max([ranked.shape[1], *(ref.k for ref in refs)])
+    rows = max(1, _CELLS_PER_BLOCK // width)  # memory bounded by a block of queries, whatever Q
+    with shared_blocks():
+        for start in range(0, len(query_labels), rows):
+            stop = start + rows
+            block, labels = ranked[start:stop], query_labels[start:stop]
+            for ref in refs:
+                if ref in failed:
+                    continue
+                try:
+                    values = np.asarray(functions[ref](block, labels, gallery_labels, ref.k), dtype=np.float64)
+                except ConfigError as exc:
+                    failed[ref] = exc
+                    continue
+                if values.shape != (len(labels),):
+                    raise PluginError(f"metric {ref.label!r} returned shape {values.shape} for {len(labels)} queries")
+                scores[ref][start:stop] = values
+    return scores, failed
+
+
+@contextmanager
+def shared_blocks():
+    """Within this block, metrics given the same arrays share :func:`ranked_labels`, :func:`relevance`
+    and :func:`relevant_counts` instead of recomputing them (a panel of 14 metrics sorts each ranking once).
+
+    Entries are keyed by the arrays' memory and hold the arrays, so that memory cannot be reused
+    for other values while the entry lives; the arrays must not be modified inside the block.
+    """
+    outer = getattr(_shared, "entries", None)
+    if outer is None:
+        _shared.entries = {}
+    try:
+        yield
+    finally:
+        if outer is None:
+            _shared.entries = None
+
+
+_shared = threading.local()
+_SHARED_ENTRIES = 8  # the current block's few results; older blocks' are dropped
+
+
+def _shared_result(kind: str, arrays: tuple, compute: Callable[[], Any]) -> Any:
+    entries = getattr(_shared, "entries", None)
+    if entries is None:
+        return compute()
+    key = (kind, *(_identity(a) for a in arrays))
+    if key not in entries:
+        if len(entries) >= _SHARED_ENTRIES:
+            entries.pop(next(iter(entries)))
+        entries[key] = (compute(), arrays)
+    return entries[key][0]
+
+
+def _identity(array) -> tuple:
+    if not isinstance(array, np.ndarray):
+        return (id(array),)
+    return (array.__array_interface__["data"][0], array.shape, array.strides, array.dtype.str)
 
 
 # -- building blocks for metric plugins (exported on the public face) ---------------------------
 def relevant_counts(query_labels: np.ndarray, gallery_labels: np.ndarray) -> np.ndarray:
     """``m_q``: how many gallery items share each query's label (0 if none)."""
-    values, counts = np.unique(np.asarray(gallery_labels), return_counts=True)
+    gallery_labels = np.asarray(gallery_labels)
+    values, counts = _shared_result(
+        "label counts", (gallery_labels,), lambda: np.unique(gallery_labels, return_counts=True)
+    )
     labels = np.asarray(query_labels)
     if len(values) == 0:
         return np.zeros(len(labels), dtype=np.int64)
@@ -161,29 +231,48 @@ def first_occurrences(ranked: np.ndarray) -> np.ndarray:
     return first
 
 
-def cut(ranked: np.ndarray, k: int) -> np.ndarray:
-    """Exactly k columns: longer lists are cut, shorter ones padded with -1."""
-    ranked = np.asarray(ranked, dtype=np.int64)
-    if ranked.shape[1] >= k:
-        return ranked[:, :k]
-    pad = np.full((ranked.shape[0], k - ranked.shape[1]), -1, dtype=ranked.dtype)
-    return np.concatenate([ranked, pad], axis=1)
-
-
 def ranked_labels(ranked: np.ndarray, gallery_labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(labels, valid): the gallery label at each of the first k ranks, and whether the slot holds a
     first occurrence of a real gallery item (not padding, not a repeat)."""
-    ranked = cut(ranked, k)
-    if ranked.size and not (ranked.min() >= -1 and ranked.max() < len(gallery_labels)):
+    ranked, gallery_labels = np.asarray(ranked), np.asarray(gallery_labels)
+    labels, valid, first_bad = _shared_result(
+        "ranked labels", (ranked, gallery_labels), lambda: _labels_of(ranked, gallery_labels)
+    )
+    if first_bad < k:
         raise ValueError(f"ranked positions must lie in [-1, {len(gallery_labels)})")
-    labels = np.append(np.asarray(gallery_labels, dtype=np.int64), 0)[ranked]
-    return labels, (ranked >= 0) & first_occurrences(ranked)
+    return _to_width(labels, k, 0), _to_width(valid, k, False)
+
+
+def _labels_of(ranked: np.ndarray, gallery_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """ranked_labels at the ranking's own width, and the first column holding an impossible position."""
+    ranked = np.asarray(ranked, dtype=np.int64)
+    outside = (ranked < -1) | (ranked >= len(gallery_labels))
+    first_bad = int(np.flatnonzero(outside.any(axis=0))[0]) if outside.any() else sys.maxsize
+    labels = np.append(np.asarray(gallery_labels, dtype=np.int64), 0)[np.where(outside, -1, ranked)]
+    return labels, (ranked >= 0) & ~outside & first_occurrences(ranked), first_bad
+
+
+def _to_width(values: np.ndarray, k: int, fill) -> np.ndarray:
+    """The first k columns of ``values``, padded with ``fill`` where it has fewer."""
+    if values.shape[1] >= k:
+        return values[:, :k]
+    return np.concatenate([values, np.full((values.shape[0], k - values.shape[1]), fill, values.dtype)], axis=1)
 
 
 def relevance(ranked: np.ndarray, query_labels: np.ndarray, gallery_labels: np.ndarray, k: int) -> np.ndarray:
     """(Q, k) bool: is the item at each rank relevant (and not a repeat, and not padding)?"""
-    labels, valid = ranked_labels(ranked, gallery_labels, k)
-    return valid & (labels == np.asarray(query_labels, dtype=np.int64)[:, None])
+    ranked, query_labels, gallery_labels = np.asarray(ranked), np.asarray(query_labels), np.asarray(gallery_labels)
+    labels, valid, first_bad = _shared_result(
+        "ranked labels", (ranked, gallery_labels), lambda: _labels_of(ranked, gallery_labels)
+    )
+    if first_bad < k:
+        raise ValueError(f"ranked positions must lie in [-1, {len(gallery_labels)})")
+    rel = _shared_result(
+        "relevance",
+        (ranked, query_labels, gallery_labels),
+        lambda: valid & (labels == query_labels.astype(np.int64)[:, None]),
+    )
+    return _to_width(rel, k, False)
 
 
 def average_precision(rel: np.ndarray, denominator: np.ndarray) -> np.ndarray:

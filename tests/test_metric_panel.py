@@ -127,6 +127,45 @@ def test_vectorised_metric_matches_its_reference_loop(name, k):
     np.testing.assert_allclose(per_query_scores(ranked, q_labels, g_labels, name, k), expected, atol=1e-12)
 
 
+@pytest.mark.parametrize("k", [1, 30, 45])
+def test_panel_in_one_pass_equals_each_metric_on_its_own(k, monkeypatch):
+    """The panel shares each block's labels and relevance between metrics: same scores as one by one."""
+    import harness.metrics as metrics
+
+    monkeypatch.setattr(metrics, "_CELLS_PER_BLOCK", 30 * 7)  # many blocks, so entries are replaced
+    ranked, q_labels, g_labels = random_case(3, queries=100, gallery=50, width=30)
+    panel = panel_scores(ranked, q_labels, g_labels, k)
+    for entry in PANEL:
+        ref = parse_metric(entry, k)
+        alone = HOST.registry("metrics").get(ref.name).factory
+        try:
+            expected = np.concatenate(
+                [alone(ranked[i : i + 1], q_labels[i : i + 1], g_labels, ref.k) for i in range(len(ranked))]
+            )
+        except ConfigError:
+            assert panel[ref.label] is None
+            continue
+        np.testing.assert_allclose(panel[ref.label], expected, atol=1e-12, err_msg=ref.label)
+
+
+def test_shared_results_never_outlive_their_block():
+    """Outside a scoring pass nothing is kept; inside, a changed array (another block) is recomputed."""
+    import harness.metrics as metrics
+
+    ranked, q_labels, g_labels = random_case(4, queries=20, gallery=50, width=10)
+    with metrics.shared_blocks():
+        first = metrics.relevance(ranked, q_labels, g_labels, 10).copy()
+        other = ranked[::-1].copy()
+        np.testing.assert_array_equal(
+            metrics.relevance(other, q_labels, g_labels, 10), metrics.relevance(other, q_labels, g_labels, 10)
+        )
+        assert not np.array_equal(metrics.relevance(other, q_labels, g_labels, 10), first)
+    assert getattr(metrics._shared, "entries", None) is None
+    with pytest.raises(ValueError, match="must lie in"):  # the range check holds for every k, shared or not
+        metrics.relevance(np.array([[0, 99]]), q_labels[:1], g_labels, 2)
+    np.testing.assert_array_equal(metrics.relevance(np.array([[0, 99]]), q_labels[:1], g_labels, 1).shape, (1, 1))
+
+
 @pytest.mark.parametrize("name", ALL_METRICS)
 def test_metric_contract(name):
     """Every registered metric, built-in or not: (Q,) float64 in [0, 1], a missing list scores 0, a

@@ -225,3 +225,40 @@ def test_parquet_problems_name_their_rows(tmp_path, answers):
     ]
     (tmp_path / "junk.parquet").write_bytes(b"not parquet")
     assert validate_submission(tmp_path / "junk.parquet", answers).problems[0].startswith("not a readable Parquet")
+
+
+def test_many_blocks_on_many_threads_report_what_the_line_reader_reports(tmp_path, monkeypatch):
+    """Small blocks checked on worker threads: the same problems, in file order, and the same ranking."""
+    from harness.scoring import submission_columnar, submission_lines
+
+    rng = np.random.default_rng(7)
+    queries, gallery, k = [f"q{i}" for i in range(400)], [f"g{i}" for i in range(300)], 5
+    answers = Answers(
+        competition="toy", metric="map@k", k=k, query_ids=np.array(queries), query_labels=rng.integers(0, 3, 400),
+        public=rng.random(400) < 0.5, gallery_ids=np.array(gallery), gallery_labels=rng.integers(0, 3, 300),
+        manifest_sha256="sha",
+    )  # fmt: skip
+    lines = ["query_id,neighbors"]
+    for i in rng.permutation(400)[:390]:  # ten queries left out
+        ids = [gallery[j] for j in rng.choice(300, int(rng.integers(0, k + 1)), replace=False)]
+        kind = rng.integers(0, 12)
+        if kind == 0:
+            ids.append("nope")  # an unknown gallery id
+        elif kind == 1 and ids:
+            ids.append(ids[0])  # a repeat
+        elif kind == 2:
+            ids += gallery[:k]  # too many
+        lines.append(f"{'qX' if kind == 3 else queries[i]},{' '.join(ids)}")
+        if kind == 4:
+            lines.append(f"{queries[i]},{gallery[0]}")  # a duplicate query, maybe in the next block
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    monkeypatch.setattr(submission_columnar, "BLOCK_BYTES", 1024)
+    monkeypatch.setattr(submission_columnar, "WORKERS", 3)
+    columnar = submission_columnar.validate_csv(path, answers)
+    assert columnar is not None  # read column-wise, not handed to the line reader
+    lookup = {name: i for i, name in enumerate(gallery)}
+    by_line = submission_lines.validate_lines(path, answers, {q: i for i, q in enumerate(queries)}, lookup)
+    assert columnar.problem_count > 20
+    assert columnar.problems == by_line.problems
+    np.testing.assert_array_equal(columnar.ranked, by_line.ranked)
+    assert columnar.rows == by_line.rows

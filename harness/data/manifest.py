@@ -33,6 +33,7 @@ HEADER = "item_id,label,role,public"
 PARTICIPANT_HEADER = "item_id,label,role"
 HIDDEN_ROLES = ("query", "gallery")
 NO_LABEL = -1  # a query or gallery item in the participant's view
+COLUMNAR_ABOVE_BYTES = 1 << 20  # below this, parsing in Python costs less than importing pyarrow
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,63 @@ def participant_bytes(ids, labels, roles) -> bytes:
 
 
 def parse_manifest(data: bytes, where: str = MANIFEST_FILE) -> Manifest:
-    """A full manifest or a participant's view (hidden labels read as NO_LABEL)."""
+    """A full manifest or a participant's view (hidden labels read as NO_LABEL).
+
+    A large manifest is parsed column-wise by pyarrow; one it cannot parse exactly as the line
+    reader would (a malformed row, a label that is not an integer) goes through the line reader,
+    which places the problem on its line.
+    """
+    if len(data) > COLUMNAR_ABOVE_BYTES:
+        parsed = _parse_columnar(data)
+        if parsed is not None:
+            return parsed
+    return _parse_lines(data, where)
+
+
+def _parse_columnar(data: bytes) -> Manifest | None:
+    """The manifest through pyarrow's CSV reader (both cores, no Python object per row); None if in doubt."""
+    from harness.data.arrow import pyarrow, to_numpy, to_strings
+
+    header = data[: data.find(b"\n")]
+    if header not in (HEADER.encode(), PARTICIPANT_HEADER.encode()) or b"\x00" in data:
+        return None  # NumPy strings drop trailing NULs: leave such ids to the line reader
+    if b"\n\n" in data or b"\n\r\n" in data:
+        return None  # pyarrow reads an empty line as a row of empty fields; the line reader refuses it
+    pa = pyarrow()
+    import pyarrow.compute as pc
+    import pyarrow.csv as pv
+
+    names = header.decode().split(",")
+    strings = dict.fromkeys(names, pa.string())
+    options = pv.ConvertOptions(column_types=strings, strings_can_be_null=False, quoted_strings_can_be_null=False)
+    try:
+        table = pv.read_csv(
+            pa.py_buffer(data),
+            read_options=pv.ReadOptions(skip_rows=1, column_names=names),
+            parse_options=pv.ParseOptions(ignore_empty_lines=False),
+            convert_options=options,
+        ).combine_chunks()
+        columns = {name: table.column(name).chunk(0) if table.num_rows else pa.array([], pa.string()) for name in names}
+        labels, empty, one = columns["label"], pa.scalar("", pa.string()), pa.scalar("1", pa.string())
+        no_label = pa.scalar(str(NO_LABEL), pa.string())  # typed scalars: a bare str makes pyarrow import pandas
+        labels = pc.cast(pc.if_else(pc.equal(labels, empty), no_label, labels), pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None  # a label that is not an integer, a row of the wrong width: worded by the line reader
+    public = to_numpy(pc.equal(columns["public"], one)) if "public" in columns else np.zeros(len(labels), dtype=bool)
+    return Manifest(to_strings(columns["item_id"]), to_numpy(labels), _few_strings(columns["role"]), public)
+
+
+def _few_strings(array) -> np.ndarray:
+    """A string array with few distinct values (roles) as NumPy, converting each value once."""
+    import pyarrow.compute as pc
+
+    from harness.data.arrow import to_numpy, to_strings
+
+    encoded = pc.dictionary_encode(array)
+    return to_strings(encoded.dictionary)[to_numpy(encoded.indices)]
+
+
+def _parse_lines(data: bytes, where: str) -> Manifest:
     try:
         reader = csv.reader(io.StringIO(data.decode("utf-8")))
         header = next(reader, None)
@@ -120,6 +177,12 @@ def read_checked(folder: Path, info: dict) -> tuple[Manifest, str]:
     Refused unless the file is the one recorded in competition.json. A workspace from before the
     answers store is migrated first: its full manifest moves to the store (see :func:`migrate`).
     """
+    data, sha = checked_bytes(folder, info)
+    return parse_manifest(data, str(folder / MANIFEST_FILE)), sha
+
+
+def checked_bytes(folder: Path, info: dict) -> tuple[bytes, str]:
+    """:func:`read_checked` without parsing: the participant manifest's bytes and the manifest SHA-256."""
     path = folder / MANIFEST_FILE
     try:
         data = path.read_bytes()
@@ -133,7 +196,7 @@ def read_checked(folder: Path, info: dict) -> tuple[Manifest, str]:
             f"manifest {path} changed since it was written (sha {recorded[:12]}, now {actual[:12]}); "
             f"delete {rebuild_hint(folder)} to rebuild"
         )
-    return parse_manifest(data, str(path)), str(info["manifest_sha256"])
+    return data, str(info["manifest_sha256"])
 
 
 def migrate(folder: Path, info: dict, data: bytes) -> tuple[bytes, dict]:

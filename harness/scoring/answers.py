@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.data.answer_store import read_stored
-from harness.data.manifest import Manifest, competition_folder, parse_manifest, read_checked, read_info, sha256_bytes
+from harness.data.manifest import Manifest, checked_bytes, competition_folder, parse_manifest, read_info, sha256_bytes
 from harness.data.spec import BINDING_FIELDS
 from harness.errors import CompetitionError
 
@@ -58,7 +58,7 @@ def competition_terms(workspace, name: str) -> tuple[str, str] | None:
     info = read_info(folder)
     if info is None:
         return None
-    read_checked(folder, info)  # migrates a workspace from before the answers store
+    checked_bytes(folder, info)  # migrates a workspace from before the answers store
     info = read_info(folder) or info
     definition = _checked_definition(name, info)
     return str(definition["metric"]).replace("@k", f"@{definition['k']}"), str(info["manifest_sha256"])
@@ -73,7 +73,7 @@ def load_answers(workspace, name: str) -> Answers:
 
         open_competition(workspace, name)
         info = read_info(folder) or {}
-    _, sha = read_checked(folder, info)
+    _, sha = checked_bytes(folder, info)
     info = read_info(folder) or info
     definition = _checked_definition(name, info)
     data, _ = read_stored(name, sha)

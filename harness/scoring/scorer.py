@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.metrics import mean_score, panel_scores, per_query_scores
+from harness.metrics import PANEL, MetricRef, mean_score, parse_metric, scores_for
 from harness.scoring.answers import Answers
 
 RESAMPLES = 1000
@@ -54,11 +54,17 @@ class Comparison:
 
 def score(answers: Answers, ranked: np.ndarray, seed: int = 0, resamples: int = RESAMPLES) -> ScoreReport:
     """Score ranked gallery positions (Q, k) against the answers, on public and private queries."""
-    per_query = per_query_scores(ranked, answers.query_labels, answers.gallery_labels, answers.metric, answers.k)
+    main = MetricRef(answers.metric, answers.k)
+    panel_refs = [parse_metric(entry, answers.k) for entry in PANEL]
+    # one pass: the primary metric and the panel share each block's labels and relevance
+    scores, failed = scores_for(ranked, answers.query_labels, answers.gallery_labels, [main, *panel_refs])
+    if main in failed:
+        raise failed[main]
+    per_query = scores[main]
     public = np.asarray(answers.public, dtype=bool)
     rng = np.random.default_rng(seed)
     pub, priv = per_query[public], per_query[~public]
-    panel = panel_scores(ranked, answers.query_labels, answers.gallery_labels, answers.k)
+    panel = {ref.label: None if ref in failed else scores[ref] for ref in panel_refs}
     return ScoreReport(
         metric_label=answers.metric_label,
         public=mean_score(pub),

@@ -48,7 +48,7 @@ def write_submission(path: str | os.PathLike, query_ids: Sequence[str], neighbor
 
 def write_ranked(path: str | os.PathLike, query_ids, gallery_ids, ranked: np.ndarray) -> Path:
     """Write ranked gallery positions (Q, k; -1 = none) as a CSV or Parquet submission, by suffix, atomically."""
-    from harness.scoring.arrow import integers, pyarrow, strings
+    from harness.data.arrow import integers, pyarrow, strings
 
     pa = pyarrow()
     import pyarrow.compute as pc

@@ -9,12 +9,17 @@ line returns None: the caller then reads it line by line, to place every problem
 
 from __future__ import annotations
 
+import os
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from harness.scoring.arrow import nulls, pyarrow, strings, to_numpy
+from harness.data.arrow import nulls, pyarrow, strings, to_numpy
 from harness.scoring.submission_checks import HEADER, LONG_ROW, Validation, check_row, finish
 
 pa = pyarrow()
@@ -24,6 +29,8 @@ import pyarrow.compute as pc  # noqa: E402  (after pyarrow's pandas probe, answe
 # instead of splitting it (a 50 MB line split column-wise would cost over 600 MB). Each block also
 # costs one hash table of the gallery ids (index_in): 100,000 x 100 ids take 4 blocks.
 BLOCK_BYTES = 32 << 20
+# Blocks worked on at once (one per core, a few at most): each holds a parsed block and its lookups.
+WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
 class Columns:
@@ -52,7 +59,11 @@ class Columns:
 
 
 def validate_csv(path: Path, answers) -> Validation | None:
-    """Validate a CSV submission column-wise; None if it needs the line-by-line reader."""
+    """Validate a CSV submission column-wise; None if it needs the line-by-line reader.
+
+    Blocks are parsed and looked up on every core (pyarrow's kernels release the GIL), a few at a
+    time so memory stays bounded, and checked in file order.
+    """
     import pyarrow.csv as pv
 
     with open(path, "rb") as handle:
@@ -66,15 +77,26 @@ def validate_csv(path: Path, answers) -> Validation | None:
             column_types={"query_id": pa.string(), "neighbors": pa.string()}, strings_can_be_null=False
         ),
     }
-    checker = BatchChecker(answers, Columns(answers), unit="line", first_row_place=2)
+    columns = Columns(answers)
+    checker = BatchChecker(answers, columns, unit="line", first_row_place=2)
+
+    def prepare(batch) -> Batch | None:
+        query_ids, neighbors = batch.column(0), batch.column(1)
+        is_empty = to_numpy(pc.binary_length(neighbors)) == 0
+        if (is_empty & (to_numpy(pc.binary_length(query_ids)) == 0)).any():
+            return None  # an empty line (or ","): pyarrow cannot tell them apart, the line reader can
+        return Batch.of(columns, query_ids, pc.split_pattern(neighbors, pattern=" "), is_empty)
+
     try:
-        with pv.open_csv(path, **options) as reader:
+        with pv.open_csv(path, **options) as reader, ThreadPoolExecutor(WORKERS) as pool:
+            pending: deque = deque()
             for batch in reader:
-                query_ids, neighbors = batch.column(0), batch.column(1)
-                is_empty = to_numpy(pc.binary_length(neighbors)) == 0
-                if (is_empty & (to_numpy(pc.binary_length(query_ids)) == 0)).any():
-                    return None  # an empty line (or ","): pyarrow cannot tell them apart, the line reader can
-                checker.check(query_ids, pc.split_pattern(neighbors, pattern=" "), is_empty)
+                pending.append(pool.submit(prepare, batch))
+                if len(pending) > WORKERS and not checker.check(pending.popleft().result()):
+                    return None
+            while pending:
+                if not checker.check(pending.popleft().result()):
+                    return None
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     return checker.finish()
@@ -103,7 +125,7 @@ def validate_parquet(path: Path, answers) -> Validation:
         table = file.read_row_group(group, columns=["query_id", "neighbors"])
         for query_ids, lists in zip(table.column("query_id").chunks, table.column("neighbors").chunks):
             is_null = nulls(lists)
-            checker.check(pc.cast(query_ids, pa.string()), lists, is_null, is_null)
+            checker.check(Batch.of(checker.columns, pc.cast(query_ids, pa.string()), lists, is_null, is_null))
     return checker.finish()
 
 
@@ -120,6 +142,46 @@ def _schema_problem(schema: pa.Schema) -> str:
     return "" if strings else f"a Parquet submission needs the {wanted}; found {query_type} and {list_type}"
 
 
+@dataclass
+class Batch:
+    """One batch of rows with everything that can be worked out without the rows before it.
+
+    Made on any thread (:meth:`of`); ``bad`` marks rows the per-row checker must word (duplicates
+    of earlier rows are found later, in file order); ``dense`` holds each row's first k positions.
+    """
+
+    query_ids: Any
+    lists: Any
+    skip: np.ndarray
+    is_null: np.ndarray | None
+    position: np.ndarray
+    bad: np.ndarray
+    dense: np.ndarray
+
+    @classmethod
+    def of(cls, columns: Columns, query_ids, lists, skip: np.ndarray, is_null: np.ndarray | None = None) -> Batch:
+        """``lists`` a list array of neighbour ids; ``skip`` rows whose values do not count (an empty
+        CSV field splits into one empty string; a null Parquet list)."""
+        n, k = len(query_ids), columns.answers.k
+        position = to_numpy(pc.index_in(query_ids, value_set=columns.query_ids))
+        offsets = to_numpy(lists.offsets).astype(np.int64)
+        offsets -= offsets[0]
+        lengths = np.where(skip, 0, np.diff(offsets))
+        found = columns.gallery_positions(pc.list_flatten(lists))  # null lists: no values, or ignored
+        row_of = np.repeat(np.arange(n, dtype=np.int32), np.diff(offsets))
+        index = np.int32 if len(found) < 2**31 else np.int64
+        column = np.arange(len(found), dtype=index) - np.repeat(offsets[:-1].astype(index), np.diff(offsets))
+        unknown = np.bincount(row_of, weights=found < 0, minlength=n) > 0
+        bad = (position < 0) | (lengths > k) | (unknown & ~skip)
+        if is_null is not None:
+            bad |= is_null
+        keep = (column < k) & ~skip[row_of]
+        dense = np.full((n, k), -1, dtype=np.int32)
+        dense[row_of[keep], column[keep]] = found[keep]
+        bad |= _has_repeats(dense)
+        return cls(query_ids, lists, skip, is_null, position, bad, dense)
+
+
 class BatchChecker:
     """Checks batches of (query id, neighbour list) rows in file order, filling one Validation."""
 
@@ -130,35 +192,21 @@ class BatchChecker:
         self.next_place = first_row_place
         self.rows_read = 0
 
-    def check(self, query_ids, lists, skip, is_null=None) -> None:
-        """One batch: ``lists`` a list array of neighbour ids; ``skip`` rows whose values do not count
-        (an empty CSV field splits into one empty string; a null Parquet list)."""
-        n, k = len(query_ids), self.k
+    def check(self, batch: Batch | None) -> bool:
+        """Take the next batch in file order; False (nothing taken) for None, a batch the reader gave up on."""
+        if batch is None:
+            return False
+        n = len(batch.position)
         places = self.next_place + np.arange(n)
         self.next_place += n
         self.rows_read += n
-        position = to_numpy(pc.index_in(query_ids, value_set=self.columns.query_ids))
-        offsets = to_numpy(lists.offsets).astype(np.int64)
-        offsets -= offsets[0]
-        lengths = np.where(skip, 0, np.diff(offsets))
-        found = self.columns.gallery_positions(pc.list_flatten(lists))  # null lists: no values, or ignored
-        row_of = np.repeat(np.arange(n, dtype=np.int32), np.diff(offsets))
-        index = np.int32 if len(found) < 2**31 else np.int64
-        column = np.arange(len(found), dtype=index) - np.repeat(offsets[:-1].astype(index), np.diff(offsets))
-        unknown = np.bincount(row_of, weights=found < 0, minlength=n) > 0
-        bad = (position < 0) | (lengths > k) | (unknown & ~skip)
-        if is_null is not None:
-            bad |= is_null
-        bad |= self._duplicates(position, places)
-        keep = (column < k) & ~skip[row_of]
-        dense = np.full((n, k), -1, dtype=np.int32)
-        dense[row_of[keep], column[keep]] = found[keep]
-        bad |= _has_repeats(dense)
-        fill = (position >= 0) & ~bad
-        self.result.ranked[position[fill]] = dense[fill]
+        bad = batch.bad | self._duplicates(batch.position, places)
+        fill = (batch.position >= 0) & ~bad
+        self.result.ranked[batch.position[fill]] = batch.dense[fill]
         self.result.rows += int(fill.sum())
         for i in np.flatnonzero(bad):
-            self._check_one(i, query_ids, lists, skip, position, places, is_null)
+            self._check_one(i, batch, places)
+        return True
 
     def _duplicates(self, position: np.ndarray, places: np.ndarray) -> np.ndarray:
         """Rows repeating a query id seen earlier (in this batch or before); records first places."""
@@ -171,7 +219,14 @@ class BatchChecker:
         self.first_place[position[fresh]] = places[fresh]
         return duplicate
 
-    def _check_one(self, i, query_ids, lists, skip, position, places, is_null) -> None:
+    def _check_one(self, i, batch: Batch, places) -> None:
+        query_ids, lists, skip, position, is_null = (
+            batch.query_ids,
+            batch.lists,
+            batch.skip,
+            batch.position,
+            batch.is_null,
+        )
         place = f"{self.unit} {places[i]}"
         if is_null is not None and is_null[i]:
             self.result.add(f"{place}: neighbors is null (use an empty list for no neighbours)")

@@ -79,5 +79,10 @@ def _check_line(text, line_no, queries, gallery, k, first_line, result) -> None:
             first_line[position] = line_no
     count = neighbors.count(" ") + 1 if neighbors else 0
     # a line far longer than k is wrong whatever its ids: check k + 1 of them, not millions
-    tokens = neighbors.split(" ") if count <= 4 * k + LONG_ROW else neighbors.split(" ", k)[:k]
+    if not neighbors:
+        tokens = []  # a query with no neighbours (it scores 0), as the columnar reader reads it
+    elif count <= 4 * k + LONG_ROW:
+        tokens = neighbors.split(" ")
+    else:
+        tokens = neighbors.split(" ", k)[:k]
     check_row(f"line {line_no}", query_id, tokens, count, position, first_place, gallery.get, k, result)

@@ -25,8 +25,8 @@ def knn_accuracy_at_k(ranked, query_labels, gallery_labels, k):
         block = slice(start, start + rows_per_block)
         code, ok = codes[block], valid[block]
         rows = np.arange(len(code))[:, None]
-        votes = np.zeros((len(code), len(classes)), dtype=np.int32)
-        np.add.at(votes, (np.broadcast_to(rows, code.shape)[ok], code[ok]), 1)
+        cells = (np.broadcast_to(rows, code.shape) * len(classes) + code)[ok]
+        votes = np.bincount(cells, minlength=len(code) * len(classes)).reshape(len(code), len(classes))
         best = votes.max(axis=1)
         tied = ok & (votes[rows, code] == best[:, None]) & (best[:, None] > 0)
         winner = classes[code[np.arange(len(code)), tied.argmax(axis=1)]]

@@ -41,14 +41,18 @@ class _NoPandas:
 def strings(values) -> Any:
     """A pyarrow string array of ``values`` (a NumPy array or sequence of str), built from buffers."""
     pa = pyarrow()
+    if isinstance(values, np.ndarray) and values.dtype.kind == "U" and values.size:
+        codes = np.ascontiguousarray(values).view(np.uint32).reshape(len(values), -1)
+        if codes.max(initial=0) < 128:  # ASCII ids (the usual case): code points are the bytes
+            return _from_fixed_width(pa, codes.astype(np.uint8).view(f"S{codes.shape[1]}").ravel())
     texts = [str(v) for v in (values.tolist() if isinstance(values, np.ndarray) else values)]
-    data = "".join(texts).encode("utf-8")
-    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-    if len(data) == lengths.sum():  # ASCII: characters are bytes, offsets follow at once
-        offsets = np.zeros(len(texts) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        return _string_array(pa, offsets, data)
-    encoded = np.char.encode(np.asarray(texts, dtype=str), "utf-8")
+    if not texts:
+        return pa.array([], type=pa.string())
+    return _from_fixed_width(pa, np.char.encode(np.asarray(texts, dtype=str), "utf-8"))
+
+
+def _from_fixed_width(pa, encoded: np.ndarray) -> Any:
+    """A string array from NumPy bytes (``S``) values, whose trailing padding is dropped."""
     n = len(encoded)
     if n == 0 or encoded.itemsize == 0:
         return pa.StringArray.from_buffers(n, pa.py_buffer(np.zeros(n + 1, dtype=np.int32)), pa.py_buffer(b""))
@@ -57,6 +61,29 @@ def strings(values) -> Any:
     np.cumsum(lengths, out=offsets[1:])
     chars = encoded.view(np.uint8).reshape(n, encoded.itemsize)[np.arange(encoded.itemsize) < lengths[:, None]]
     return _string_array(pa, offsets, chars)
+
+
+def to_strings(array) -> np.ndarray:
+    """A string Arrow array (no nulls) as a NumPy ``str`` array, through its buffers.
+
+    Values ending in NUL do not survive NumPy's fixed-width strings: callers check for them.
+    """
+    _, offsets_buffer, data = array.buffers()[:3]
+    n = len(array)
+    width = 8 if array.type.id == pyarrow().large_string().id else 4
+    offsets = np.frombuffer(offsets_buffer, np.dtype(f"<i{width}"))[array.offset : array.offset + n + 1]
+    offsets = offsets.astype(np.int64)
+    chars = np.frombuffer(data, np.uint8)[offsets[0] : offsets[-1]] if n else np.zeros(0, np.uint8)
+    lengths = np.diff(offsets)
+    widest = int(lengths.max()) if n else 0
+    if widest == 0:
+        return np.full(n, "", dtype="<U1")
+    matrix = np.zeros((n, widest), dtype=np.uint8)
+    matrix[np.arange(widest) < lengths[:, None]] = chars  # row-major: each value's bytes, in order
+    encoded = matrix.view(f"S{widest}").ravel()
+    if chars.max(initial=0) < 128:
+        return encoded.astype(f"U{widest}")
+    return np.char.decode(encoded, "utf-8")
 
 
 def _string_array(pa, offsets: np.ndarray, data) -> Any:
