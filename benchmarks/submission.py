@@ -14,6 +14,8 @@ Two synthetic competitions are written into a temporary workspace (manifest + de
    by bench (Parquet above 10 million ids), validated and submitted; goal <= 30 s in all and
    <= 2 GB peak.
 3. a file with one 50 MB line: its memory over a 2-line file (goal: well under 600 MB).
+4. the id lookup alone, on one thread: bench's IdIndex against pyarrow's ``index_in`` on the same
+   blocks of neighbour ids (results checked equal).
 
 Peak MB is the child process's maximum resident set (``wait4``). Validate, submit and the pyarrow
 floor run --repeats times each and the fastest run is kept.
@@ -111,6 +113,31 @@ tokens = pc.list_flatten(pc.split_pattern(table.column("neighbors"), pattern=" "
 assert pc.index_in(tokens, value_set=gallery).null_count == 0
 """
 
+ID_LOOKUP = """
+import time, numpy as np, pyarrow.compute as pc, pyarrow.csv as pv, os
+from pathlib import Path
+from harness.data.arrow import pyarrow, strings, to_numpy
+from harness.scoring.answers import load_answers
+from harness.scoring.id_index import IdIndex
+from harness.scoring.submission_columnar import block_bytes
+from harness.workspace import Workspace
+pa = pyarrow()
+a = load_answers(Workspace(os.environ["BENCH_ROOT"]), {name!r})
+gallery = strings(a.gallery_ids)
+size = Path({path!r}).stat().st_size
+options = pv.ReadOptions(skip_rows=1, column_names=["query_id", "neighbors"], block_size=block_bytes(size))
+batches = pv.open_csv({path!r}, read_options=options)
+blocks = [pc.list_flatten(pc.split_pattern(b.column(1), pattern=" ")) for b in batches]
+start = time.perf_counter()
+index = IdIndex(gallery)
+ours = [index.positions(tokens) for tokens in blocks]
+middle = time.perf_counter()
+theirs = [to_numpy(pc.index_in(tokens, value_set=gallery)) for tokens in blocks]
+end = time.perf_counter()
+assert all((x == y).all() for x, y in zip(ours, theirs))
+print(middle - start, end - middle, sum(map(len, blocks)), len(blocks))
+"""
+
 WRITE = """
 import numpy as np
 from harness.scoring.answers import load_answers
@@ -161,6 +188,11 @@ def main() -> None:
             (f"bench submit, {label}", submit, "<= 5 s, <= 1 GB"),
             ("  pyarrow floor: read_csv + split + index_in", floor, ""),
         ]
+        lookup = subprocess.run(
+            [sys.executable, "-c", ID_LOOKUP.format(name="big", path=str(csv_file))],
+            env=env, capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        ours, theirs, tokens, blocks = float(lookup[0]), float(lookup[1]), int(lookup[2]), int(lookup[3])
         if not args.skip_line_reader:
             lines = python_step(LINE_READER.format(name="big", path=str(csv_file)), env)
             rows.append(("  line-by-line reader (bench before)", lines, ""))
@@ -203,6 +235,10 @@ def main() -> None:
     for what, r, goal in rows:
         failed = "" if r["code"] == 0 else "  (failed)"
         print(f"{what:<58} {r['seconds']:>8.2f} {r['peak_mb']:>8.0f}  {goal}{failed}")
+    print(
+        f"id lookup, {tokens:,} neighbour ids in {blocks} blocks, one thread: IdIndex {ours:.2f} s (table built "
+        f"once) vs pyarrow index_in {theirs:.2f} s (a table per block): {theirs / ours:.2f}x"
+    )
     if not args.skip_line_reader:
         print(f"bench validate vs the line-by-line reader: {lines['seconds'] / validate['seconds']:.1f}x faster")
     print(f"the 50 MB line costs {one_line['peak_mb'] - small['peak_mb']:.0f} MB over a 2-line file")

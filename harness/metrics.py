@@ -126,6 +126,7 @@ def scores_for(
     labels, relevance and relevant counts (:func:`shared_blocks`) and memory stays bounded by a
     block. Returns the scores, and the ConfigError of each metric that cannot score this ranking.
     """
+    refs = list(dict.fromkeys(refs))
     functions = {ref: metric_function(ref.name) for ref in refs}
     for ref in refs:
         if ref.k < 1:

@@ -127,6 +127,18 @@ def test_vectorised_metric_matches_its_reference_loop(name, k):
     np.testing.assert_allclose(per_query_scores(ranked, q_labels, g_labels, name, k), expected, atol=1e-12)
 
 
+@pytest.mark.parametrize("classes", [3, 40])  # votes counted per class, or by comparing the k labels
+@pytest.mark.parametrize("k", [2, 5])
+def test_knn_accuracy_both_ways_of_counting_votes_match_the_reference(classes, k):
+    rng = np.random.default_rng(classes + k)
+    g_labels = rng.integers(0, classes, 80)
+    q_labels = rng.choice(g_labels, 300)
+    ranked = rng.integers(-1, 80, (300, 8))
+    ranked[:100, :4] = ranked[:100, :1]  # repeats at the top: they vote once
+    expected = [REFERENCES["knn-accuracy@k"](list(row), label, g_labels, k) for row, label in zip(ranked, q_labels)]
+    np.testing.assert_array_equal(per_query_scores(ranked, q_labels, g_labels, "knn-accuracy@k", k), expected)
+
+
 @pytest.mark.parametrize("k", [1, 30, 45])
 def test_panel_in_one_pass_equals_each_metric_on_its_own(k, monkeypatch):
     """The panel shares each block's labels and relevance between metrics: same scores as one by one."""

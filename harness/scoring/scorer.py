@@ -3,11 +3,12 @@ paired bootstrap to compare two submissions query by query."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.metrics import PANEL, MetricRef, mean_score, parse_metric, scores_for
+from harness.metrics import mean_score, panel_scores, per_query_scores
 from harness.scoring.answers import Answers
 
 RESAMPLES = 1000
@@ -54,23 +55,25 @@ class Comparison:
 
 def score(answers: Answers, ranked: np.ndarray, seed: int = 0, resamples: int = RESAMPLES) -> ScoreReport:
     """Score ranked gallery positions (Q, k) against the answers, on public and private queries."""
-    main = MetricRef(answers.metric, answers.k)
-    panel_refs = [parse_metric(entry, answers.k) for entry in PANEL]
-    # one pass: the primary metric and the panel share each block's labels and relevance
-    scores, failed = scores_for(ranked, answers.query_labels, answers.gallery_labels, [main, *panel_refs])
-    if main in failed:
-        raise failed[main]
-    per_query = scores[main]
+    per_query = per_query_scores(ranked, answers.query_labels, answers.gallery_labels, answers.metric, answers.k)
     public = np.asarray(answers.public, dtype=bool)
-    rng = np.random.default_rng(seed)
     pub, priv = per_query[public], per_query[~public]
-    panel = {ref.label: None if ref in failed else scores[ref] for ref in panel_refs}
+
+    def intervals() -> tuple[tuple[float, float], tuple[float, float]]:
+        rng = np.random.default_rng(seed)  # public first, then private: the order fixes every draw
+        return bootstrap_ci(pub, rng, resamples), bootstrap_ci(priv, rng, resamples)
+
+    # the bootstrap (mostly random draws, which release the GIL) runs beside the metric panel
+    with ThreadPoolExecutor(1) as pool:
+        drawn = pool.submit(intervals)
+        panel = panel_scores(ranked, answers.query_labels, answers.gallery_labels, answers.k)
+        public_ci, private_ci = drawn.result()
     return ScoreReport(
         metric_label=answers.metric_label,
         public=mean_score(pub),
-        public_ci=bootstrap_ci(pub, rng, resamples),
+        public_ci=public_ci,
         private=mean_score(priv),
-        private_ci=bootstrap_ci(priv, rng, resamples),
+        private_ci=private_ci,
         per_query=per_query,
         panel={label: None if v is None else round(mean_score(v[public]), 6) for label, v in panel.items()},
         private_panel={label: None if v is None else round(mean_score(v[~public]), 6) for label, v in panel.items()},

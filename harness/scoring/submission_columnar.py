@@ -1,7 +1,7 @@
 """The columnar readers: CSV through pyarrow's streaming reader, and Parquet, one batch at a time.
 
-Each batch is checked with vectorised pyarrow/NumPy operations (ids mapped to positions with
-``index_in``, neighbour lists split with ``split_pattern``); only rows found wrong go through the
+Each batch is checked with vectorised pyarrow/NumPy operations (neighbour lists split with
+``split_pattern``, ids mapped to positions by :class:`IdIndex`); only rows found wrong go through the
 per-row checker, which words their problems exactly as the line reader does. Memory is bounded
 by a batch plus the (Q, k) ranked positions. A CSV that pyarrow cannot parse into one row per
 line returns None: the caller then reads it line by line, to place every problem on its line.
@@ -20,36 +20,43 @@ from typing import Any
 import numpy as np
 
 from harness.data.arrow import nulls, pyarrow, strings, to_numpy
+from harness.scoring.id_index import IdIndex
 from harness.scoring.submission_checks import HEADER, LONG_ROW, Validation, check_row, finish
 
 pa = pyarrow()
 import pyarrow.compute as pc  # noqa: E402  (after pyarrow's pandas probe, answered above)
 
 # pyarrow's CSV block: a row longer than this goes to the line reader, which counts a huge line
-# instead of splitting it (a 50 MB line split column-wise would cost over 600 MB). Each block also
-# costs one hash table of the gallery ids (index_in): 100,000 x 100 ids take 4 blocks.
+# instead of splitting it (a 50 MB line split column-wise would cost over 600 MB).
 BLOCK_BYTES = 32 << 20
 # Blocks worked on at once (one per core, a few at most): each holds a parsed block and its lookups.
 WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
 class Columns:
-    """The answers' ids as Arrow arrays, for ``index_in``; dicts for the per-row checker, built on demand."""
+    """The answers' ids as Arrow arrays and lookup tables (built once a file); dicts for the per-row
+    checker, built on demand."""
 
     def __init__(self, answers):
         self.answers = answers
         self.query_ids = strings(answers.query_ids)
         self.gallery_ids = strings(answers.gallery_ids)
+        self.queries = IdIndex(self.query_ids)
+        self.gallery = IdIndex(self.gallery_ids)
         self._gallery: dict[str, int] | None = None
+
+    def query_positions(self, values) -> np.ndarray:
+        """Row of each query id in the answers; -1 if unknown (or null)."""
+        return self.queries.positions(values)
 
     def gallery_positions(self, values) -> np.ndarray:
         """Gallery position of each id in ``values`` (plain or dictionary-encoded strings); -1 if unknown."""
         if not pa.types.is_dictionary(values.type):
-            return to_numpy(pc.index_in(values, value_set=self.gallery_ids))
-        lookup = to_numpy(pc.index_in(values.dictionary, value_set=self.gallery_ids))
+            return self.gallery.positions(values)
+        lookup = self.gallery.positions(values.dictionary)
         codes = to_numpy(values.indices)  # a null id: -1
         if len(lookup) == 0:
-            return np.full(len(codes), -1, dtype=np.int32)
+            return np.full(len(codes), -1, dtype=np.int64)
         return np.where(codes >= 0, lookup[codes], -1)
 
     def gallery_lookup(self) -> Callable[[str], int | None]:
@@ -71,7 +78,9 @@ def validate_csv(path: Path, answers) -> Validation | None:
     if first.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n") != HEADER.encode() or not first.endswith(b"\n"):
         return None  # a wrong header (or an empty file) is worded by the line reader
     options = {
-        "read_options": pv.ReadOptions(skip_rows=1, column_names=["query_id", "neighbors"], block_size=BLOCK_BYTES),
+        "read_options": pv.ReadOptions(
+            skip_rows=1, column_names=["query_id", "neighbors"], block_size=block_bytes(path.stat().st_size)
+        ),
         "parse_options": pv.ParseOptions(newlines_in_values=False, ignore_empty_lines=False),
         "convert_options": pv.ConvertOptions(
             column_types={"query_id": pa.string(), "neighbors": pa.string()}, strings_can_be_null=False
@@ -100,6 +109,18 @@ def validate_csv(path: Path, answers) -> Validation | None:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     return checker.finish()
+
+
+def block_bytes(size: int) -> int:
+    """About BLOCK_BYTES at most, for a multiple of WORKERS blocks of equal size: no core idles at the end.
+
+    Each block also ends at its last whole line, hence the slack (more than a row of k ids).
+    """
+    if size == 0:
+        return BLOCK_BYTES
+    rounds = -(-size // (BLOCK_BYTES * WORKERS))  # ceil
+    slack = min(64 << 10, BLOCK_BYTES // 16)
+    return min(BLOCK_BYTES, -(-size // (rounds * WORKERS))) + slack
 
 
 def validate_parquet(path: Path, answers) -> Validation:
@@ -163,7 +184,7 @@ class Batch:
         """``lists`` a list array of neighbour ids; ``skip`` rows whose values do not count (an empty
         CSV field splits into one empty string; a null Parquet list)."""
         n, k = len(query_ids), columns.answers.k
-        position = to_numpy(pc.index_in(query_ids, value_set=columns.query_ids))
+        position = columns.query_positions(query_ids)
         offsets = to_numpy(lists.offsets).astype(np.int64)
         offsets -= offsets[0]
         lengths = np.where(skip, 0, np.diff(offsets))
