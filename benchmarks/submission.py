@@ -162,7 +162,7 @@ def main() -> None:
     parser.add_argument("--hashing-queries", type=int, default=1_000)
     parser.add_argument("--hashing-gallery", type=int, default=54_000)
     parser.add_argument("--skip-line-reader", action="store_true", help="leave out the slow line-by-line baseline")
-    parser.add_argument("--repeats", type=int, default=2, help="runs of validate, submit and the floor; best kept")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of validate, submit and the floor; best kept")
     args = parser.parse_args()
     load = os.getloadavg()[0]
     print(f"{os.cpu_count()} CPUs, load average {load:.1f} at start")

@@ -84,11 +84,11 @@ class IdIndex:
         strings = Strings(ids, self.words)
         starts, self.lengths = strings.span(0, len(strings))
         self.id_words = [strings.word(w, starts, self.lengths) for w in range(self.words)]
-        self.hashes = hashes_of(self.lengths, self.id_words)
+        hashes = hashes_of(self.lengths, self.id_words)
         n = len(self.lengths)
         self.bits = max(4, int(np.ceil(np.log2(4 * n + 1))))
         self.table = np.full(1 << self.bits, -1, dtype=np.int64)
-        slot = self._home(self.hashes)
+        slot = self._home(hashes)
         pending = np.arange(n)
         while len(pending):  # each round seats, for every free slot wanted, the lowest position wanting it
             wanted = slot[pending]
@@ -123,19 +123,16 @@ class IdIndex:
         if len(at) < len(starts):
             starts, lengths = starts[at], lengths[at]
         words = [found.word(w, starts, lengths) for w in range(self.words)]
-        hashes = hashes_of(lengths, words)
-        slot = self._home(hashes)
-        todo = np.arange(len(at))  # into at, lengths, words, hashes
-        while len(todo):
+        slot = self._home(hashes_of(lengths, words))
+        while len(at):  # the values not yet found or refused, compacted after each probe
             candidate = self.table[slot]
             seated = candidate >= 0
             ids = np.where(seated, candidate, 0)
-            match = seated & (self.hashes[ids] == hashes[todo]) & (self.lengths[ids] == lengths[todo])
-            check = np.flatnonzero(match)
-            for id_word, word in zip(self.id_words, words):  # equal hashes: the bytes decide, never a collision
-                match[check[id_word[ids[check]] != word[todo[check]]]] = False
-            out[at[todo[match]]] = candidate[match]
+            match = seated & (self.lengths[ids] == lengths)
+            for id_word, word in zip(self.id_words, words):  # the bytes decide: a hash collision never matches
+                match &= id_word[ids] == word
+            out[at[match]] = candidate[match]
             go_on = seated & ~match
-            todo = todo[go_on]
-            slot = (slot[go_on] + 1) & (len(self.table) - 1)
+            at, lengths, slot = at[go_on], lengths[go_on], (slot[go_on] + 1) & (len(self.table) - 1)
+            words = [word[go_on] for word in words]
         return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,26 +86,36 @@ def validate_csv(path: Path, answers) -> Validation | None:
             column_types={"query_id": pa.string(), "neighbors": pa.string()}, strings_can_be_null=False
         ),
     }
-    columns = Columns(answers)
-    checker = BatchChecker(answers, columns, unit="line", first_row_place=2)
 
-    def prepare(batch) -> Batch | None:
+    def prepare(batch, columns: Future) -> Batch | None:
         query_ids, neighbors = batch.column(0), batch.column(1)
         is_empty = to_numpy(pc.binary_length(neighbors)) == 0
         if (is_empty & (to_numpy(pc.binary_length(query_ids)) == 0)).any():
             return None  # an empty line (or ","): pyarrow cannot tell them apart, the line reader can
-        return Batch.of(columns, query_ids, pc.split_pattern(neighbors, pattern=" "), is_empty)
+        lists = pc.split_pattern(neighbors, pattern=" ")
+        return Batch.of(columns.result(), query_ids, lists, is_empty)
+
+    checker: BatchChecker | None = None
+
+    def take(future: Future, columns: Future) -> bool:
+        """Check the oldest block, in file order; False if the line reader must read the file."""
+        nonlocal checker
+        checker = checker or BatchChecker(answers, columns.result(), unit="line", first_row_place=2)
+        return checker.check(future.result())
 
     try:
-        with pv.open_csv(path, **options) as reader, ThreadPoolExecutor(WORKERS) as pool:
-            pending: deque = deque()
-            for batch in reader:
-                pending.append(pool.submit(prepare, batch))
-                if len(pending) > WORKERS and not checker.check(pending.popleft().result()):
-                    return None
+        with ThreadPoolExecutor(WORKERS) as pool:
+            columns = pool.submit(Columns, answers)  # lookup tables built while the first blocks are read
+            pending: deque[Future] = deque()
+            with pv.open_csv(path, **options) as reader:
+                for batch in reader:
+                    pending.append(pool.submit(prepare, batch, columns))
+                    if len(pending) > WORKERS and not take(pending.popleft(), columns):
+                        return None
             while pending:
-                if not checker.check(pending.popleft().result()):
+                if not take(pending.popleft(), columns):
                     return None
+            checker = checker or BatchChecker(answers, columns.result(), unit="line", first_row_place=2)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     return checker.finish()
