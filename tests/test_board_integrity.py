@@ -208,6 +208,20 @@ def test_verify_rescores_every_row_and_names_what_does_not_match(cli, toy, tmp_p
     assert "3 of 3 row(s)" in result.stderr
 
 
+def test_verify_checks_the_metric_panel_too(cli, toy, tmp_path):
+    """``--metric hit@1`` ranks by the panel: a forged panel value is named like a forged score."""
+    submit_ok(cli, make_submission(tmp_path / "a.csv", 1), "--name", "a")
+    rows = read_rows(board_path(toy))
+    panel = json.loads(rows[0]["metrics"])
+    assert panel and "hit@1" in panel
+    text = board_path(toy).read_text()
+    forged = json.dumps({**panel, "hit@1": 0.0 if panel["hit@1"] else 1.0}, sort_keys=True)
+    board_path(toy).write_text(text.replace(rows[0]["metrics"].replace('"', '""'), forged.replace('"', '""')))
+    result = cli("leaderboard", "-c", "toy", "--verify")
+    assert result.exit_code == 1
+    assert "metrics hit@1 is" in result.stderr and "the stored submission scores" in result.stderr
+
+
 def test_the_file_kept_is_the_file_scored(toy, tmp_path, monkeypatch):
     import harness.scoring.submit as submit_module
 

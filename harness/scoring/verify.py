@@ -2,12 +2,14 @@
 
 A row passes when it is well formed and belongs to the competition (see
 :func:`harness.scoring.leaderboard.check_rows`), its submission file is where the row says, still has
-the SHA-256 the row recorded, and scores now exactly what the row says.
+the SHA-256 the row recorded, and scores now exactly what the row says: the primary metric, its
+intervals, and the metric panel.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from pathlib import Path
 
@@ -91,10 +93,37 @@ def _differences(row: dict, rescored: dict) -> list[str]:
     out = []
     for column, value in expected.items():
         cell = row.get(column, "")
-        try:
-            same = math.isclose(float(cell), value, rel_tol=1e-5, abs_tol=1e-9)
-        except ValueError:
-            same = False
-        if not same:
+        if not _same(cell, value):
             out.append(f"{column} is {cell or 'empty'} but the stored submission scores {value:.6g}")
+    return out + _panel_differences(row.get("metrics") or "", rescored["panel"]["public"])
+
+
+def _panel_differences(cell: str, rescored: dict) -> list[str]:
+    """The metric panel (public means, rounded to 6 decimals when recorded): what ``--metric`` ranks by.
+
+    A row recorded before the panel existed has none, and nothing to rank by it: only a panel that
+    is there must match."""
+    if not cell:
+        return []
+    try:
+        recorded = json.loads(cell)
+    except ValueError:
+        return ["metrics is not valid JSON"]
+    if not isinstance(recorded, dict):
+        return ["metrics is not a JSON object of metric: value"]
+    out = []
+    for label in sorted(set(recorded) | set(rescored)):
+        value, now = recorded.get(label, "absent"), rescored.get(label)
+        if value is None and now is None:
+            continue
+        if now is None or value is None or not _same(value, now, abs_tol=1e-6):
+            shown = "unscorable" if now is None else f"{now:.6g}"
+            out.append(f"metrics {label} is {value} but the stored submission scores {shown}")
     return out
+
+
+def _same(cell, value: float, abs_tol: float = 1e-9) -> bool:
+    try:
+        return math.isclose(float(cell), value, rel_tol=1e-5, abs_tol=abs_tol)
+    except (TypeError, ValueError):
+        return False
