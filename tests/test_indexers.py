@@ -226,6 +226,18 @@ def test_hamming_ties_hold_beyond_one_faiss_query_batch():
     np.testing.assert_array_equal(idx, reference)
 
 
+def test_hamming_ties_hold_across_faiss_gallery_blocks():
+    """faiss scans 65,536 codes at a time: copies on both sides of that edge keep their position order."""
+    rng = np.random.default_rng(7)
+    gallery = np.sign(rng.standard_normal((70_000, 32))).astype(np.float32)
+    gallery[[3, 65_535, 65_536, 69_999]] = gallery[1]
+    queries = np.concatenate([gallery[1:2], np.sign(rng.standard_normal((5, 32))).astype(np.float32)])
+    reference, _ = hamming_reference(queries, gallery, 40)
+    assert list(reference[0, :5]) == [1, 3, 65_535, 65_536, 69_999]
+    _, idx = create_indexer("hamming").build(gallery).search(queries, 40)
+    np.testing.assert_array_equal(idx, reference)
+
+
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message on a machine without CUDA")
 def test_asking_for_cuda_without_one_is_a_clear_error():
     with pytest.raises(ConfigError, match="no CUDA device"):

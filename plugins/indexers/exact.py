@@ -14,10 +14,6 @@ from harness import hookimpl
 from plugins.indexers._base import Index, check_int, check_metric, finish, normalized, sort_rows
 from plugins.indexers._torch import blocked_search, full_precision, resolve_device
 
-# faiss multiplies (4096 queries x this many gallery items) per BLAS call; its default of 1024
-# spends more time between calls than in them on a 128-d gallery (measured: benchmarks/search.py)
-FAISS_DATABASE_BLOCK = 4096
-
 
 class ExactIndex(Index):
     """Exact float search; memory bounded by blocks whatever the sizes.
@@ -67,14 +63,9 @@ class ExactIndex(Index):
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def _faiss_search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        import faiss
-
-        saved = faiss.cvar.distance_compute_blas_database_bs
-        faiss.cvar.distance_compute_blas_database_bs = FAISS_DATABASE_BLOCK
-        try:
-            found, idx = self._faiss.search(queries, min(k + 1, self.size))
-        finally:
-            faiss.cvar.distance_compute_blas_database_bs = saved
+        # faiss's own BLAS blocks (4096 queries x 1024 gallery items): larger gallery blocks measured
+        # slower on an idle machine (benchmarks/search.py); one more neighbour shows a tie at the k-th
+        found, idx = self._faiss.search(queries, min(k + 1, self.size))
         scores, idx = sort_rows(-found if self.metric == "euclidean" else found, idx, k + 1)
         if self.size > k:
             tied = np.flatnonzero(scores[:, k] == scores[:, k - 1])
