@@ -2,11 +2,11 @@
 
 A submission of 100,000 x 100 holds 10 million neighbour ids to find among 440,000 gallery ids.
 pyarrow's ``index_in`` rebuilds its hash table of the value set on every call (0.12 s per block
-here) and probes at about 200 ns an id; this table is built once per file and probed in whole
-arrays: in ``bench validate`` of that file, blocks take 30% less time (``benchmarks/submission.py``
-prints both in its ``id lookup`` rows). Open addressing with linear probing, at most a quarter
-full; an id matches only when its length and every byte agree, so hash collisions cost time,
-never a wrong answer.
+here) and probes at about 200 ns an id; this table is built once per file and probed a chunk of
+ids at a time: 2.0x faster on one thread (``benchmarks/submission.py``, its ``id lookup`` line,
+which also checks both give the same positions). Open addressing with linear probing, at most a
+quarter full; an id matches only when its length and every byte agree, so a hash collision costs
+time, never a wrong answer.
 """
 
 from __future__ import annotations
