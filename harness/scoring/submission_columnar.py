@@ -30,7 +30,7 @@ import pyarrow.compute as pc  # noqa: E402  (after pyarrow's pandas probe, answe
 # instead of splitting it (a 50 MB line split column-wise would cost over 600 MB).
 BLOCK_BYTES = 32 << 20
 # Blocks worked on at once (one per core, a few at most): each holds a parsed block and its lookups.
-WORKERS = max(1, min(4, os.cpu_count() or 1))
+WORKERS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
 class Columns:
