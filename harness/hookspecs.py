@@ -203,7 +203,9 @@ class Metric(Protocol):
     """``register_metrics``: the registered callable itself scores every query of a block at once.
 
     ``ranked`` is ``(Q, n)`` gallery positions, best first, ``-1`` where a list is short; relevance is
-    label equality; a repeated neighbour earns nothing. Returns ``(Q,)`` float64 in [0, 1].
+    label equality; a repeated neighbour earns nothing. Returns ``(Q,)`` float64 in [0, 1]. The
+    building blocks (``relevance``, ``ranked_labels``) return arrays shared with the other metrics of
+    the pass, read-only: derive new arrays from them rather than changing them in place.
     """
 
     def __call__(

@@ -127,16 +127,20 @@ def scores_for(
     block. Returns the scores, and the ConfigError of each metric that cannot score this ranking.
     """
     refs = list(dict.fromkeys(refs))
-    functions = {ref: metric_function(ref.name) for ref in refs}
     for ref in refs:
         if ref.k < 1:
             raise ConfigError(f"k must be >= 1 but got {ref.k}")
+    functions, failed = {}, {}
+    for ref in refs:
+        try:
+            functions[ref] = metric_function(ref.name)
+        except ConfigError as exc:  # an unknown metric fails alone, like one that cannot score this ranking
+            failed[ref] = exc
     ranked = np.asarray(ranked, dtype=np.int64)
     if ranked.ndim != 2 or len(ranked) != len(query_labels):
         raise ValueError(f"ranked must be (Q, k) with Q={len(query_labels)}, got shape {ranked.shape}")
     query_labels = np.asarray(query_labels)
     scores = {ref: np.zeros(len(query_labels), dtype=np.float64) for ref in refs}
-    failed: dict[MetricRef, ConfigError] = {}
     width = max([ranked.shape[1], *(ref.k for ref in refs)])
     rows = max(1, _CELLS_PER_BLOCK // width)  # memory bounded by a block of queries, whatever Q
     with shared_blocks():
@@ -163,7 +167,8 @@ def shared_blocks():
     and :func:`relevant_counts` instead of recomputing them (a panel of 14 metrics sorts each ranking once).
 
     Entries are keyed by the arrays' memory and hold the arrays, so that memory cannot be reused
-    for other values while the entry lives; the arrays must not be modified inside the block.
+    for other values while the entry lives; the arrays must not be modified inside the block, and
+    the shared results are read-only (a metric that wants to change one makes its own copy).
     """
     outer = getattr(_shared, "entries", None)
     if outer is None:
@@ -187,8 +192,16 @@ def _shared_result(kind: str, arrays: tuple, compute: Callable[[], Any]) -> Any:
     if key not in entries:
         if len(entries) >= _SHARED_ENTRIES:
             entries.pop(next(iter(entries)))
-        entries[key] = (compute(), arrays)
+        entries[key] = (_read_only(compute()), arrays)
     return entries[key][0]
+
+
+def _read_only(result):
+    """A shared result cannot be changed in place by one metric under the next one's feet."""
+    for array in result if isinstance(result, tuple) else (result,):
+        if isinstance(array, np.ndarray):
+            array.flags.writeable = False
+    return result
 
 
 def _identity(array) -> tuple:
@@ -261,7 +274,10 @@ def _to_width(values: np.ndarray, k: int, fill) -> np.ndarray:
 
 
 def relevance(ranked: np.ndarray, query_labels: np.ndarray, gallery_labels: np.ndarray, k: int) -> np.ndarray:
-    """(Q, k) bool: is the item at each rank relevant (and not a repeat, and not padding)?"""
+    """(Q, k) bool: is the item at each rank relevant (and not a repeat, and not padding)?
+
+    Read-only while the scorer shares it between metrics: combine it into a new array (``rel & mask``).
+    """
     ranked, query_labels, gallery_labels = np.asarray(ranked), np.asarray(query_labels), np.asarray(gallery_labels)
     labels, valid, first_bad = _shared_result(
         "ranked labels", (ranked, gallery_labels), lambda: _labels_of(ranked, gallery_labels)

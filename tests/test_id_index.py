@@ -51,3 +51,12 @@ def test_empty_sets_and_empty_ids():
     assert IdIndex(pa.array([], pa.string())).positions(pa.array(["a", ""])).tolist() == [-1, -1]
     assert IdIndex(pa.array([""], pa.string())).positions(pa.array(["a", ""])).tolist() == [-1, 0]
     assert IdIndex(pa.array(["a"], pa.string())).positions(pa.array([], pa.string())).tolist() == []
+
+
+def test_many_copies_of_few_ids_keep_their_first_positions():
+    """Copies share one probe chain; past a few rounds the seated ones' copies are dropped."""
+    rng = np.random.default_rng(3)
+    names = [f"id{i}" for i in range(50)]
+    ids = pa.array([names[j] for j in rng.integers(0, 50, 20_000)] + ["late"], pa.string())
+    values = pa.array([*names, "late", "absent"], pa.string())
+    np.testing.assert_array_equal(IdIndex(ids).positions(values), expected(values, ids))

@@ -52,6 +52,11 @@ def test_columnar_parse_equals_the_line_parser(view, monkeypatch):
         b'"a,b",1,train\n',  # a quoted comma
         b"a,1,train\r\nb,2,val\r\n",  # CRLF
         b"",  # header only
+        b"a,0x10,train\n",  # hex: pyarrow's cast takes it, int() does not
+        b"a,+5,train\n",  # int() takes it, pyarrow's cast does not
+        b"a,1,train\r\rb,2,train\n",  # lone CRs
+        b"a,1,train\rb,2,train\r",  # CR-only line ends (the csv module's error comes on the first row)
+        b"a,1,train\n\r",
     ],
 )
 def test_columnar_parse_falls_back_or_agrees_on_odd_input(body, monkeypatch):
@@ -67,6 +72,18 @@ def test_columnar_parse_falls_back_or_agrees_on_odd_input(body, monkeypatch):
     got = manifest.parse_manifest(data, "m.csv")
     for field in ("ids", "labels", "roles", "public"):
         np.testing.assert_array_equal(getattr(got, field), getattr(expected, field))
+
+
+def test_a_quoted_newline_at_a_pyarrow_block_edge_is_left_to_the_line_parser(monkeypatch):
+    ids, labels, roles, _ = rows(60_000)
+    data = manifest.participant_bytes(ids, labels, roles)
+    edge = 1 << 20  # pyarrow's default block: it cuts at the last newline before this, quoted or not
+    start = data.rindex(b"\n", 0, edge - 20) + 1
+    item = "x" * (edge - start - 5) + "\ny"  # its newline lies just before the edge, its row ends after
+    data = data[:start] + f'"{item}",1,train\n'.encode() + data[start:]
+    monkeypatch.setattr(manifest, "COLUMNAR_ABOVE_BYTES", 0)
+    parsed = manifest.parse_manifest(data, "m.csv")
+    assert item in parsed.ids.tolist() and len(parsed.ids) == 60_001
 
 
 def test_a_large_manifest_does_not_import_pandas(tmp_path):

@@ -172,6 +172,9 @@ def test_shared_results_never_outlive_their_block():
             metrics.relevance(other, q_labels, g_labels, 10), metrics.relevance(other, q_labels, g_labels, 10)
         )
         assert not np.array_equal(metrics.relevance(other, q_labels, g_labels, 10), first)
+        shared = metrics.relevance(other, q_labels, g_labels, 10)
+        with pytest.raises(ValueError, match="read-only"):  # one metric cannot change the next one's input
+            shared &= False
     assert getattr(metrics._shared, "entries", None) is None
     with pytest.raises(ValueError, match="must lie in"):  # the range check holds for every k, shared or not
         metrics.relevance(np.array([[0, 99]]), q_labels[:1], g_labels, 2)

@@ -82,10 +82,12 @@ def _parse_columnar(data: bytes) -> Manifest | None:
     from harness.data.arrow import pyarrow, to_numpy, to_strings
 
     header = data[: data.find(b"\n")]
-    if header not in (HEADER.encode(), PARTICIPANT_HEADER.encode()) or b"\x00" in data:
-        return None  # NumPy strings drop trailing NULs: leave such ids to the line reader
-    if b"\n\n" in data or b"\n\r\n" in data:
-        return None  # pyarrow reads an empty line as a row of empty fields; the line reader refuses it
+    if header not in (HEADER.encode(), PARTICIPANT_HEADER.encode()):
+        return None
+    # bench writes neither quotes nor CRs nor NULs; pyarrow would read a quoted newline split at a
+    # block edge, a lone CR as a row end, an empty line as a row, and NumPy drops trailing NULs
+    if any(mark in data for mark in (b'"', b"\r", b"\x00", b"\n\n")):
+        return None
     pa = pyarrow()
     import pyarrow.compute as pc
     import pyarrow.csv as pv
@@ -103,9 +105,12 @@ def _parse_columnar(data: bytes) -> Manifest | None:
         columns = {name: table.column(name).chunk(0) if table.num_rows else pa.array([], pa.string()) for name in names}
         labels, empty, one = columns["label"], pa.scalar("", pa.string()), pa.scalar("1", pa.string())
         no_label = pa.scalar(str(NO_LABEL), pa.string())  # typed scalars: a bare str makes pyarrow import pandas
-        labels = pc.cast(pc.if_else(pc.equal(labels, empty), no_label, labels), pa.int64())
+        labels = pc.if_else(pc.equal(labels, empty), no_label, labels)
+        if len(labels) and not pc.all(pc.match_substring_regex(labels, r"^-?[0-9]{1,18}$")).as_py():
+            return None  # pyarrow's cast also takes hex ("0x10"); the line reader takes int()'s forms
+        labels = pc.cast(labels, pa.int64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None  # a label that is not an integer, a row of the wrong width: worded by the line reader
+        return None  # a row of the wrong width: worded by the line reader
     public = to_numpy(pc.equal(columns["public"], one)) if "public" in columns else np.zeros(len(labels), dtype=bool)
     return Manifest(to_strings(columns["item_id"]), to_numpy(labels), _few_strings(columns["role"]), public)
 
@@ -130,6 +135,7 @@ def _parse_lines(data: bytes, where: str) -> Manifest:
         raise CompetitionError(f"{where}: header must be {HEADER} or {PARTICIPANT_HEADER}")
     width = len(header)
     ids, labels, roles, public = [], [], [], []
+    line = 2  # where a row the csv module cannot read is reported, if it is the first
     try:
         for line, row in enumerate(reader, start=2):
             if len(row) != width:

@@ -22,6 +22,7 @@ _FINAL = np.uint64(0xFF51AFD7ED558CCD)
 
 
 _CHUNK = 1 << 18  # values looked up at once: temporaries stay a few MB (and in cache), whatever the block
+_LONG_CHAIN = 32  # seating rounds before repeated ids are looked for (a quarter-full table needs far fewer)
 
 
 class Strings:
@@ -90,7 +91,11 @@ class IdIndex:
         self.table = np.full(1 << self.bits, -1, dtype=np.int64)
         slot = self._home(hashes)
         pending = np.arange(n)
+        rounds = 0
         while len(pending):  # each round seats, for every free slot wanted, the lowest position wanting it
+            rounds += 1
+            if rounds % _LONG_CHAIN == 0:  # copies of one id walk one chain: drop those whose first is seated
+                pending = pending[self._lookup(strings, starts[pending], self.lengths[pending]) < 0]
             wanted = slot[pending]
             free = self.table[wanted] < 0
             taken, first = np.unique(wanted[free], return_index=True)

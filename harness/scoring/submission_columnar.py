@@ -130,7 +130,8 @@ def block_bytes(size: int) -> int:
         return BLOCK_BYTES
     rounds = -(-size // (BLOCK_BYTES * WORKERS))  # ceil
     slack = min(64 << 10, BLOCK_BYTES // 16)
-    return min(BLOCK_BYTES, -(-size // (rounds * WORKERS))) + slack
+    # at least 1 MB: a small file with long rows (k in the tens of thousands) stays column-wise
+    return min(BLOCK_BYTES, max(min(1 << 20, BLOCK_BYTES), -(-size // (rounds * WORKERS)))) + slack
 
 
 def validate_parquet(path: Path, answers) -> Validation:
