@@ -76,7 +76,8 @@ def hashes_of(lengths: np.ndarray, words: list[np.ndarray]) -> np.ndarray:
 
 
 class IdIndex:
-    """Positions of ids in ``ids`` (an Arrow string array): the first position, for a repeated id."""
+    """Positions of ids in ``ids`` (an Arrow string array without nulls): the first position, for a
+    repeated id."""
 
     def __init__(self, ids: Any):
         import pyarrow.compute as pc
