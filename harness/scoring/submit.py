@@ -1,9 +1,10 @@
 """The one door both ``bench submit`` and ``bench run`` go through: copy, validate, score, record.
 
 The file scored is the file kept: the submission is copied into ``submissions/<competition>/``
-first, hashed while copying, and only the copy is read. Everything happens under the
-leaderboard's lock, taken before any file is written, so a process killed while it waits leaves
-nothing behind; a failure after that removes the files it wrote and leaves the board as it was.
+first, and only the copy is read: validated and scored, and hashed meanwhile on another thread.
+Everything happens under the leaderboard's lock, taken before any file is written, so a process
+killed while it waits leaves nothing behind; a failure after that removes the files it wrote and
+leaves the board as it was.
 
 Scoring is trusted code: in a process that has loaded plugins (``bench run``, ``bench tune``) it
 runs in a fresh Python process that loads none (:mod:`harness.scoring.trusted`), so no plugin can
@@ -13,11 +14,11 @@ change a recorded score.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import shutil
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.atomic import atomic_writer
+from harness.atomic import atomic_writer, copy_atomic
 from harness.errors import BenchError, SubmissionError
 from harness.fingerprint import environment, git_commit
 from harness.scoring.answers import Answers, load_answers
@@ -96,17 +97,17 @@ def submit_here(
     destination = workspace.submission_path(competition, submission_id, kept_suffix(source))
     run_dir = workspace.run_dir(submission_id)
     env = fields.pop("env", None) or environment()
-    with board_lock(board):  # before any file is written: a process killed while waiting leaves nothing
+    with board_lock(board), ThreadPoolExecutor(1) as hashing:  # the lock before any file is written: a
+        # process killed while waiting leaves nothing
         if any(row.get("submission_id") == submission_id for row in read_rows(board)):
             raise BenchError(f"submission id {submission_id!r} is already on the {competition} leaderboard")
         created: list[Path] = []
         run_dir_existed = run_dir.exists()
         try:
-            if destination.exists() and destination.samefile(source):
-                digest = sha256_file(destination)  # bench run wrote it there itself
-            else:
+            if not (destination.exists() and destination.samefile(source)):  # else bench run wrote it there
                 created.append(destination)
-                digest = copy_hashed(source, destination)
+                copy_kept(source, destination)
+            digest = hashing.submit(sha256_file, destination)  # the bytes scored, hashed beside validation
             checked = validate_submission(destination, answers)
             if not checked.scorable:
                 raise SubmissionError(
@@ -122,7 +123,7 @@ def submit_here(
             with atomic_writer(run_dir / "env.json") as handle:
                 json.dump(env, handle, indent=2)
             row = _row(fields, submission_id, name, report, answers, destination, workspace)
-            row.update(env=json.dumps(env, sort_keys=True), submission_sha256=digest)
+            row.update(env=json.dumps(env, sort_keys=True), submission_sha256=digest.result())
             written = append_locked(board, row)
         except BaseException:
             for path in created:
@@ -148,17 +149,12 @@ def _rank(rows: list[dict], submission_id: str) -> int:
     return rank_of(rows, submission_id)
 
 
-def copy_hashed(source: Path, destination: Path) -> str:
-    """Copy ``source`` atomically and return the SHA-256 of the bytes written (what is then scored)."""
-    digest = hashlib.sha256()
+def copy_kept(source: Path, destination: Path) -> None:
+    """Copy ``source`` atomically to where it is kept (and then read, hashed and scored)."""
     try:
-        with atomic_writer(destination, "wb") as out, open(source, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-                out.write(block)
+        copy_atomic(source, destination)
     except OSError as exc:
         raise SubmissionError(f"cannot copy {source} to {destination}: {exc.strerror or exc}") from None
-    return digest.hexdigest()
 
 
 def _row(fields, submission_id, name, report, answers, destination, workspace) -> dict[str, Any]:
@@ -184,12 +180,11 @@ def _row(fields, submission_id, name, report, answers, destination, workspace) -
 
 def write_public_per_query(path: Path, answers: Answers, per_query: np.ndarray) -> None:
     """``runs/<id>/per_query.csv``: the public queries' scores only (the private ones are the hidden half)."""
+    public = np.asarray(answers.public, dtype=bool)
     with atomic_writer(path) as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["query_id", "score"])
-        for query_id, public, value in zip(answers.query_ids, answers.public, per_query):
-            if public:
-                writer.writerow([query_id, f"{value:.6g}"])
+        writer.writerows(zip(answers.query_ids[public].tolist(), [f"{v:.6g}" for v in per_query[public].tolist()]))
 
 
 def per_query_for(workspace: Workspace, competition: str, reference: str) -> tuple[list[str], np.ndarray, np.ndarray]:
