@@ -80,10 +80,9 @@ def to_strings(array) -> np.ndarray:
         return np.full(n, "", dtype="<U1")
     matrix = np.zeros((n, widest), dtype=np.uint8)
     matrix[np.arange(widest) < lengths[:, None]] = chars  # row-major: each value's bytes, in order
-    encoded = matrix.view(f"S{widest}").ravel()
-    if chars.max(initial=0) < 128:
-        return encoded.astype(f"U{widest}")
-    return np.char.decode(encoded, "utf-8")
+    if chars.max(initial=0) < 128:  # ASCII: each byte is its code point, widened in one numeric cast
+        return matrix.astype(np.uint32).view(f"<U{widest}").ravel()
+    return np.char.decode(matrix.view(f"S{widest}").ravel(), "utf-8")
 
 
 def _string_array(pa, offsets: np.ndarray, data) -> Any:
