@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.data.arrow import nulls
+
 _MASKS = np.array([(1 << (8 * r)) - 1 for r in range(8)] + [2**64 - 1], dtype=np.uint64)
 _SEED = np.uint64(0x9E3779B97F4A7C15)
 _MIX = np.uint64(0xBF58476D1CE4E5B9)
@@ -31,7 +33,7 @@ class Strings:
     def __init__(self, array: Any, words: int):
         import pyarrow.types as types
 
-        validity, offsets, data = array.buffers()[:3]
+        _, offsets, data = array.buffers()[:3]
         width = 8 if types.is_large_string(array.type) or types.is_large_binary(array.type) else 4
         self.offsets = (
             np.frombuffer(offsets, np.dtype(f"<i{width}"))[array.offset : array.offset + len(array) + 1]
@@ -44,10 +46,7 @@ class Strings:
         padded[: stop - start] = chars[start:stop]
         self.base = start
         self._window = np.ndarray(shape=(stop - start + 8 * words + 1,), dtype="<u8", buffer=padded, strides=(1,))
-        self.nulls = None
-        if array.null_count:
-            bits = np.unpackbits(np.frombuffer(validity, np.uint8), bitorder="little")
-            self.nulls = ~bits[array.offset : array.offset + len(array)].astype(bool)
+        self.nulls = nulls(array) if array.null_count else None
 
     def __len__(self) -> int:
         return len(self.offsets) - 1

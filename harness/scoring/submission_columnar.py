@@ -97,11 +97,14 @@ def validate_csv(path: Path, answers) -> Validation | None:
 
     checker: BatchChecker | None = None
 
-    def take(future: Future, columns: Future) -> bool:
-        """Check the oldest block, in file order; False if the line reader must read the file."""
+    def started(columns: Future) -> BatchChecker:
         nonlocal checker
         checker = checker or BatchChecker(answers, columns.result(), unit="line", first_row_place=2)
-        return checker.check(future.result())
+        return checker
+
+    def take(future: Future, columns: Future) -> bool:
+        """Check the oldest block, in file order; False if the line reader must read the file."""
+        return started(columns).check(future.result())
 
     try:
         with ThreadPoolExecutor(WORKERS) as pool:
@@ -115,10 +118,10 @@ def validate_csv(path: Path, answers) -> Validation | None:
             while pending:
                 if not take(pending.popleft(), columns):
                     return None
-            checker = checker or BatchChecker(answers, columns.result(), unit="line", first_row_place=2)
+            result = started(columns).finish()  # a file of no rows has started no checker yet
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    return checker.finish()
+    return result
 
 
 def block_bytes(size: int) -> int:
