@@ -42,11 +42,11 @@ def synchronize(device: torch.device) -> None:
 # -- 1. hashnet end to end -------------------------------------------------------------------------
 def hashnet_end_to_end(root: Path, device: str, sets: list[str] | None = None) -> dict[str, float]:
     """``bench run --plugin hashnet`` through the library, in workspace ``root``; its public score and time."""
-    from harness.pipeline import run
+    from harness.pipeline import RunRequest, resolve_run_config, run
     from harness.workspace import Workspace
 
     started = time.perf_counter()
-    result = run(Workspace(root), "hashnet", sets=sets or [], device=device)
+    result = run(Workspace(root), RunRequest(resolve_run_config("hashnet", sets=sets or [], device=device)))
     return {"public": float(result.row["public"]), "seconds": time.perf_counter() - started}
 
 
@@ -64,7 +64,7 @@ def synthetic_dataset(n: int, size: int, classes: int, seed: int = 0):
     )
 
 
-def training_config(model: str, batch: int, device: str) -> dict:
+def training_config(model: str, batch: int, device: str):
     from harness.pipeline import resolve_run_config
 
     sets = {
@@ -79,39 +79,37 @@ def training_config(model: str, batch: int, device: str) -> dict:
     return resolve_run_config("softmax", sets=sets, device=device)
 
 
-def bench_images_per_second(cfg: dict, train, device: torch.device) -> float:
+def bench_images_per_second(cfg, train, device: torch.device) -> float:
     """Images/s of bench's own training epoch (the second one: the first warms up kernels and caches)."""
-    from harness.config import optim_config, train_config
     from harness.train.loop import build_parts, train_one_epoch
 
-    tc, oc = train_config(cfg), optim_config(cfg)
     torch.manual_seed(0)
-    parts = build_parts(cfg, tc, oc, train, device, seed=0)
-    train_one_epoch(parts, train, device, tc, oc, None, "warm-up")
+    parts = build_parts(cfg.with_seed(0), train, device)
+    train_one_epoch(parts, train, cfg, device, None, "warm-up")
     synchronize(device)
     started = time.perf_counter()
-    train_one_epoch(parts, train, device, tc, oc, None, "timed")
+    train_one_epoch(parts, train, cfg, device, None, "timed")
     synchronize(device)
-    return len(parts.sampler) * tc.batch_size / (time.perf_counter() - started)
+    return len(parts.sampler) * cfg.train.batch_size / (time.perf_counter() - started)
 
 
-def plain_images_per_second(cfg: dict, train, device: torch.device) -> float:
+def plain_images_per_second(cfg, train, device: torch.device) -> float:
     """The same model, loss, optimiser, precision and memory format in a loop of plain PyTorch."""
     from harness.components import create_loss
     from harness.train.devices import autocast, grad_scaler, memory_format
     from harness.train.model import build_model
 
-    tc = cfg["train"]
-    fmt = memory_format(tc["channels_last"])
+    tc = cfg.train
+    fmt = memory_format(tc.channels_last)
     torch.manual_seed(0)
-    model = build_model(cfg, train.num_classes, device).to(device, memory_format=fmt)
+    model = build_model(cfg.components, train.num_classes, device).to(device, memory_format=fmt)
     loss_fn = create_loss("softmax", num_classes=train.num_classes, in_dim=model.out_dim).to(device)
     params = [*model.parameters(), *loss_fn.parameters()]
-    optimizer = torch.optim.AdamW(params, lr=cfg["optim"]["lr"], weight_decay=cfg["optim"]["weight_decay"])
-    scaler = grad_scaler(device, tc["amp"])
+    optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    scaler = grad_scaler(device, tc.amp)
     images = torch.from_numpy(train.load(np.arange(len(train))))
     labels = torch.from_numpy(np.asarray(train.labels))
-    batch = tc["batch_size"]
+    batch = tc.batch_size
     steps = len(images) // batch
 
     def epoch() -> None:
@@ -119,7 +117,7 @@ def plain_images_per_second(cfg: dict, train, device: torch.device) -> float:
         for step in range(steps):
             idx = order[step * batch : (step + 1) * batch]
             x = images[idx].to(device, non_blocking=True, memory_format=fmt)
-            with autocast(device, tc["amp"]):
+            with autocast(device, tc.amp):
                 embeddings = model(x)
             loss = loss_fn(embeddings.float(), labels[idx].to(device))
             optimizer.zero_grad(set_to_none=True)
@@ -142,7 +140,7 @@ def training_throughput(device: str, model: str = "resnet50", batch: int = 64, s
     cfg = training_config(model, batch, device)
     train = synthetic_dataset(batch * steps, size, classes=batch // 4)
     torch_device = torch.device(device)
-    with deterministic(torch_device, enabled=cfg["train"]["deterministic"]):  # the fast kernels, for both loops
+    with deterministic(torch_device, enabled=cfg.train.deterministic):  # the fast kernels, for both loops
         bench = bench_images_per_second(cfg, train, torch_device)
         plain = plain_images_per_second(cfg, train, torch_device)
     return {"bench_images_per_s": bench, "plain_images_per_s": plain, "ratio": bench / plain}

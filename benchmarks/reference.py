@@ -36,9 +36,8 @@ def main() -> None:
 
     from harness.cli.run_cmd import parse_seeds
     from harness.components import registry
-    from harness.config import config_hash
     from harness.fingerprint import git_commit
-    from harness.pipeline import resolve_run_config, run
+    from harness.pipeline import RunRequest, resolve_run_config, run
     from harness.scoring.groups import group_id
     from harness.scoring.leaderboard import read_rows
     from harness.workspace import Workspace
@@ -49,13 +48,13 @@ def main() -> None:
     board = ws.leaderboard_path(args.competition)
     for method in methods:
         for seed in seeds:
-            cfg = resolve_run_config(method, args.competition, None, args.set, seed)
+            cfg = resolve_run_config(method, competition=args.competition, sets=args.set, seed=seed)
             done = {(r.get("seed"), r.get("group")) for r in read_rows(board)}
-            if (str(seed), group_id(config_hash(cfg), git_commit())) in done:  # same config, seed and code
+            if (str(seed), group_id(cfg.hash, git_commit())) in done:  # same config, seed and code
                 print(f"{method} seed {seed}: already on the board", flush=True)
                 continue
             started = time.perf_counter()
-            result = run(ws, method, competition=args.competition, sets=args.set, seed=seed, name="reference")
+            result = run(ws, RunRequest(cfg, name="reference"))
             print(f"{method} seed {seed}: public {float(result.row['public']):.4f} "
                   f"({time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
     print_table(ws, args.competition)

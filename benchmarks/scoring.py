@@ -112,9 +112,8 @@ def val_section(n: int, loop_items: int = 300) -> None:
     labels = rng.integers(0, 100, n)
     centers = rng.standard_normal((100, 128)).astype(np.float32) * 2
     embeddings = centers[labels] + rng.standard_normal((n, 128)).astype(np.float32)
-    cfg = {"indexer": {"name": "exact"}}
     start = time.perf_counter()
-    ranked, k = leave_one_out(embeddings, cfg, 100)
+    ranked, k = leave_one_out(embeddings, {"name": "exact"}, 100)
     search_s = time.perf_counter() - start
     start = time.perf_counter()
     vectorised = leave_one_out_scores(ranked, labels, "map@k", k)
@@ -130,8 +129,8 @@ def val_section(n: int, loop_items: int = 300) -> None:
     loop_s = (time.perf_counter() - start) * n / loop_items
     assert np.allclose(looped, vectorised[:loop_items]), "the loop and the vectorised val score disagree"
 
-    config = resolve_run_config("hashnet", "digits", device="cpu")
-    model = build_model(config, 10, torch.device("cpu"))
+    config = resolve_run_config("hashnet", competition="digits", device="cpu")
+    model = build_model(config.components, 10, torch.device("cpu"))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     timed_batches = min(-(-n // 64), 20)
     start = time.perf_counter()

@@ -34,13 +34,13 @@ def plain_loop(cfg, competition) -> tuple[float, int]:
     train = competition.train()
     images = torch.from_numpy(train.load(np.arange(len(train))))
     labels = torch.from_numpy(np.asarray(train.labels))
-    torch.manual_seed(cfg["seed"])
-    model = build_model(cfg, train.num_classes, torch.device("cpu"))
-    loss_settings = {k: v for k, v in cfg["loss"].items() if k != "name"}
-    loss_fn = create_loss(cfg["loss"]["name"], num_classes=train.num_classes, in_dim=model.out_dim, **loss_settings)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.components, train.num_classes, torch.device("cpu"))
+    loss_name, loss_settings = cfg.component("loss")
+    loss_fn = create_loss(loss_name, num_classes=train.num_classes, in_dim=model.out_dim, **loss_settings)
     params = list(model.parameters()) + list(loss_fn.parameters())
-    optimizer = torch.optim.AdamW(params, lr=cfg["optim"]["lr"], weight_decay=cfg["optim"]["weight_decay"])
-    batch, epochs = cfg["train"]["batch_size"], cfg["train"]["epochs"]
+    optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    batch, epochs = cfg.train.batch_size, cfg.train.epochs
     seen = 0
     started = time.perf_counter()
     model.train()
@@ -71,14 +71,14 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as root:
         sets = [f"train.epochs={args.epochs}", f"train.eval_every={args.epochs}", *args.sets]
-        cfg = resolve_run_config(args.method, args.competition, sets=sets, device="cpu")
-        if cfg["train"]["threads"]:
-            torch.set_num_threads(cfg["train"]["threads"])
-        competition = open_competition(Workspace(os.path.realpath(root)), cfg["competition"])
-        train_size, batch = len(competition.train()), cfg["train"]["batch_size"]
+        cfg = resolve_run_config(args.method, competition=args.competition, sets=sets, device="cpu")
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        competition = open_competition(Workspace(os.path.realpath(root)), cfg.competition)
+        train_size, batch = len(competition.train()), cfg.train.batch_size
         plain_seconds, plain_images = plain_loop(cfg, competition)
         bench_seconds = bench_fit(cfg, competition)
-        bench_images = args.epochs * len(build_sampler(cfg, competition.train().labels, batch, cfg["seed"])) * batch
+        bench_images = args.epochs * len(build_sampler(cfg, competition.train().labels)) * batch
 
     bench_rate, plain_rate = bench_images / bench_seconds, plain_images / plain_seconds
     print(

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.components import registry
+from harness.components import get_method, registry
+from harness.data.spec import DEFAULT_COMPETITION
 from harness.errors import ConfigError
 from harness.registry import did_you_mean, refuse_unknown_settings
 
@@ -74,6 +75,46 @@ SCHEDULES = ("cosine", "constant")
 HARNESS_SECTIONS: dict[str, type] = {"optim": OptimConfig, "train": TrainConfig}
 TOP_LEVEL_SCALARS = {"competition": str, "seed": int}
 ALL_KEYS = [*COMPONENT_SECTIONS, *HARNESS_SECTIONS, *TOP_LEVEL_SCALARS]
+REQUIRED_SECTIONS = ("backbone", "head", "loss", "sampler", "indexer")
+MAX_SEED = 2**62  # torch seeds must fit 64 bits; tune adds trial numbers and an offset to the base seed
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A run's config, resolved and checked once (:func:`resolve_run_config`) and kept to the end.
+
+    ``components`` maps each component section present (``backbone``, ``pooling``, ``head``, ``loss``,
+    ``sampler``, ``indexer``) to its ``{"name": ..., **settings}``; ``train`` and ``optim`` are typed.
+    """
+
+    method: str
+    competition: str
+    seed: int
+    components: dict[str, dict[str, Any]]
+    train: TrainConfig
+    optim: OptimConfig
+
+    def component(self, section: str) -> tuple[str, dict[str, Any]]:
+        """A component section as ``(name, settings)`` (a copy)."""
+        values = dict(self.components[section])
+        return values.pop("name"), values
+
+    def as_dict(self) -> dict[str, Any]:
+        """The nested config (no method) that ``config.json`` stores and :func:`config_hash` hashes."""
+        return {
+            **copy.deepcopy(self.components),
+            "competition": self.competition,
+            "seed": self.seed,
+            "train": dataclasses.asdict(self.train),
+            "optim": dataclasses.asdict(self.optim),
+        }
+
+    @property
+    def hash(self) -> str:
+        return config_hash(self.as_dict())
+
+    def with_seed(self, seed: int) -> RunConfig:
+        return dataclasses.replace(self, seed=seed)
 
 
 def parse_value(text: str) -> Any:
@@ -198,6 +239,39 @@ def _check_type(key: str, value: Any, expected: type) -> Any:
     return value
 
 
+def resolve_run_config(
+    method: str,
+    *,
+    competition: str | None = None,
+    config_file: str | Path | None = None,
+    sets: Any = (),
+    seed: int | None = None,
+    device: str | None = None,
+) -> RunConfig:
+    """Method defaults < config file < ``--set``; the explicit ``competition``/``seed``/``device`` win."""
+    cfg = resolve(get_method(method).defaults, config_file, sets if isinstance(sets, dict) else list(sets or ()))
+    cfg["competition"] = competition or cfg.get("competition") or DEFAULT_COMPETITION
+    cfg["seed"] = seed if seed is not None else cfg.get("seed") if cfg.get("seed") is not None else 0
+    if device:
+        cfg.setdefault("train", {})["device"] = device
+    for section in REQUIRED_SECTIONS:
+        if section not in cfg:
+            raise ConfigError(f"method {method!r} leaves section {section!r} unset; give {section}.name")
+    cfg = validate(cfg)
+    if not 0 <= cfg["seed"] < MAX_SEED:
+        raise ConfigError(f"seed must be between 0 and {MAX_SEED - 1} but got {cfg['seed']}")
+    run_config = RunConfig(
+        method=method,
+        competition=cfg["competition"],
+        seed=cfg["seed"],
+        components={section: cfg[section] for section in COMPONENT_SECTIONS if section in cfg},
+        train=TrainConfig(**cfg["train"]),
+        optim=OptimConfig(**cfg["optim"]),
+    )
+    check_values(run_config.train, run_config.optim)
+    return run_config
+
+
 def canonical_json(cfg: dict[str, Any]) -> str:
     return json.dumps(cfg, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
@@ -209,17 +283,8 @@ def config_hash(cfg: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(without_seed).encode()).hexdigest()[:16]
 
 
-def train_config(cfg: dict[str, Any]) -> TrainConfig:
-    return TrainConfig(**cfg.get("train", {}))
-
-
-def optim_config(cfg: dict[str, Any]) -> OptimConfig:
-    return OptimConfig(**cfg.get("optim", {}))
-
-
-def check_values(cfg: dict[str, Any]) -> None:
+def check_values(tc: TrainConfig, oc: OptimConfig) -> None:
     """Refuse harness values that types alone do not catch, before anything is built."""
-    tc, oc = train_config(cfg), optim_config(cfg)
     problems = []
     if oc.name not in OPTIMIZERS:
         problems.append(f"optim.name must be one of {', '.join(OPTIMIZERS)}, got {oc.name!r}")

@@ -11,22 +11,21 @@ import shutil
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness.components import create_indexer, get_method
-from harness.config import check_values, config_hash, resolve, validate
-from harness.data.spec import DEFAULT_COMPETITION
-from harness.errors import BenchError, ConfigError
+from harness.components import create_indexer
+from harness.config import RunConfig, resolve_run_config
+from harness.errors import BenchError
 from harness.fingerprint import environment, training_fields
 from harness.hookspecs import CodeKind, StoredSize
-from harness.workspace import new_submission_id
+from harness.workspace import Workspace, new_submission_id
 
 log = logging.getLogger("bench.run")
-MAX_SEED = 2**62  # torch seeds must fit 64 bits; tune adds trial numbers and an offset to the base seed
+__all__ = ["RunHooks", "RunRequest", "RunResult", "resolve_run_config", "run"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +41,25 @@ class SearchResult:
     bytes_per_item: int
 
 
+@dataclass(frozen=True)
+class RunRequest:
+    """What ``bench run`` is asked: a config resolved and checked once (:func:`resolve_run_config`), and the
+    labels its leaderboard row carries."""
+
+    config: RunConfig
+    name: str = ""  # shown on the leaderboard
+    study: str | None = None  # the tune study and trial a final run belongs to
+    trial: int | None = None
+
+
+@dataclass
+class RunHooks:
+    """What the caller sees as the run goes. Every field is optional."""
+
+    progress: Any = None  # a rich Progress, or None
+    on_epoch: Callable[[int, float], None] | None = None  # (epoch, val score); may raise optuna.TrialPruned
+
+
 @dataclass
 class RunResult:
     submission_id: str
@@ -54,124 +72,69 @@ class RunResult:
     competition: str = ""
 
 
-def resolve_run_config(
-    method: str,
-    competition: str | None = None,
-    config_file: str | Path | None = None,
-    sets: Any = (),
-    seed: int | None = None,
-    device: str | None = None,
-) -> dict[str, Any]:
-    """Method defaults < config file < ``--set``; the explicit ``competition``/``seed``/``device`` win."""
-    defaults = get_method(method).defaults
-    cfg = resolve(defaults, config_file, sets if isinstance(sets, dict) else list(sets or ()))
-    if competition:
-        cfg["competition"] = competition
-    cfg["competition"] = cfg.get("competition") or DEFAULT_COMPETITION
-    if seed is not None:
-        cfg["seed"] = seed
-    cfg["seed"] = cfg.get("seed") if cfg.get("seed") is not None else 0
-    if device:
-        cfg.setdefault("train", {})["device"] = device
-    for section in ("backbone", "head", "loss", "sampler", "indexer"):
-        if section not in cfg:
-            raise ConfigError(f"method {method!r} leaves section {section!r} unset; give {section}.name")
-    cfg = validate(cfg)
-    if not 0 <= cfg["seed"] < MAX_SEED:
-        raise ConfigError(f"seed must be between 0 and {MAX_SEED - 1} but got {cfg['seed']}")
-    check_values(cfg)
-    return cfg
-
-
-def run(
-    workspace,
-    method: str,
-    competition: str | None = None,
-    config_file: str | Path | None = None,
-    sets: Any = (),
-    seed: int | None = None,
-    name: str = "",
-    device: str | None = None,
-    progress: Any = None,
-    study: str | None = None,
-    trial: int | None = None,
-    on_epoch: Callable[[int, float], None] | None = None,
-) -> RunResult:
-    """Train ``method`` on a competition and submit its top-k neighbours; see ``bench run --help``.
+def run(workspace: Workspace, request: RunRequest, hooks: RunHooks | None = None) -> RunResult | None:
+    """Train ``request.config``'s method on its competition and submit its top-k neighbours; see
+    ``bench run --help``.
 
     Under torchrun (``bench run --nproc N``) every rank trains; rank 0 alone embeds, searches, writes
     the run folder and submits, and the other ranks return None.
     """
-    cfg = resolve_run_config(method, competition, config_file, sets, seed, device)
-
     from harness.train.devices import pick_device
     from harness.train.distributed import process_group
 
-    with process_group(pick_device(cfg["train"]["device"])) as (ranks, torch_device):
+    hooks = hooks or RunHooks()
+    with process_group(pick_device(request.config.train.device)) as (ranks, torch_device):
         if not ranks.is_main:
-            train_only(workspace, cfg, torch_device)
+            train_only(workspace, request.config, torch_device)
             return None
-        return run_on_device(
-            workspace, method, cfg, torch_device, ranks.world_size, name, progress, study, trial, on_epoch
-        )
+        return run_on_device(workspace, request, hooks, torch_device, ranks.world_size)
 
 
-def train_only(workspace, cfg: dict[str, Any], torch_device) -> None:
+def train_only(workspace: Workspace, cfg: RunConfig, torch_device) -> None:
     """What a rank other than 0 does: its share of the training, nothing written."""
     from harness.data.competition import open_competition
     from harness.train.devices import cpu_threads, deterministic
     from harness.train.loop import fit
 
-    with deterministic(torch_device, cfg["train"]["deterministic"]), cpu_threads(cfg["train"]["threads"]):
-        fit(cfg, open_competition(workspace, cfg["competition"]), torch_device)
+    with deterministic(torch_device, cfg.train.deterministic), cpu_threads(cfg.train.threads):
+        fit(cfg, open_competition(workspace, cfg.competition), torch_device)
 
 
-def run_on_device(
-    workspace,
-    method: str,
-    cfg: dict[str, Any],
-    torch_device,
-    nproc: int = 1,
-    name: str = "",
-    progress: Any = None,
-    study: str | None = None,
-    trial: int | None = None,
-    on_epoch: Callable[[int, float], None] | None = None,
-) -> RunResult:
-    """``run`` once the config is resolved and the device (this rank's) chosen; ``nproc`` ranks train."""
+def run_on_device(workspace: Workspace, request: RunRequest, hooks: RunHooks, torch_device, nproc: int) -> RunResult:
+    """``run`` once the device (this rank's) is chosen; ``nproc`` ranks train."""
     from harness.data.competition import open_competition
     from harness.scoring.submission import submission_suffix, write_ranked
     from harness.train.devices import cpu_threads, deterministic
     from harness.train.loop import fit
 
-    digest = config_hash(cfg)
-    comp = open_competition(workspace, cfg["competition"])
-    submission_id = new_submission_id(method)
+    cfg = request.config
+    digest = cfg.hash
+    comp = open_competition(workspace, cfg.competition)
+    submission_id = new_submission_id(cfg.method)
     run_dir = workspace.run_dir(submission_id)
     suffix = submission_suffix(len(comp.query()), min(int(comp.spec.k), len(comp.gallery())))  # Parquet when huge
     destination = workspace.submission_path(comp.name, submission_id, suffix)
 
     with discard_on_error(run_dir, destination):
-        write_json(run_dir / "config.json", {"method": method, "config_hash": digest, "config": cfg})
-        train = cfg["train"]
+        write_json(run_dir / "config.json", {"method": cfg.method, "config_hash": digest, "config": cfg.as_dict()})
         with (
             log_to(run_dir / "log.txt"),
-            deterministic(torch_device, train["deterministic"]),
-            cpu_threads(train["threads"]),
+            deterministic(torch_device, cfg.train.deterministic),
+            cpu_threads(cfg.train.threads),
         ):
             log.info(
                 "run %s: method %s on %s, config %s, seed %d%s",
                 submission_id,
-                method,
+                cfg.method,
                 comp.name,
                 digest,
-                cfg["seed"],
+                cfg.seed,
                 f", {nproc} processes" if nproc > 1 else "",
             )
             env = environment(**training_fields(torch_device))
-            result = fit(cfg, comp, torch_device, on_epoch=on_epoch, progress=progress)
+            result = fit(cfg, comp, torch_device, on_epoch=hooks.on_epoch, progress=hooks.progress)
             save_weights(result.model, run_dir)
-            search = embed_and_search(result.model, comp, cfg, torch_device, progress)
+            search = embed_and_search(result.model, comp, cfg, torch_device, hooks.progress)
             path = write_ranked(destination, search.query_ids, search.gallery_ids, search.ranked)
             log.info("submission written to %s (search %.3f ms/query)", path, search.ms_per_query)
             write_json(
@@ -192,48 +155,49 @@ def run_on_device(
         from harness.train.model import describe_backbone
 
         fields = {
-            "method": method,
-            "backbone": describe_backbone(cfg),
+            "method": cfg.method,
+            "backbone": describe_backbone(cfg.components),
             "loss": loss_label(cfg),
-            "sampler": cfg["sampler"]["name"] if cfg["train"]["epochs"] else "none",
-            "indexer": cfg["indexer"]["name"],
+            "sampler": cfg.components["sampler"]["name"] if cfg.train.epochs else "none",
+            "indexer": cfg.components["indexer"]["name"],
             "code_kind": search.code_kind,
             "bytes_per_item": search.bytes_per_item,
             "train_seconds": result.train_seconds,
             "search_ms_per_query": search.ms_per_query,
-            "seed": cfg["seed"],
+            "seed": cfg.seed,
             "config_hash": digest,
-            "study": study or "",
-            "trial": "" if trial is None else trial,
+            "study": request.study or "",
+            "trial": "" if request.trial is None else request.trial,
             "env": env,
         }
-    submitted = record_or_keep(workspace, comp.name, path, run_dir, name, fields, submission_id)
+    submitted = record_or_keep(
+        workspace, Recording(comp.name, path, run_dir, submission_id, name=request.name, fields=fields)
+    )
     return RunResult(
-        submission_id,
-        submitted.row,
-        submitted.rank,
-        run_dir,
-        path,
-        result.best_val,
-        submitted.scores,
-        comp.name,
+        submission_id=submission_id,
+        row=submitted.row,
+        rank=submitted.rank,
+        run_dir=run_dir,
+        submission_path=path,
+        best_val=result.best_val,
+        report=submitted.scores,
+        competition=comp.name,
     )
 
 
-def embed_and_search(model, comp, cfg: dict[str, Any], device, progress=None) -> SearchResult:
+def embed_and_search(model, comp, cfg: RunConfig, device, progress=None) -> SearchResult:
     """Embed query and gallery (no labels), index the gallery, search k = the competition's k."""
     from harness.train.embed import embed_images
 
-    train = cfg["train"]
     started = time.perf_counter()
     query, gallery = comp.query(), comp.gallery()
-    args = (device, train["embed_batch_size"], train["amp"], progress)
+    args = (device, cfg.train.embed_batch_size, cfg.train.amp, progress)
     query_vectors = embed_images(model, query, *args, description="query embeddings")
     gallery_vectors = embed_images(model, gallery, *args, description="gallery embeddings")
     embed_seconds = time.perf_counter() - started
-    settings = {k: v for k, v in cfg["indexer"].items() if k != "name"}
+    name, settings = cfg.component("indexer")
     settings.setdefault("device", str(device))  # exact and hamming search where the model ran, unless set
-    indexer = create_indexer(cfg["indexer"]["name"], **settings).build(gallery_vectors)
+    indexer = create_indexer(name, **settings).build(gallery_vectors)
     k = min(int(comp.spec.k), len(gallery))
     started = time.perf_counter()
     _, indices = indexer.search(query_vectors, k)
@@ -249,12 +213,12 @@ def embed_and_search(model, comp, cfg: dict[str, Any], device, progress=None) ->
     )
 
 
-def loss_label(cfg: dict[str, Any]) -> str:
+def loss_label(cfg: RunConfig) -> str:
     """``contrastive`` or, with a classification term, ``contrastive+softmax``; ``none`` without training."""
-    if cfg["train"]["epochs"] == 0:
+    if cfg.train.epochs == 0:
         return "none"
-    name = cfg["loss"]["name"]
-    return f"{name}+softmax" if cfg["train"]["classification_weight"] > 0 else name
+    name = cfg.components["loss"]["name"]
+    return f"{name}+softmax" if cfg.train.classification_weight > 0 else name
 
 
 def save_weights(model, run_dir: Path) -> Path:
@@ -273,13 +237,33 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
         handle.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def record_or_keep(workspace, competition: str, path: Path, run_dir: Path, name: str, fields: dict, submission_id: str):
+@dataclass(frozen=True)
+class Recording:
+    """A trained run's submission, ready for the leaderboard."""
+
+    competition: str
+    path: Path
+    run_dir: Path
+    submission_id: str
+    name: str = ""
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+def record_or_keep(workspace: Workspace, recording: Recording):
     """Submit a trained run's file; if only recording fails (a full disk, a read-only leaderboard, a
     locked board), the weights and the submission are kept and the error says how to submit them."""
     from harness.scoring.submit import submit
 
+    competition, path, run_dir, submission_id = (
+        recording.competition,
+        recording.path,
+        recording.run_dir,
+        recording.submission_id,
+    )
     try:
-        return submit(workspace, competition, path, name=name, fields=fields, submission_id=submission_id)
+        return submit(
+            workspace, competition, path, name=recording.name, fields=recording.fields, submission_id=submission_id
+        )
     except BaseException as exc:
         if not isinstance(exc, (BenchError, OSError)):  # a crash or Ctrl-C: the run leaves nothing behind
             if not _on_leaderboard(workspace, competition, submission_id):
@@ -368,7 +352,7 @@ def log_to(path: Path):
         handler.close()
 
 
-def rerun_submission(workspace, method: str, cfg: dict[str, Any], destination: Path, progress: Any = None):
+def rerun_submission(workspace: Workspace, cfg: RunConfig, destination: Path, progress: Any = None):
     """Train ``cfg`` again and write its submission to ``destination`` only: no row, no run folder.
 
     ``bench reproduce`` compares the file with the recorded one. Returns (path, environment fingerprint).
@@ -378,11 +362,11 @@ def rerun_submission(workspace, method: str, cfg: dict[str, Any], destination: P
     from harness.train.devices import cpu_threads, deterministic, pick_device
     from harness.train.loop import fit
 
-    torch_device = pick_device(cfg["train"]["device"])
-    comp = open_competition(workspace, cfg["competition"])
-    with deterministic(torch_device, cfg["train"]["deterministic"]), cpu_threads(cfg["train"]["threads"]):
+    torch_device = pick_device(cfg.train.device)
+    comp = open_competition(workspace, cfg.competition)
+    with deterministic(torch_device, cfg.train.deterministic), cpu_threads(cfg.train.threads):
         env = environment(**training_fields(torch_device))
         result = fit(cfg, comp, torch_device, progress=progress)
         search = embed_and_search(result.model, comp, cfg, torch_device, progress)
-    log.info("rerun of %s (seed %d) done; writing %s", method, cfg["seed"], destination)
+    log.info("rerun of %s (seed %d) done; writing %s", cfg.method, cfg.seed, destination)
     return write_ranked(destination, search.query_ids, search.gallery_ids, search.ranked), env

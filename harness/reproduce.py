@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.config import RunConfig, resolve_run_config
 from harness.errors import BenchError
 from harness.fingerprint import differences
 
@@ -50,27 +51,24 @@ def find_row(workspace, submission_id: str, competition: str | None = None) -> t
     raise BenchError(f"submission {submission_id!r} is on no leaderboard in {workspace.root}")
 
 
-def recorded_config(workspace, row: dict[str, Any], competition: str) -> tuple[str, dict[str, Any]]:
-    """(method, resolved config) of a row: its run folder's config.json, else the method's defaults with its
+def recorded_config(workspace, row: dict[str, Any], competition: str) -> RunConfig:
+    """The resolved config of a row: its run folder's config.json, else the method's defaults with its
     seed, accepted only when they hash to the row's config hash."""
-    from harness.config import config_hash
-    from harness.pipeline import resolve_run_config
-
     method, seed = row.get("method", ""), row.get("seed", "")
     if not method or seed in ("", None):
         raise BenchError(f"row {row.get('submission_id')!r} was not made by `bench run` (no method or seed)")
     stored = workspace.run_dir(row["submission_id"]) / "config.json"
     if stored.is_file():
-        cfg = json.loads(stored.read_text(encoding="utf-8"))["config"]
-        cfg = resolve_run_config(method, competition, None, cfg, int(seed))
+        recorded = json.loads(stored.read_text(encoding="utf-8"))["config"]
+        cfg = resolve_run_config(method, competition=competition, sets=recorded, seed=int(seed))
     else:
-        cfg = resolve_run_config(method, competition, None, {}, int(seed))
-    if config_hash(cfg) != row.get("config_hash"):
+        cfg = resolve_run_config(method, competition=competition, seed=int(seed))
+    if cfg.hash != row.get("config_hash"):
         raise BenchError(
             f"cannot rebuild the config of {row['submission_id']}: {stored} is missing and the defaults of "
-            f"{method!r} hash to {config_hash(cfg)}, not the row's {row.get('config_hash')}"
+            f"{method!r} hash to {cfg.hash}, not the row's {row.get('config_hash')}"
         )
-    return method, cfg
+    return cfg
 
 
 def reproduce(workspace, submission_id: str, competition: str | None = None, progress: Any = None) -> Reproduction:
@@ -78,13 +76,13 @@ def reproduce(workspace, submission_id: str, competition: str | None = None, pro
     from harness.scoring.groups import Scores, find_group, row_env, row_group, summarise_group
 
     competition, row, rows = find_row(workspace, submission_id, competition)
-    method, cfg = recorded_config(workspace, row, competition)
+    cfg = recorded_config(workspace, row, competition)
     scores = Scores.open(workspace, competition)
     kept = scores.submission_file(row)
     if not kept.is_file():
         raise BenchError(f"the submission file of {submission_id} ({kept}) is missing")
     with tempfile.TemporaryDirectory() as folder:
-        path, env = rerun_submission(workspace, method, cfg, Path(folder) / f"rerun{kept.suffix}", progress)
+        path, env = rerun_submission(workspace, cfg, Path(folder) / f"rerun{kept.suffix}", progress)
         identical = path.read_bytes() == kept.read_bytes()
         public = scores.score_file(path)[scores.answers.public.astype(bool)]
     rerun = float(public.mean()) if len(public) else 0.0

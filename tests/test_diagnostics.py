@@ -46,7 +46,7 @@ def test_triplet_census_matches_a_loop_over_triplets(metric, margin, n):
 
 
 def test_epoch_record_gives_shares_and_zero_loss_samples():
-    diagnostics = EpochDiagnostics({"loss": {"name": "triplet", "margin": 0.3}})
+    diagnostics = EpochDiagnostics({"name": "triplet", "margin": 0.3})
     x = torch.tensor([[0.0, 0.0], [0.1, 0.0], [5.0, 0.0], [5.1, 0.0]])
     labels = torch.tensor([0, 0, 1, 1])
     diagnostics.observe(x, labels, per_sample=np.array([0.0, 0.0, 0.5, 0.0]))

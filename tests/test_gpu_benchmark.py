@@ -51,7 +51,7 @@ def test_search_check_reports_agreement_and_speed(gpu):
 
 def test_training_check_runs_bench_and_plain_loops_with_amp_and_channels_last(gpu):
     cfg = gpu.training_config("test_resnet", 8, "cpu")  # timm's tiny test ResNet: the resnet50 code path, fast
-    assert cfg["train"]["channels_last"] and cfg["train"]["amp"] and cfg["backbone"]["model"] == "test_resnet"
+    assert cfg.train.channels_last and cfg.train.amp and cfg.components["backbone"]["model"] == "test_resnet"
     result = gpu.training_throughput("cpu", model="test_resnet", batch=8, steps=2, size=32)
     assert result["bench_images_per_s"] > 0 and result["plain_images_per_s"] > 0
     assert result["ratio"] == pytest.approx(result["bench_images_per_s"] / result["plain_images_per_s"])

@@ -250,7 +250,7 @@ def test_indexer_device_is_a_setting_of_exact_and_hamming_only():
     from harness.pipeline import resolve_run_config
 
     cfg = resolve_run_config("triplet", sets=["indexer.device=cuda"])
-    assert cfg["indexer"]["device"] == "cuda"
+    assert cfg.components["indexer"]["device"] == "cuda"
     with pytest.raises(ConfigError, match="has no setting 'device'"):
         resolve_run_config("triplet", sets=["indexer.name=faiss-flat", "indexer.device=cuda"])
     assert create_indexer("faiss-flat", device="cuda").metric == "cosine"  # the model's device: ignored

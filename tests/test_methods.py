@@ -27,8 +27,8 @@ def test_defaults_resolve_to_a_complete_config(name):
     assert isinstance(method, Method) and method.description
     cfg = resolve_run_config(name)
     for section in ("backbone", "head", "loss", "sampler", "indexer", "optim", "train"):
-        assert section in cfg
-    assert cfg["competition"] == "digits" and cfg["seed"] == 0
+        assert section in cfg.as_dict()
+    assert cfg.competition == "digits" and cfg.seed == 0
 
 
 @pytest.mark.parametrize("name", method_names())
@@ -47,7 +47,7 @@ def test_search_space_returns_dotted_keys_that_resolve(name, seed):
 
 
 def test_siamese_adds_a_classification_term_and_softmax_searches_cosine():
-    assert resolve_run_config("siamese")["train"]["classification_weight"] > 0
+    assert resolve_run_config("siamese").train.classification_weight > 0
     softmax = resolve_run_config("softmax")
-    assert (softmax["indexer"]["name"], softmax["indexer"]["metric"]) == ("exact", "cosine")
-    assert resolve_run_config("hashnet")["indexer"]["name"] == "hamming"
+    assert (softmax.components["indexer"]["name"], softmax.components["indexer"]["metric"]) == ("exact", "cosine")
+    assert resolve_run_config("hashnet").components["indexer"]["name"] == "hamming"

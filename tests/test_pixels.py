@@ -6,16 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from harness.config import train_config
 from harness.data.competition import open_competition
 from harness.errors import ConfigError
-from harness.pipeline import resolve_run_config, run
+from harness.pipeline import RunRequest, resolve_run_config, run
 from harness.train.loop import fit
 from harness.train.transforms import train_transform
 
 
 def test_pixels_scores_exact_cosine_search_on_the_raw_pixels(workspace):
-    result = run(workspace, "pixels")
+    result = run(workspace, RunRequest(resolve_run_config("pixels")))
     comp = open_competition(workspace, "digits")
     query, gallery = comp.query(), comp.gallery()
     q = query.load(np.arange(len(query))).reshape(len(query), -1).astype(np.float64)
@@ -56,17 +55,17 @@ def test_bad_transform_settings_are_refused(sets, shown):
 
 
 def test_photo_transforms_are_on_for_photos_only_unless_asked():
-    auto = train_config(resolve_run_config("triplet"))
+    auto = resolve_run_config("triplet").train
     assert train_transform(auto, (3, 32, 32), photos=False) is None
     assert train_transform(auto, (3, 32, 32), photos=True) is not None
-    forced = train_config(resolve_run_config("triplet", sets=["train.transforms=on"]))
+    forced = resolve_run_config("triplet", sets=["train.transforms=on"]).train
     assert train_transform(forced, (3, 32, 32), photos=False) is not None
-    off = train_config(resolve_run_config("triplet", sets=["train.transforms=off"]))
+    off = resolve_run_config("triplet", sets=["train.transforms=off"]).train
     assert train_transform(off, (3, 32, 32), photos=True) is None
 
 
 def test_photo_transforms_draw_per_image_and_keep_shape_and_range():
-    tc = train_config(resolve_run_config("triplet", sets=["train.color_jitter=0.4", "train.crop_scale=0.3"]))
+    tc = resolve_run_config("triplet", sets=["train.color_jitter=0.4", "train.crop_scale=0.3"]).train
     transform = train_transform(tc, (3, 24, 24), photos=True)
     torch.manual_seed(0)
     image = torch.rand(1, 3, 24, 24)

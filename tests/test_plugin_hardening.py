@@ -149,7 +149,7 @@ def test_an_unreadable_class_folder_is_one_error(tmp_path):
 def test_a_run_whose_row_cannot_be_recorded_keeps_its_artifacts(workspace, monkeypatch):
     import harness.scoring.submit as submit_module
     from harness.errors import BenchError, LeaderboardError
-    from harness.pipeline import record_or_keep
+    from harness.pipeline import Recording, record_or_keep
 
     run_dir = workspace.run_dir("r1")
     run_dir.mkdir(parents=True)
@@ -165,5 +165,5 @@ def test_a_run_whose_row_cannot_be_recorded_keeps_its_artifacts(workspace, monke
     with pytest.raises(
         BenchError, match=textwrap.dedent(r"weights are kept .* `bench submit .*r1\.csv --competition digits`")
     ):
-        record_or_keep(workspace, "digits", path, run_dir, "", {}, "r1")
+        record_or_keep(workspace, Recording("digits", path, run_dir, "r1"))
     assert (run_dir / "weights.safetensors").exists() and path.exists()

@@ -128,28 +128,27 @@ def test_bad_pooling_settings_are_config_errors(name, cfg, shown):
 )
 def test_a_pooling_section_works_with_any_feature_map_backbone(sets):
     cfg = resolve_run_config("triplet", sets=sets)
-    model = build_model(cfg, num_classes=10, device=CPU).eval()
+    model = build_model(cfg.components, num_classes=10, device=CPU).eval()
     with torch.no_grad():
         out = model(torch.rand(2, 3, 8, 8))
-    assert out.shape == (2, cfg["head"]["dim"])
+    assert out.shape == (2, cfg.components["head"]["dim"])
     assert dict(model.named_children())["pooling"].out_dim == model.head.linear.in_features
 
 
 def test_configs_without_pooling_keep_the_backbones_own_pooling():
     cfg = resolve_run_config("triplet")
-    model = build_model(cfg, num_classes=10, device=CPU)
-    assert "pooling" not in cfg
+    model = build_model(cfg.components, num_classes=10, device=CPU)
+    assert "pooling" not in cfg.components
     assert not any(key.startswith("pooling.") for key in model.state_dict())
     assert {key.split(".")[0] for key in model.state_dict()} == {"backbone", "head"}
 
 
 def test_learnable_pooling_parameters_are_trained():
-    from harness.config import optim_config
     from harness.train.loop import build_optimizer
 
     cfg = resolve_run_config("triplet", sets=["pooling.name=gem"])
-    model = build_model(cfg, num_classes=10, device=CPU)
-    trained = {id(p) for group in build_optimizer(optim_config(cfg), model, {}).param_groups for p in group["params"]}
+    model = build_model(cfg.components, num_classes=10, device=CPU)
+    trained = {id(p) for group in build_optimizer(cfg.optim, model, {}).param_groups for p in group["params"]}
     assert id(model.pooling.p) in trained
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.pipeline import run
+from harness.pipeline import RunRequest, resolve_run_config, run
 
 CHEAP = ["train.epochs=2", "train.batch_size=32"]
 RECIPES = [
@@ -34,13 +34,13 @@ def pixels_floor(tmp_path_factory):
     from harness.workspace import Workspace
 
     workspace = Workspace(tmp_path_factory.mktemp("floor"))
-    return overall(run(workspace, "pixels"))
+    return overall(run(workspace, RunRequest(resolve_run_config("pixels"))))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("method", "sets"), RECIPES)
 def test_recipe_beats_raw_pixels_on_digits(workspace, pixels_floor, method, sets):
-    result = run(workspace, method, sets=[*CHEAP, *sets])
+    result = run(workspace, RunRequest(resolve_run_config(method, sets=[*CHEAP, *sets])))
     score = overall(result)
     print(f"{method} {' '.join(sets)}: map@100 {score:.4f} (pixels {pixels_floor:.4f})")
     assert 0.5 < pixels_floor < 0.65  # the floor the README quotes (about 0.57)

@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from harness.config import optim_config
 from harness.data.competition import Competition, open_competition
 from harness.errors import ConfigError
-from harness.pipeline import resolve_run_config, run
+from harness.pipeline import RunRequest, resolve_run_config, run
 from harness.train.devices import pick_device, uses_amp
-from harness.train.loop import build_losses, build_optimizer, fit, train_config
+from harness.train.loop import build_losses, build_optimizer, fit
 from harness.train.model import build_model
 from harness.train.validation import leave_one_out
 
@@ -186,11 +185,11 @@ def test_a_feedback_sampler_observes_every_batch_with_per_sample_losses(plugins_
 
 def test_loss_parameters_get_their_own_group_and_lr():
     cfg = resolve_run_config("center", sets=["loss.center_lr=0.05", "train.classification_weight=0.5"])
-    model = build_model(cfg, num_classes=10, device=torch.device("cpu"))
-    losses = build_losses(cfg, train_config(cfg), 10, model.out_dim, "cpu")
+    model = build_model(cfg.components, num_classes=10, device=torch.device("cpu"))
+    losses = build_losses(cfg, 10, model.out_dim, "cpu")
     assert set(losses) == {"loss", "classification"}
-    groups = build_optimizer(optim_config(cfg), model, losses).param_groups
-    assert [g["lr"] for g in groups] == [cfg["optim"]["lr"], cfg["optim"]["lr"], 0.05, cfg["optim"]["lr"]]
+    groups = build_optimizer(cfg.optim, model, losses).param_groups
+    assert [g["lr"] for g in groups] == [cfg.optim.lr, cfg.optim.lr, 0.05, cfg.optim.lr]
     assert groups[2]["weight_decay"] == 0.0
 
 
@@ -198,7 +197,7 @@ def test_leave_one_out_never_returns_the_query_itself():
     rng = np.random.default_rng(0)
     codes = np.sign(rng.standard_normal((20, 8))).astype(np.float32)
     codes[1] = codes[0]  # identical codes: self need not come first
-    ranked, k = leave_one_out(codes, {"indexer": {"name": "hamming"}}, k=100)
+    ranked, k = leave_one_out(codes, {"name": "hamming"}, k=100)
     assert k == 19 and ranked.shape == (20, 19)
     assert not (ranked == np.arange(20)[:, None]).any()
     assert all(len(set(row)) == 19 for row in ranked.tolist())
@@ -223,8 +222,8 @@ def test_devices():
 
 
 def test_same_seed_gives_a_byte_identical_submission_on_cpu(workspace):
-    first = run(workspace, "hashnet", sets=FAST, seed=3, device="cpu")
-    second = run(workspace, "hashnet", sets=FAST, seed=3, device="cpu")
+    request = RunRequest(resolve_run_config("hashnet", sets=FAST, seed=3, device="cpu"))
+    first, second = run(workspace, request), run(workspace, request)
     assert first.submission_id != second.submission_id
     assert first.submission_path.read_bytes() == second.submission_path.read_bytes()
     assert first.row["config_hash"] == second.row["config_hash"]
@@ -241,7 +240,7 @@ def test_run_writes_the_run_folder_and_never_calls_answers(workspace, monkeypatc
         return real_load_answers(ws, competition)
 
     monkeypatch.setattr(submit_module, "load_answers", only_when_scoring)
-    result = run(workspace, "softmax", sets=FAST, name="unit test")
+    result = run(workspace, RunRequest(resolve_run_config("softmax", sets=FAST), name="unit test"))
     folder = result.run_dir
     assert folder == workspace.root / "runs" / result.submission_id
     assert result.submission_id.startswith("softmax-")

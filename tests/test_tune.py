@@ -45,8 +45,8 @@ def fake_fit(monkeypatch):
 
     def fit(cfg, competition, device=None, on_epoch=None, progress=None):
         calls.append(cfg)
-        quality = 0.9 if cfg["seed"] % 2 == 0 else 0.1
-        epochs = cfg["train"]["epochs"]
+        quality = 0.9 if cfg.seed % 2 == 0 else 0.1
+        epochs = cfg.train.epochs
         for epoch in range(1, epochs + 1):
             if on_epoch is not None:
                 on_epoch(epoch, quality * epoch / epochs)
@@ -83,9 +83,9 @@ def test_set_removes_a_parameter_from_the_search(cli, workspace, fake_fit):
     for t in trials:
         assert "optim.lr" not in t.params and "backbone.width" not in t.params and "train.epochs" not in t.params
         assert "loss.margin" in t.params  # the rest is still searched
-    assert {cfg["optim"]["lr"] for cfg in fake_fit} == {0.005}
-    assert {cfg["backbone"]["width"] for cfg in fake_fit} == {16}
-    assert [cfg["seed"] for cfg in fake_fit] == [0, 1, 2]  # base seed + trial number
+    assert {cfg.optim.lr for cfg in fake_fit} == {0.005}
+    assert {cfg.components["backbone"]["width"] for cfg in fake_fit} == {16}
+    assert [cfg.seed for cfg in fake_fit] == [0, 1, 2]  # base seed + trial number
 
 
 def test_pruner_prunes_trials_that_report_bad_intermediate_values(cli, workspace, fake_fit):
@@ -111,7 +111,7 @@ def test_trials_is_the_study_total_and_a_rerun_resumes(cli, workspace, fake_fit)
     assert cli(*args, "--trials", "4").exit_code == 0  # resumes: two more
     study = load_study(workspace, "digits-triplet")
     assert [t.number for t in study.trials] == [0, 1, 2, 3] and finished(study) == 4
-    assert [cfg["seed"] for cfg in fake_fit] == [0, 1, 2, 3]
+    assert [cfg.seed for cfg in fake_fit] == [0, 1, 2, 3]
 
 
 def test_killed_worker_trial_is_failed_and_the_study_goes_on(cli, workspace, fake_fit):
@@ -407,7 +407,7 @@ def test_replacing_a_component_drops_its_search_space_keys(cli, workspace, fake_
         *TINY,
     )
     assert result.exit_code == 0, result.stderr
-    assert [cfg["loss"] for cfg in fake_fit] == [{"name": "contrastive"}] * 2
+    assert [cfg.components["loss"] for cfg in fake_fit] == [{"name": "contrastive"}] * 2
     for t in load_study(workspace, "digits-triplet").get_trials():
         assert "loss.mining" not in t.params and "loss.margin" not in t.params
         assert "optim.lr" in t.params and "head.dim" in t.params  # the other sections are still searched

@@ -42,7 +42,7 @@ def test_val_score_on_embeddings_and_degenerate_sets():
     centers = rng.standard_normal((5, 16)) * 4
     labels = rng.integers(0, 5, 200)
     embeddings = (centers[labels] + rng.standard_normal((200, 16))).astype(np.float32)
-    cfg = {"indexer": {"name": "exact"}}
+    cfg = {"name": "exact"}  # the run's indexer section
     ranked, k = leave_one_out(embeddings, cfg, 50)
     assert k == 50 and not (ranked == np.arange(200)[:, None]).any()
     score = leave_one_out_score(embeddings, labels, cfg, "map@k", 50)

@@ -49,39 +49,33 @@ def run_command(
     Under torchrun (`torchrun --nproc-per-node 4 -m harness.cli run ...`, one machine or several) every \
 process trains its share and rank 0 writes the run, the submission and the leaderboard row.
     """
-    from harness.pipeline import resolve_run_config, run
+    from harness.pipeline import RunHooks, RunRequest, resolve_run_config, run
     from harness.train.distributed import from_environment
     from harness.train.launch import stop_on_sigterm
 
     ws = workspace()
     seed_list = [seed] if seeds is None else parse_seeds(seeds, seed)
-    cfgs = [resolve_run_config(plugin, competition, config, sets or [], each, device) for each in seed_list]
+    sources = {"competition": competition, "config_file": config, "sets": sets or [], "device": device}
+    configs = [resolve_run_config(plugin, **sources, seed=each) for each in seed_list]
     ranks = from_environment()  # every config was checked above: a bad one fails before any work
     if nproc != 1:
-        for each in seed_list:
-            _launch_ranks(
-                ws, nproc, ranks, cfgs[0]["train"]["device"], plugin, competition, sets, config, each, name, device,
-                quiet,
-            )  # fmt: skip
+        argv = ["--root", str(ws.root), "run", "--plugin", plugin, "--name", name]
+        for flag, value in (("--competition", competition), ("--config", config), ("--device", device)):
+            argv += [flag, str(value)] if value is not None else []
+        for item in sets or []:
+            argv += ["--set", item]
+        argv += ["--quiet"] if quiet else []
+        for each, cfg in zip(seed_list, configs, strict=True):
+            _launch_ranks(ws, nproc, ranks, cfg, [*argv, "--seed", str(each)] if each is not None else argv)
         return
     results = []
-    for each in seed_list:
+    for cfg in configs:
         with stop_on_sigterm() if ranks.distributed else nullcontext():
             if not ranks.is_main:  # a rank of a distributed run other than 0: it trains, rank 0 speaks
-                run(ws, plugin, competition=competition, config_file=config, sets=sets or [], seed=each, device=device)
+                run(ws, RunRequest(cfg))
                 continue
             with progress_bars(quiet) as progress, _logging(progress, quiet):
-                result = run(
-                    ws,
-                    plugin,
-                    competition=competition,
-                    config_file=config,
-                    sets=sets or [],
-                    seed=each,
-                    name=name,
-                    device=device,
-                    progress=progress,
-                )
+                result = run(ws, RunRequest(cfg, name=name), RunHooks(progress=progress))
         _summary(result, ws.root)
         results.append(result)
     if len(results) == 1:
@@ -163,9 +157,9 @@ def _summary(result, root: Path) -> None:
     console.print(f"  run folder {escape(relative(result.run_dir, root))}")
 
 
-def _launch_ranks(ws, nproc, ranks, run_device, plugin, competition, sets, config, seed, name, device, quiet) -> None:
-    """``--nproc N``: the same command as N ranks through torchrun's launcher; rank 0 prints the result."""
-    from harness.data.spec import DEFAULT_COMPETITION
+def _launch_ranks(ws, nproc: int, ranks, cfg, argv: list[str]) -> None:
+    """``--nproc N``: the same command (``argv``, resolving to ``cfg``) as N ranks through torchrun's launcher;
+    rank 0 prints the result."""
     from harness.errors import ConfigError
     from harness.pipeline import discard_orphans
     from harness.train.devices import pick_device
@@ -178,12 +172,6 @@ def _launch_ranks(ws, nproc, ranks, run_device, plugin, competition, sets, confi
         raise ConfigError(
             f"--nproc {nproc} inside torchrun, which already started {ranks.world_size} processes; drop --nproc"
         )
-    check_ranks_fit(pick_device(run_device), nproc)  # mps, or more processes than GPUs: before starting any
-    argv = ["--root", str(ws.root), "run", "--plugin", plugin, "--name", name]
-    for flag, value in (("--competition", competition), ("--config", config), ("--seed", seed), ("--device", device)):
-        if value is not None:
-            argv += [flag, str(value)]
-    for item in sets or []:
-        argv += ["--set", item]
-    with discard_orphans(ws, competition or DEFAULT_COMPETITION):
-        launch([*argv, "--quiet"] if quiet else argv, nproc)
+    check_ranks_fit(pick_device(cfg.train.device), nproc)  # mps, or more processes than GPUs: before starting any
+    with discard_orphans(ws, cfg.competition):
+        launch(argv, nproc)

@@ -49,8 +49,8 @@ def triplet_counts(embeddings: torch.Tensor, labels: torch.Tensor, margin: float
 class EpochDiagnostics:
     """Accumulates the triplet census of one epoch's batches; ``record()`` gives the history fields."""
 
-    def __init__(self, cfg: dict[str, Any]):
-        loss = cfg.get("loss", {})
+    def __init__(self, loss: dict[str, Any]):
+        """``loss``: the run's loss section (its margin and distance, when it has them)."""
         margin = loss.get("margin", DEFAULT_MARGIN)
         self.margin = float(margin) if isinstance(margin, (int, float)) and not isinstance(margin, bool) else 0.2
         self.distance = loss.get("distance") if loss.get("distance") in ("euclidean", "cosine") else "euclidean"

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from harness.components import create_loss, create_sampler, registry
-from harness.config import OptimConfig, TrainConfig, check_values, optim_config, train_config
+from harness.config import OptimConfig, RunConfig, TrainConfig
 from harness.errors import TrainingError
 from harness.hookspecs import EpochAware, FeedbackSampler, PerSampleLoss, RefreshableSampler
 from harness.train import distributed
@@ -36,7 +36,7 @@ from harness.train.devices import (
 )
 from harness.train.diagnostics import EpochDiagnostics, NeighbourStability
 from harness.train.embed import embed_images, in_memory, load_batches, loader_workers
-from harness.train.model import RetrievalModel, build_model, settings
+from harness.train.model import RetrievalModel, build_model
 from harness.train.transforms import train_transform
 from harness.train.validation import leave_one_out, mean_leave_one_out_score
 
@@ -53,7 +53,7 @@ class TrainResult:
 
 
 def fit(
-    cfg: dict[str, Any],
+    cfg: RunConfig,
     competition: Any,
     device: torch.device | str | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
@@ -64,19 +64,17 @@ def fit(
     ``on_epoch(epoch, val_score)`` is called after each evaluated epoch (1-based); it may raise
     (``optuna.TrialPruned``) and that propagates. ``progress`` is a rich Progress or None.
     """
-    check_values(cfg)
-    tc, oc = train_config(cfg), optim_config(cfg)
+    tc = cfg.train
     device = device if isinstance(device, torch.device) else pick_device(device or tc.device)
-    seed = int(cfg.get("seed") or 0)
     started = time.perf_counter()
     with deterministic(device, tc.deterministic), cpu_threads(tc.threads):
-        seed_everything(seed)
+        seed_everything(cfg.seed)
         train = in_memory(competition.train(), tc.preload_mb)
         val = in_memory(competition.val(), tc.preload_mb)
-        metric, k = competition.spec.metric, int(competition.spec.k)
+        task = ValTask.of(cfg, competition.spec, device)
         if tc.epochs == 0:
-            return untrained(cfg, train, val, metric, k, device, tc, started)
-        parts = build_parts(cfg, tc, oc, train, device, seed)
+            return untrained(cfg, train, val, task, started)
+        parts = build_parts(cfg, train, device)
         parts.transform = train_transform(tc, train.image_shape, bool(getattr(competition, "photos", False)))
         log.info(
             "training %s on %d images (%d classes), %d val images, device %s",
@@ -96,11 +94,11 @@ def fit(
             start_epoch(parts.epoch_aware(), epoch, tc.epochs)
             maybe_refresh(parts, epoch, train, device, tc, progress)
             parts.diagnostics.start_epoch()
-            train_loss = train_one_epoch(parts, train, device, tc, oc, progress, f"epoch {epoch + 1}")
+            train_loss = train_one_epoch(parts, train, cfg, device, progress, f"epoch {epoch + 1}")
             record = {"epoch": epoch + 1, "train_loss": train_loss, **parts.diagnostics.record()}
             if len(val) and ((epoch + 1) % tc.eval_every == 0 or epoch + 1 == tc.epochs):
                 neighbours: list[np.ndarray] = []
-                score = partial(val_score, parts.model, val, cfg, metric, k, device, tc, progress, neighbours.append)
+                score = partial(val_score, parts.model, val, task, progress=progress, on_ranked=neighbours.append)
                 record["val_score"] = distributed.on_main_rank(score)  # every rank takes rank 0's decisions
                 best.update(parts.model, epoch + 1, record["val_score"])
                 overlap = stability.update(neighbours[0]) if neighbours else None
@@ -109,7 +107,9 @@ def fit(
             record["seconds"] = round(time.perf_counter() - epoch_started, 3)
             history.append(record)
             shown = (
-                f"  val {score_label(metric, k, len(val))} {record['val_score']:.4f}" if "val_score" in record else ""
+                f"  val {score_label(task.metric, task.k, len(val))} {record['val_score']:.4f}"
+                if "val_score" in record
+                else ""
             )
             log.info("epoch %d/%d  loss %.4f%s  (%.1f s)", epoch + 1, tc.epochs, train_loss, shown, record["seconds"])
             if epochs_task is not None:
@@ -126,10 +126,10 @@ def fit(
     return TrainResult(parts.model, best.score, history, round(time.perf_counter() - started, 3), best.epoch)
 
 
-def untrained(cfg, train, val, metric: str, k: int, device, tc: TrainConfig, started: float) -> TrainResult:
+def untrained(cfg: RunConfig, train, val, task: ValTask, started: float) -> TrainResult:
     """``train.epochs=0``: the model as built (e.g. ``pixels`` + ``identity``), scored on val once."""
-    model = build_model(cfg, train.num_classes, device).to(device).eval()
-    score = val_score(model, val, cfg, metric, k, device, tc) if len(val) else None
+    model = build_model(cfg.components, train.num_classes, task.device).to(task.device).eval()
+    score = val_score(model, val, task) if len(val) else None
     if score is not None and math.isnan(score):
         score = None
     log.info("no training (train.epochs=0)%s", f": val {score:.4f}" if score is not None else "")
@@ -166,8 +166,9 @@ def start_epoch(parts: list[EpochAware], epoch: int, epochs: int) -> None:
         part.on_epoch_start(epoch, epochs)
 
 
-def describe(cfg: dict[str, Any]) -> str:
-    return " + ".join(cfg[s]["name"] for s in ("backbone", "head", "loss", "sampler") if s in cfg)
+def describe(cfg: RunConfig) -> str:
+    parts = cfg.components
+    return " + ".join(parts[s]["name"] for s in ("backbone", "head", "loss", "sampler") if s in parts)
 
 
 # -- building the parts ------------------------------------------------------------------------
@@ -194,12 +195,14 @@ class TrainingParts:
         return (self.trainer if self.trainer is not None else self.model)(images)
 
 
-def build_parts(cfg, tc: TrainConfig, oc: OptimConfig, train, device, seed: int) -> TrainingParts:
+def build_parts(cfg: RunConfig, train, device) -> TrainingParts:
     """The parts of one run; with several processes (``bench run --nproc``) see ``harness.train.distributed``."""
-    model = build_model(cfg, train.num_classes, device).to(device, memory_format=memory_format(tc.channels_last))
-    losses = build_losses(cfg, tc, train.num_classes, model.out_dim, device)
+    tc, oc, seed = cfg.train, cfg.optim, cfg.seed
+    model = build_model(cfg.components, train.num_classes, device)
+    model = model.to(device, memory_format=memory_format(tc.channels_last))
+    losses = build_losses(cfg, train.num_classes, model.out_dim, device)
     losses = distributed.across_ranks(losses, lambda key: in_batch_loss(cfg, key), tc.gather_embeddings)
-    sampler = distributed.shard_batches(build_sampler(cfg, train.labels, tc.batch_size, seed))
+    sampler = distributed.shard_batches(build_sampler(cfg, train.labels))
     optimizer = build_optimizer(oc, model, losses)
     scheduler = build_scheduler(oc, optimizer, tc.epochs * max(1, len(sampler)))
     trainer = distributed.wrap_model(model, device)
@@ -208,31 +211,39 @@ def build_parts(cfg, tc: TrainConfig, oc: OptimConfig, train, device, seed: int)
     generator = torch.Generator().manual_seed(distributed.rank_seed(seed))
     scaler = grad_scaler(device, tc.amp)
     return TrainingParts(
-        model, losses, sampler, optimizer, scheduler, scaler, generator, trainer, diagnostics=EpochDiagnostics(cfg)
+        model,
+        losses,
+        sampler,
+        optimizer,
+        scheduler,
+        scaler,
+        generator,
+        trainer,
+        diagnostics=EpochDiagnostics(cfg.components["loss"]),
     )
 
 
-def in_batch_loss(cfg, key: str) -> bool:
+def in_batch_loss(cfg: RunConfig, key: str) -> bool:
     """Whether the loss under ``key`` compares items within a batch (registered with ``in_batch=True``)."""
-    name = cfg["loss"]["name"] if key == "loss" else "softmax"
+    name = cfg.components["loss"]["name"] if key == "loss" else "softmax"
     return bool(registry("losses").get(name).meta.get("in_batch"))
 
 
-def build_losses(cfg, tc: TrainConfig, num_classes: int, dim: int, device) -> dict[str, nn.Module]:
+def build_losses(cfg: RunConfig, num_classes: int, dim: int, device) -> dict[str, nn.Module]:
     """The method's loss, plus a softmax classification term when train.classification_weight > 0."""
-    name, values = settings(cfg, "loss")
+    name, values = cfg.component("loss")
     losses = {"loss": create_loss(name, num_classes=num_classes, in_dim=dim, device=str(device), **values)}
-    if tc.classification_weight > 0:
+    if cfg.train.classification_weight > 0:
         losses["classification"] = create_loss("softmax", num_classes=num_classes, in_dim=dim, device=str(device))
     return {key: loss.to(device) for key, loss in losses.items()}
 
 
-def build_sampler(cfg, labels: np.ndarray, batch_size: int, seed: int):
-    name, values = settings(cfg, "sampler")
+def build_sampler(cfg: RunConfig, labels: np.ndarray):
+    name, values = cfg.component("sampler")
     # The run's seed drives the sampler too, unless the config pins the sampler's own seed.
     if "seed" in registry("samplers").get(name).settings() and "seed" not in values:
-        values["seed"] = seed
-    sampler = create_sampler(name, np.asarray(labels), batch_size, **values)
+        values["seed"] = cfg.seed
+    sampler = create_sampler(name, np.asarray(labels), cfg.train.batch_size, **values)
     if len(sampler) < 1:
         raise TrainingError(f"sampler {name!r} yields no batches for {len(labels)} training images")
     return sampler
@@ -266,8 +277,9 @@ def build_scheduler(oc: OptimConfig, optimizer, steps: int):
 
 
 # -- one epoch -------------------------------------------------------------------------------
-def train_one_epoch(parts: TrainingParts, train, device, tc: TrainConfig, oc: OptimConfig, progress, label) -> float:
+def train_one_epoch(parts: TrainingParts, train, cfg: RunConfig, device, progress, label: str) -> float:
     """One pass over the sampler's batches; the mean training loss per image."""
+    tc, oc = cfg.train, cfg.optim
     parts.model.train()
     batches = [np.asarray(batch, dtype=np.int64) for batch in parts.sampler]
     task = progress.add_task(label, total=len(batches)) if progress is not None else None
@@ -356,15 +368,32 @@ def maybe_refresh(parts: TrainingParts, epoch: int, train, device, tc: TrainConf
 
 
 # -- model selection on val ------------------------------------------------------------------
-def val_score(model, val, cfg, metric: str, k: int, device, tc: TrainConfig, progress=None, on_ranked=None) -> float:
+@dataclass(frozen=True)
+class ValTask:
+    """How a run scores its val split: the competition's metric and k, searched with the run's indexer."""
+
+    metric: str
+    k: int
+    indexer: dict[str, Any]  # the run's indexer section
+    device: torch.device
+    embed_batch_size: int
+    amp: bool
+
+    @classmethod
+    def of(cls, cfg: RunConfig, spec: Any, device: torch.device) -> ValTask:
+        train = cfg.train
+        return cls(spec.metric, int(spec.k), cfg.components["indexer"], device, train.embed_batch_size, train.amp)
+
+
+def val_score(model, val, task: ValTask, progress=None, on_ranked=None) -> float:
     """Mean score of val items retrieving among the other val items with the run's indexer.
 
     ``on_ranked(ranked)`` receives each item's ranked val neighbours (the diagnostics' stability measure)."""
-    embeddings = embed_images(model, val, device, tc.embed_batch_size, tc.amp, progress, "val embeddings")
-    ranked, k_val = leave_one_out(embeddings, cfg, k, device)
+    embeddings = embed_images(model, val, task.device, task.embed_batch_size, task.amp, progress, "val embeddings")
+    ranked, k_val = leave_one_out(embeddings, task.indexer, task.k, task.device)
     if on_ranked is not None:
         on_ranked(ranked)
-    return mean_leave_one_out_score(ranked, np.asarray(val.labels), metric, k_val)
+    return mean_leave_one_out_score(ranked, np.asarray(val.labels), task.metric, k_val)
 
 
 def score_label(metric: str, k: int, n: int) -> str:

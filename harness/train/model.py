@@ -49,13 +49,15 @@ class RetrievalModel(nn.Module):
         return self.head.code_kind if isinstance(self.head, CodeKind) else "float"
 
 
-def settings(cfg: dict[str, Any], section: str) -> tuple[str, dict[str, Any]]:
-    """A component section as ``(name, settings)``."""
-    values = dict(cfg[section])
+def settings(components: dict[str, Any], section: str) -> tuple[str, dict[str, Any]]:
+    """A component section of ``components`` (``RunConfig.components``) as ``(name, settings)``."""
+    values = dict(components[section])
     return values.pop("name"), values
 
 
-def build_model(cfg: dict[str, Any], num_classes: int, device: torch.device) -> RetrievalModel:
+def build_model(components: dict[str, Any], num_classes: int, device: torch.device) -> RetrievalModel:
+    """The backbone, optional pooling and head of ``components`` (``RunConfig.components``)."""
+    cfg = components
     backbone_name, backbone_cfg = settings(cfg, "backbone")
     backbone = create_backbone(backbone_name, num_classes=num_classes, device=str(device), **backbone_cfg)
     pooling, features_dim = None, int(backbone.out_dim)
@@ -76,8 +78,8 @@ def build_model(cfg: dict[str, Any], num_classes: int, device: torch.device) -> 
     return RetrievalModel(backbone, head, pooling)
 
 
-def describe_backbone(cfg: dict[str, Any]) -> str:
+def describe_backbone(components: dict[str, Any]) -> str:
     """How a leaderboard row names the backbone: ``small-cnn`` or ``timm:resnet18``."""
-    name, values = settings(cfg, "backbone")
+    name, values = settings(components, "backbone")
     model = values.get("model")
     return f"{name}:{model}" if model else name

@@ -11,19 +11,21 @@ import numpy as np
 
 from harness.components import create_indexer
 from harness.metrics import per_query_scores
-from harness.train.model import settings
 
 
-def leave_one_out(embeddings: np.ndarray, cfg, k: int, device: Any = None) -> tuple[np.ndarray, int]:
+def leave_one_out(
+    embeddings: np.ndarray, indexer: dict[str, Any], k: int, device: Any = None
+) -> tuple[np.ndarray, int]:
     """Each item's ranked neighbours among the others, k capped to ``n - 1``.
 
-    The run's indexer searches on ``device`` (the model's) unless ``indexer.device`` says otherwise.
+    ``indexer`` (the run's indexer section) searches on ``device`` (the model's) unless it names its own.
     """
     n = len(embeddings)
     k_val = min(k, n - 1)
     if k_val < 1:
         return np.zeros((n, 0), dtype=np.int64), 0
-    name, values = settings(cfg, "indexer")
+    values = dict(indexer)
+    name = values.pop("name")
     if device is not None:
         values.setdefault("device", str(device))
     _, indices = create_indexer(name, **values).build(embeddings).search(embeddings, k_val + 1)
@@ -71,7 +73,9 @@ def mean_leave_one_out_score(ranked: np.ndarray, labels: np.ndarray, metric: str
     return float(np.mean(scores)) if len(scores) else float("nan")
 
 
-def leave_one_out_score(embeddings: np.ndarray, labels: np.ndarray, cfg, metric: str, k: int, device=None) -> float:
+def leave_one_out_score(
+    embeddings: np.ndarray, labels: np.ndarray, indexer: dict[str, Any], metric: str, k: int
+) -> float:
     """Mean leave-one-out score of the val set under ``metric`` (NaN when nothing can be scored)."""
-    ranked, k_val = leave_one_out(embeddings, cfg, k, device)
+    ranked, k_val = leave_one_out(embeddings, indexer, k)
     return mean_leave_one_out_score(ranked, labels, metric, k_val)

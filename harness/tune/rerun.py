@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from harness.config import RunConfig
+from harness.pipeline import RunHooks, RunRequest, run
 from harness.tune.storage import is_stale, quietly
 
 FINAL_SEED_OFFSET = 100_000  # final run's seed = base seed + this + best trial number (no trial used it)
@@ -48,48 +50,36 @@ def should_submit(study: Study, best: FrozenTrial, ran: int, worker: str, grace:
     return True, ""
 
 
+def best_overrides(best: FrozenTrial) -> dict[str, Any]:
+    """The search-space values the best trial trained with (its parameters, for a trial that did not record them)."""
+    overrides = best.user_attrs.get("overrides")
+    return dict(best.params) if overrides is None else dict(overrides)
+
+
+def final_seed(base_seed: int, best: FrozenTrial) -> int:
+    return base_seed + FINAL_SEED_OFFSET + best.number
+
+
 def rerun_best(
     workspace: Any,
     study: Study,
     best: FrozenTrial,
+    cfg: RunConfig,
     *,
-    method: str,
-    competition: str,
-    config_file: Any,
-    fixed: dict[str, Any],
-    base_seed: int,
-    device: str | None,
     worker: str,
-    hooks: Any,
+    progress: Any = None,
 ) -> Any:
-    """``pipeline.run`` with the best trial's overrides + the fixed ``--set`` values and a fresh seed.
+    """``pipeline.run`` of ``cfg``: the best trial's overrides (:func:`best_overrides`) with a fresh seed.
 
     The leaderboard row records the study and the trial; the study records the submission id.
     """
-    from harness.pipeline import run
-
-    overrides = best.user_attrs.get("overrides")
-    overrides = dict(best.params) if overrides is None else dict(overrides)
-    sets = {**overrides, **fixed}
-    seed = base_seed + FINAL_SEED_OFFSET + best.number
-    if hooks.on_final_start:
-        hooks.on_final_start(best.number, sets)
     claim = f"submitting:{best.number}"
     study.set_user_attr(claim, {"worker": worker, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     try:
-        result = run(
-            workspace,
-            method,
-            competition=competition,
-            config_file=config_file,
-            sets=sets,
-            seed=seed,
-            name=f"{study.study_name} best (trial {best.number})",
-            device=device,
-            progress=hooks.progress,
-            study=study.study_name,
-            trial=best.number,
+        request = RunRequest(
+            cfg, name=f"{study.study_name} best (trial {best.number})", study=study.study_name, trial=best.number
         )
+        result = run(workspace, request, RunHooks(progress=progress))
     except BaseException:
         quietly(study.set_user_attr, claim, None)  # let a later worker try again
         raise

@@ -19,7 +19,8 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from harness.config import COMPONENT_SECTIONS, parse_sets
+from harness.components import get_method
+from harness.config import RunConfig, parse_sets, resolve_run_config
 from harness.errors import BenchError, ConfigError, TrainingError, TuneError
 from harness.tune.request import (
     MAX_FAILURES_IN_A_ROW,
@@ -28,7 +29,7 @@ from harness.tune.request import (
     TuneRequest,
     TuneResult,
 )
-from harness.tune.rerun import rerun_best, should_submit
+from harness.tune.rerun import best_overrides, final_seed, rerun_best, should_submit
 from harness.tune.search import PRUNERS, SAMPLERS, FixedParamsTrial, importances, jsonable, make_pruner, make_sampler
 from harness.tune.storage import Heartbeat, StorageInfo, fail_stale_trials, is_stale, open_storage, quietly
 from harness.workspace import check_name
@@ -48,23 +49,25 @@ class Tuner:
         self.workspace, self.request = workspace, request
         self.hooks = TuneHooks()
         self._check_request()
-        from harness.components import get_method
-        from harness.pipeline import resolve_run_config
-
         self.method = get_method(request.method)  # unknown method: UnknownNameError
         self.fixed = parse_sets(list(request.sets)) if not isinstance(request.sets, dict) else dict(request.sets)
         base = resolve_run_config(
-            request.method, request.competition, request.config_file, self.fixed, request.seed, request.device
+            request.method,
+            competition=request.competition,
+            config_file=request.config_file,
+            sets=self.fixed,
+            seed=request.seed,
+            device=request.device,
         )  # bad --set / config: ConfigError
-        self.competition_name = base["competition"]
+        self.competition_name = base.competition
         # A component replaced by --set/--config (backbone.name=timm) starts from its own defaults, so
         # the method's search-space keys for that section (backbone.width) do not apply to it.
         defaults = self.method.defaults
         self.replaced = {
-            s for s in COMPONENT_SECTIONS if s in base and base[s]["name"] != (defaults.get(s) or {}).get("name")
+            s for s, values in base.components.items() if values["name"] != (defaults.get(s) or {}).get("name")
         }
-        self.base_seed = int(base["seed"])
-        self.device = base["train"]["device"]
+        self.base_seed = base.seed
+        self.device = base.train.device
         from harness.train.devices import pick_device
 
         self.torch_device = pick_device(self.device)  # --device cuda without CUDA: ConfigError, no study yet
@@ -103,10 +106,8 @@ class Tuner:
         self.trial_config(probe)
 
     # -- one trial ------------------------------------------------------------------------
-    def trial_config(self, trial: Trial) -> tuple[dict[str, Any], dict[str, Any]]:
+    def trial_config(self, trial: Trial) -> tuple[RunConfig, dict[str, Any]]:
         """(resolved config, search-space overrides) of ``trial``; ``--set`` values win."""
-        from harness.pipeline import resolve_run_config
-
         try:
             overrides = dict(self.method.search_space(FixedParamsTrial(trial, self.fixed, self.replaced)) or {})
         except BenchError:
@@ -116,22 +117,26 @@ class Tuner:
         overrides = {
             k: v for k, v in overrides.items() if k not in self.fixed and k.split(".", 1)[0] not in self.replaced
         }
-        r = self.request
         seed = self.base_seed + trial.number
-        cfg = resolve_run_config(r.method, r.competition, r.config_file, {**overrides, **self.fixed}, seed, r.device)
-        return cfg, overrides
+        return self.config({**overrides, **self.fixed}, seed), overrides
+
+    def config(self, sets: dict[str, Any], seed: int) -> RunConfig:
+        """The request's config with ``sets`` (search-space values and the fixed ``--set`` values) and ``seed``."""
+        r = self.request
+        return resolve_run_config(
+            r.method, competition=r.competition, config_file=r.config_file, sets=sets, seed=seed, device=r.device
+        )
 
     def objective(self, trial: Trial, competition: Any, device: Any) -> float:
         """Train on train, score on val; report each epoch's val score and prune when told."""
         import optuna
 
-        from harness.config import config_hash
         from harness.train.loop import fit
 
         cfg, overrides = self.trial_config(trial)
         trial.set_user_attr("overrides", jsonable(overrides))
-        trial.set_user_attr("seed", cfg["seed"])
-        trial.set_user_attr("config_hash", config_hash(cfg))
+        trial.set_user_attr("seed", cfg.seed)
+        trial.set_user_attr("config_hash", cfg.hash)
         if self.hooks.on_trial_start:
             self.hooks.on_trial_start(trial.number, dict(trial.params))
 
@@ -342,20 +347,11 @@ class Tuner:
 
     def submit_best(self, study: Study, best: FrozenTrial) -> Any:
         """Run the best trial's configuration again with a fresh seed; submit it (``tune_submit``)."""
-        r = self.request
-        return rerun_best(
-            self.workspace,
-            study,
-            best,
-            method=r.method,
-            competition=self.competition_name,
-            config_file=r.config_file,
-            fixed=self.fixed,
-            base_seed=self.base_seed,
-            device=r.device,
-            worker=self.worker,
-            hooks=self.hooks,
-        )
+        sets = {**best_overrides(best), **self.fixed}
+        cfg = self.config(sets, final_seed(self.base_seed, best))
+        if self.hooks.on_final_start:
+            self.hooks.on_final_start(best.number, sets)
+        return rerun_best(self.workspace, study, best, cfg, worker=self.worker, progress=self.hooks.progress)
 
     def _metric_label(self) -> str:
         spec = getattr(self._competition, "spec", None)
