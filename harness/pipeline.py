@@ -352,8 +352,8 @@ def log_to(path: Path):
         handler.close()
 
 
-def rerun_submission(workspace: Workspace, cfg: RunConfig, destination: Path, progress: Any = None):
-    """Train ``cfg`` again and write its submission to ``destination`` only: no row, no run folder.
+def rerun_submission(workspace: Workspace, request: RunRequest, destination: Path, hooks: RunHooks | None = None):
+    """Train ``request.config`` again and write its submission to ``destination`` only: no row, no run folder.
 
     ``bench reproduce`` compares the file with the recorded one. Returns (path, environment fingerprint).
     """
@@ -362,6 +362,7 @@ def rerun_submission(workspace: Workspace, cfg: RunConfig, destination: Path, pr
     from harness.train.devices import cpu_threads, deterministic, pick_device
     from harness.train.loop import fit
 
+    cfg, progress = request.config, (hooks or RunHooks()).progress
     torch_device = pick_device(cfg.train.device)
     comp = open_competition(workspace, cfg.competition)
     with deterministic(torch_device, cfg.train.deterministic), cpu_threads(cfg.train.threads):

@@ -72,7 +72,7 @@ def recorded_config(workspace, row: dict[str, Any], competition: str) -> RunConf
 
 
 def reproduce(workspace, submission_id: str, competition: str | None = None, progress: Any = None) -> Reproduction:
-    from harness.pipeline import rerun_submission
+    from harness.pipeline import RunHooks, RunRequest, rerun_submission
     from harness.scoring.groups import Scores, find_group, row_env, row_group, summarise_group
 
     competition, row, rows = find_row(workspace, submission_id, competition)
@@ -82,7 +82,9 @@ def reproduce(workspace, submission_id: str, competition: str | None = None, pro
     if not kept.is_file():
         raise BenchError(f"the submission file of {submission_id} ({kept}) is missing")
     with tempfile.TemporaryDirectory() as folder:
-        path, env = rerun_submission(workspace, cfg, Path(folder) / f"rerun{kept.suffix}", progress)
+        path, env = rerun_submission(
+            workspace, RunRequest(cfg), Path(folder) / f"rerun{kept.suffix}", RunHooks(progress=progress)
+        )
         identical = path.read_bytes() == kept.read_bytes()
         public = scores.score_file(path)[scores.answers.public.astype(bool)]
     rerun = float(public.mean()) if len(public) else 0.0
