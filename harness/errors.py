@@ -1,4 +1,8 @@
-"""The one family of errors a user can cause. The CLI turns each into one line and exit code 1."""
+"""The one family of errors a user can cause. The CLI turns each into one line and exit code 1.
+
+Every exception class of the harness lives here (``tests/test_architecture.py`` checks it). A caller's
+mistake (a wrong argument to a library function) is a ``TypeError`` or ``ValueError``, not one of these.
+"""
 
 
 class BenchError(Exception):
@@ -51,6 +55,14 @@ class LeaderboardError(BenchError):
 
 class TrainingError(BenchError):
     """Training could not start or diverged in a way the user must fix."""
+
+
+class RankFailed(TrainingError):
+    """A rank of a multi-process run failed; the others were stopped."""
+
+
+class RankStopped(TrainingError):
+    """This rank was told to stop (SIGTERM: the launcher stops every rank once one has failed)."""
 
 
 class TuneError(BenchError):

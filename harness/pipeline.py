@@ -19,7 +19,7 @@ import numpy as np
 
 from harness.components import create_indexer
 from harness.config import RunConfig, resolve_run_config
-from harness.errors import BenchError
+from harness.errors import BenchError, LeaderboardError
 from harness.fingerprint import environment, training_fields
 from harness.hookspecs import CodeKind, StoredSize
 from harness.workspace import Workspace, new_submission_id
@@ -271,7 +271,7 @@ def record_or_keep(workspace: Workspace, recording: Recording):
                 path.unlink(missing_ok=True)
             raise
         reason = str(exc) if isinstance(exc, BenchError) else f"{exc.strerror or exc}: {exc.filename or ''}"
-        raise BenchError(
+        raise LeaderboardError(
             f"run {submission_id} trained, but its row could not be recorded ({reason}); its weights are kept in "
             f"{run_dir} and its submission in {path}: record it with "
             f"`bench submit {path} --competition {competition}`"

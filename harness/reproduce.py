@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import RunConfig, resolve_run_config
-from harness.errors import BenchError
+from harness.errors import ConfigError, LeaderboardError, WorkspaceError
 from harness.fingerprint import differences
 
 SPREAD_SDS = 2.0
@@ -48,7 +48,7 @@ def find_row(workspace, submission_id: str, competition: str | None = None) -> t
         for row in rows:
             if row.get("submission_id") == submission_id:
                 return board.stem, row, rows
-    raise BenchError(f"submission {submission_id!r} is on no leaderboard in {workspace.root}")
+    raise LeaderboardError(f"submission {submission_id!r} is on no leaderboard in {workspace.root}")
 
 
 def recorded_config(workspace, row: dict[str, Any], competition: str) -> RunConfig:
@@ -56,7 +56,7 @@ def recorded_config(workspace, row: dict[str, Any], competition: str) -> RunConf
     seed, accepted only when they hash to the row's config hash."""
     method, seed = row.get("method", ""), row.get("seed", "")
     if not method or seed in ("", None):
-        raise BenchError(f"row {row.get('submission_id')!r} was not made by `bench run` (no method or seed)")
+        raise LeaderboardError(f"row {row.get('submission_id')!r} was not made by `bench run` (no method or seed)")
     stored = workspace.run_dir(row["submission_id"]) / "config.json"
     if stored.is_file():
         recorded = json.loads(stored.read_text(encoding="utf-8"))["config"]
@@ -64,7 +64,7 @@ def recorded_config(workspace, row: dict[str, Any], competition: str) -> RunConf
     else:
         cfg = resolve_run_config(method, competition=competition, seed=int(seed))
     if cfg.hash != row.get("config_hash"):
-        raise BenchError(
+        raise ConfigError(
             f"cannot rebuild the config of {row['submission_id']}: {stored} is missing and the defaults of "
             f"{method!r} hash to {cfg.hash}, not the row's {row.get('config_hash')}"
         )
@@ -80,7 +80,7 @@ def reproduce(workspace, submission_id: str, competition: str | None = None, pro
     scores = Scores.open(workspace, competition)
     kept = scores.submission_file(row)
     if not kept.is_file():
-        raise BenchError(f"the submission file of {submission_id} ({kept}) is missing")
+        raise WorkspaceError(f"the submission file of {submission_id} ({kept}) is missing")
     with tempfile.TemporaryDirectory() as folder:
         path, env = rerun_submission(
             workspace, RunRequest(cfg), Path(folder) / f"rerun{kept.suffix}", RunHooks(progress=progress)

@@ -102,7 +102,7 @@ def test_submit_function_fields_and_ids(toy, tmp_path):
     assert result.run_dir == toy.root / "runs" / "run-1"
     with pytest.raises(BenchError, match="already on the toy leaderboard"):
         submit(toy, "toy", path, submission_id="run-1")
-    with pytest.raises(BenchError, match="unknown field"):
+    with pytest.raises(TypeError, match="unknown field"):
         submit(toy, "toy", path, fields={"colour": "red"})
     with pytest.raises(BenchError, match="invalid submission id"):
         submit(toy, "toy", path, submission_id="../x")

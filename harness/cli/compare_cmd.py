@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from harness.cli.app import app, console, workspace
 from harness.data.spec import DEFAULT_COMPETITION
+from harness.errors import LeaderboardError, WorkspaceError
 
 
 class Subset(StrEnum):
@@ -70,7 +71,6 @@ def verdict(low: float, high: float) -> str:
 
 def _side(scores, rows: list[dict], reference: str) -> tuple[str, list[np.ndarray]]:
     """(description, per-query scores per seed) of a submission file, a group id or a submission id."""
-    from harness.errors import BenchError
     from harness.scoring.groups import group_rows
 
     path = Path(reference)
@@ -81,7 +81,7 @@ def _side(scores, rows: list[dict], reference: str) -> tuple[str, list[np.ndarra
     if members is None:
         members = [row for row in rows if row.get("submission_id") == reference]
         if not members:
-            raise BenchError(
+            raise LeaderboardError(
                 f"no submission or group {reference!r} on the {scores.competition} leaderboard, and no such file"
             )
         what = "submission"
@@ -90,7 +90,7 @@ def _side(scores, rows: list[dict], reference: str) -> tuple[str, list[np.ndarra
     per_seed = [scores.per_query(row) for row in members]
     missing = [row.get("submission_id", "") for row, values in zip(members, per_seed) if values is None]
     if missing:
-        raise BenchError(f"the submission file of {', '.join(missing)} is missing; cannot rescore it")
+        raise WorkspaceError(f"the submission file of {', '.join(missing)} is missing; cannot rescore it")
     return what, per_seed
 
 

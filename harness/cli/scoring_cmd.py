@@ -20,6 +20,7 @@ from rich.table import Table
 from harness.cli.app import app, console, err_console, fail, fmt_number, spreadsheet_safe, terminal_safe, workspace
 from harness.cli.report_cmd import print_run_report
 from harness.data.spec import DEFAULT_COMPETITION
+from harness.errors import ConfigError, SubmissionError
 
 SHOW_PROBLEMS = 50
 RUN_REPORT_MAX_BYTES = 16 << 20  # larger submissions get their run report from `bench report` on request
@@ -76,7 +77,6 @@ def submit_command(
     ] = None,
 ) -> None:
     """Validate and score a submission made by any tool, and add it to the leaderboard."""
-    from harness.errors import SubmissionError
     from harness.scoring.submit import submit
 
     try:
@@ -115,11 +115,10 @@ def submit_command(
 def _submit_remote(file: Path, competition: str, server: str, name: str) -> None:
     import os
 
-    from harness.errors import BenchError
     from harness.serve.client import TOKEN_ENV, submit_remote
 
     if name:
-        raise BenchError("--name cannot be used with --server: the server labels rows with the token's participant")
+        raise ConfigError("--name cannot be used with --server: the server labels rows with the token's participant")
     answer = submit_remote(server, competition, file, os.environ.get(TOKEN_ENV, ""))
     row = answer.get("row", {})
     public, low, high = (
@@ -172,10 +171,9 @@ def leaderboard_command(
         check_rows(rows, *terms)
     if by is By.group or metric:
         from harness.cli.board_views import print_group_board, print_metric_board
-        from harness.errors import BenchError
 
         if private:
-            raise BenchError("--private shows the primary metric by run; leave out --by group and --metric")
+            raise ConfigError("--private shows the primary metric by run; leave out --by group and --metric")
         from harness.scoring.leaderboard import PROBLEM
 
         valid = [row for row in rows if not row[PROBLEM]]

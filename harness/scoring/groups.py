@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import BenchError, LeaderboardError
+from harness.errors import BenchError, ConfigError, LeaderboardError
 from harness.metrics import MetricRef, parse_metric, per_query_scores
 from harness.scoring.answers import Answers
 from harness.scoring.scorer import bootstrap_ci
@@ -84,7 +84,7 @@ class Scores:
         answers = load_answers(workspace, competition)
         ref = parse_metric(metric or answers.metric, answers.k)
         if ref.k > answers.k:
-            raise BenchError(f"metric {ref.label}: submissions to {competition} list at most {answers.k} neighbours")
+            raise ConfigError(f"metric {ref.label}: submissions to {competition} list at most {answers.k} neighbours")
         return cls(workspace, competition, answers, ref)
 
     @property

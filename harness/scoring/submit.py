@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from harness.atomic import atomic_writer, copy_atomic
-from harness.errors import BenchError, SubmissionError
+from harness.errors import LeaderboardError, SubmissionError
 from harness.fingerprint import environment, git_commit
 from harness.scoring.answers import Answers, load_answers
 from harness.scoring.groups import group_id
@@ -87,7 +87,7 @@ def submit_here(
     fields = dict(fields or {})
     unexpected = [key for key in fields if key not in CALLER_FIELDS]
     if unexpected:
-        raise BenchError(f"submit() got unknown field(s) {', '.join(unexpected)}; allowed: {', '.join(CALLER_FIELDS)}")
+        raise TypeError(f"submit() got unknown field(s) {', '.join(unexpected)}; allowed: {', '.join(CALLER_FIELDS)}")
     submission_id = check_name(submission_id or new_submission_id(), "submission id")
     source = Path(file)
     if not source.is_file():
@@ -100,7 +100,7 @@ def submit_here(
     with board_lock(board), ThreadPoolExecutor(1) as hashing:  # the lock before any file is written: a
         # process killed while waiting leaves nothing
         if any(row.get("submission_id") == submission_id for row in read_rows(board)):
-            raise BenchError(f"submission id {submission_id!r} is already on the {competition} leaderboard")
+            raise LeaderboardError(f"submission id {submission_id!r} is already on the {competition} leaderboard")
         created: list[Path] = []
         run_dir_existed = run_dir.exists()
         try:
@@ -145,7 +145,7 @@ def _rank(rows: list[dict], submission_id: str) -> int:
     """The new row's rank; a row that reads back invalid (a forged twin of its id appeared) is an error."""
     mine = [row for row in rows if row.get("submission_id") == submission_id]
     if mine and mine[-1].get(PROBLEM):
-        raise BenchError(f"submission {submission_id} was recorded, but its row is invalid: {mine[-1][PROBLEM]}")
+        raise LeaderboardError(f"submission {submission_id} was recorded, but its row is invalid: {mine[-1][PROBLEM]}")
     return rank_of(rows, submission_id)
 
 
@@ -195,7 +195,9 @@ def per_query_for(workspace: Workspace, competition: str, reference: str) -> tup
         rows = [r for r in read_rows(workspace.leaderboard_path(competition)) if r.get("submission_id") == reference]
         check_name(reference, "submission id")
         if not rows:
-            raise BenchError(f"no submission {reference!r}: neither a file nor a scored submission id of {competition}")
+            raise SubmissionError(
+                f"no submission {reference!r}: neither a file nor a scored submission id of {competition}"
+            )
         path = stored_submission(workspace, competition, rows[-1])
     answers = load_answers(workspace, competition)
     checked = validate_submission(path, answers)

@@ -22,19 +22,11 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from harness.errors import BenchError, ConfigError
+from harness.errors import ConfigError, RankFailed, RankStopped
 
 ERROR_FILE_VARIABLE = "TORCHELASTIC_ERROR_FILE"
 LAUNCHED_VARIABLE = "BENCH_LAUNCHED_RANKS"  # set for ranks bench started: they leave error messages to it
 USER_ERROR, CRASH, STOPPED = "user", "crash", "stopped"
-
-
-class RankFailed(BenchError):
-    """A rank of a multi-process run failed; the others were stopped."""
-
-
-class RankStopped(BenchError):
-    """This rank was told to stop (SIGTERM: the launcher stops every rank once one has failed)."""
 
 
 @contextlib.contextmanager
