@@ -10,11 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-import pluggy
-
-PROJECT_NAME = "bench"
-hookspec = pluggy.HookspecMarker(PROJECT_NAME)
-hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+from harness.hookspecs import PROJECT_NAME, hookimpl, hookspec
 
 # public name -> module that defines it
 _LAZY = {
@@ -45,6 +41,27 @@ _LAZY = {
     "Method": "harness.methods",
     **dict.fromkeys(
         ("relevance", "relevant_counts", "ranked_labels", "average_precision", "safe_divide"), "harness.metrics"
+    ),
+    # the contract: what each kind's factory returns, and the optional members the trainer looks for
+    **dict.fromkeys(
+        (
+            "Backbone",
+            "Pooling",
+            "Head",
+            "Loss",
+            "Sampler",
+            "Indexer",
+            "Metric",
+            "EpochAware",
+            "FeatureMaps",
+            "RefreshableSampler",
+            "FeedbackSampler",
+            "PerSampleLoss",
+            "CodeKind",
+            "StoredSize",
+            "Encoder",
+        ),
+        "harness.hookspecs",
     ),
     "check_int": "harness.checks",
     "require": "harness.checks",
@@ -91,6 +108,23 @@ if TYPE_CHECKING:
         TuneError,
         UnknownNameError,
         WorkspaceError,
+    )
+    from harness.hookspecs import (
+        Backbone,
+        CodeKind,
+        Encoder,
+        EpochAware,
+        FeatureMaps,
+        FeedbackSampler,
+        Head,
+        Indexer,
+        Loss,
+        Metric,
+        PerSampleLoss,
+        Pooling,
+        RefreshableSampler,
+        Sampler,
+        StoredSize,
     )
     from harness.methods import Method
     from harness.metrics import average_precision, ranked_labels, relevance, relevant_counts, safe_divide

@@ -14,7 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from harness import hookspec
+import pluggy
+
+PROJECT_NAME = "bench"
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(
+    PROJECT_NAME
+)  # what plugins decorate their hooks with (``from harness import hookimpl``)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -103,7 +109,7 @@ def register_metrics(register: Register) -> None:
 def register_datasets(register: Register) -> None:
     """Register datasets.
 
-    ``factory(**cfg)`` returns a ``harness.datasets.ImageDataset``: images, integer labels and
+    ``factory(**cfg)`` returns a ``harness.ImageDataset`` (``harness.data.datasets``): images, integer labels and
     stable, unique item names.
     """
 
@@ -112,7 +118,7 @@ def register_datasets(register: Register) -> None:
 def register_competitions(register: Register) -> None:
     """Register competitions.
 
-    ``factory()`` returns a ``harness.competition.CompetitionSpec``: dataset name and settings,
+    ``factory()`` returns a ``harness.CompetitionSpec`` (``harness.data.spec``): dataset name and settings,
     split protocol, metric, k, public fraction and salt.
     """
 
@@ -121,7 +127,7 @@ def register_competitions(register: Register) -> None:
 def register_methods(register: Register) -> None:
     """Register methods (training recipes).
 
-    ``factory()`` returns a ``harness.methods.Method``: a description, a default config and
+    ``factory()`` returns a ``harness.Method`` (``harness.methods``): a description, a default config and
     ``search_space(trial) -> overrides`` used by ``bench tune``.
     """
 

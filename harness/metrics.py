@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import ConfigError, PluginError
+from harness.hookspecs import Metric
 from harness.registry import Registry, did_you_mean
 
 BUILTIN_METRICS_PACKAGE = "plugins.metrics"
@@ -89,7 +90,7 @@ def check_metric(metric: str) -> str:
     return metric
 
 
-def metric_function(name: str) -> Callable[..., np.ndarray]:
+def metric_function(name: str) -> Metric:
     try:
         return builtin_metrics().get(name).factory
     except PluginError:

@@ -151,3 +151,23 @@ def test_public_face_names_resolve_without_importing_torch():
         "[getattr(harness, n) for n in harness.__all__]\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_the_front_doors_return_the_contracts_protocols_and_the_public_face_exports_them():
+    import typing
+
+    import harness
+    from harness import components, hookspecs
+
+    kinds = {"backbone": "Backbone", "pooling": "Pooling", "head": "Head", "loss": "Loss", "sampler": "Sampler"}
+    kinds["indexer"] = "Indexer"
+    for kind, protocol in kinds.items():
+        returned = typing.get_type_hints(getattr(components, f"create_{kind}"))["return"]
+        assert returned is getattr(hookspecs, protocol), kind
+    protocols = [
+        name
+        for name, value in vars(hookspecs).items()
+        if isinstance(value, type) and value.__module__ == hookspecs.__name__ and name != "Register"
+    ]
+    assert len(protocols) == 15
+    assert protocols and all(getattr(harness, name) is getattr(hookspecs, name) for name in protocols)
