@@ -363,8 +363,13 @@ def test_the_workspace_holds_no_answers_and_the_store_is_owner_only(workspace, t
 
 
 def test_a_workspace_from_before_the_store_migrates_on_first_use(cli, toy, tmp_path):
+    from harness.scoring.answers import load_answers
+
     manifest = toy.root / "competitions" / "toy" / "manifest.csv"
     assert manifest.read_text().startswith("item_id,label,role,public")  # the toy fixture is the old layout
+    with pytest.raises(CompetitionError, match="before the answers store"):
+        load_answers(toy, "toy")  # a read path never migrates
+    assert manifest.read_text().startswith("item_id,label,role,public")
     sha = json.loads((toy.root / "competitions" / "toy" / "competition.json").read_text())["manifest_sha256"]
     submit_ok(cli, make_submission(tmp_path / "a.csv", 1))
     assert manifest.read_text().startswith("item_id,label,role\n") and ",query," not in manifest.read_text()

@@ -193,7 +193,16 @@ def test_load_answers_reads_two_files_without_torch_or_plugins(workspace):
     assert done.stdout.split() == ["map@100", "400", "200", expected.manifest_sha256, "[]"]
 
 
-def test_load_answers_builds_the_competition_when_absent(workspace):
+def test_load_answers_only_reads_and_prepare_answers_splits(workspace, monkeypatch):
+    from harness.data.competition import prepare_answers
+    from harness.plugins import reset_host
+
+    with pytest.raises(CompetitionError, match="never split"):
+        load_answers(workspace, "digits-unseen")
+    assert not manifest_path(workspace, "digits-unseen").exists()  # the read wrote nothing
+    prepare_answers(workspace, "digits-unseen")
+    reset_host()
+    monkeypatch.setattr("harness.plugins.PluginHost.load", lambda self: pytest.fail("a read loaded plugins"))
     answers = load_answers(workspace, "digits-unseen")
     assert len(answers.query_ids) == 120 and (manifest_path(workspace, "digits-unseen")).exists()
 

@@ -244,10 +244,12 @@ def test_submit_refuses_a_header_only_file_as_validate_does(cli, toy, tmp_path):
 def test_parquet_submission_is_kept_as_parquet_and_scores_like_its_csv(cli, toy, tmp_path):
     import numpy as np
 
+    from harness.data.competition import prepare_answers
     from harness.scoring.answers import load_answers
     from harness.scoring.submission import read_submission, write_ranked
 
     csv_file = make_submission(tmp_path / "s.csv", 0)
+    prepare_answers(toy, "toy")  # the toy workspace predates the answers store: the explicit write step
     answers = load_answers(toy, "toy")
     ranked = read_submission(csv_file, answers)
     parquet = write_ranked(tmp_path / "s.parquet", answers.query_ids, answers.gallery_ids, ranked)

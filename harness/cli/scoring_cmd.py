@@ -52,9 +52,11 @@ def validate_command(
     competition: CompetitionOption = DEFAULT_COMPETITION,
 ) -> None:
     """Check a submission file and report every problem at once, with line numbers."""
+    from harness.data.competition import prepare_answers
     from harness.scoring.answers import load_answers
     from harness.scoring.submission import validate_submission
 
+    prepare_answers(workspace(), competition)  # splits a competition on first use
     answers = load_answers(workspace(), competition)
     result = validate_submission(file, answers)
     if not result.ok:
@@ -156,10 +158,12 @@ def leaderboard_command(
 
     Invalid rows (malformed, another metric or manifest, impossible scores) are shown unranked, with why.
     """
+    from harness.data.competition import migrate_answers
     from harness.scoring.answers import competition_terms
     from harness.scoring.leaderboard import check_rows, ranked, read_rows
 
     ws = workspace()
+    migrate_answers(ws, competition)  # a workspace from before the answers store: the one write step here
     if verify:
         _verify(ws, competition)
         return

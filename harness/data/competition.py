@@ -31,6 +31,7 @@ from harness.data.manifest import (
     competition_folder,
     info_json,
     manifest_bytes,
+    migrate_if_needed,
     parse_manifest,
     participant_bytes,
     read_checked,
@@ -272,6 +273,24 @@ class Competition:
 
     def __repr__(self) -> str:
         return f"Competition({self.name!r}, {self.sizes})"
+
+
+def prepare_answers(workspace, name: str) -> None:
+    """The write step before the answers are read (``harness.scoring.answers`` only reads): split a
+    competition never split in this workspace (loads its dataset's plugin), or move the answers of a
+    workspace from before the answers store into the store."""
+    if not migrate_answers(workspace, name):
+        open_competition(workspace, name)
+
+
+def migrate_answers(workspace, name: str) -> bool:
+    """Move the answers of a workspace from before the answers store into the store (loads no plugin);
+    False when the competition was never split here."""
+    folder = competition_folder(workspace, name)
+    info = read_info(folder)
+    if info is not None:
+        migrate_if_needed(folder, info)
+    return info is not None
 
 
 def describe(workspace, name: str) -> dict[str, Any]:

@@ -183,19 +183,20 @@ def read_checked(folder: Path, info: dict) -> tuple[Manifest, str]:
     Refused unless the file is the one recorded in competition.json. A workspace from before the
     answers store is migrated first: its full manifest moves to the store (see :func:`migrate`).
     """
+    info = migrate_if_needed(folder, info)
     data, sha = checked_bytes(folder, info)
     return parse_manifest(data, str(folder / MANIFEST_FILE)), sha
 
 
 def checked_bytes(folder: Path, info: dict) -> tuple[bytes, str]:
-    """:func:`read_checked` without parsing: the participant manifest's bytes and the manifest SHA-256."""
+    """The participant manifest's bytes and the manifest SHA-256, read only: a workspace from before the
+    answers store is refused (:func:`migrate_if_needed` is the write step that moves its answers)."""
     path = folder / MANIFEST_FILE
-    try:
-        data = path.read_bytes()
-    except OSError:
-        raise CompetitionError(f"manifest {path} is missing; delete {rebuild_hint(folder)} to rebuild") from None
+    data = _manifest_bytes(path, folder)
     if is_full(data) or "participant_manifest_sha256" not in info:
-        data, info = migrate(folder, info, data)
+        raise CompetitionError(
+            f"{folder} is from before the answers store; `bench validate` or `bench submit` moves its answers there"
+        )
     actual, recorded = sha256_bytes(data), str(info.get("participant_manifest_sha256", ""))
     if actual != recorded:
         raise CompetitionError(
@@ -203,6 +204,22 @@ def checked_bytes(folder: Path, info: dict) -> tuple[bytes, str]:
             f"delete {rebuild_hint(folder)} to rebuild"
         )
     return data, str(info["manifest_sha256"])
+
+
+def _manifest_bytes(path: Path, folder: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        raise CompetitionError(f"manifest {path} is missing; delete {rebuild_hint(folder)} to rebuild") from None
+
+
+def migrate_if_needed(folder: Path, info: dict) -> dict:
+    """The write step for a workspace from before the answers store: move its hidden labels to the store.
+    Returns competition.json's (possibly new) contents."""
+    data = _manifest_bytes(folder / MANIFEST_FILE, folder)
+    if is_full(data) or "participant_manifest_sha256" not in info:
+        _, info = migrate(folder, info, data)
+    return info
 
 
 def migrate(folder: Path, info: dict, data: bytes) -> tuple[bytes, dict]:

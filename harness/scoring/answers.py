@@ -53,28 +53,28 @@ def answers_from(info: dict, manifest: Manifest, sha: str) -> Answers:
 
 def competition_terms(workspace, name: str) -> tuple[str, str] | None:
     """(metric label, manifest SHA-256) every row of the competition must carry; None if it was never
-    split in this workspace. Checks competition.json against the definition kept with the answers."""
+    split in this workspace. Checks competition.json against the definition kept with the answers. Reads only."""
     folder = competition_folder(workspace, name)
     info = read_info(folder)
     if info is None:
         return None
-    checked_bytes(folder, info)  # migrates a workspace from before the answers store
-    info = read_info(folder) or info
+    checked_bytes(folder, info)
     definition = _checked_definition(name, info)
     return str(definition["metric"]).replace("@k", f"@{definition['k']}"), str(info["manifest_sha256"])
 
 
 def load_answers(workspace, name: str) -> Answers:
-    """The hidden answers: the store's entry named by competition.json, refused if either was edited."""
+    """The hidden answers: the store's entry named by competition.json, refused if either was edited.
+
+    Reads only: a competition never split here, or a workspace from before the answers store, is refused;
+    ``harness.data.competition.prepare_answers`` is the write step that splits or migrates it."""
     folder = competition_folder(workspace, name)
     info = read_info(folder)
     if info is None:
-        from harness.data.competition import open_competition  # splits the dataset: loads plugins
-
-        open_competition(workspace, name)
-        info = read_info(folder) or {}
+        raise CompetitionError(
+            f"competition {name!r} was never split in {workspace.root}; `bench validate` or `bench run` splits it"
+        )
     _, sha = checked_bytes(folder, info)
-    info = read_info(folder) or info
     definition = _checked_definition(name, info)
     data, _ = read_stored(name, sha)
     if sha256_bytes(data) != sha:

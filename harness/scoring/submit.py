@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from harness.atomic import atomic_writer, copy_atomic
+from harness.data.competition import prepare_answers
 from harness.errors import LeaderboardError, SubmissionError
 from harness.fingerprint import environment, git_commit
 from harness.scoring.answers import Answers, load_answers
@@ -92,7 +93,8 @@ def submit_here(
     source = Path(file)
     if not source.is_file():
         raise SubmissionError(f"submission file {source} " + ("is not a file" if source.exists() else "does not exist"))
-    answers = load_answers(workspace, competition)  # may split the competition: before the lock
+    prepare_answers(workspace, competition)  # the write step (split or migrate), before the lock
+    answers = load_answers(workspace, competition)
     board = workspace.leaderboard_path(competition)
     destination = workspace.submission_path(competition, submission_id, kept_suffix(source))
     run_dir = workspace.run_dir(submission_id)
