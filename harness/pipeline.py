@@ -252,7 +252,7 @@ class Recording:
 def record_or_keep(workspace: Workspace, recording: Recording):
     """Submit a trained run's file; if only recording fails (a full disk, a read-only leaderboard, a
     locked board), the weights and the submission are kept and the error says how to submit them."""
-    from harness.scoring.submit import submit
+    from harness.scoring.submit import submit_isolated
 
     competition, path, run_dir, submission_id = (
         recording.competition,
@@ -261,7 +261,7 @@ def record_or_keep(workspace: Workspace, recording: Recording):
         recording.submission_id,
     )
     try:
-        return submit(
+        return submit_isolated(  # this process ran plugin code: the trusted process scores
             workspace, competition, path, name=recording.name, fields=recording.fields, submission_id=submission_id
         )
     except BaseException as exc:

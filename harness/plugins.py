@@ -70,11 +70,9 @@ class PluginHost:
 
     # -- public -------------------------------------------------------------------------
     def load(self) -> PluginHost:
-        global _plugin_code_loaded
         if self._loaded:
             return self
         self._loaded = True
-        _plugin_code_loaded = True
         found = list(self._discover())
         outside = [(name, location, importer) for name, location, importer in found if importer[0] != "built-in"]
         probe = probe_imports([(importer[0], location) for _, location, importer in outside], probe_timeout())
@@ -281,12 +279,6 @@ def _describe(exc: BaseException) -> str:
 
 
 _host: PluginHost | None = None
-_plugin_code_loaded = False
-
-
-def plugin_code_loaded() -> bool:
-    """Whether this process has loaded plugins (then it scores in the trusted process)."""
-    return _plugin_code_loaded
 
 
 def get_host() -> PluginHost:
@@ -306,6 +298,5 @@ def strict_from_env() -> bool:
 
 def reset_host() -> None:
     """Forget loaded plugins (tests; a changed ``$BENCH_PLUGINS_DIR``)."""
-    global _host, _plugin_code_loaded
+    global _host
     _host = None
-    _plugin_code_loaded = False

@@ -21,14 +21,14 @@ def team_toml(deadline: str = "", **rules) -> str:
 
 def build_competitions(root: Path) -> None:
     """competitions/team (TOML over digits, 3 a day, 2 finals) and competitions/open (no limits), built."""
-    from harness.scoring.answers import load_answers
+    from harness.data.competition import prepare_answers
     from harness.workspace import Workspace
 
     for name, text in (("team", team_toml()), ("open", team_toml(daily_submissions=0, final_submissions=0))):
         folder = root / "competitions" / name
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "competition.toml").write_text(text)
-        load_answers(Workspace(root), name)
+        prepare_answers(Workspace(root), name)
 
 
 def write_submission_file(workspace, competition: str, path: Path, quality: float = 1.0) -> Path:

@@ -161,7 +161,7 @@ def test_a_run_whose_row_cannot_be_recorded_keeps_its_artifacts(workspace, monke
     def board_full(*args, **kwargs):
         raise LeaderboardError("could not lock leaderboards/digits.csv within 60 s")
 
-    monkeypatch.setattr(submit_module, "submit", board_full)
+    monkeypatch.setattr(submit_module, "submit_isolated", board_full)
     with pytest.raises(
         BenchError, match=textwrap.dedent(r"weights are kept .* `bench submit .*r1\.csv --competition digits`")
     ):

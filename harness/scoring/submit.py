@@ -6,9 +6,10 @@ Everything happens under the leaderboard's lock, taken before any file is writte
 killed while it waits leaves nothing behind; a failure after that removes the files it wrote and
 leaves the board as it was.
 
-Scoring is trusted code: in a process that has loaded plugins (``bench run``, ``bench tune``) it
-runs in a fresh Python process that loads none (:mod:`harness.scoring.trusted`), so no plugin can
-change a recorded score.
+Scoring is trusted code. The caller says where it runs: :func:`submit` scores in this process (``bench
+submit``), :func:`submit_isolated` in a fresh Python process that loads no third-party plugin
+(:mod:`harness.scoring.trusted`): what a process that ran plugin code (``bench run``, ``bench tune``, the
+server) calls, so that no plugin can change a recorded score.
 """
 
 from __future__ import annotations
@@ -54,6 +55,21 @@ class SubmitResult:
     missing_queries: int = 0  # queries the file left out; each scored 0
 
 
+def submit_isolated(
+    workspace: Workspace,
+    competition: str,
+    file: str | os.PathLike,
+    name: str = "",
+    fields: dict[str, Any] | None = None,
+    submission_id: str | None = None,
+) -> SubmitResult:
+    """:func:`submit` done by the trusted scorer process: for a caller that has run plugin code."""
+    request = {"competition": competition, "file": str(Path(file).resolve()), "name": name}
+    request.update(fields=fields or {}, submission_id=submission_id, root=str(workspace.root))
+    reply = run_trusted(request)
+    return SubmitResult(reply["row"], reply["rank"], Path(reply["run_dir"]), reply["scores"], reply["missing"])
+
+
 def submit(
     workspace: Workspace,
     competition: str,
@@ -62,29 +78,8 @@ def submit(
     fields: dict[str, Any] | None = None,
     submission_id: str | None = None,
 ) -> SubmitResult:
-    """Copy ``file`` into the workspace, score the copy and append its leaderboard row.
-
-    In a process where plugin code has run, the work is done by the trusted scorer process.
-    """
-    from harness.plugins import plugin_code_loaded
-
-    if plugin_code_loaded():
-        request = {"competition": competition, "file": str(Path(file).resolve()), "name": name}
-        request.update(fields=fields or {}, submission_id=submission_id, root=str(workspace.root))
-        reply = run_trusted(request)
-        return SubmitResult(reply["row"], reply["rank"], Path(reply["run_dir"]), reply["scores"], reply["missing"])
-    return submit_here(workspace, competition, file, name, fields, submission_id)
-
-
-def submit_here(
-    workspace: Workspace,
-    competition: str,
-    file: str | os.PathLike,
-    name: str = "",
-    fields: dict[str, Any] | None = None,
-    submission_id: str | None = None,
-) -> SubmitResult:
-    """:func:`submit` in this process."""
+    """Copy ``file`` into the workspace, score the copy and append its leaderboard row, in this process
+    (a process that has run plugin code calls :func:`submit_isolated`)."""
     fields = dict(fields or {})
     unexpected = [key for key in fields if key not in CALLER_FIELDS]
     if unexpected:
@@ -223,7 +218,7 @@ def _trusted_main() -> int:
     request = json.load(sys.stdin)
 
     def work() -> dict:
-        result = submit_here(
+        result = submit(
             Workspace(Path(request["root"])),
             request["competition"],
             request["file"],

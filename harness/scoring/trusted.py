@@ -1,5 +1,5 @@
 """The trusted scorer process: ``python -m harness.scoring.submit`` takes one submit request (JSON on
-stdin), does it with :func:`harness.scoring.submit.submit_here` and answers with one JSON line.
+stdin), does it with :func:`harness.scoring.submit.submit` and answers with one JSON line.
 
 A process that has loaded plugins (``bench run``, ``bench tune``) cannot vouch for its own numpy, its
 own scorer or its own leaderboard writer: any plugin could have replaced them at import. This
