@@ -176,3 +176,15 @@ def test_pixels_end_to_end_writes_a_verifiable_parquet_row(real_files, cli, work
     assert submission.suffix == ".parquet" and submission.stat().st_size < 250_000
     verified = cli("leaderboard", "-c", "fashion-mnist", "--verify")
     assert verified.exit_code == 0 and "all 1 row(s) of fashion-mnist rescore" in verified.stdout, verified.output
+
+
+def test_a_competition_may_ask_for_parquet_submissions():
+    from harness.data.spec import CompetitionSpec
+    from harness.errors import CompetitionError
+    from harness.scoring.submission import submission_suffix
+
+    assert submission_suffix(1_000, 100) == ".csv" and submission_suffix(1_000, 100, "parquet") == ".parquet"
+    assert submission_suffix(1_000, 54_000, "csv") == ".csv"
+    spec = CompetitionSpec(name="x", dataset="digits", submission_format="feather")
+    with pytest.raises(CompetitionError, match="submission_format must be one of auto, csv, parquet"):
+        spec.check()
