@@ -142,8 +142,8 @@ def test_unseen_classes_caps_train_items_per_class():
 @pytest.mark.parametrize(
     "name, sizes, classes",
     [
-        ("fashion-mnist", {"train": 500, "val": 200, "query": 1000, "gallery": 2000}, None),
-        ("fashion-mnist-unseen", {"train": 500, "val": 200, "query": 900, "gallery": 2100}, ([0, 1, 3, 5, 8], [2, 7])),
+        ("fashion-mnist", {"train": 400, "val": 200, "query": 1000, "gallery": 2000}, None),
+        ("fashion-mnist-unseen", {"train": 400, "val": 200, "query": 900, "gallery": 2100}, ([0, 1, 3, 5, 8], [2, 7])),
     ],
 )
 def test_competition_split_sizes_and_disjoint_roles(real_files, workspace, name, sizes, classes):
