@@ -209,7 +209,11 @@ def training_figure(path: Path, history: list[dict], title: str = "") -> Path:
     if len(epochs) and not np.isnan(zero).all():
         census.plot(epochs, zero, color="black", marker="o", ms=3, label="zero-loss samples")
     census.set(xlabel="epoch", ylabel="share of the batches' triplets", ylim=(0, 1), title="triplets in the batches")
-    census.legend(loc="lower left", fontsize=8)
+    if census.get_legend_handles_labels()[0]:
+        census.legend(loc="lower left", fontsize=8)
+    else:
+        census.text(0.5, 0.5, "no triplet census (not a triplet loss)", ha="center", va="center",
+                    transform=census.transAxes)  # fmt: skip
     overlap = np.array([float(r.get("val_neighbour_overlap", np.nan)) for r in history])
     shown = ~np.isnan(overlap)
     stability.plot(epochs[shown], overlap[shown], color="#1f77b4", marker="o", ms=3)
