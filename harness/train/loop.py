@@ -21,7 +21,7 @@ from torch import nn
 
 from harness.components import create_loss, create_sampler, registry
 from harness.config import OptimConfig, RunConfig, TrainConfig
-from harness.errors import TrainingError
+from harness.errors import ConfigError, TrainingError
 from harness.hookspecs import EpochAware, FeedbackSampler, PerSampleLoss, RefreshableSampler
 from harness.train import distributed
 from harness.train.devices import (
@@ -200,6 +200,7 @@ def build_parts(cfg: RunConfig, train, device) -> TrainingParts:
     tc, oc, seed = cfg.train, cfg.optim, cfg.seed
     model = build_model(cfg.components, train.num_classes, device)
     model = model.to(device, memory_format=memory_format(tc.channels_last))
+    require_trainable(model, cfg)
     losses = build_losses(cfg, train.num_classes, model.out_dim, device)
     losses = distributed.across_ranks(losses, lambda key: in_batch_loss(cfg, key), tc.gather_embeddings)
     sampler = distributed.shard_batches(build_sampler(cfg, train.labels))
@@ -221,6 +222,17 @@ def build_parts(cfg: RunConfig, train, device) -> TrainingParts:
         trainer,
         diagnostics=EpochDiagnostics(cfg.components["loss"]),
     )
+
+
+def require_trainable(model: nn.Module, cfg: RunConfig) -> None:
+    """Training a model without parameters would change nothing it embeds: say so instead of failing later."""
+    if not any(p.requires_grad for p in model.parameters()):
+        named = cfg.components
+        parts = " + ".join(f"{s} {named[s]['name']!r}" for s in ("backbone", "pooling", "head") if named.get(s))
+        raise ConfigError(
+            f"train.epochs={cfg.train.epochs} but the model ({parts}) has nothing to train; set train.epochs=0 "
+            "or choose a backbone or head with parameters"
+        )
 
 
 def in_batch_loss(cfg: RunConfig, key: str) -> bool:
