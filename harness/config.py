@@ -285,34 +285,53 @@ def config_hash(cfg: dict[str, Any]) -> str:
 
 def check_values(tc: TrainConfig, oc: OptimConfig) -> None:
     """Refuse harness values that types alone do not catch, before anything is built."""
+    problems = [*_not_finite(("optim", oc), ("train", tc)), *_optim_problems(oc), *_train_problems(tc)]
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def _not_finite(*sections: tuple[str, Any]) -> list[str]:
+    return [
+        f"{section}.{f.name} must be a finite number but got {getattr(values, f.name)}"
+        for section, values in sections
+        for f in dataclasses.fields(values)
+        if isinstance(getattr(values, f.name), float) and not math.isfinite(getattr(values, f.name))
+    ]
+
+
+def _optim_problems(oc: OptimConfig) -> list[str]:
     problems = []
     if oc.name not in OPTIMIZERS:
         problems.append(f"optim.name must be one of {', '.join(OPTIMIZERS)}, got {oc.name!r}")
     if oc.schedule not in SCHEDULES:
         problems.append(f"optim.schedule must be one of {', '.join(SCHEDULES)}, got {oc.schedule!r}")
-    for section, values in (("optim", oc), ("train", tc)):
-        for f in dataclasses.fields(values):
-            value = getattr(values, f.name)
-            if isinstance(value, float) and not math.isfinite(value):
-                problems.append(f"{section}.{f.name} must be a finite number but got {value}")
     if oc.lr <= 0:
         problems.append(f"optim.lr must be positive but got {oc.lr}")
-    for key in ("weight_decay", "momentum", "backbone_lr_scale", "grad_clip"):
-        if getattr(oc, key) < 0:
-            problems.append(f"optim.{key} cannot be negative but got {getattr(oc, key)}")
-    for key in ("batch_size", "eval_every", "embed_batch_size"):
-        if getattr(tc, key) < 1:
-            problems.append(f"train.{key} must be at least 1 but got {getattr(tc, key)}")
+    problems += [
+        f"optim.{key} cannot be negative but got {getattr(oc, key)}"
+        for key in ("weight_decay", "momentum", "backbone_lr_scale", "grad_clip")
+        if getattr(oc, key) < 0
+    ]
+    return problems
+
+
+def _train_problems(tc: TrainConfig) -> list[str]:
+    problems = [
+        f"train.{key} must be at least 1 but got {getattr(tc, key)}"
+        for key in ("batch_size", "eval_every", "embed_batch_size")
+        if getattr(tc, key) < 1
+    ]
     if tc.transforms not in ("auto", "on", "off"):
         problems.append(f"train.transforms must be one of auto, on, off, got {tc.transforms!r}")
     if not 0 < tc.crop_scale <= 1:
         problems.append(f"train.crop_scale must be in (0, 1] but got {tc.crop_scale}")
     if tc.color_jitter < 0:
         problems.append(f"train.color_jitter cannot be negative but got {tc.color_jitter}")
-    for key in ("epochs", "patience", "num_workers", "threads", "preload_mb"):
-        if getattr(tc, key) < 0:
-            problems.append(f"train.{key} cannot be negative but got {getattr(tc, key)}")
+    problems += [
+        f"train.{key} cannot be negative but got {getattr(tc, key)}"
+        for key in ("epochs", "patience", "num_workers", "threads", "preload_mb")
+        if getattr(tc, key) < 0
+    ]
     if tc.classification_weight < 0:
         problems.append(f"train.classification_weight cannot be negative but got {tc.classification_weight}")
-    if problems:
-        raise ConfigError("; ".join(problems))
+    return problems

@@ -188,13 +188,13 @@ def run_on_device(workspace: Workspace, request: RunRequest, hooks: RunHooks, to
 
 def embed_and_search(model, comp, cfg: RunConfig, device, progress=None) -> SearchResult:
     """Embed query and gallery (no labels), index the gallery, search k = the competition's k."""
-    from harness.train.embed import embed_images
+    from harness.train.embed import EmbedOptions, embed_images
 
     started = time.perf_counter()
     query, gallery = comp.query(), comp.gallery()
-    args = (device, cfg.train.embed_batch_size, cfg.train.amp, progress)
-    query_vectors = embed_images(model, query, *args, description="query embeddings")
-    gallery_vectors = embed_images(model, gallery, *args, description="gallery embeddings")
+    options = EmbedOptions.of(cfg.train, device)
+    query_vectors = embed_images(model, query, options, progress, "query embeddings")
+    gallery_vectors = embed_images(model, gallery, options, progress, "gallery embeddings")
     embed_seconds = time.perf_counter() - started
     name, settings = cfg.component("indexer")
     settings.setdefault("device", str(device))  # exact and hamming search where the model ran, unless set

@@ -118,7 +118,7 @@ def test_a_run_that_crashes_leaves_no_run_folder_and_no_submission(cli, isolated
     def broken_submit(*args, **kwargs):
         raise RuntimeError("scorer crashed")
 
-    monkeypatch.setattr("harness.scoring.submit.submit", broken_submit)
+    monkeypatch.setattr("harness.scoring.submit.submit_isolated", broken_submit)
     with pytest.raises(RuntimeError, match="scorer crashed"):
         cli("run", "--plugin", "softmax", "--set", "train.epochs=1", "--quiet")
     assert list((isolated_workspace / "runs").glob("*")) == []

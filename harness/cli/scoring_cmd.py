@@ -196,6 +196,12 @@ def leaderboard_command(
         return
     metric_label = terms[0] if terms else rows[0].get("metric", "")
     table = [_display(row, private, fmt is Format.json) for row in banded(ranked(rows, private), private)]
+    unchecked = "" if terms else " (not checked against the competition: it is not split in this workspace yet)"
+    _print_board(table, fmt, f"{competition} leaderboard ({metric_label}){unchecked}", wide)
+
+
+def _print_board(table: list[dict], fmt: Format, title: str, wide: bool) -> None:
+    """The ranked rows in ``fmt``; a table warns about the invalid rows it shows unranked."""
     if fmt is Format.json:
         console.print_json(json.dumps([_json_row(row) for row in table]))
     elif fmt is Format.csv:
@@ -207,8 +213,7 @@ def leaderboard_command(
     elif fmt is Format.markdown:
         typer.echo(_markdown(_human(table)))
     else:
-        unchecked = "" if terms else " (not checked against the competition: it is not split in this workspace yet)"
-        emit([], "table", f"{competition} leaderboard ({metric_label}){unchecked}", _human(table), wide)
+        emit([], "table", title, _human(table), wide)
     invalid = sum(1 for row in table if row["rank"] is None)
     if invalid and fmt is Format.table:
         err_console.print(f"[yellow]warning:[/] {invalid} invalid row(s) shown unranked; see the reason column")

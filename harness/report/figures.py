@@ -6,6 +6,7 @@ pyplot state) and closed by going out of scope. Sizes are bounded whatever the i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -82,20 +83,30 @@ def ap_axis_bottom(values: np.ndarray) -> float:
     return max(0.0, low - 0.1 * max(1.0 - low, 0.02))
 
 
-def cost_figure(
-    path: Path,
-    labels: list[str],
-    scores: np.ndarray,
-    bytes_per_item: np.ndarray,
-    search_ms: np.ndarray,
-    code_kinds: list[str],
-    metric: str = "score",
-) -> Path:
+@dataclass(frozen=True)
+class CostPoints:
+    """One point per submission: its label, public score, bytes per item, search ms per query and code kind."""
+
+    labels: list[str]
+    scores: np.ndarray
+    bytes_per_item: np.ndarray
+    search_ms: np.ndarray
+    code_kinds: list[str]
+
+
+def cost_figure(path: Path, points: CostPoints, metric: str = "score") -> Path:
     """Public score against bytes per item and against search ms per query, Pareto fronts drawn.
 
     One point per submission; float and binary codes get distinct markers. Missing costs (NaN) drop
     the point from that panel only.
     """
+    labels, scores, bytes_per_item, search_ms, code_kinds = (
+        points.labels,
+        points.scores,
+        points.bytes_per_item,
+        points.search_ms,
+        points.code_kinds,
+    )
     from harness.report.analysis import pareto_front
 
     scores = np.asarray(scores, dtype=np.float64)

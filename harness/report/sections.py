@@ -133,15 +133,14 @@ def cost_section(rows: list[dict], out_dir: Path, name: str = "cost.png") -> Sec
     """Public score against memory (bytes per item) and speed (search ms per query)."""
     labels = [point_label(r) for r in rows]
     metric = next((r.get("metric") for r in rows if r.get("metric")), "score")
-    figures.cost_figure(
-        Path(out_dir) / name,
+    points = figures.CostPoints(
         labels,
         np.array([number(r.get("public")) for r in rows]),
         np.array([number(r.get("bytes_per_item")) for r in rows]),
         np.array([number(r.get("search_ms_per_query")) for r in rows]),
         [r.get("code_kind", "") or "unknown" for r in rows],
-        metric=metric,
     )
+    figures.cost_figure(Path(out_dir) / name, points, metric=metric)
     caption = (
         "Public score against cost, one point per submission (circles: float vectors, squares: "
         "binary codes); the black staircase is the Pareto front: nothing cheaper scores higher."

@@ -40,51 +40,59 @@ class Validation:
             self.problems.append(problem)
 
 
-def check_row(
-    place: str,
-    query_id: str | None,
-    tokens: Sequence[str | None],
-    count: int,
-    position: int | None,
-    first_place: str,
-    gallery: Callable[[str], int | None],
-    k: int,
-    result: Validation,
-) -> None:
-    """Report the problems of one row and record its ranked positions.
+@dataclass(frozen=True)
+class RowChecker:
+    """The per-row rules of every reader against one answer key: ``gallery`` maps an id to its position
+    (None: unknown), ``k`` is the most neighbours a row may list, problems and positions go to ``result``."""
 
-    ``place`` is "line 7" or "row 7"; ``position`` the query's row in the answers (None: unknown
-    id); ``first_place`` where the same query came first ("" if this is its first row);
-    ``tokens`` the neighbour ids (the first ones only when ``count``, their number, is huge).
-    """
-    if position is None:
-        result.add(f"{place}: unknown query id {short(query_id or '')!r}")
-    elif first_place:
-        result.add(f"{place}: duplicate query id {query_id!r} (first on {first_place})")
-        position = None
-    if any(not t for t in tokens):
-        result.add(f"{place}: empty neighbour id (use single spaces, none leading or trailing)")
-        kept = [t for t in tokens if t]
-        count -= len(tokens) - len(kept)  # the empty ones were not neighbours
-        tokens = kept
-    if count > k:
-        checked = "" if count == len(tokens) else f" (only the first {len(tokens)} checked)"
-        result.add(f"{place}: {count} neighbours, more than k={k}{checked}")
-    found = [gallery(t) for t in tokens]
-    if None in found:
-        unknown = [t for t, g in zip(tokens, found) if g is None]
-        shown = ", ".join(repr(short(t)) for t in unknown[:3]) + (", ..." if len(unknown) > 3 else "")
-        result.add(f"{place}: {len(unknown)} unknown gallery id(s): {shown}")
-        found = [-1 if g is None else g for g in found]
-    if len(set(tokens)) != len(tokens):
-        seen: set[str] = set()
-        repeated = [t for t in tokens if t in seen or seen.add(t)]
-        result.add(f"{place}: repeated neighbour(s): {', '.join(repr(short(t)) for t in repeated[:3])}")
-    if position is not None and found:
-        row = found[:k]
-        result.ranked[position, : len(row)] = row
-    if position is not None:
-        result.rows += 1
+    gallery: Callable[[str], int | None]
+    k: int
+    result: Validation
+
+    def check(
+        self,
+        place: str,
+        query_id: str | None,
+        tokens: Sequence[str | None],
+        count: int,
+        position: int | None,
+        first_place: str,
+    ) -> None:
+        """Report the problems of one row and record its ranked positions.
+
+        ``place`` is "line 7" or "row 7"; ``position`` the query's row in the answers (None: unknown
+        id); ``first_place`` where the same query came first ("" if this is its first row);
+        ``tokens`` the neighbour ids (the first ones only when ``count``, their number, is huge).
+        """
+        gallery, k, result = self.gallery, self.k, self.result
+        if position is None:
+            result.add(f"{place}: unknown query id {short(query_id or '')!r}")
+        elif first_place:
+            result.add(f"{place}: duplicate query id {query_id!r} (first on {first_place})")
+            position = None
+        if any(not t for t in tokens):
+            result.add(f"{place}: empty neighbour id (use single spaces, none leading or trailing)")
+            kept = [t for t in tokens if t]
+            count -= len(tokens) - len(kept)  # the empty ones were not neighbours
+            tokens = kept
+        if count > k:
+            checked = "" if count == len(tokens) else f" (only the first {len(tokens)} checked)"
+            result.add(f"{place}: {count} neighbours, more than k={k}{checked}")
+        found = [gallery(t) for t in tokens]
+        if None in found:
+            unknown = [t for t, g in zip(tokens, found) if g is None]
+            shown = ", ".join(repr(short(t)) for t in unknown[:3]) + (", ..." if len(unknown) > 3 else "")
+            result.add(f"{place}: {len(unknown)} unknown gallery id(s): {shown}")
+            found = [-1 if g is None else g for g in found]
+        if len(set(tokens)) != len(tokens):
+            seen: set[str] = set()
+            repeated = [t for t in tokens if t in seen or seen.add(t)]
+            result.add(f"{place}: repeated neighbour(s): {', '.join(repr(short(t)) for t in repeated[:3])}")
+        if position is not None and found:
+            row = found[:k]
+            result.ranked[position, : len(row)] = row
+        if position is not None:
+            result.rows += 1
 
 
 def finish(result: Validation, seen: np.ndarray, query_ids, rows_read: int) -> Validation:

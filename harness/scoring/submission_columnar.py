@@ -21,7 +21,7 @@ import numpy as np
 
 from harness.data.arrow import nulls, pyarrow, strings, to_numpy
 from harness.scoring.id_index import IdIndex
-from harness.scoring.submission_checks import HEADER, LONG_ROW, Validation, check_row, finish
+from harness.scoring.submission_checks import HEADER, LONG_ROW, RowChecker, Validation, finish
 
 pa = pyarrow()
 import pyarrow.compute as pc  # noqa: E402  (after pyarrow's pandas probe, answered above)
@@ -275,8 +275,9 @@ class BatchChecker:
         first = self.first_place[pos] if pos is not None else 0
         first_place = f"{self.unit} {first}" if pos is not None and first != places[i] else ""
         tokens = ["" if t is None else t for t in tokens]
-        lookup = self.columns.gallery_lookup()
-        check_row(place, query_id, tokens, count, pos, first_place, lookup, self.k, self.result)
+        RowChecker(self.columns.gallery_lookup(), self.k, self.result).check(
+            place, query_id, tokens, count, pos, first_place
+        )
 
     def finish(self) -> Validation:
         return finish(self.result, self.first_place, self.answers.query_ids, self.rows_read)

@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import SubmissionError
-from harness.scoring.submission_checks import HEADER, LONG_ROW, Validation, check_row, finish, short
+from harness.scoring.submission_checks import HEADER, LONG_ROW, RowChecker, Validation, finish, short
 
 
 def validate_lines(path: Path, answers, queries: dict[str, int], gallery: dict[str, int]) -> Validation:
     k = answers.k
     result = Validation(ranked=np.full((len(queries), k), -1, dtype=np.int64))
     first_line = np.zeros(len(queries), dtype=np.int64)  # 0: not seen yet
+    checker = RowChecker(gallery.get, k, result)
     try:
         handle = open(path, "rb")  # noqa: SIM115  (closed by the with below; only open's error is caught)
     except OSError as exc:
@@ -35,7 +36,7 @@ def validate_lines(path: Path, answers, queries: dict[str, int], gallery: dict[s
                 if text != HEADER:
                     result.add(f"line 1: header must be exactly {HEADER!r} but is {short(text)!r}")
                 continue
-            _check_line(text, line_no, queries, gallery, k, first_line, result)
+            _check_line(text, line_no, queries, first_line, checker)
     if line_no == 0:
         result.add(f"line 1: file is empty; expected the header {HEADER!r}")
         return result
@@ -61,7 +62,8 @@ def split_fields(text: str) -> list[str]:
         return text.split(",")
 
 
-def _check_line(text, line_no, queries, gallery, k, first_line, result) -> None:
+def _check_line(text, line_no, queries, first_line, checker: RowChecker) -> None:
+    result, k = checker.result, checker.k
     if text.strip() == "":
         result.add(f"line {line_no}: empty line")
         return
@@ -85,4 +87,4 @@ def _check_line(text, line_no, queries, gallery, k, first_line, result) -> None:
         tokens = neighbors.split(" ")
     else:
         tokens = neighbors.split(" ", k)[:k]
-    check_row(f"line {line_no}", query_id, tokens, count, position, first_place, gallery.get, k, result)
+    checker.check(f"line {line_no}", query_id, tokens, count, position, first_place)

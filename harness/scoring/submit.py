@@ -119,7 +119,7 @@ def submit(
                 )
             with atomic_writer(run_dir / "env.json") as handle:
                 json.dump(env, handle, indent=2)
-            row = _row(fields, submission_id, name, report, answers, destination, workspace)
+            row = _row(fields, submission_id, name, report, answers, _relative(destination, workspace.root))
             row.update(env=json.dumps(env, sort_keys=True), submission_sha256=digest.result())
             written = append_locked(board, row)
         except BaseException:
@@ -154,7 +154,7 @@ def copy_kept(source: Path, destination: Path) -> None:
         raise SubmissionError(f"cannot copy {source} to {destination}: {exc.strerror or exc}") from None
 
 
-def _row(fields, submission_id, name, report, answers, destination, workspace) -> dict[str, Any]:
+def _row(fields, submission_id: str, name: str, report, answers: Answers, submission_path: str) -> dict[str, Any]:
     return {
         **fields,
         "submission_id": submission_id,
@@ -169,7 +169,7 @@ def _row(fields, submission_id, name, report, answers, destination, workspace) -
         "private_high": report.private_ci[1],
         "manifest_sha256": answers.manifest_sha256,
         "git_commit": git_commit(),
-        "submission_path": _relative(destination, workspace.root),
+        "submission_path": submission_path,
         "group": group_id(str(fields.get("config_hash") or ""), git_commit()),
         "metrics": json.dumps(report.panel, sort_keys=True),
     }

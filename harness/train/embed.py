@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -11,17 +12,29 @@ import torch
 from harness.train.devices import autocast
 
 
+@dataclass(frozen=True)
+class EmbedOptions:
+    """Where and how a run embeds: its device, ``train.embed_batch_size``, ``train.amp`` and decoding workers."""
+
+    device: torch.device
+    batch_size: int = 256
+    amp: bool = False
+    workers: int = 0
+
+    @classmethod
+    def of(cls, train: Any, device: torch.device) -> EmbedOptions:
+        """A run's options from its ``TrainConfig``."""
+        return cls(torch.device(device), train.embed_batch_size, train.amp)
+
+
 @torch.no_grad()
 def embed_images(
     model: torch.nn.Module,
     images: Any,
-    device: torch.device,
-    batch_size: int = 256,
-    amp: bool = False,
+    options: EmbedOptions,
     progress: Any = None,
     description: str = "embedding",
     relaxed: bool = False,
-    workers: int = 0,
 ) -> np.ndarray:
     """``(N, D)`` float32 for ``images`` (anything with ``__len__`` and ``load(positions)``).
 
@@ -32,7 +45,7 @@ def embed_images(
     """
     was_training = model.training
     model.eval()
-    device = torch.device(device)
+    device, batch_size, amp, workers = torch.device(options.device), options.batch_size, options.amp, options.workers
     total = len(images)
     task = progress.add_task(description, total=total) if progress is not None else None
     chunks = []

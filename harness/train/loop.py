@@ -35,7 +35,7 @@ from harness.train.devices import (
     seed_everything,
 )
 from harness.train.diagnostics import EpochDiagnostics, NeighbourStability
-from harness.train.embed import embed_images, in_memory, load_batches, loader_workers
+from harness.train.embed import EmbedOptions, embed_images, in_memory, load_batches, loader_workers
 from harness.train.model import RetrievalModel, build_model
 from harness.train.transforms import train_transform
 from harness.train.validation import leave_one_out, mean_leave_one_out_score
@@ -374,9 +374,7 @@ def maybe_refresh(parts: TrainingParts, epoch: int, train, device, tc: TrainConf
     if every <= 0 or epoch == 0 or epoch % every:
         return
     description = "mining train embeddings"
-    sampler.refresh(
-        embed_images(parts.model, train, device, tc.embed_batch_size, tc.amp, progress, description, relaxed=True)
-    )
+    sampler.refresh(embed_images(parts.model, train, EmbedOptions.of(tc, device), progress, description, relaxed=True))
 
 
 # -- model selection on val ------------------------------------------------------------------
@@ -387,21 +385,22 @@ class ValTask:
     metric: str
     k: int
     indexer: dict[str, Any]  # the run's indexer section
-    device: torch.device
-    embed_batch_size: int
-    amp: bool
+    embedding: EmbedOptions
+
+    @property
+    def device(self) -> torch.device:
+        return self.embedding.device
 
     @classmethod
     def of(cls, cfg: RunConfig, spec: Any, device: torch.device) -> ValTask:
-        train = cfg.train
-        return cls(spec.metric, int(spec.k), cfg.components["indexer"], device, train.embed_batch_size, train.amp)
+        return cls(spec.metric, int(spec.k), cfg.components["indexer"], EmbedOptions.of(cfg.train, device))
 
 
 def val_score(model, val, task: ValTask, progress=None, on_ranked=None) -> float:
     """Mean score of val items retrieving among the other val items with the run's indexer.
 
     ``on_ranked(ranked)`` receives each item's ranked val neighbours (the diagnostics' stability measure)."""
-    embeddings = embed_images(model, val, task.device, task.embed_batch_size, task.amp, progress, "val embeddings")
+    embeddings = embed_images(model, val, task.embedding, progress, "val embeddings")
     ranked, k_val = leave_one_out(embeddings, task.indexer, task.k, task.device)
     if on_ranked is not None:
         on_ranked(ranked)
