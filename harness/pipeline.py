@@ -17,11 +17,16 @@ from typing import Any
 
 import numpy as np
 
+from harness.atomic import atomic_writer
 from harness.components import create_indexer
 from harness.config import RunConfig, resolve_run_config
+from harness.data.competition import open_competition
 from harness.errors import BenchError, LeaderboardError
 from harness.fingerprint import environment, training_fields
 from harness.hookspecs import CodeKind, StoredSize
+from harness.scoring import submit as scoring
+from harness.scoring.leaderboard import read_rows
+from harness.scoring.submission import submission_suffix, write_ranked
 from harness.workspace import Workspace, new_submission_id
 
 log = logging.getLogger("bench.run")
@@ -92,7 +97,6 @@ def run(workspace: Workspace, request: RunRequest, hooks: RunHooks | None = None
 
 def train_only(workspace: Workspace, cfg: RunConfig, torch_device) -> None:
     """What a rank other than 0 does: its share of the training, nothing written."""
-    from harness.data.competition import open_competition
     from harness.train.devices import cpu_threads, deterministic
     from harness.train.loop import fit
 
@@ -102,8 +106,6 @@ def train_only(workspace: Workspace, cfg: RunConfig, torch_device) -> None:
 
 def run_on_device(workspace: Workspace, request: RunRequest, hooks: RunHooks, torch_device, nproc: int) -> RunResult:
     """``run`` once the device (this rank's) is chosen; ``nproc`` ranks train."""
-    from harness.data.competition import open_competition
-    from harness.scoring.submission import submission_suffix, write_ranked
     from harness.train.devices import cpu_threads, deterministic
     from harness.train.loop import fit
 
@@ -232,7 +234,6 @@ def save_weights(model, run_dir: Path) -> Path:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    from harness.atomic import atomic_writer
 
     with atomic_writer(path) as handle:
         handle.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
@@ -253,7 +254,6 @@ class Recording:
 def record_or_keep(workspace: Workspace, recording: Recording):
     """Submit a trained run's file; if only recording fails (a full disk, a read-only leaderboard, a
     locked board), the weights and the submission are kept and the error says how to submit them."""
-    from harness.scoring.submit import submit_isolated
 
     competition, path, run_dir, submission_id = (
         recording.competition,
@@ -262,7 +262,7 @@ def record_or_keep(workspace: Workspace, recording: Recording):
         recording.submission_id,
     )
     try:
-        return submit_isolated(  # this process ran plugin code: the trusted process scores
+        return scoring.submit_isolated(  # this process ran plugin code: the trusted process scores
             workspace, competition, path, name=recording.name, fields=recording.fields, submission_id=submission_id
         )
     except BaseException as exc:
@@ -281,7 +281,6 @@ def record_or_keep(workspace: Workspace, recording: Recording):
 
 def _on_leaderboard(workspace, competition: str, submission_id: str) -> bool:
     """Whether ``submission_id`` has a row (True when the board cannot be read: then keep its files)."""
-    from harness.scoring.leaderboard import read_rows
 
     try:
         rows = read_rows(workspace.leaderboard_path(competition))
@@ -314,8 +313,6 @@ def discard_orphans(workspace, competition: str):
     try:
         yield
     except BaseException:
-        from harness.scoring.leaderboard import read_rows
-
         started = (set(workspace.runs.iterdir()) if workspace.runs.is_dir() else set()) - runs_before
         written = (set(folder.iterdir()) if folder.is_dir() else set()) - files_before
         try:
@@ -358,8 +355,6 @@ def rerun_submission(workspace: Workspace, request: RunRequest, destination: Pat
 
     ``bench reproduce`` compares the file with the recorded one. Returns (path, environment fingerprint).
     """
-    from harness.data.competition import open_competition
-    from harness.scoring.submission import write_ranked
     from harness.train.devices import cpu_threads, deterministic, pick_device
     from harness.train.loop import fit
 

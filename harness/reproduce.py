@@ -18,6 +18,8 @@ from typing import Any
 from harness.config import RunConfig, resolve_run_config
 from harness.errors import ConfigError, LeaderboardError, WorkspaceError
 from harness.fingerprint import differences
+from harness.scoring.groups import Scores, find_group, row_env, row_group, summarise_group
+from harness.scoring.leaderboard import read_rows
 
 SPREAD_SDS = 2.0
 
@@ -40,7 +42,6 @@ class Reproduction:
 
 def find_row(workspace, submission_id: str, competition: str | None = None) -> tuple[str, dict[str, Any], list]:
     """(competition, row, all rows of its board) of a submission id, searching every board if needed."""
-    from harness.scoring.leaderboard import read_rows
 
     boards = [workspace.leaderboard_path(competition)] if competition else sorted(workspace.leaderboards.glob("*.csv"))
     for board in boards:
@@ -73,7 +74,6 @@ def recorded_config(workspace, row: dict[str, Any], competition: str) -> RunConf
 
 def reproduce(workspace, submission_id: str, competition: str | None = None, progress: Any = None) -> Reproduction:
     from harness.pipeline import RunHooks, RunRequest, rerun_submission
-    from harness.scoring.groups import Scores, find_group, row_env, row_group, summarise_group
 
     competition, row, rows = find_row(workspace, submission_id, competition)
     cfg = recorded_config(workspace, row, competition)

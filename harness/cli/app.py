@@ -12,6 +12,7 @@ from typer.core import TyperGroup
 
 from harness.errors import BenchError
 from harness.train.launch import CRASH, STOPPED, USER_ERROR, RankStopped, record_rank_error
+from harness.workspace import Workspace
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 console = Console(highlight=False)
@@ -106,7 +107,6 @@ def _global_options(
 
 def workspace():
     """The workspace chosen by ``--root`` / ``$BENCH_ROOT`` / the current directory."""
-    from harness.workspace import Workspace
 
     return Workspace.from_env(state.root)
 

@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from harness.cli.app import app, console, relative, workspace
 from harness.data.spec import DEFAULT_COMPETITION
+from harness.errors import BenchError
 
 
 @app.command("report")
@@ -37,7 +38,6 @@ def report_command(
 
 def print_run_report(competition: str, submission_id: str, images: bool = True) -> None:
     """Write a run's own small report and print its path; a report that fails is a note, not an error."""
-    from harness.errors import BenchError
     from harness.report import write_run_report
 
     ws = workspace()

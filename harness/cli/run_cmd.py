@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from harness.cli.app import app, console, err_console, fmt_number, progress_bars, relative, workspace
 from harness.cli.report_cmd import print_run_report
+from harness.errors import ConfigError
 
 
 @app.command("run")
@@ -86,7 +87,6 @@ process trains its share and rank 0 writes the run, the submission and the leade
 
 def parse_seeds(text: str, seed: int | None) -> list[int]:
     """``0,1,2`` or ``0-4`` (or both, e.g. ``0-2,7``): distinct non-negative seeds, in order."""
-    from harness.errors import ConfigError
 
     if seed is not None:
         raise ConfigError("give either --seed or --seeds, not both")
@@ -162,7 +162,6 @@ def _summary(result, root: Path) -> None:
 def _launch_ranks(ws, nproc: int, ranks, cfg, argv: list[str]) -> None:
     """``--nproc N``: the same command (``argv``, resolving to ``cfg``) as N ranks through torchrun's launcher;
     rank 0 prints the result."""
-    from harness.errors import ConfigError
     from harness.pipeline import discard_orphans
     from harness.train.devices import pick_device
     from harness.train.distributed import check_ranks_fit

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.cli.app import app, console, err_console, workspace
+from harness.errors import BenchError
 
 serve_app = typer.Typer(help="Serve the workspace's competitions in a browser; participants upload with a token.")
 token_app = typer.Typer(help="Participants' tokens (stored hashed in serve/tokens.json).", no_args_is_help=True)
@@ -46,8 +47,6 @@ def serve_command(
 def _check_address(host: str, port: int) -> None:
     """Fail with one line, before uvicorn starts, when the address cannot be listened on."""
     import socket
-
-    from harness.errors import BenchError
 
     try:
         with socket.create_server((host, port)):

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from harness.cli.app import app, console, fmt_number, progress_bars, relative, workspace
+from harness.errors import ConfigError, TuneError
 from harness.tune.request import GRACE_PERIOD_S
 
 
@@ -133,7 +134,6 @@ Running it again resumes the study; trials of a killed worker are marked failed.
 
 def _tune_with_workers(ws, request, workers: int | None, gpus: str | None, config, quiet: bool) -> None:
     """``--workers N`` / ``--gpus``: N ``bench tune`` processes search; this one shows them, then submits the best."""
-    from harness.errors import ConfigError, TuneError
     from harness.tune.request import TuneHooks
     from harness.tune.study import Tuner
     from harness.tune.workers import WorkerPool, finished_trials, outcome_of, parse_gpus, worker_argv, worker_devices

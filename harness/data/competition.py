@@ -23,7 +23,9 @@ from typing import Any
 import numpy as np
 
 from harness.atomic import write_atomic
+from harness.components import create_dataset, get_competition_spec, registry
 from harness.data.answer_store import store_answers
+from harness.data.datasets import fingerprint
 from harness.data.manifest import (
     INFO_FILE,
     MANIFEST_FILE,
@@ -40,22 +42,20 @@ from harness.data.manifest import (
     sha256_bytes,
 )
 from harness.data.spec import BINDING_FIELDS, DEFAULT_COMPETITION, CompetitionSpec
+from harness.data.splits import public_mask, split
+from harness.data.toml_spec import read_spec, resolve_paths, toml_files
 from harness.errors import CompetitionError
+from harness.registry import did_you_mean
 
 
 def competition_names(workspace) -> list[str]:
     """Registered competitions and the workspace's TOML ones, sorted."""
-    from harness.components import registry
-    from harness.data.toml_spec import toml_files
 
     return sorted(set(registry("competitions").names()) | set(toml_files(workspace)))
 
 
 def competition_spec(workspace, name: str) -> CompetitionSpec:
     """The spec of ``name``: a workspace TOML file or a registered plugin; else "did you mean"."""
-    from harness.components import get_competition_spec, registry
-    from harness.data.toml_spec import read_spec, toml_files
-    from harness.registry import did_you_mean
 
     files = toml_files(workspace)
     registered = name in registry("competitions")
@@ -82,9 +82,6 @@ def item_ids(prefix: str, count: int, seed: int) -> np.ndarray:
 
 def open_competition(workspace, name: str = DEFAULT_COMPETITION) -> Competition:
     """The competition, its manifest written on first use and checked on every use after."""
-    from harness.components import create_dataset
-    from harness.data.datasets import fingerprint
-    from harness.data.toml_spec import resolve_paths
 
     spec = competition_spec(workspace, name)
     folder = competition_folder(workspace, name)
@@ -124,7 +121,6 @@ def open_competition(workspace, name: str = DEFAULT_COMPETITION) -> Competition:
 
 def _split(spec: CompetitionSpec, dataset, ids: np.ndarray) -> tuple[bytes, bytes]:
     """(full manifest, participant's view) of the competition's fixed split."""
-    from harness.data.splits import public_mask, split
 
     roles = split(dataset.labels, spec.protocol, dict(spec.protocol_config), spec.seed, dataset.roles)
     used = np.flatnonzero(roles != "")

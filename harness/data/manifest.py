@@ -25,7 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.atomic import write_atomic
+from harness.data.answer_store import store_answers
+from harness.data.arrow import pyarrow, to_numpy, to_strings
+from harness.data.spec import BINDING_FIELDS
 from harness.errors import CompetitionError
+from harness.workspace import check_name
 
 MANIFEST_FILE = "manifest.csv"
 INFO_FILE = "competition.json"
@@ -79,7 +84,6 @@ def parse_manifest(data: bytes, where: str = MANIFEST_FILE) -> Manifest:
 
 def _parse_columnar(data: bytes) -> Manifest | None:
     """The manifest through pyarrow's CSV reader (both cores, no Python object per row); None if in doubt."""
-    from harness.data.arrow import pyarrow, to_numpy, to_strings
 
     header = data[: data.find(b"\n")]
     if header not in (HEADER.encode(), PARTICIPANT_HEADER.encode()):
@@ -118,8 +122,6 @@ def _parse_columnar(data: bytes) -> Manifest | None:
 def _few_strings(array) -> np.ndarray:
     """A string array with few distinct values (roles) as NumPy, converting each value once."""
     import pyarrow.compute as pc
-
-    from harness.data.arrow import to_numpy, to_strings
 
     encoded = pc.dictionary_encode(array)
     return to_strings(encoded.dictionary)[to_numpy(encoded.indices)]
@@ -224,9 +226,6 @@ def migrate_if_needed(folder: Path, info: dict) -> dict:
 
 def migrate(folder: Path, info: dict, data: bytes) -> tuple[bytes, dict]:
     """Move a pre-answers-store workspace's hidden labels to the store; returns the new (file, info)."""
-    from harness.atomic import write_atomic
-    from harness.data.answer_store import store_answers
-    from harness.data.spec import BINDING_FIELDS
 
     path = folder / MANIFEST_FILE
     recorded = str(info.get("manifest_sha256", ""))
@@ -258,6 +257,5 @@ def rebuild_hint(folder: Path) -> str:
 
 def competition_folder(workspace, name: str) -> Path:
     """``competitions/<name>`` in the workspace, not created."""
-    from harness.workspace import check_name
 
     return Path(workspace.root) / "competitions" / check_name(name, "competition name")

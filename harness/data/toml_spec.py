@@ -36,6 +36,7 @@ import tomllib
 from datetime import date, datetime
 from pathlib import Path
 
+from harness.components import registry
 from harness.data.manifest import competition_folder
 from harness.data.spec import CompetitionSpec
 from harness.errors import CompetitionError
@@ -101,7 +102,6 @@ def add_competition(workspace, file, name: str | None = None) -> tuple[Competiti
     source = Path(file).expanduser()
     data = _read(source)
     chosen = check_name(name or data.get("name") or source.stem, "competition name")
-    from harness.components import registry
 
     if chosen in registry("competitions"):
         raise CompetitionError(f"competition {chosen!r} is already registered by a plugin; choose another name")

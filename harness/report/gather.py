@@ -12,14 +12,19 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.data.manifest import competition_folder, read_info
 from harness.errors import BenchError, CompetitionError, SubmissionError
+from harness.metrics import per_query_scores
 from harness.report.sections import ImageLoader, StudyData, SubmissionData
+from harness.scoring.answers import load_answers
+from harness.scoring.leaderboard import read_rows
+from harness.scoring.submission import read_submission
+from harness.tune.storage import JOURNAL_SUFFIX
 from harness.workspace import Workspace, check_name
 
 
 def leaderboard_rows(workspace: Workspace, competition: str) -> list[dict]:
     """Every row of the competition's leaderboard; CompetitionError when there is none yet."""
-    from harness.scoring.leaderboard import read_rows
 
     path = workspace.leaderboard_path(competition)
     rows = read_rows(path) if path.exists() else []
@@ -73,9 +78,6 @@ def submission_data(
     workspace: Workspace, competition: str, submission_id: str, row: dict | None = None
 ) -> SubmissionData:
     """A scored submission with its answers and per-query scores under the competition metric."""
-    from harness.metrics import per_query_scores
-    from harness.scoring.answers import load_answers
-    from harness.scoring.submission import read_submission
 
     path = submission_file(workspace, competition, submission_id, row)
     answers = load_answers(workspace, competition)
@@ -112,7 +114,6 @@ def image_loader(workspace: Workspace, competition: str) -> ImageLoader:
 
 def class_names(workspace: Workspace, competition: str) -> list[str] | None:
     """The dataset's class names recorded in ``competition.json``, indexed by manifest label."""
-    from harness.data.manifest import competition_folder, read_info
 
     try:
         info = read_info(competition_folder(workspace, competition)) or {}
@@ -171,8 +172,6 @@ def _load_study(optuna, folder: Path, name: str):
     ``folder`` that holds it (``bench tune --storage other.journal``), or None."""
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
-
-    from harness.tune.storage import JOURNAL_SUFFIX  # bench tune's default: studies/<study>.journal
 
     if not folder.is_dir():
         return None

@@ -17,6 +17,8 @@ from harness import metrics
 from harness.errors import BenchError
 from harness.report import analysis, figures, grid
 from harness.report.html import Section, Table
+from harness.scoring.groups import banded
+from harness.scoring.leaderboard import ranked, shake_label
 
 ImageLoader = Callable[[list[str]], np.ndarray]  # ids -> float32 (n, 3, H, W) in [0, 1]
 MAX_TABLE_ROWS = 100
@@ -62,7 +64,6 @@ def number(text: object) -> float:
 
 def best_public(rows: list[dict]) -> dict:
     """The row ranked first by public score (``harness.scoring.leaderboard.ranked``'s tie rules)."""
-    from harness.scoring.leaderboard import ranked
 
     ordered = ranked(rows)
     return next((row for row in ordered if row["rank"] is not None), ordered[0])  # invalid rows rank last
@@ -71,8 +72,6 @@ def best_public(rows: list[dict]) -> dict:
 def leaderboard_section(rows: list[dict], private: bool = False, chosen: str | None = None) -> Section:
     """The leaderboard as ``bench leaderboard`` ranks it: by public score, or with ``private`` by
     private score with each row's shake-up (places gained from public to private)."""
-    from harness.scoring.groups import banded
-    from harness.scoring.leaderboard import ranked, shake_label
 
     headers = ["#", "band", "submission", "name", "method", "code", "metric", "public [95% CI]"]
     if private:

@@ -20,9 +20,10 @@ import numpy as np
 
 from harness.errors import BenchError, ConfigError, LeaderboardError
 from harness.metrics import MetricRef, parse_metric, per_query_scores
-from harness.scoring.answers import Answers
+from harness.scoring.answers import Answers, load_answers
 from harness.scoring.scorer import bootstrap_ci
 from harness.scoring.statistics import SeedSummary, rank_bands, summarise_seeds
+from harness.scoring.submission import read_submission
 
 
 def group_id(config_hash: str, git_commit: str) -> str:
@@ -95,7 +96,6 @@ class Scores:
 
     @classmethod
     def open(cls, workspace, competition: str, metric: str | None = None) -> Scores:
-        from harness.scoring.answers import load_answers
 
         answers = load_answers(workspace, competition)
         ref = parse_metric(metric or answers.metric, answers.k)
@@ -145,7 +145,6 @@ class Scores:
 
     def score_file(self, path: Path) -> np.ndarray:
         """(Q,) scores of a submission file (raises SubmissionError for an unreadable one)."""
-        from harness.scoring.submission import read_submission
 
         ranked = read_submission(path, self.answers)
         return per_query_scores(

@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from harness.atomic import atomic_writer
+from harness.data.arrow import integers, pyarrow, strings
 from harness.errors import SubmissionError
+from harness.scoring import submission_columnar, submission_lines
 from harness.scoring.answers import Answers
 from harness.scoring.submission_checks import HEADER, KEEP_PROBLEMS, Validation
 
@@ -51,7 +53,6 @@ def write_submission(path: str | os.PathLike, query_ids: Sequence[str], neighbor
 
 def write_ranked(path: str | os.PathLike, query_ids, gallery_ids, ranked: np.ndarray) -> Path:
     """Write ranked gallery positions (Q, k; -1 = none) as a CSV or Parquet submission, by suffix, atomically."""
-    from harness.data.arrow import integers, pyarrow, strings
 
     pa = pyarrow()
     import pyarrow.compute as pc
@@ -97,7 +98,6 @@ def write_ranked(path: str | os.PathLike, query_ids, gallery_ids, ranked: np.nda
 
 def validate_submission(path: str | os.PathLike, answers: Answers) -> Validation:
     """Check every row of a submission against the answers' ids and k; never raises on bad content."""
-    from harness.scoring import submission_columnar, submission_lines
 
     path = Path(path)
     if not path.is_file():

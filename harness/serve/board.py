@@ -14,8 +14,14 @@ import math
 from pathlib import Path
 from typing import Any
 
+from harness.data.competition import competition_names, competition_spec
+from harness.data.manifest import competition_folder, read_info
 from harness.data.spec import CompetitionSpec
 from harness.errors import BenchError, CompetitionError
+from harness.scoring.groups import Scores, ranked_groups, row_group
+from harness.scoring.leaderboard import ranked, read_rows
+from harness.scoring.statistics import rank_bands
+from harness.scoring.submit import submit_isolated
 from harness.serve import rules
 from harness.serve.tokens import Participant, serve_dir
 from harness.workspace import Workspace, new_submission_id
@@ -29,14 +35,12 @@ UPLOAD_SUFFIXES = (".csv", ".parquet")
 
 
 def competitions(workspace: Workspace) -> list[str]:
-    from harness.data.competition import competition_names
 
     return competition_names(workspace)
 
 
 def known_competition(workspace: Workspace, name: str) -> CompetitionSpec:
     """The spec of a competition the workspace knows; a name from a request is looked up, never used as a path."""
-    from harness.data.competition import competition_spec
 
     if name not in competitions(workspace):
         raise CompetitionError(f"unknown competition {name!r}")
@@ -45,7 +49,6 @@ def known_competition(workspace: Workspace, name: str) -> CompetitionSpec:
 
 def competition_info(workspace: Workspace, spec: CompetitionSpec) -> dict[str, Any]:
     """Public facts of a competition: definition, sizes (once its manifest exists) and rules."""
-    from harness.data.manifest import competition_folder, read_info
 
     info = read_info(competition_folder(workspace, spec.name)) or {}
     return {
@@ -66,7 +69,6 @@ def upload_suffixes() -> tuple[str, ...]:
 
 
 def rows(workspace: Workspace, competition: str) -> list[dict[str, str]]:
-    from harness.scoring.leaderboard import read_rows
 
     return read_rows(workspace.leaderboard_path(competition))
 
@@ -85,7 +87,6 @@ def leaderboard(
     workspace: Workspace, spec: CompetitionSpec, *, private: bool, participants: set[str]
 ) -> list[dict[str, Any]]:
     """Ranked rows as shown: public board (all rows), or private board (the final submissions only)."""
-    from harness.scoring.leaderboard import ranked
 
     board = rows(workspace, spec.name)
     finals = rules.final_ids(workspace, spec, board, participants)
@@ -102,8 +103,6 @@ def add_bands(ranked_rows: list[dict[str, Any]], column: str) -> None:
 
     Rows whose intervals overlap the band leader's share its band (harness.scoring.statistics).
     """
-    from harness.scoring.groups import row_group
-    from harness.scoring.statistics import rank_bands
 
     valid = [row for row in ranked_rows if row.get("rank") is not None]
     entries = [
@@ -118,7 +117,6 @@ def add_bands(ranked_rows: list[dict[str, Any]], column: str) -> None:
 
 def group_board(workspace: Workspace, spec: CompetitionSpec) -> list[dict[str, Any]]:
     """One entry per seed group, best mean public score first (two-level bootstrap intervals, bands)."""
-    from harness.scoring.groups import Scores, ranked_groups
 
     valid = [row for row in rows(workspace, spec.name) if not row.get(PROBLEM)]
     return ranked_groups(valid, Scores.open(workspace, spec.name)) if valid else []
@@ -194,8 +192,6 @@ def accept_upload(workspace: Workspace, spec: CompetitionSpec, who: Participant,
     parallel uploads can never exceed the limit; different participants still score in parallel.
     """
     from filelock import FileLock
-
-    from harness.scoring.submit import submit_isolated
 
     key = hashlib.sha256(f"{spec.name}\n{who.name}".encode()).hexdigest()[:32]
     lock = serve_dir(workspace) / "locks" / f"{key}.lock"

@@ -13,8 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.atomic import write_atomic
 from harness.data.spec import CompetitionSpec
 from harness.errors import BenchError, SubmissionError
+from harness.scoring.leaderboard import ranked
 from harness.serve.tokens import Participant, serve_dir
 from harness.workspace import Workspace
 
@@ -67,7 +69,6 @@ def final_ids(workspace: Workspace, spec: CompetitionSpec, board: list[dict[str,
     their best ``final_submissions`` by public score; a participant's row made after the deadline never
     counts. Rows of anyone else (the host's own runs) all count.
     """
-    from harness.scoring.leaderboard import ranked
 
     limit = spec.final_submissions
     deadline = Rules.of(spec).deadline
@@ -123,8 +124,6 @@ def mark_final(
 ) -> list:
     """Mark (or unmark) one of ``who``'s submissions as final; returns their marked submissions."""
     from filelock import FileLock
-
-    from harness.atomic import write_atomic
 
     if not spec.final_submissions:
         raise BenchError(f"competition {spec.name!r} has no final-selection rule: every submission counts")

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.components import get_method
 from harness.config import RunConfig, parse_sets, resolve_run_config
+from harness.data.competition import open_competition
 from harness.errors import BenchError, ConfigError, TrainingError, TuneError
 from harness.tune.request import (
     MAX_FAILURES_IN_A_ROW,
@@ -186,8 +187,6 @@ class Tuner:
     def run(self, hooks: TuneHooks | None = None) -> TuneResult:
         from optuna.trial import TrialState
 
-        from harness.data.competition import open_competition
-
         self.hooks = hooks or TuneHooks()
         competition = self._competition = open_competition(self.workspace, self.competition_name)
         device = self.torch_device
@@ -234,7 +233,6 @@ class Tuner:
 
     def conclude(self, hooks: TuneHooks | None = None) -> TuneResult:
         """After other processes searched (``--workers``): the study's summary, and its best trial submitted once."""
-        from harness.data.competition import open_competition
 
         self.hooks = hooks or TuneHooks()
         self._competition = open_competition(self.workspace, self.competition_name)

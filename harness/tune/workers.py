@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness.errors import ConfigError
+from harness.tune.request import TrialOutcome
 
 STOP_GRACE_S = 15.0  # after Ctrl-C, how long a worker may take to mark its trial failed before it is killed
 
@@ -193,7 +194,6 @@ def finished_trials(study: Any, seen: set[int]) -> list[Any]:
 
 def outcome_of(trial: Any, finished: int) -> Any:
     """A finished trial of the study as the ``TrialOutcome`` a worker reports."""
-    from harness.tune.request import TrialOutcome
 
     seconds = 0.0
     if trial.datetime_start is not None and trial.datetime_complete is not None:
