@@ -6,10 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from harness.data.splits import protocol_config
 from harness.errors import CompetitionError
-from harness.metrics import metric_names
-from harness.workspace import check_name
 
 DEFAULT_COMPETITION = "digits"
 SUBMISSION_FORMATS = ("auto", "csv", "parquet")
@@ -50,6 +47,10 @@ class CompetitionSpec:
     submission_format: str = "auto"
 
     def check(self) -> CompetitionSpec:
+        # deferred: the CLI reads DEFAULT_COMPETITION at start-up; bench --help loads no splitter or metric
+        from harness.data.splits import protocol_config
+        from harness.metrics import metric_names
+        from harness.workspace import check_name
 
         check_name(self.name, "competition name")
         if self.metric not in metric_names():

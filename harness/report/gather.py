@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.data.competition import open_competition
 from harness.data.manifest import competition_folder, read_info
 from harness.errors import BenchError, CompetitionError, SubmissionError
 from harness.metrics import per_query_scores
@@ -104,8 +105,6 @@ def image_loader(workspace: Workspace, competition: str) -> ImageLoader:
 
     def load(ids: list[str]) -> np.ndarray:
         if not opened:
-            from harness.data.competition import open_competition
-
             opened.append(open_competition(workspace, competition))
         return opened[0].images_by_id(list(ids))
 
