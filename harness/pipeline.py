@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from harness import isa
 from harness.components import create_indexer, get_method
 from harness.config import check_values, config_hash, resolve, validate
 from harness.data.spec import DEFAULT_COMPETITION
@@ -103,6 +104,7 @@ def run(
     the run folder and submits, and the other ranks return None.
     """
     cfg = resolve_run_config(method, competition, config_file, sets, seed, device)
+    isa.check_torch(cfg["train"]["deterministic"])  # a library caller gets the CLI's pin (or a warning)
 
     from harness.train.devices import pick_device
     from harness.train.distributed import process_group
@@ -378,6 +380,7 @@ def rerun_submission(workspace, method: str, cfg: dict[str, Any], destination: P
     from harness.train.devices import cpu_threads, deterministic, pick_device
     from harness.train.loop import fit
 
+    isa.check_torch(cfg["train"]["deterministic"])
     torch_device = pick_device(cfg["train"]["device"])
     comp = open_competition(workspace, cfg["competition"])
     with deterministic(torch_device, cfg["train"]["deterministic"]), cpu_threads(cfg["train"]["threads"]):

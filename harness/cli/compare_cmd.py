@@ -36,7 +36,7 @@ def compare_command(
     """Bootstrap A minus B over the same queries (and over seeds, for groups) and give a verdict."""
     from harness.scoring.groups import Scores
     from harness.scoring.leaderboard import read_rows
-    from harness.scoring.statistics import paired_difference_over_seeds
+    from harness.scoring.statistics import paired_difference_over_seeds, verdict  # `bench reproduce`'s words too
 
     competition = competition or _infer_competition(a, b) or DEFAULT_COMPETITION
     ws = workspace()
@@ -57,15 +57,6 @@ def compare_command(
         f"  A beats B in {share:.1%} of bootstrap resamples\n"
         f"  verdict: [bold]{verdict(low, high)}[/]"
     )
-
-
-def verdict(low: float, high: float) -> str:
-    """Plain words for an interval of A - B."""
-    if low > 0:
-        return "A is better"
-    if high < 0:
-        return "B is better"
-    return "no detectable difference"
 
 
 def _side(scores, rows: list[dict], reference: str) -> tuple[str, list[np.ndarray]]:
