@@ -36,6 +36,7 @@ PINS = {
     "MKL_CBWR": "AVX2",  # MKL's BLAS under torch: conditional numerical reproducibility
     "FAISS_SIMD_LEVEL": "AVX2",  # faiss >= 1.12, one library dispatching at run time (the exact index's ties)
     "FAISS_OPT_LEVEL": "AVX2",  # older faiss: which of its builds to load
+    "OPENBLAS_CORETYPE": "Haswell",  # numpy's and faiss's OpenBLAS: AVX2 kernels, not SkylakeX's AVX-512
 }
 X86 = ("x86_64", "amd64", "i686", "x86")
 FALSE_WORDS = ("false", "0", "no", "off")
@@ -55,11 +56,11 @@ def cpu_flags() -> frozenset[str]:
 
 
 def can_pin() -> bool:
-    """Whether this CPU runs AVX2 kernels: x86-64 with the avx2 flag (flags unknown: assume a post-2013 CPU)."""
+    """Whether this CPU runs AVX2 kernels: x86-64 with the avx2 and fma flags (flags unknown: assume a post-2013 CPU)."""
     if platform.machine().lower() not in X86:
         return False
     flags = cpu_flags()
-    return not flags or "avx2" in flags
+    return not flags or {"avx2", "fma"} <= flags
 
 
 def pin(enabled: bool = True, environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
