@@ -134,9 +134,14 @@ def test_cuda_runs_record_the_gpus_software_and_use_deterministic_kernels():
     assert fields["device"] == torch.cuda.get_device_name(device) and fields["cuda"] == torch.version.cuda
     assert fields["cudnn"] and fields["gpu_driver"]
     with deterministic(device, True):
-        assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+        assert torch.are_deterministic_algorithms_enabled() and not torch.backends.cudnn.benchmark
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"]
+        x = torch.randn(512, 512, device=device)
+        first = (x @ x).sum(dim=0)
+        assert torch.equal(first, (x @ x).sum(dim=0))  # the same kernels, the same bits
     with deterministic(device, False):
-        assert not torch.are_deterministic_algorithms_enabled()
+        assert not torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.benchmark
+        assert torch.get_float32_matmul_precision() == "high"
 
 
 def test_rows_from_before_the_kernel_fields_still_read(cli, isolated_workspace):
