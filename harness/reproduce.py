@@ -116,7 +116,7 @@ def reproduce(
     # exactly `bench compare RERUN GROUP` (public queries, bootstrap seed 0)
     difference, interval, share = paired_difference_over_seeds([public], [scores.public(m) for m in members])
     words = verdict(*interval, a=RERUN, b=RECORDED)
-    outcome = "identical" if identical else "same" if words == verdict(0.0, 0.0) else "different"
+    outcome = "identical" if identical else "same" if interval[0] <= 0 <= interval[1] else "different"
     recorded_env = row_env(row) or {}
     return Reproduction(
         submission_id, competition, outcome, scores.value(row), rerun, spread, source,
