@@ -56,7 +56,7 @@ def cpu_flags() -> frozenset[str]:
 
 
 def can_pin() -> bool:
-    """Whether this CPU runs AVX2 kernels: x86-64 with the avx2 and fma flags (flags unknown: assume a post-2013 CPU)."""
+    """Whether this CPU runs AVX2 kernels: x86-64 with avx2 and fma (flags unknown: assume a post-2013 CPU)."""
     if platform.machine().lower() not in X86:
         return False
     flags = cpu_flags()
