@@ -1,4 +1,4 @@
-"""What the portable pin (train.deterministic, harness.isa) costs on the CPU: pinned against unpinned.
+"""What the portable pin (train.deterministic, harness.train.isa) costs on the CPU: pinned against unpinned.
 
     python benchmarks/isa_pin.py [--method hashnet,softmax] [--epochs 10] [--repeats 3] [--set k=v ...]
 
@@ -47,7 +47,7 @@ def child(method: str, competition: str, sets: list[str]) -> None:
 
 
 def measure(method: str, competition: str, sets: list[str], pinned: bool) -> dict:
-    from harness.isa import PINS, pin
+    from harness.train.isa import PINS, pin
 
     env = {key: value for key, value in os.environ.items() if key not in PINS}
     pin(pinned, env)

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.isa import pin_for_argv  # noqa: E402
+from harness.train.isa import pin_for_argv  # noqa: E402
 
 pin_for_argv()  # the reference rows are made under the portable pin, like every `bench run`
 

@@ -2,7 +2,7 @@
 
 Runs repeat bit for bit where the same kernels run, so a row says where it was made: library
 versions, the device, threads, determinism, the code's commit, and (v3) what picks the kernels: the
-ISA torch dispatches to and the pins that chose it (harness.isa), BLAS and oneDNN builds, CPU flags,
+ISA torch dispatches to and the pins that chose it (harness.train.isa), BLAS and oneDNN builds, CPU flags,
 and on CUDA the CUDA, cuDNN and driver versions.
 Nothing here imports torch: versions come from package metadata, and the device fields are
 filled in by the caller that trained (``training_fields``).
@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from harness import isa
+from harness.train import isa
 
 CODE_ROOT = Path(__file__).resolve().parent.parent
 CODE_PATHS = ("harness", "plugins", "pyproject.toml")  # what decides a result; workspace data is not code

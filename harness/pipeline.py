@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from harness import isa
 from harness.components import create_indexer, get_method
 from harness.config import check_values, config_hash, resolve, validate
 from harness.data.spec import DEFAULT_COMPETITION
 from harness.errors import BenchError, ConfigError
 from harness.fingerprint import environment, training_fields
 from harness.hookspecs import CodeKind, StoredSize
+from harness.train import isa
 from harness.workspace import new_submission_id
 
 log = logging.getLogger("bench.run")

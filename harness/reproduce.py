@@ -5,7 +5,7 @@ Verdicts: ``identical`` (the new submission file is byte-identical to the kept o
 minus the row's seed group on the same public queries (seeds resampled for the group, queries
 jointly), so "no detectable difference" (``same``), or one side is better (``different``). The two
 commands cannot disagree: they call the same statistics with the same bootstrap seed. Under the
-portable pin (``train.deterministic``, harness.isa) a row reruns identically on any x86 machine with
+portable pin (``train.deterministic``, harness.train.isa) a row reruns identically on any x86 machine with
 AVX2; the fingerprint fields that differ name what else changed.
 """
 

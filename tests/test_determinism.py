@@ -1,4 +1,4 @@
-"""Portable determinism: the ISA pin (harness.isa), the kernel fields of the fingerprint, rows from before
+"""Portable determinism: the ISA pin (harness.train.isa), the kernel fields of the fingerprint, rows from before
 them, and `bench reproduce` speaking `bench compare`'s statistics and words."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from test_groups import noisy_submission, submit_group, toy  # noqa: F401  (toy is a fixture)
 
-from harness import isa
 from harness.fingerprint import FIELDS, KERNEL_FIELDS, differences, environment, training_fields
 from harness.scoring.statistics import clip_interval, verdict
+from harness.train import isa
 
 REPO = Path(__file__).resolve().parents[1]
 pinnable = pytest.mark.skipif(not isa.can_pin(), reason="this CPU cannot run AVX2 kernels: bench does not pin")
@@ -83,7 +83,7 @@ def test_the_cli_pins_before_torch_loads_and_deterministic_false_unpins():
 @pinnable
 def test_a_library_caller_is_pinned_or_warned_once():
     pinned = python(
-        "import torch; from harness.isa import check_torch; print(check_torch(True))", bare_env()
+        "import torch; from harness.train.isa import check_torch; print(check_torch(True))", bare_env()
     )  # torch imported but no kernel run yet: the pin still takes
     assert pinned == "AVX2"
     fastest = python("import torch; print(torch.backends.cpu.get_cpu_capability())", bare_env())
@@ -91,7 +91,7 @@ def test_a_library_caller_is_pinned_or_warned_once():
         pytest.skip("this machine's best ISA is the pin: nothing to warn about")
     code = (
         "import warnings, torch; torch.ones(2) + 1\n"
-        "from harness.isa import check_torch\n"
+        "from harness.train.isa import check_torch\n"
         "with warnings.catch_warnings(record=True) as caught:\n"
         "    warnings.simplefilter('always'); check_torch(True); check_torch(True); check_torch(False)\n"
         "print(len(caught), str(caught[0].message)[:40])"

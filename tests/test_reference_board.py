@@ -1,7 +1,7 @@
 """The shipped reference board is a test: one seed-0 row per built-in method reruns to the same bytes.
 
 Each row of leaderboards/digits.csv is retrained in a scratch workspace by `bench reproduce` in a
-fresh process (the portable pin of harness.isa applies before torch loads, as for any user) and its
+fresh process (the portable pin of harness.train.isa applies before torch loads, as for any user) and its
 submission file must be byte for byte the shipped one. A change that moves training results cannot
 land without regenerating the board in the same commit (`python benchmarks/reference.py`).
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.isa import PINS
+from harness.train.isa import PINS
 
 REPO = Path(__file__).resolve().parents[1]
 BOARD = REPO / "leaderboards" / "digits.csv"

@@ -5,7 +5,7 @@ Command modules import heavy libraries (torch) inside their functions, so that `
 """
 
 # First, before anything imports torch or numpy: the portable instruction set (train.deterministic).
-from harness.isa import pin_for_argv
+from harness.train.isa import pin_for_argv
 
 pin_for_argv()
 
