@@ -1,13 +1,13 @@
 """Portable determinism on the CPU: pin the instruction set torch's kernels use, before torch starts.
 
 A float sum depends on its order, and the order depends on the vector width of the kernel that runs
-it. ATen, oneDNN and MKL each pick their kernels from the CPU they find, so the same code, seed and
+it. ATen, oneDNN, MKL, OpenBLAS and faiss each pick kernels for the CPU they find, so the same code, seed and
 thread count give other numbers on an AVX-512 machine than on an AVX2 one (measured: hashnet's digits
 row 0.9746 on AVX2, 0.9255 on AVX-512). With ``train.deterministic`` on (the default) every bench
 process caps them at AVX2 before torch loads: ATen's dispatch (``ATEN_CPU_CAPABILITY``), oneDNN's JIT
 (``ONEDNN_MAX_CPU_ISA``), MKL's conditional numerical reproducibility (``MKL_CBWR``; ATen's pin alone
-left softmax at 0.9446 for 0.9807) and faiss's SIMD level (without it, two of center's 400 queries
-swap two near-tied neighbours).
+left softmax at 0.9446 for 0.9807), and numpy's and faiss's OpenBLAS and faiss's SIMD level (with
+only the first three, six of ten reference files still swapped a few near-tied neighbours).
 
 Why AVX2: every x86-64 CPU sold since 2013 (Intel Haswell, AMD from Excavator and every Zen) runs it,
 so a row made under the pin reruns bit for bit on any of them; a higher level would lock out
