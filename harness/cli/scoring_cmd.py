@@ -158,6 +158,7 @@ def leaderboard_command(
     Invalid rows (malformed, another metric or manifest, impossible scores) are shown unranked, with why.
     """
     from harness.scoring.answers import competition_terms
+    from harness.scoring.groups import banded
     from harness.scoring.leaderboard import check_rows, ranked, read_rows
 
     ws = workspace()
@@ -192,7 +193,7 @@ def leaderboard_command(
             print_metric_board(ws, competition, valid, metric, fmt.value, wide)
         return
     metric_label = terms[0] if terms else rows[0].get("metric", "")
-    table = [_display(row, private, fmt is Format.json) for row in _with_bands(ranked(rows, private), private)]
+    table = [_display(row, private, fmt is Format.json) for row in banded(ranked(rows, private), private)]
     if fmt is Format.json:
         console.print_json(json.dumps([_json_row(row) for row in table]))
     elif fmt is Format.csv:
@@ -239,26 +240,6 @@ def _print_problems(file: Path, problems: list[str], count: int) -> None:
     if count > SHOW_PROBLEMS:
         err_console.print(f"... and {count - SHOW_PROBLEMS} more")
     fail(f"{escape(str(file))} is not a valid submission: {count} problem(s)")
-
-
-def _with_bands(rows: list[dict], private: bool) -> list[dict]:
-    """Each ranked row with its rank band: rows whose interval reaches the band leader's share it."""
-    from harness.scoring.groups import row_group
-    from harness.scoring.statistics import rank_bands
-
-    column = "private" if private else "public"
-    valid = [r for r in rows if r["rank"] is not None]  # invalid rows are shown, never banded or ranked
-    entries = [(_float(r.get(column)), _float(r.get(f"{column}_low")), _float(r.get(f"{column}_high"))) for r in valid]
-    bands = rank_bands([(s if s is not None else float("-inf"), lo, hi) for s, lo, hi in entries])
-    bands += [None] * (len(rows) - len(valid))
-    return [{**row, "band": band, "group": row_group(row)} for row, band in zip(rows, bands)]
-
-
-def _float(text) -> float | None:
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return None
 
 
 def _display(row: dict, private: bool, everything: bool = False) -> dict:
