@@ -13,7 +13,7 @@ from rich.table import Table
 
 from harness.cli.app import console
 
-FOLDABLE = ("group", "submission_id", "method", "seeds")  # long names fold; numbers and intervals stay whole
+FOLDABLE = ("group", "submission_id", "method", "seeds", "differs")  # long names fold; numbers and intervals stay whole
 
 
 def emit(records: list[dict[str, Any]], fmt: str, title: str, human: list[dict[str, Any]] | None = None) -> None:
