@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -155,14 +154,13 @@ def study_data(workspace: Workspace, name: str) -> StudyData:
     if len(complete) < 2:
         data.note = f"Study {name!r} has {len(complete)} complete trial(s); plots need at least 2."
         return data
-    try:
-        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)  # seeded: the same page every time
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            found = optuna.importance.get_param_importances(study, evaluator=evaluator)
-        data.importances = {str(k): float(v) for k, v in found.items()}
-    except Exception as exc:  # optuna refuses e.g. when no parameter varies
-        data.note = f"Parameter importances are not available: {exc}"
+    from harness.tune.importance import importances
+
+    data.importances, why = importances(study)
+    if data.importances is None:
+        data.note = f"Parameter importances: {why}."
+    else:
+        data.importance_note = why
     return data
 
 

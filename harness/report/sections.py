@@ -49,6 +49,7 @@ class StudyData:
     maximize: bool = True
     importances: dict[str, float] | None = None
     note: str = ""  # why something is missing
+    importance_note: str = ""  # how the importances were computed (the same evaluator as bench tune)
 
 
 def number(text: object) -> float:
@@ -231,7 +232,7 @@ def study_section(study: StudyData, out_dir: Path, prefix: str, submitted: list[
     if study.importances:
         name = f"{prefix}importance.png"
         figures.importance_figure(out_dir / name, study.importances, title=f"{study.name}: parameter importances")
-        section.figures.append((name, "Parameter importances (Optuna's default evaluator)."))
+        section.figures.append((name, f"Parameter importances: {study.importance_note} (as `bench tune` prints)."))
     return section
 
 

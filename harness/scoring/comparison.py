@@ -52,9 +52,17 @@ def verdict(low: float, high: float) -> str:
 
 
 def compare(
-    workspace: Any, competition: str, a: str, b: str, subset: str = "public", metric: str | None = None, seed: int = 0
+    workspace: Any,
+    competition: str,
+    a: str,
+    b: str,
+    subset: str = "public",
+    metric: str | None = None,
+    seed: int = 0,
+    seeds: set[int] | None = None,
 ) -> Comparison:
-    """Bootstrap A minus B over the same queries (and over seeds, for groups)."""
+    """Bootstrap A minus B over the same queries (and over seeds, for groups); ``seeds``: only the
+    members of a group trained on these seeds."""
     from harness.scoring.groups import Scores
     from harness.scoring.leaderboard import read_rows
     from harness.scoring.statistics import paired_difference_over_seeds
@@ -63,8 +71,8 @@ def compare(
         raise BenchError(f"subset must be one of {', '.join(SUBSETS)}, got {subset!r}")
     scores = Scores.open(workspace, competition, metric)
     rows = read_rows(workspace.leaderboard_path(competition))
-    what_a, seeds_a = side(scores, rows, a)
-    what_b, seeds_b = side(scores, rows, b)
+    what_a, seeds_a = side(scores, rows, a, seeds)
+    what_b, seeds_b = side(scores, rows, b, seeds)
     public = np.asarray(scores.answers.public, dtype=bool)
     keep = {"public": public, "private": ~public, "all": np.ones_like(public)}[subset]
     seeds_a = [values[keep] for values in seeds_a]
@@ -76,7 +84,7 @@ def compare(
     )  # fmt: skip
 
 
-def side(scores: Any, rows: list[dict], reference: str) -> tuple[str, list[np.ndarray]]:
+def side(scores: Any, rows: list[dict], reference: str, seeds: set[int] | None = None) -> tuple[str, list[np.ndarray]]:
     """(description, per-query scores per seed) of a submission file, a group id or a submission id."""
     from harness.scoring.groups import group_rows
 
@@ -93,6 +101,10 @@ def side(scores: Any, rows: list[dict], reference: str) -> tuple[str, list[np.nd
             )
         what = "submission"
     else:
+        if seeds is not None:
+            members = [row for row in members if str(row.get("seed", "")) in {str(s) for s in seeds}]
+            if not members:
+                raise BenchError(f"group {reference!r} has no row trained on seed(s) {sorted(seeds)}")
         what = f"group of {len(members)} seed(s)"
     per_seed = [scores.per_query(row) for row in members]
     missing = [row.get("submission_id", "") for row, values in zip(members, per_seed) if values is None]

@@ -2,8 +2,9 @@
 
 Reads top to bottom: check the request (config, search space, storage) before anything trains,
 open or resume the study, run trials until the study holds ``n_trials`` finished (complete +
-pruned) trials in total — counting every worker on the same study — and finally rerun the best
-trial's configuration with a fresh seed through ``pipeline.run`` (train → query/gallery → submit).
+pruned) trials in total — counting every worker on the same study — and finally retrain the best
+trial's configuration on seeds 0..N-1 through ``pipeline.run`` (train → query/gallery → submit), one
+seed group, and compare that group with the method's default group (``tune.verdict``).
 
 A trial trains with ``train.fit`` and is scored on val only: its value is ``fit(...).best_val`` and
 each epoch's val score is reported to the pruner. Query, gallery and answers are touched only by
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.config import COMPONENT_SECTIONS, parse_sets
 from harness.errors import BenchError, ConfigError, TrainingError, TuneError
+from harness.tune.importance import importances
 from harness.tune.request import (
     MAX_FAILURES_IN_A_ROW,
     TrialOutcome,
@@ -28,8 +30,8 @@ from harness.tune.request import (
     TuneRequest,
     TuneResult,
 )
-from harness.tune.rerun import rerun_best, should_submit
-from harness.tune.search import PRUNERS, SAMPLERS, FixedParamsTrial, importances, jsonable, make_pruner, make_sampler
+from harness.tune.rerun import final_seeds_group, should_submit
+from harness.tune.search import PRUNERS, SAMPLERS, FixedParamsTrial, jsonable, make_pruner, make_sampler
 from harness.tune.storage import Heartbeat, StorageInfo, fail_stale_trials, is_stale, open_storage, quietly
 from harness.workspace import check_name
 
@@ -82,6 +84,8 @@ class Tuner:
             raise ConfigError(f"--trials must be at least 1 but got {r.n_trials}")
         if r.timeout is not None and r.timeout <= 0:
             raise ConfigError(f"--timeout must be positive but got {r.timeout}")
+        if r.final_seeds < 1:
+            raise ConfigError(f"--final-seeds must be at least 1 but got {r.final_seeds}")
         if r.pruner not in PRUNERS:
             raise ConfigError(f"--pruner must be one of {', '.join(PRUNERS)}, got {r.pruner!r}")
         if r.sampler not in SAMPLERS:
@@ -309,7 +313,7 @@ class Tuner:
             if t.state.name in counts and not t.user_attrs.get("surplus"):
                 counts[t.state.name] += 1
         best = _best_trial(study)
-        top, note = importances(study, counts["COMPLETE"])
+        top, note = importances(study)
         result = TuneResult(
             study=self.study_name,
             competition=self.competition_name,
@@ -336,14 +340,18 @@ class Tuner:
             go, why = should_submit(study, best, ran, self.worker, self.request.grace_period)
             result.submit_note = why
             if go:
-                result.run = self.submit_best(study, best)
-                result.submit_note = f"submitted as {result.run.submission_id}"
+                result.runs = self.submit_best(study, best)
+                result.run = result.runs[0]
+                result.submit_note = (
+                    f"submitted seeds 0-{len(result.runs) - 1} as group {result.run.row.get('group', '')}"
+                )
+                result.verdict = self.judge(study, best, result.runs)
         return result
 
-    def submit_best(self, study: Study, best: FrozenTrial) -> Any:
-        """Run the best trial's configuration again with a fresh seed; submit it (``tune_submit``)."""
+    def submit_best(self, study: Study, best: FrozenTrial) -> list[Any]:
+        """The best trial's configuration on seeds 0..final_seeds-1, submitted as one seed group."""
         r = self.request
-        return rerun_best(
+        return final_seeds_group(
             self.workspace,
             study,
             best,
@@ -351,9 +359,27 @@ class Tuner:
             competition=self.competition_name,
             config_file=r.config_file,
             fixed=self.fixed,
-            base_seed=self.base_seed,
+            seeds=r.final_seeds,
             device=r.device,
             worker=self.worker,
+            hooks=self.hooks,
+        )
+
+    def judge(self, study: Study, best: FrozenTrial, runs: list[Any]) -> Any:
+        """``bench compare`` of the tuned group against the default group on the same seeds."""
+        from harness.tune.verdict import judge
+
+        r = self.request
+        return judge(
+            self.workspace,
+            study,
+            best.number,
+            runs,
+            method=r.method,
+            competition=self.competition_name,
+            config_file=r.config_file,
+            fixed=self.fixed,
+            device=r.device,
             hooks=self.hooks,
         )
 
