@@ -31,7 +31,7 @@ def setting_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, float):
-        return repr(value)
+        return f"{value:.4g}"  # what differs, for people: the config hash keeps the exact value
     return json.dumps(value, separators=(",", ":"))
 
 
@@ -102,3 +102,10 @@ def budget_text(text: Any) -> str:
     device = budget.get("device") or "?"
     head = f"{trials} trial{'s' if trials != 1 else ''}" if trials else "untuned"
     return f"{head}, {seconds:.0f} s on {device}"
+
+
+def device_label(torch_device: Any, env: dict[str, Any]) -> str:
+    """``cpu (AMD EPYC 7B13)``, ``cuda (NVIDIA H200)``: the kind of device and the model the fingerprint names."""
+    kind = getattr(torch_device, "type", None) or str(torch_device)
+    name = str(env.get("device") or "")
+    return f"{kind} ({name})" if name and name != kind else kind

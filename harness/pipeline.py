@@ -192,7 +192,7 @@ def run_on_device(
                 },
             )
 
-        from harness.differs import budget_cell, differs_text
+        from harness.differs import budget_cell, device_label, differs_text
         from harness.train.model import describe_backbone
 
         fields = {
@@ -212,7 +212,7 @@ def run_on_device(
             "env": env,
             "pooling": (cfg.get("pooling") or {}).get("name", ""),
             "differs": differs_text(method, cfg),
-            "budget": budget_cell(*tuning, result.train_seconds, env.get("device") or str(torch_device)),
+            "budget": budget_cell(*tuning, result.train_seconds, device_label(torch_device, env)),
         }
     submitted = record_or_keep(workspace, comp.name, path, run_dir, name, fields, submission_id)
     return RunResult(

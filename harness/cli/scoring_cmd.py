@@ -351,6 +351,8 @@ _DROP_WHEN_NARROW = ("time", "ms/query", "public_rank", "indexer", "budget", "na
 def _rich_table(rows: list[dict], title: str) -> Table:
     """A table that fits the terminal: low-priority columns go first, scores and ids stay whole."""
     widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) + 3 for c in rows[0]}
+    if "differs" in widths:  # it wraps at its spaces: count it at a share of the width, never push ids out
+        widths["differs"] = min(widths["differs"], 40)
     columns = list(rows[0])
     for column in _DROP_WHEN_NARROW:
         if sum(widths[c] for c in columns) <= console.width:
@@ -362,8 +364,9 @@ def _rich_table(rows: list[dict], title: str) -> Table:
         table.add_column(
             column.replace("_", " "),
             justify="right" if column == "rank" else "left",
-            no_wrap=column != "submission_id",
+            no_wrap=column not in ("submission_id", "differs"),
             overflow="fold",
+            ratio=1 if column == "differs" else None,
         )
     for row in rows:
         table.add_row(*(escape(terminal_safe(str(row[c]))) for c in columns))
