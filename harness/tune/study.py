@@ -76,6 +76,7 @@ class Tuner:
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.messages: list[str] = []
         self._competition: Any = None
+        self._folds: list[Any] = []  # --folds K: the K folds of train+val, the same for every trial
 
     # -- checks before anything trains ----------------------------------------------------
     def _check_request(self) -> None:
@@ -84,6 +85,8 @@ class Tuner:
             raise ConfigError(f"--trials must be at least 1 but got {r.n_trials}")
         if r.timeout is not None and r.timeout <= 0:
             raise ConfigError(f"--timeout must be positive but got {r.timeout}")
+        if r.folds < 1:
+            raise ConfigError(f"--folds must be at least 1 but got {r.folds}")
         if r.final_seeds < 1:
             raise ConfigError(f"--final-seeds must be at least 1 but got {r.final_seeds}")
         if r.pruner not in PRUNERS:
@@ -139,19 +142,37 @@ class Tuner:
         if self.hooks.on_trial_start:
             self.hooks.on_trial_start(trial.number, dict(trial.params))
 
-        def on_epoch(epoch: int, score: float) -> None:
-            if not math.isfinite(score):
-                raise TrainingError(f"val score is {score} at epoch {epoch}")
-            trial.report(float(score), epoch)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at epoch {epoch} (val {score:.4f})")
+        folds = self._folds or [competition]
+        epochs = int(cfg["train"]["epochs"])
+        scores, seconds = [], 0.0
+        for index, part in enumerate(folds):
 
-        result = fit(cfg, competition, device, on_epoch=on_epoch, progress=self.hooks.progress)
-        if result.best_val is None or not math.isfinite(result.best_val):
-            raise TrainingError(f"competition {competition.name!r} gave no val score; tuning needs a val split")
-        trial.set_user_attr("best_epoch", result.best_epoch)
-        trial.set_user_attr("train_seconds", result.train_seconds)
-        return float(result.best_val)
+            def on_epoch(epoch: int, score: float, index: int = index) -> None:
+                # Fold f's epoch e is step f·epochs + e: the pruner compares it with the same fold and
+                # epoch of other trials, so pruning works per fold.
+                if not math.isfinite(score):
+                    raise TrainingError(f"val score is {score} at epoch {epoch}")
+                trial.report(float(score), index * epochs + epoch)
+                if trial.should_prune():
+                    where = f"fold {index + 1}, epoch {epoch}" if self._folds else f"epoch {epoch}"
+                    raise optuna.TrialPruned(f"pruned at {where} (val {score:.4f})")
+
+            result = fit(cfg, part, device, on_epoch=on_epoch, progress=self.hooks.progress)
+            if result.best_val is None or not math.isfinite(result.best_val):
+                raise TrainingError(f"competition {part.name!r} gave no val score; tuning needs a val split")
+            scores.append(float(result.best_val))
+            seconds += result.train_seconds
+            if len(folds) == 1:
+                trial.set_user_attr("best_epoch", result.best_epoch)
+        trial.set_user_attr("train_seconds", round(seconds, 3))
+        if not self._folds:
+            return scores[0]
+        from harness.tune.folds import fold_interval
+
+        mean, low, high = fold_interval(scores)
+        trial.set_user_attr("fold_values", scores)
+        trial.set_user_attr("interval", [low, high])
+        return mean
 
     # -- the search -----------------------------------------------------------------------
     def open_study(self) -> Study:
@@ -190,7 +211,14 @@ class Tuner:
         self.hooks = hooks or TuneHooks()
         competition = self._competition = open_competition(self.workspace, self.competition_name)
         device = self.torch_device
-        check_val_split(competition)
+        if self.request.folds > 1:
+            from harness.tune.folds import make_folds
+
+            self._folds = make_folds(competition, self.request.folds, self.base_seed)
+            for part in self._folds:
+                check_val_split(part)
+        else:
+            check_val_split(competition)
         study = self.open_study()
         stale = fail_stale_trials(study, self.request.grace_period)
         if stale:
@@ -266,7 +294,7 @@ class Tuner:
         except UpdateFinishedTrialError:
             state, message = TrialState.FAIL, "marked failed by another worker (heartbeat lost)"
         frozen = study._storage.get_trial(trial._trial_id)
-        return TrialOutcome(
+        outcome = TrialOutcome(
             trial.number,
             state.name,
             frozen.value if frozen.values else value,
@@ -275,6 +303,8 @@ class Tuner:
             message,
             self._count(study)[0],
         )
+        outcome.interval = trial_interval(frozen)
+        return outcome
 
     def _count(self, study: Study) -> tuple[int, int]:
         """(complete + pruned, live running) trials of the whole study."""
@@ -327,6 +357,7 @@ class Tuner:
             best_number=best.number if best else None,
             best_value=best.value if best else None,
             best_params=dict(best.params) if best else {},
+            best_interval=trial_interval(best) if best else None,
             importances=top,
             importance_note=note,
             metric=self._metric_label(),
@@ -385,7 +416,8 @@ class Tuner:
 
     def _metric_label(self) -> str:
         spec = getattr(self._competition, "spec", None)
-        return f"val {spec.metric}".replace("@k", f"@{spec.k}") if spec is not None else "val score"
+        label = f"val {spec.metric}".replace("@k", f"@{spec.k}") if spec is not None else "val score"
+        return f"{label} (mean of {len(self._folds)} folds)" if self._folds else label
 
 
 def tune(workspace: Any, request: TuneRequest, hooks: TuneHooks | None = None) -> TuneResult:
@@ -403,6 +435,12 @@ def check_val_split(competition: Any) -> None:
             f"competition {competition.name!r} has no usable val split (it needs two val items "
             f"of one class); tuning scores trials on val"
         )
+
+
+def trial_interval(trial: Any) -> tuple[float, float] | None:
+    """A ``--folds`` trial's interval over its folds, or None."""
+    interval = trial.user_attrs.get("interval")
+    return (float(interval[0]), float(interval[1])) if isinstance(interval, list) and len(interval) == 2 else None
 
 
 def _best_trial(study: Study) -> Any:
