@@ -56,7 +56,9 @@ def tune_command(
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Base seed: trial n uses seed+n (default 0).")] = None,
     pruner: Annotated[str, typer.Option("--pruner", help="median, percentile, hyperband or none.")] = "median",
-    sampler: Annotated[str, typer.Option("--sampler", help="tpe (seeded) or random.")] = "tpe",
+    sampler: Annotated[
+        str, typer.Option("--sampler", help="tpe (seeded; multi-objective too), random or nsga2.")
+    ] = "tpe",
     no_submit: Annotated[
         bool, typer.Option("--no-submit", help="Search only; do not rerun and submit the best.")
     ] = False,
@@ -358,12 +360,15 @@ def _summary(result: Any, root: Path, ran: str = "") -> None:
                 f"[{fmt_number(row.get('public_low'))}, {fmt_number(row.get('public_high'))}], rank "
                 f"[bold]{run.rank}[/]; run folder {escape(relative(run.run_dir, root))}"
             )
-        group = escape(str(result.run.row.get("group", "")))
-        console.print(f"one seed group [bold]{group}[/] on the {escape(result.competition)} leaderboard")
+        groups = list(dict.fromkeys(str(run.row.get("group", "")) for run in result.runs))
+        console.print(
+            f"{'one seed group' if len(groups) == 1 else f'{len(groups)} seed groups'} [bold]"
+            f"{escape(', '.join(groups))}[/] on the {escape(result.competition)} leaderboard"
+        )
     elif result.submit_note:
         console.print(f"[dim]{escape(result.submit_note)}[/]")
-    if result.verdict is not None:
-        _verdict(result.verdict)
+    for outcome in result.verdicts or ([result.verdict] if result.verdict is not None else []):
+        _verdict(outcome)
 
 
 VERDICT_STYLE = {"better": "green", "worse": "red", "no detectable difference": "yellow"}

@@ -80,6 +80,7 @@ class TuneResult:
     run: Any = None  # pipeline.RunResult of the first final seed, if submitted
     runs: list[Any] = field(default_factory=list)  # every final seed's RunResult
     verdict: Any = None  # tune.verdict.TuneVerdict: the tuned group against the default group
+    verdicts: list[Any] = field(default_factory=list)  # --submit-front: one per submitted Pareto trial
     best_interval: tuple[float, float] | None = None  # --folds: the best trial's interval over folds
     objectives: list[str] = field(default_factory=list)  # multi-objective study: its objectives
     front: list[Any] = field(default_factory=list)  # multi-objective study: its Pareto trials (TrialOutcome)

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from optuna.samplers import BaseSampler
 
 PRUNERS = ("median", "percentile", "hyperband", "none")
-SAMPLERS = ("tpe", "random")
+SAMPLERS = ("tpe", "random", "nsga2")
 
 
 class FixedParamsTrial:
@@ -61,6 +61,8 @@ def make_sampler(kind: str, seed: int) -> BaseSampler:
 
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
+    if kind == "nsga2":  # multi-objective (``--objectives``); on one objective, a genetic search
+        return optuna.samplers.NSGAIISampler(seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # constant_liar is "experimental" in some versions
         return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
