@@ -192,7 +192,8 @@ def run_on_device(
                 },
             )
 
-        from harness.differs import budget_cell, device_label, differs_text
+        from harness.config import differs_text
+        from harness.scoring.budget import budget_cell, device_label
         from harness.train.model import describe_backbone
 
         fields = {
@@ -211,7 +212,7 @@ def run_on_device(
             "trial": "" if trial is None else trial,
             "env": env,
             "pooling": (cfg.get("pooling") or {}).get("name", ""),
-            "differs": differs_text(method, cfg),
+            "differs": differs_text(cfg, resolve_run_config(method, cfg["competition"], seed=cfg["seed"])),
             "budget": budget_cell(*tuning, result.train_seconds, device_label(torch_device, env)),
         }
     submitted = record_or_keep(workspace, comp.name, path, run_dir, name, fields, submission_id)

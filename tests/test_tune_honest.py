@@ -47,18 +47,22 @@ def fake_fit(monkeypatch):
 
 # -- differs and budget ----------------------------------------------------------------------------------
 def test_differs_names_each_changed_setting_or_says_defaults():
-    from harness.differs import differs_text
+    from harness.config import differs_text
     from harness.pipeline import resolve_run_config
 
-    assert differs_text("triplet", resolve_run_config("triplet", seed=4, device="cpu")) == "defaults"
+    triplet, hashnet = resolve_run_config("triplet"), resolve_run_config("hashnet")
+    assert differs_text(resolve_run_config("triplet", seed=4, device="cpu"), triplet) == "defaults"
     cfg = resolve_run_config("triplet", sets=["loss.name=contrastive", "optim.lr=0.01"], seed=2)
-    assert differs_text("triplet", cfg) == "loss.name=contrastive optim.lr=0.01"
+    assert differs_text(cfg, triplet) == "loss.name=contrastive optim.lr=0.01"
     cfg = resolve_run_config("hashnet", sets=["pooling.name=gem", "optim.weight_decay=0.000123456789"])
-    assert differs_text("hashnet", cfg) == "optim.weight_decay=0.0001235 pooling.name=gem"
+    assert differs_text(cfg, hashnet) == "optim.weight_decay=0.0001235 pooling.name=gem"
+    assert differs_text({"loss": {"name": "x"}}, {"loss": {"name": "x"}, "pooling": {"name": "gem"}}) == (
+        "pooling.name=none"
+    )
 
 
 def test_budget_cells_read_back_and_a_group_counts_its_search_once():
-    from harness.differs import budget_cell, budget_text, group_budget, read_budget
+    from harness.scoring.budget import budget_cell, budget_text, group_budget, read_budget
 
     cell = budget_cell(20, 800.0, 41.2, "cpu (AMD EPYC)")
     assert read_budget(cell) == {
@@ -91,7 +95,7 @@ def toy_submission(path, rng):
 
 
 def test_group_view_marks_one_seed_groups_and_shows_differs_and_budget(cli, workspace, tmp_path):
-    from harness.differs import budget_cell
+    from harness.scoring.budget import budget_cell
     from harness.scoring.submit import submit
 
     write_toy_competition(workspace, GALLERY, QUERIES)
@@ -240,7 +244,7 @@ def test_bad_tuning_options_are_one_line(cli, args, message):
 # -- slow: real training on digits -----------------------------------------------------------------------
 @pytest.mark.slow
 def test_final_seeds_form_one_group_compared_with_the_defaults(cli, workspace):
-    from harness.differs import read_budget
+    from harness.scoring.budget import read_budget
     from harness.scoring.leaderboard import read_rows
 
     result = cli("tune", "--plugin", "softmax", "--trials", "2", "--final-seeds", "2", *TINY)

@@ -11,7 +11,7 @@ GROUP_KEYS = ("group", "method", "n_seeds", "mean", "sd", "low", "high", "band")
 
 def print_group_board(ws, competition: str, rows: list[dict[str, Any]], metric: str | None, fmt: str) -> None:
     """One line per group: method, seeds, mean ± sd over seeds, two-level bootstrap interval, band."""
-    from harness.differs import budget_text, read_budget
+    from harness.scoring.budget import budget_text, read_budget
     from harness.scoring.groups import Scores, ranked_groups
 
     scores = Scores.open(ws, competition, metric)

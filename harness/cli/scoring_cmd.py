@@ -293,7 +293,7 @@ def _csv_cell(value):
 
 def _json_row(row: dict) -> dict:
     """A shown row for JSON: scores as numbers; ``valid`` and ``reason`` always; no rank for invalid rows."""
-    from harness.differs import read_budget
+    from harness.scoring.budget import read_budget
 
     out = {k: _number(k, v) for k, v in row.items() if k != "reason" or not row["valid"]}
     if "budget" in out:
@@ -314,7 +314,7 @@ def _number(column: str, value):
 
 def _human(rows: list[dict]) -> list[dict]:
     """Rows for people: scores with their interval in one cell (public alone beside private), empty columns dropped."""
-    from harness.differs import budget_text
+    from harness.scoring.budget import budget_text
 
     private = "private" in rows[0]
     out = []

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from harness.differs import group_budget
 from harness.errors import BenchError, LeaderboardError
 from harness.metrics import MetricRef, parse_metric, per_query_scores
 from harness.scoring.answers import Answers
+from harness.scoring.budget import group_budget
 from harness.scoring.scorer import bootstrap_ci
 from harness.scoring.statistics import SeedSummary, rank_bands, summarise_seeds
 

@@ -131,3 +131,9 @@ def fold_interval(values: list[float], level: float = LEVEL) -> tuple[float, flo
         return mean, mean, mean
     half = float(t.ppf((1 + level) / 2, len(scores) - 1) * scores.std(ddof=1) / np.sqrt(len(scores)))
     return mean, mean - half, mean + half
+
+
+def trial_interval(trial: Any) -> tuple[float, float] | None:
+    """A ``--folds`` trial's interval over its folds, or None."""
+    interval = trial.user_attrs.get("interval")
+    return (float(interval[0]), float(interval[1])) if isinstance(interval, list) and len(interval) == 2 else None

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.config import COMPONENT_SECTIONS, parse_sets
 from harness.errors import BenchError, ConfigError, TrainingError, TuneError
+from harness.tune.folds import trial_interval
 from harness.tune.importance import importances
 from harness.tune.objectives import Objective, costs, needs_search, parse_objectives
 from harness.tune.request import (
@@ -515,12 +516,6 @@ def check_val_split(competition: Any) -> None:
             f"competition {competition.name!r} has no usable val split (it needs two val items "
             f"of one class); tuning scores trials on val"
         )
-
-
-def trial_interval(trial: Any) -> tuple[float, float] | None:
-    """A ``--folds`` trial's interval over its folds, or None."""
-    interval = trial.user_attrs.get("interval")
-    return (float(interval[0]), float(interval[1])) if isinstance(interval, list) and len(interval) == 2 else None
 
 
 def _best_trial(study: Study) -> Any:

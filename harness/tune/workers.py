@@ -199,7 +199,7 @@ def outcome_of(trial: Any, finished: int) -> Any:
     if trial.datetime_start is not None and trial.datetime_complete is not None:
         seconds = (trial.datetime_complete - trial.datetime_start).total_seconds()
     message = str(trial.user_attrs.get("error") or trial.user_attrs.get("failed_because") or "")
-    from harness.tune.study import trial_interval
+    from harness.tune.folds import trial_interval
 
     value = trial.value if trial.values and len(trial.values) == 1 else None
     outcome = TrialOutcome(trial.number, trial.state.name, value, dict(trial.params), seconds, message, finished)

@@ -1,60 +1,13 @@
-"""What a run's resolved config changes from its method's defaults, and what tuning it cost.
+"""A leaderboard row's tuning budget (the ``budget`` column): trials, training seconds, device.
 
-Both go on the leaderboard row: ``differs`` (``loss.name=contrastive optim.lr=0.003``, or
-``defaults``) so that a row trained with ``--set loss.name=cosface`` no longer reads as plain
-"triplet", and ``budget`` (trials, total training seconds, device) so that a tuned entry shows
-how much search it received.
+A tuned entry shows how much search it received: the trials that chose its configuration, the
+seconds they trained plus its own, and the device. A plain ``bench run`` row has 0 trials.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
-
-DEFAULTS = "defaults"
-# Settings that say where or how fast a run trains, not what it trains: never a difference.
-NOT_A_DIFFERENCE = {"seed", "competition", "train.device", "train.threads", "train.preload_mb", "train.num_workers"}
-
-
-def flat(cfg: dict[str, Any]) -> dict[str, Any]:
-    """``{"loss": {"name": "x", "margin": 1}}`` -> ``{"loss.name": "x", "loss.margin": 1}``."""
-    out: dict[str, Any] = {}
-    for key, value in cfg.items():
-        if isinstance(value, dict):
-            out.update({f"{key}.{inner}": v for inner, v in value.items()})
-        else:
-            out[key] = value
-    return out
-
-
-def setting_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, float):
-        return f"{value:.4g}"  # what differs, for people: the config hash keeps the exact value
-    return json.dumps(value, separators=(",", ":"))
-
-
-def differences(method: str, cfg: dict[str, Any]) -> dict[str, Any]:
-    """The settings of resolved ``cfg`` that differ from ``method``'s resolved defaults (same competition).
-
-    A section the defaults have and ``cfg`` lacks shows as ``<section>.name=none``.
-    """
-    from harness.pipeline import resolve_run_config
-
-    defaults = resolve_run_config(method, cfg.get("competition"), seed=cfg.get("seed"))
-    mine, theirs = flat(cfg), flat(defaults)
-    changed = {k: v for k, v in mine.items() if k not in NOT_A_DIFFERENCE and (k not in theirs or theirs[k] != v)}
-    for section, value in defaults.items():
-        if isinstance(value, dict) and "name" in value and section not in cfg:
-            changed[f"{section}.name"] = "none"
-    return dict(sorted(changed.items()))
-
-
-def differs_text(method: str, cfg: dict[str, Any]) -> str:
-    """``differences`` as one cell: ``key=value`` pairs separated by spaces, or ``defaults``."""
-    changed = differences(method, cfg)
-    return " ".join(f"{k}={setting_text(v)}" for k, v in changed.items()) or DEFAULTS
 
 
 def budget_cell(trials: int, tuning_seconds: float, own_seconds: float, device: str) -> str:
