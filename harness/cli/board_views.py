@@ -9,7 +9,9 @@ from harness.cli.tables import emit, interval, number
 GROUP_KEYS = ("group", "method", "n_seeds", "mean", "sd", "low", "high", "band")
 
 
-def print_group_board(ws, competition: str, rows: list[dict[str, Any]], metric: str | None, fmt: str) -> None:
+def print_group_board(
+    ws, competition: str, rows: list[dict[str, Any]], metric: str | None, fmt: str, wide: bool = False
+) -> None:
     """One line per group: method, seeds, mean ± sd over seeds, two-level bootstrap interval, band."""
     from harness.scoring.budget import budget_text, read_budget
     from harness.scoring.groups import Scores, ranked_groups
@@ -22,7 +24,7 @@ def print_group_board(ws, competition: str, rows: list[dict[str, Any]], metric: 
     human = [
         {
             "rank": g["rank"],
-            "band": _band(g["band"]),
+            "band": _band(g["band"]) + ("*" if g["one_seed"] else ""),  # the band column is never left out
             "group": g["group"],
             "method": g["method"],
             "n": f"{g['n_seeds']} (one seed)" if g["one_seed"] else g["n_seeds"],
@@ -34,10 +36,15 @@ def print_group_board(ws, competition: str, rows: list[dict[str, Any]], metric: 
         }
         for g in groups
     ]
-    emit(records, fmt, f"{competition} leaderboard by seed group ({scores.label}, public)", human)
+    marked = (
+        " (band*: a group of one seed, no seed spread in its interval)" if any(g["one_seed"] for g in groups) else ""
+    )
+    emit(records, fmt, f"{competition} leaderboard by seed group ({scores.label}, public){marked}", human, wide)
 
 
-def print_metric_board(ws, competition: str, rows: list[dict[str, Any]], metric: str, fmt: str) -> None:
+def print_metric_board(
+    ws, competition: str, rows: list[dict[str, Any]], metric: str, fmt: str, wide: bool = False
+) -> None:
     """Rows ranked by a panel metric (or any registered one), with its public interval and band."""
     from harness.scoring.groups import Scores, ranked_rows, row_metrics
 
@@ -55,7 +62,7 @@ def print_metric_board(ws, competition: str, rows: list[dict[str, Any]], metric:
          "seed": r["seed"], scores.label: interval(r["score"], r["low"], r["high"])}
         for r in records
     ]  # fmt: skip
-    emit(records, fmt, f"{competition} leaderboard by {scores.label} (public)", human)
+    emit(records, fmt, f"{competition} leaderboard by {scores.label} (public)", human, wide)
 
 
 def _band(band: int | None) -> str:
