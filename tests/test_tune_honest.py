@@ -112,6 +112,7 @@ def test_group_view_marks_one_seed_groups_and_shows_differs_and_budget(cli, work
     lucky = next(line for line in table.stdout.splitlines() if "lucky" in line)
     many = next(line for line in table.stdout.splitlines() if "many" in line)
     assert "1 (one seed)" in lucky and "optim.lr=0.01" in lucky and "20 trials, 310 s on cpu" in lucky
+    assert lucky.split("|")[2].strip().endswith("*") and not many.split("|")[2].strip().endswith("*")  # the band
     assert "one seed" not in many and "| 3 |" in many and "defaults" in many and "untuned, 30 s on cpu" in many
     records = json.loads(cli("leaderboard", "-c", "toy", "--by", "group", "--format", "json").stdout)
     by_group = {r["group"].split("-")[0]: r for r in records}
@@ -263,7 +264,7 @@ def test_final_seeds_form_one_group_compared_with_the_defaults(cli, workspace):
     assert stored["verdict"] in ("better", "no detectable difference", "worse")
     assert stored["tuned_group"] == tuned[0]["group"] and stored["default_group"] == defaults[0]["group"]
     low, high = stored["comparison"]["low"], stored["comparison"]["high"]
-    assert f"verdict: the tuned configuration is {stored['verdict']}" in " ".join(result.stdout.split())
+    assert f"verdict: {stored['verdict']}:" in " ".join(result.stdout.split())
     assert f"[{low:+.4f}, {high:+.4f}]" in result.stdout
     compared = cli("compare", stored["tuned_group"], stored["default_group"])  # the same statistics
     assert f"[{low:+.4f}, {high:+.4f}]" in compared.stdout

@@ -372,6 +372,11 @@ def _summary(result: Any, root: Path, ran: str = "") -> None:
 
 
 VERDICT_STYLE = {"better": "green", "worse": "red", "no detectable difference": "yellow"}
+VERDICT_WORDS = {
+    "better": "the tuned configuration beats the defaults",
+    "worse": "the tuned configuration scores below the defaults",
+    "no detectable difference": "the tuned configuration and the defaults cannot be told apart on these seeds",
+}
 
 
 def _verdict(outcome: Any) -> None:
@@ -393,8 +398,7 @@ def _verdict(outcome: Any) -> None:
         + (f"  (trained now: {len(outcome.trained_defaults)} seed(s))" if outcome.trained_defaults else "")
         + f"\n  tuned - defaults = {comparison.difference:+.4f}, 95% interval [{comparison.low:+.4f}, "
         f"{comparison.high:+.4f}]\n"
-        f"  verdict: the tuned configuration is [bold {style}]{outcome.verdict}[/]"
-        + (" than the defaults" if outcome.verdict != "no detectable difference" else " from the defaults")
+        f"  verdict: [bold {style}]{outcome.verdict}[/]: {VERDICT_WORDS[outcome.verdict]}"
         + f"\n  again: bench compare {escape(outcome.tuned_group)} {escape(outcome.default_group)} "
         f"--competition {escape(comparison.competition)}"
     )
