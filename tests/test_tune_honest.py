@@ -270,8 +270,15 @@ def test_final_seeds_form_one_group_compared_with_the_defaults(cli, workspace):
     assert f"[{low:+.4f}, {high:+.4f}]" in compared.stdout
 
     again = cli("tune", "--plugin", "softmax", "--trials", "2", "--final-seeds", "2", *TINY)
-    assert again.exit_code == 0 and "already submitted" in again.stdout
+    assert again.exit_code == 0 and "already submitted" in again.stdout and "verdict:" not in again.stdout
     assert len(read_rows(workspace.leaderboard_path("digits"))) == 4  # nothing trained twice
+
+    study.set_user_attr(f"comparison:{study.best_trial.number}", None)  # as if stopped before the comparison
+    resumed = cli("tune", "--plugin", "softmax", "--trials", "2", "--final-seeds", "2", *TINY)
+    assert resumed.exit_code == 0 and f"verdict: {stored['verdict']}:" in " ".join(resumed.stdout.split())
+    redone = load_study(workspace, "digits-softmax").user_attrs[f"comparison:{study.best_trial.number}"]
+    assert redone["trained_defaults"] == [] and {**redone, "trained_defaults": stored["trained_defaults"]} == stored
+    assert len(read_rows(workspace.leaderboard_path("digits"))) == 4  # the default group was on the board
 
 
 @pytest.mark.slow

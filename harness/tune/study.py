@@ -430,8 +430,20 @@ class Tuner:
                 result.submit_note = (
                     f"submitted seeds 0-{len(result.runs) - 1} as group {result.run.row.get('group', '')}"
                 )
-                result.verdict = self.judge(study, best, result.runs)
+                result.verdict = self.judge(study, best, [run.row for run in result.runs])
+            elif self._unjudged(study, best):  # submitted, but stopped before the comparison: finish it
+                from harness.tune.verdict import submitted_rows
+
+                rows = submitted_rows(
+                    self.workspace, self.competition_name, study.user_attrs[f"submission:{best.number}"]
+                )
+                if rows:
+                    result.verdict = self.judge(study, best, rows)
         return result
+
+    def _unjudged(self, study: Study, best: FrozenTrial) -> bool:
+        attrs = study.user_attrs
+        return bool(attrs.get(f"submission:{best.number}")) and attrs.get(f"comparison:{best.number}") is None
 
     def _finish_front(self, study: Study, result: TuneResult, ran: int) -> TuneResult:
         """A multi-objective study: its Pareto front, and with ``--submit-front`` each front trial as a group."""
@@ -454,7 +466,7 @@ class Tuner:
                     continue
                 runs = self.submit_best(study, trial)
                 result.runs += runs
-                result.verdicts.append(self.judge(study, trial, runs))
+                result.verdicts.append(self.judge(study, trial, [run.row for run in runs]))
             result.run = result.runs[0] if result.runs else None
             result.verdict = result.verdicts[0] if result.verdicts else None
             result.submit_note = "; ".join(notes)
@@ -477,7 +489,7 @@ class Tuner:
             hooks=self.hooks,
         )
 
-    def judge(self, study: Study, best: FrozenTrial, runs: list[Any]) -> Any:
+    def judge(self, study: Study, best: FrozenTrial, rows: list[dict[str, Any]]) -> Any:
         """``bench compare`` of the tuned group against the default group on the same seeds."""
         from harness.tune.verdict import judge
 
@@ -486,7 +498,7 @@ class Tuner:
             self.workspace,
             study,
             best.number,
-            runs,
+            rows,
             method=r.method,
             competition=self.competition_name,
             config_file=r.config_file,

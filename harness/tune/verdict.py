@@ -38,7 +38,7 @@ def judge(
     workspace: Any,
     study: Any,
     trial: int,
-    tuned: list[Any],
+    tuned: list[dict[str, Any]],
     *,
     method: str,
     competition: str,
@@ -47,7 +47,7 @@ def judge(
     device: str | None,
     hooks: Any,
 ) -> TuneVerdict:
-    """Compare the ``tuned`` runs (``pipeline.RunResult`` per seed) with the default group on the same seeds."""
+    """Compare the ``tuned`` rows (one per final seed) with the default group on the same seeds."""
     from harness.config import config_hash
     from harness.fingerprint import git_commit
     from harness.pipeline import resolve_run_config, run
@@ -56,8 +56,8 @@ def judge(
     from harness.scoring.leaderboard import read_rows
     from harness.tune.storage import quietly
 
-    seeds = sorted(int(result.row["seed"]) for result in tuned)
-    tuned_group = tuned[0].row["group"]
+    seeds = sorted(int(row["seed"]) for row in tuned)
+    tuned_group = tuned[0]["group"]
     default_cfg = resolve_run_config(method, competition, config_file, fixed, 0, device)
     default_group = group_id(config_hash(default_cfg), git_commit())
     trained: list[str] = []
@@ -85,3 +85,11 @@ def judge(
         outcome = TuneVerdict(tuned_group, default_group, seeds, WORDS[comparison.verdict], comparison, trained)
     quietly(study.set_user_attr, f"comparison:{trial}", outcome.to_dict())
     return outcome
+
+
+def submitted_rows(workspace: Any, competition: str, ids: str) -> list[dict[str, Any]]:
+    """The board rows of a study's ``submission:<trial>`` attribute (ids separated by spaces)."""
+    from harness.scoring.leaderboard import read_rows
+
+    wanted = set(str(ids).split())
+    return [r for r in read_rows(workspace.leaderboard_path(competition)) if r.get("submission_id") in wanted]
