@@ -151,11 +151,8 @@ class Tuner:
         return cfg, overrides
 
     def objective(self, trial: Trial, competition: Any, device: Any) -> float | list[float]:
-        """Train on train, score on val; report each epoch's val score and prune when told."""
-        import optuna
-
+        """Train on train (each fold's), score on val; report each epoch's val score and prune when told."""
         from harness.config import config_hash
-        from harness.train.loop import fit
 
         cfg, overrides = self.trial_config(trial)
         trial.set_user_attr("overrides", jsonable(overrides))
@@ -163,6 +160,15 @@ class Tuner:
         trial.set_user_attr("config_hash", config_hash(cfg))
         if self.hooks.on_trial_start:
             self.hooks.on_trial_start(trial.number, dict(trial.params))
+
+        scores, seconds, spent = self._train_folds(trial, cfg, competition, device)
+        return self._trial_value(trial, scores, seconds, spent)
+
+    def _train_folds(self, trial: Trial, cfg: dict[str, Any], competition: Any, device: Any) -> tuple:
+        """(best val score per fold, training seconds, costs per fold): one fold without ``--folds``."""
+        import optuna
+
+        from harness.train.loop import fit
 
         folds = self._folds or [competition]
         epochs = int(cfg["train"]["epochs"])
@@ -191,6 +197,10 @@ class Tuner:
                 spent.append(costs(result.model, part, cfg, device))
             if len(folds) == 1:
                 trial.set_user_attr("best_epoch", result.best_epoch)
+        return scores, seconds, spent
+
+    def _trial_value(self, trial: Trial, scores: list[float], seconds: float, spent: list[dict]) -> float | list[float]:
+        """The score (the folds' mean, its interval stored), or one value per objective."""
         trial.set_user_attr("train_seconds", round(seconds, 3))
         value = scores[0]
         if self._folds:
@@ -199,7 +209,7 @@ class Tuner:
             value, low, high = fold_interval(scores)
             trial.set_user_attr("fold_values", scores)
             trial.set_user_attr("interval", [low, high])
-        if not multi:
+        if len(self.objectives) < 2:
             return value
         measured = {"score": value, "seconds": seconds}
         for key in ("bytes", "ms"):
