@@ -97,9 +97,11 @@ def run(
     study: str | None = None,
     trial: int | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
+    tuning: tuple[int, float] = (0, 0.0),
 ) -> RunResult:
     """Train ``method`` on a competition and submit its top-k neighbours; see ``bench run --help``.
 
+    ``tuning``: (trials, their training seconds) that chose this config, for the row's budget.
     Under torchrun (``bench run --nproc N``) every rank trains; rank 0 alone embeds, searches, writes
     the run folder and submits, and the other ranks return None.
     """
@@ -114,7 +116,7 @@ def run(
             train_only(workspace, cfg, torch_device)
             return None
         return run_on_device(
-            workspace, method, cfg, torch_device, ranks.world_size, name, progress, study, trial, on_epoch
+            workspace, method, cfg, torch_device, ranks.world_size, name, progress, study, trial, on_epoch, tuning
         )
 
 
@@ -139,6 +141,7 @@ def run_on_device(
     study: str | None = None,
     trial: int | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
+    tuning: tuple[int, float] = (0, 0.0),
 ) -> RunResult:
     """``run`` once the config is resolved and the device (this rank's) chosen; ``nproc`` ranks train."""
     from harness.data.competition import open_competition
@@ -192,6 +195,8 @@ def run_on_device(
                 },
             )
 
+        from harness.config import differs_text
+        from harness.scoring.budget import budget_cell, device_label
         from harness.train.model import describe_backbone
 
         fields = {
@@ -209,6 +214,9 @@ def run_on_device(
             "study": study or "",
             "trial": "" if trial is None else trial,
             "env": env,
+            "pooling": (cfg.get("pooling") or {}).get("name", ""),
+            "differs": differs_text(cfg, resolve_run_config(method, cfg["competition"], seed=cfg["seed"])),
+            "budget": budget_cell(*tuning, result.train_seconds, device_label(torch_device, env)),
         }
     submitted = record_or_keep(workspace, comp.name, path, run_dir, name, fields, submission_id)
     return RunResult(

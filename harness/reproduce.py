@@ -88,8 +88,9 @@ def reproduce(
 ) -> Reproduction:
     """Rerun a row; ``keep`` copies the rerun's submission file there (for ``bench compare``)."""
     from harness.pipeline import rerun_submission
+    from harness.scoring.comparison import compare
     from harness.scoring.groups import Scores, find_group, row_env, row_group, summarise_group
-    from harness.scoring.statistics import clip_interval, paired_difference_over_seeds, verdict
+    from harness.scoring.statistics import clip_interval, verdict
 
     competition, row, rows = find_row(workspace, submission_id, competition)
     method, cfg = recorded_config(workspace, row, competition)
@@ -97,29 +98,26 @@ def reproduce(
     kept = scores.submission_file(row)
     if not kept.is_file():
         raise BenchError(f"the submission file of {submission_id} ({kept}) is missing")
+    group = row_group(row)
     with tempfile.TemporaryDirectory() as folder:
         path, env = rerun_submission(workspace, method, cfg, Path(folder) / f"rerun{kept.suffix}", progress)
         identical = path.read_bytes() == kept.read_bytes()
-        public = scores.score_file(path)[scores.answers.public.astype(bool)]
+        comparison = compare(workspace, competition, str(path), group)  # exactly `bench compare RERUN GROUP`
         if keep is not None:
             keep.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, keep)
-    rerun = float(public.mean()) if len(public) else 0.0
-    group = row_group(row)
-    members = [member for member in find_group(rows, group) if scores.public(member) is not None]
-    summary = summarise_group(members, scores)
+    summary = summarise_group(find_group(rows, group), scores)
     if summary.sd is not None:
         spread = clip_interval(summary.mean - SPREAD_SDS * summary.sd, summary.mean + SPREAD_SDS * summary.sd)
         source = f"group mean ± {SPREAD_SDS:g} sd over {summary.n_seeds} seeds"
     else:
         spread, source = clip_interval(*scores.interval(row)), "the row's 95% interval (a group of one seed)"
-    # exactly `bench compare RERUN GROUP` (public queries, bootstrap seed 0)
-    difference, interval, share = paired_difference_over_seeds([public], [scores.public(m) for m in members])
+    interval = (comparison.low, comparison.high)
     words = verdict(*interval, a=RERUN, b=RECORDED)
     outcome = "identical" if identical else "same" if interval[0] <= 0 <= interval[1] else "different"
     recorded_env = row_env(row) or {}
     return Reproduction(
-        submission_id, competition, outcome, scores.value(row), rerun, spread, source,
+        submission_id, competition, outcome, scores.value(row), comparison.a_mean, spread, source,
         differences(recorded_env, env) if recorded_env else ["the row records no environment"],
-        difference, interval, share, words, group, keep,
+        comparison.difference, interval, comparison.a_wins, words, group, keep,
     )  # fmt: skip
