@@ -19,14 +19,16 @@ import numpy as np
 
 from harness.atomic import atomic_writer
 from harness.components import create_indexer
-from harness.config import RunConfig, resolve_run_config
+from harness.config import RunConfig, differs_text, resolve_run_config
 from harness.data.competition import open_competition
 from harness.errors import BenchError, LeaderboardError
 from harness.fingerprint import environment, training_fields
 from harness.hookspecs import CodeKind, StoredSize
 from harness.scoring import submit as scoring
+from harness.scoring.budget import budget_cell, device_label
 from harness.scoring.leaderboard import read_rows
 from harness.scoring.submission import submission_suffix, write_ranked
+from harness.train import isa
 from harness.workspace import Workspace, new_submission_id
 
 log = logging.getLogger("bench.run")
@@ -55,6 +57,7 @@ class RunRequest:
     name: str = ""  # shown on the leaderboard
     study: str | None = None  # the tune study and trial a final run belongs to
     trial: int | None = None
+    tuning: tuple[int, float] = (0, 0.0)  # (trials, their training seconds) that chose this config: the row's budget
 
 
 @dataclass
@@ -87,6 +90,7 @@ def run(workspace: Workspace, request: RunRequest, hooks: RunHooks | None = None
     from harness.train.devices import pick_device
     from harness.train.distributed import process_group
 
+    isa.check_torch(request.config.train.deterministic)  # a library caller gets the CLI's pin (or a warning)
     hooks = hooks or RunHooks()
     with process_group(pick_device(request.config.train.device)) as (ranks, torch_device):
         if not ranks.is_main:
@@ -157,6 +161,7 @@ def run_on_device(workspace: Workspace, request: RunRequest, hooks: RunHooks, to
 
         from harness.train.model import describe_backbone
 
+        defaults = resolve_run_config(cfg.method, competition=cfg.competition)  # the row's `differs`
         fields = {
             "method": cfg.method,
             "backbone": describe_backbone(cfg.components),
@@ -172,6 +177,9 @@ def run_on_device(workspace: Workspace, request: RunRequest, hooks: RunHooks, to
             "study": request.study or "",
             "trial": "" if request.trial is None else request.trial,
             "env": env,
+            "pooling": cfg.components.get("pooling", {}).get("name", ""),
+            "differs": differs_text(cfg.as_dict(), defaults.as_dict()),
+            "budget": budget_cell(*request.tuning, result.train_seconds, device_label(torch_device, env)),
         }
     submitted = record_or_keep(
         workspace, Recording(comp.name, path, run_dir, submission_id, name=request.name, fields=fields)
@@ -359,6 +367,7 @@ def rerun_submission(workspace: Workspace, request: RunRequest, destination: Pat
     from harness.train.loop import fit
 
     cfg, progress = request.config, (hooks or RunHooks()).progress
+    isa.check_torch(cfg.train.deterministic)
     torch_device = pick_device(cfg.train.device)
     comp = open_competition(workspace, cfg.competition)
     with deterministic(torch_device, cfg.train.deterministic), cpu_threads(cfg.train.threads):

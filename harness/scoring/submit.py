@@ -42,7 +42,7 @@ from harness.workspace import Workspace, check_name, new_submission_id
 
 CALLER_FIELDS = (
     "method", "backbone", "loss", "sampler", "indexer", "code_kind", "bytes_per_item", "train_seconds",
-    "search_ms_per_query", "seed", "config_hash", "study", "trial", "env",
+    "search_ms_per_query", "seed", "config_hash", "study", "trial", "env", "pooling", "differs", "budget",
 )  # fmt: skip
 
 
