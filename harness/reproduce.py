@@ -21,8 +21,10 @@ from typing import Any
 from harness.config import RunConfig, resolve_run_config
 from harness.errors import ConfigError, LeaderboardError, WorkspaceError
 from harness.fingerprint import differences
+from harness.scoring.comparison import compare
 from harness.scoring.groups import Scores, find_group, row_env, row_group, summarise_group
 from harness.scoring.leaderboard import read_rows
+from harness.scoring.statistics import clip_interval, verdict
 
 SPREAD_SDS = 2.0
 RERUN, RECORDED = "the rerun", "the recorded group"
@@ -87,8 +89,6 @@ def reproduce(
 ) -> Reproduction:
     """Rerun a row; ``keep`` copies the rerun's submission file there (for ``bench compare``)."""
     from harness.pipeline import RunHooks, RunRequest, rerun_submission
-    from harness.scoring.comparison import compare
-    from harness.scoring.statistics import clip_interval, verdict
 
     competition, row, rows = find_row(workspace, submission_id, competition)
     cfg = recorded_config(workspace, row, competition)

@@ -19,6 +19,7 @@ from harness.report.sections import ImageLoader, StudyData, SubmissionData
 from harness.scoring.answers import load_answers
 from harness.scoring.leaderboard import read_rows
 from harness.scoring.submission import read_submission
+from harness.tune.importance import importances
 from harness.tune.storage import JOURNAL_SUFFIX
 from harness.workspace import Workspace, check_name
 
@@ -152,7 +153,6 @@ def study_data(workspace: Workspace, name: str) -> StudyData:
     if len(complete) < 2:
         data.note = f"Study {name!r} has {len(complete)} complete trial(s); plots need at least 2."
         return data
-    from harness.tune.importance import importances
 
     data.importances, why = importances(study)
     if data.importances is None:
@@ -164,7 +164,6 @@ def study_data(workspace: Workspace, name: str) -> StudyData:
 
 def _front_data(optuna, study, name: str) -> StudyData:
     """A multi-objective study: every complete trial's values, which of them form the front, importances."""
-    from harness.tune.importance import importances
 
     objectives = str(study.user_attrs.get("objectives", "")).split(",")
     if len(objectives) != len(study.directions) or "score" not in objectives:

@@ -13,7 +13,12 @@ from typing import Any
 import numpy as np
 
 from harness.errors import BenchError
-from harness.scoring.statistics import verdict  # one vocabulary: `bench reproduce` says these words too
+from harness.scoring.groups import Scores, group_rows
+from harness.scoring.leaderboard import read_rows
+from harness.scoring.statistics import (
+    paired_difference_over_seeds,
+    verdict,  # one vocabulary: `bench reproduce` says these words too
+)
 
 SUBSETS = ("public", "private", "all")
 
@@ -55,9 +60,6 @@ def compare(
 ) -> Comparison:
     """Bootstrap A minus B over the same queries (and over seeds, for groups); ``seeds``: only the
     members of a group trained on these seeds."""
-    from harness.scoring.groups import Scores
-    from harness.scoring.leaderboard import read_rows
-    from harness.scoring.statistics import paired_difference_over_seeds
 
     if subset not in SUBSETS:
         raise BenchError(f"subset must be one of {', '.join(SUBSETS)}, got {subset!r}")
@@ -78,7 +80,6 @@ def compare(
 
 def side(scores: Any, rows: list[dict], reference: str, seeds: set[int] | None = None) -> tuple[str, list[np.ndarray]]:
     """(description, per-query scores per seed) of a submission file, a group id or a submission id."""
-    from harness.scoring.groups import group_rows
 
     path = Path(reference)
     if path.is_file():

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.data.competition import LabeledImages
 from harness.errors import TuneError
 
 LEVEL = 0.95
@@ -43,7 +44,6 @@ def class_disjoint(competition: Any) -> bool:
 
 def make_folds(competition: Any, k: int, seed: int = 0) -> list[FoldCompetition]:
     """The ``k`` folds of ``competition``'s train + val items (same folds for every trial of a study)."""
-    from harness.data.competition import LabeledImages
 
     if k < 2:
         raise TuneError(f"--folds must be at least 2 (or 1: the competition's val split) but got {k}")

@@ -20,9 +20,11 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from harness.components import get_method
 from harness.config import RunConfig, parse_sets, resolve_run_config
+from harness.data.competition import open_competition
 from harness.errors import BenchError, ConfigError, TrainingError, TuneError
-from harness.tune.folds import trial_interval
+from harness.tune.folds import fold_interval, make_folds, trial_interval
 from harness.tune.importance import importances
 from harness.tune.objectives import Objective, costs, needs_search, parse_objectives
 from harness.tune.request import (
@@ -35,6 +37,7 @@ from harness.tune.request import (
 from harness.tune.rerun import final_seeds_group, should_submit
 from harness.tune.search import PRUNERS, SAMPLERS, FixedParamsTrial, jsonable, make_pruner, make_sampler
 from harness.tune.storage import Heartbeat, StorageInfo, fail_stale_trials, is_stale, open_storage, quietly
+from harness.tune.verdict import judge, submitted_rows
 from harness.workspace import check_name
 
 if TYPE_CHECKING:
@@ -52,7 +55,6 @@ class Tuner:
         self.workspace, self.request = workspace, request
         self.hooks = TuneHooks()
         self._check_request()
-        from harness.components import get_method
 
         self.method = get_method(request.method)  # unknown method: UnknownNameError
         self.fixed = parse_sets(list(request.sets)) if not isinstance(request.sets, dict) else dict(request.sets)
@@ -87,7 +89,6 @@ class Tuner:
 
     def _open_competition(self) -> Any:
         """The competition, and what depends on it: the objectives (checked against its metric)."""
-        from harness.data.competition import open_competition
 
         competition = self._competition = open_competition(self.workspace, self.competition_name)
         if self.request.objectives:
@@ -201,8 +202,6 @@ class Tuner:
         trial.set_user_attr("train_seconds", round(seconds, 3))
         value = scores[0]
         if self._folds:
-            from harness.tune.folds import fold_interval
-
             value, low, high = fold_interval(scores)
             trial.set_user_attr("fold_values", scores)
             trial.set_user_attr("interval", [low, high])
@@ -264,8 +263,6 @@ class Tuner:
         competition = self._open_competition()
         device = self.torch_device
         if self.request.folds > 1:
-            from harness.tune.folds import make_folds
-
             self._folds = make_folds(competition, self.request.folds, self.base_seed)
             for part in self._folds:
                 check_val_split(part)
@@ -439,8 +436,6 @@ class Tuner:
                 )
                 result.verdict = self.judge(study, best, [run.row for run in result.runs])
             elif self._unjudged(study, best):  # submitted, but stopped before the comparison: finish it
-                from harness.tune.verdict import submitted_rows
-
                 rows = submitted_rows(
                     self.workspace, self.competition_name, study.user_attrs[f"submission:{best.number}"]
                 )
@@ -498,7 +493,6 @@ class Tuner:
 
     def judge(self, study: Study, best: FrozenTrial, rows: list[dict[str, Any]]) -> Any:
         """``bench compare`` of the tuned group against the default group on the same seeds."""
-        from harness.tune.verdict import judge
 
         r = self.request
         return judge(

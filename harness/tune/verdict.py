@@ -11,6 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from harness.fingerprint import git_commit
+from harness.scoring.comparison import compare
+from harness.scoring.groups import group_id, row_group
+from harness.scoring.leaderboard import read_rows
+from harness.tune.storage import quietly
+
 WORDS = {"A is better": "better", "B is better": "worse", "no detectable difference": "no detectable difference"}
 
 
@@ -48,12 +54,7 @@ def judge(
     hooks: Any,
 ) -> TuneVerdict:
     """Compare the ``tuned`` rows (one per final seed) with the default group on the same seeds."""
-    from harness.fingerprint import git_commit
     from harness.pipeline import RunHooks, RunRequest, resolve_run_config, run
-    from harness.scoring.comparison import compare
-    from harness.scoring.groups import group_id, row_group
-    from harness.scoring.leaderboard import read_rows
-    from harness.tune.storage import quietly
 
     seeds = sorted(int(row["seed"]) for row in tuned)
     tuned_group = tuned[0]["group"]
@@ -81,7 +82,6 @@ def judge(
 
 def submitted_rows(workspace: Any, competition: str, ids: str) -> list[dict[str, Any]]:
     """The board rows of a study's ``submission:<trial>`` attribute (ids separated by spaces)."""
-    from harness.scoring.leaderboard import read_rows
 
     wanted = set(str(ids).split())
     return [r for r in read_rows(workspace.leaderboard_path(competition)) if r.get("submission_id") in wanted]

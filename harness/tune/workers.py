@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness.errors import ConfigError
+from harness.tune.folds import trial_interval
 from harness.tune.request import TrialOutcome
 
 STOP_GRACE_S = 15.0  # after Ctrl-C, how long a worker may take to mark its trial failed before it is killed
@@ -199,7 +200,6 @@ def outcome_of(trial: Any, finished: int) -> Any:
     if trial.datetime_start is not None and trial.datetime_complete is not None:
         seconds = (trial.datetime_complete - trial.datetime_start).total_seconds()
     message = str(trial.user_attrs.get("error") or trial.user_attrs.get("failed_because") or "")
-    from harness.tune.folds import trial_interval
 
     value = trial.value if trial.values and len(trial.values) == 1 else None
     outcome = TrialOutcome(trial.number, trial.state.name, value, dict(trial.params), seconds, message, finished)
