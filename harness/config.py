@@ -362,11 +362,12 @@ def setting_text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def differences(cfg: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+def differences(cfg: RunConfig | dict[str, Any], defaults: RunConfig | dict[str, Any]) -> dict[str, Any]:
     """The settings of resolved ``cfg`` that differ from its method's resolved ``defaults`` (same competition).
 
     A section the defaults have and ``cfg`` lacks shows as ``<section>.name=none``.
     """
+    cfg, defaults = (c.as_dict() if isinstance(c, RunConfig) else c for c in (cfg, defaults))
     mine, theirs = flat(cfg), flat(defaults)
     changed = {k: v for k, v in mine.items() if k not in NOT_A_DIFFERENCE and (k not in theirs or theirs[k] != v)}
     for section, value in defaults.items():
@@ -375,7 +376,7 @@ def differences(cfg: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]
     return dict(sorted(changed.items()))
 
 
-def differs_text(cfg: dict[str, Any], defaults: dict[str, Any]) -> str:
+def differs_text(cfg: RunConfig | dict[str, Any], defaults: RunConfig | dict[str, Any]) -> str:
     """``differences`` as one cell: ``key=value`` pairs separated by spaces, or ``defaults``."""
     changed = differences(cfg, defaults)
     return " ".join(f"{k}={setting_text(v)}" for k, v in changed.items()) or DEFAULTS_TEXT

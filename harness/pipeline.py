@@ -178,7 +178,7 @@ def run_on_device(workspace: Workspace, request: RunRequest, hooks: RunHooks, to
             "trial": "" if request.trial is None else request.trial,
             "env": env,
             "pooling": cfg.components.get("pooling", {}).get("name", ""),
-            "differs": differs_text(cfg.as_dict(), defaults.as_dict()),
+            "differs": differs_text(cfg, defaults),
             "budget": budget_cell(*request.tuning, result.train_seconds, device_label(torch_device, env)),
         }
     submitted = record_or_keep(

@@ -216,7 +216,7 @@ def test_a_byte_identical_rerun_is_identical(cli, toy, tmp_path, monkeypatch):  
     rows = submit_group(toy, tmp_path, "aaaa", "strong", 0.3)
     kept = toy.root / rows[1]["submission_path"]
 
-    def same_file(workspace, method, cfg, destination, progress=None):
+    def same_file(workspace, request, destination, hooks=None):
         destination.write_bytes(kept.read_bytes())
         return destination, environment()
 
