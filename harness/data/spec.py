@@ -21,6 +21,7 @@ BINDING_FIELDS = (
     "salt",
     "seed",
 )
+PUBLIC_BOARDS = ("kaggle", "ladder")  # every score shown at once, or only significant improvements
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class CompetitionSpec:
     deadline: str = ""  # ISO 8601; private scores show to participants only after it ("" = never)
     daily_submissions: int = 0  # uploads per participant per UTC day (0 = no limit)
     final_submissions: int = 0  # submissions per participant that count for the private board (0 = all)
+    public_board: str = "kaggle"  # "ladder": a public score is released only when it beats the best (Blum & Hardt)
 
     def check(self) -> CompetitionSpec:
         from harness.data.splits import protocol_config
@@ -80,6 +82,11 @@ class CompetitionSpec:
                 raise CompetitionError(
                     f"competition {self.name!r}: {key} must be a whole number >= 0 (0 = no limit), got {value!r}"
                 )
+        if self.public_board not in PUBLIC_BOARDS:
+            raise CompetitionError(
+                f"competition {self.name!r}: public_board must be one of {', '.join(PUBLIC_BOARDS)}, "
+                f"got {self.public_board!r}"
+            )
         self.deadline_at()
         protocol_config(self.protocol, dict(self.protocol_config))
         return self
