@@ -25,6 +25,8 @@ browser, as a page that keeps the signed-in header.
 from __future__ import annotations
 
 import logging
+import re
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -35,7 +37,6 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from harness.data.answer_store import answers_dir
 from harness.errors import (
     BenchError,
     ClosedError,
@@ -53,6 +54,7 @@ from harness.serve.web import HERE, Site, csrf_token, quiet_viewer, wants_json
 from harness.workspace import Workspace
 
 DEFAULT_MAX_UPLOAD_MB = 64
+HOST_PATH = re.compile(r"/([\w.-]+)(?:/[\w.@+-]+)+/?")  # an absolute path whose first folder exists here
 log = logging.getLogger("bench.serve")
 
 STATUS = (  # the first class an error is an instance of gives its status; anything else is a 500
@@ -148,13 +150,8 @@ def _message(request: Request, exc: Exception) -> str:
 
 
 def scrub(request: Request, text: str) -> str:
-    """``text`` without the host's paths (the workspace, the answers store): a participant needs neither."""
+    """``text`` without the host's paths (the workspace, the answers store, any other absolute path on
+    this machine): a participant needs none of them. Addresses such as /competitions/x are kept."""
     workspace = str(request.app.state.site.workspace.root.resolve())
-    try:
-        store = str(answers_dir())
-    except BenchError:
-        store = ""
-    for path, shown in ((store, "<answers store>"), (workspace, "<workspace>")):
-        if path:
-            text = text.replace(path, shown)
-    return text
+    text = text.replace(workspace, "<workspace>")
+    return HOST_PATH.sub(lambda m: "<host path>" if Path("/" + m.group(1)).is_dir() else m.group(0), text)
