@@ -28,10 +28,11 @@ def inbox(workspace) -> Path:
 
 
 def clear_stale_uploads(workspace) -> None:
-    """Remove the upload folders of server processes that are gone (killed mid-upload)."""
+    """Remove the upload folders of server processes that are gone (killed mid-upload), and any
+    folder not named by a live process (from before folders carried their process id)."""
     folder = inbox(workspace)
-    for entry in folder.glob(f"{UPLOAD_PREFIX}*") if folder.is_dir() else []:
-        pid = entry.name.removeprefix(UPLOAD_PREFIX).split("-", 1)[0]
+    for entry in folder.iterdir() if folder.is_dir() else []:
+        pid = entry.name.removeprefix(UPLOAD_PREFIX).split("-", 1)[0] if entry.name.startswith(UPLOAD_PREFIX) else ""
         if not pid.isdigit() or not _alive(int(pid)):
             shutil.rmtree(entry, ignore_errors=True)
 
