@@ -112,16 +112,17 @@ def leaderboard(
 
 
 def best_per_participant(ranked_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Kaggle's default view: each participant's best ranked row (rows without a name all stay)."""
+    """Kaggle's default view: each participant's best ranked row (rows without a name all stay), ranked
+    again 1, 2, 3... among themselves; invalid rows stay, unranked, so a broken row is never hidden."""
     seen: set[str] = set()
     out = []
     for row in ranked_rows:
         owner = row.get("name") or ""
-        if owner and row.get("rank") is not None:
-            if owner in seen:
-                continue
+        if row.get("rank") is None:
+            out.append(row)
+        elif not (owner and owner in seen):
             seen.add(owner)
-        out.append(row)
+            out.append({**row, "rank": sum(1 for r in out if r.get("rank") is not None) + 1})
     return out
 
 

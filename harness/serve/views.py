@@ -65,8 +65,9 @@ def board_data(request: Request, private: bool) -> dict[str, Any]:
         raise HTTPException(400, "by must be 'run' or 'group' (seed groups: on the public board only)")
     switches = {key: params.get(key) == "1" for key in BOARD_SWITCHES}
     ranked = board.leaderboard(workspace, spec, private=private, participants=participant_names(request))
-    shown = [board.public_view(row, reveal, who.name if who else None) for row in ranked]
-    shown = shown if switches["all"] else board.best_per_participant(shown)
+    every = [board.public_view(row, reveal, who.name if who else None) for row in ranked]
+    best = board.best_per_participant(every)
+    shown = every if switches["all"] else best
     groups = board.group_board(workspace, spec) if by == "group" else None
     panel_names = sorted({key for row in ranked for key in row["metrics"]})
     sort = params.get("sort") or None
@@ -74,7 +75,10 @@ def board_data(request: Request, private: bool) -> dict[str, Any]:
         shown = board.sort_rows(shown, sort)
     elif sort:
         groups = board.sort_rows(groups, sort)
-    submitted = next((r for r in shown if r.get("submission_id") == params.get("submitted")), None)
+    submitted = next((r for r in every if r.get("submission_id") == params.get("submitted")), None)
+    if submitted is not None:  # the participant's place on the default board (one row each)
+        place = next((r["rank"] for r in best if r.get("name") == submitted.get("name")), None)
+        submitted = {**submitted, "place": place}
     return {
         "competition": board.competition_info(workspace, spec),
         "board": "private" if private else "public",
