@@ -452,3 +452,33 @@ def test_invalid_rows_are_shown_unranked_with_their_reason(served, tmp_path):
     assert rows["forged-1"]["rank"] is None and rows["forged-1"]["problem"] and rows["forged-1"]["line"] == 3
     page = client.get("/competitions/team", headers={"accept": "text/html"}).text
     assert "invalid (line 3)" in page
+
+
+def test_serve_is_views_a_route_table_and_one_status_map():
+    import ast
+    from pathlib import Path
+
+    from harness.serve import app
+
+    folder = Path(app.__file__).parent
+    long, classes, nested = [], [], []
+    for path in folder.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60:
+                long.append(f"{path.name}:{node.name}")
+            if isinstance(node, ast.ClassDef) and any(
+                getattr(b, "id", "").endswith(("Error", "Exception")) for b in node.bases
+            ):
+                classes.append(f"{path.name}:{node.name}")
+        for top in tree.body:  # handlers live at module level, not inside create_app
+            if isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                nested += [
+                    f"{path.name}:{top.name}.{inner.name}"
+                    for inner in ast.walk(top)
+                    if isinstance(inner, ast.AsyncFunctionDef) and inner is not top
+                ]
+    assert long == [] and classes == [] and nested == []
+    statuses = dict(app.STATUS)
+    assert len(statuses) == len(app.STATUS) and app.status_of(ValueError()) == 500
+    assert {r.path for r in app.ROUTES} >= {"/competitions/{name}", "/sign-in", "/competitions/{name}/data.zip"}
