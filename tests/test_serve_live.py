@@ -164,6 +164,8 @@ def test_a_participant_signs_in_downloads_uploads_and_picks_a_final(live, tmp_pa
             assert "team/arrays.npz" in zipfile.ZipFile(saved).namelist()
             page.goto(f"{url}/competitions/team/overview")
             assert "mean average precision" in page.locator("#metric-words").inner_text()
+            assert "about 2.0× as wide" in page.locator("#warning").inner_text()  # 50 public queries, not 200
+            _shot(page, tmp_path, "overview-1280")
         finally:
             browser.close()
 
