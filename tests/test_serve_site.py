@@ -200,6 +200,10 @@ def test_the_ladder_releases_only_significant_improvements(served, tmp_path):
     assert true_near == pytest.approx(released, abs=0.1)  # a small change: within the interval
     rows = client.get("/competitions/ladder.json?all=1").json()["rows"]
     assert {r["public"] for r in rows} == {released} and any(r["held"] for r in rows)
+    true_panel = json.loads(read_rows(workspace.leaderboard_path("ladder"))[1]["metrics"])
+    shown_panel = next(r for r in rows if r["held"])["metrics"]
+    assert shown_panel == json.loads(read_rows(workspace.leaderboard_path("ladder"))[0]["metrics"]) != true_panel
+    assert client.get("/competitions/ladder.json?by=group").status_code == 403  # group means are true scores
     page = client.get(f"/competitions/ladder/submissions/{near.json()['submission_id']}", headers=HTML).text
     assert "held by the Ladder" in page and f"{true_near:.4f}" not in page
     better = upload(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-SHOWN = ("public", "public_low", "public_high")
+SHOWN = ("public", "public_low", "public_high", "metrics")  # a held row shows its best's, panel included
 MIN_STEP = 0.001
 HELD = "held"  # key set on a row whose own public score is withheld
 

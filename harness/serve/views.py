@@ -63,6 +63,8 @@ def board_data(request: Request, private: bool) -> dict[str, Any]:
     by = params.get("by") or "run"
     if by not in ("run", "group") or (by == "group" and private):
         raise HTTPException(400, "by must be 'run' or 'group' (seed groups: on the public board only)")
+    if by == "group" and spec.public_board == "ladder" and not reveal:
+        raise ForbiddenError("seed groups show true public means: under the Ladder they are shown after the deadline")
     switches = {key: params.get(key) == "1" for key in BOARD_SWITCHES}
     ranked = board.leaderboard(workspace, spec, private=private, participants=participant_names(request))
     every = [board.public_view(row, reveal, who.name if who else None) for row in ranked]
@@ -87,6 +89,7 @@ def board_data(request: Request, private: bool) -> dict[str, Any]:
         "private_available": reveal,
         "sort": sort,
         "by": by,
+        "groups_available": not private and (spec.public_board != "ladder" or reveal),
         "all": switches["all"],
         "panel_shown": switches["panel"],
         "viewer": who_json(who),
