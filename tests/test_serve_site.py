@@ -204,6 +204,8 @@ def test_the_ladder_releases_only_significant_improvements(served, tmp_path):
     shown_panel = next(r for r in rows if r["held"])["metrics"]
     assert shown_panel == json.loads(read_rows(workspace.leaderboard_path("ladder"))[0]["metrics"]) != true_panel
     assert client.get("/competitions/ladder.json?by=group").status_code == 403  # group means are true scores
+    listed = next(c for c in client.get("/competitions.json").json()["competitions"] if c["name"] == "ladder")
+    assert listed["best_public"] == released
     page = client.get(f"/competitions/ladder/submissions/{near.json()['submission_id']}", headers=HTML).text
     assert "held by the Ladder" in page and f"{true_near:.4f}" not in page
     better = upload(

@@ -14,7 +14,7 @@ from harness.data.export import export_competition
 from harness.data.manifest import competition_folder, read_info
 from harness.data.spec import DEFAULT_COMPETITION, CompetitionSpec
 from harness.errors import BenchError
-from harness.serve import board, rules
+from harness.serve import board, ladder, rules
 from harness.serve.tokens import serve_dir
 from harness.workspace import Workspace
 
@@ -45,6 +45,7 @@ def listing(workspace: Workspace) -> list[dict[str, Any]]:
             spec = board.known_competition(workspace, name)
             info = board.competition_info(workspace, spec)
             entries = [r for r in board.rows(workspace, name) if not r.get(board.PROBLEM)]
+            entries = ladder.apply(entries) if spec.public_board == "ladder" else entries  # released scores only
         except BenchError as exc:
             out.append({"name": name, "problem": str(exc)})
             continue
