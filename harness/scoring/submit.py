@@ -43,7 +43,7 @@ from harness.workspace import Workspace, check_name, new_submission_id
 STAGING = ".staging"  # <workspace>/.staging/<pid>-<id>: submissions being scored, not yet on the board
 CALLER_FIELDS = (
     "method", "backbone", "loss", "sampler", "indexer", "code_kind", "bytes_per_item", "train_seconds",
-    "search_ms_per_query", "seed", "config_hash", "study", "trial", "env",
+    "search_ms_per_query", "seed", "config_hash", "study", "trial", "env", "pooling", "differs", "budget",
 )  # fmt: skip
 
 
