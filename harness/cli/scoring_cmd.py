@@ -131,6 +131,10 @@ def _submit_remote(file: Path, competition: str, server: str, name: str) -> None
         f"\\[{low}, {high}], rank [bold]{answer.get('rank')}[/] on {escape(competition)} at {escape(server)}",
         emoji=False,
     )
+    if answer.get("held"):
+        console.print("  Ladder: not significantly better than your best, so your best public score is shown")
+    if answer.get("late"):
+        err_console.print(f"[yellow]warning:[/] {escape(answer['late'])}")
     if answer.get("missing_queries"):
         err_console.print(
             f"[yellow]warning:[/] {answer['missing_queries']} query id(s) missing from the file; each scored 0"
