@@ -282,14 +282,14 @@ def test_a_plugin_that_replaces_the_scorer_at_import_changes_no_recorded_score(c
     import harness.metrics as metrics
     import harness.scoring.scorer as scorer
     from harness.plugins import get_host
-    from harness.scoring.submit import submit
+    from harness.scoring.submit import submit_isolated
 
     real = metrics.per_query_scores
     (plugins_dir / "faker.py").write_text(SCORE_FAKER)  # no hooks at all: only an import side effect
     try:
-        get_host()  # bench run loads every plugin before it submits
+        get_host()  # bench run loads every plugin before it submits, so it submits isolated
         assert scorer.per_query_scores is not real  # the plugin did replace the scorer in this process
-        result = submit(toy, "toy", make_submission(tmp_path / "weak.csv", 0), submission_id="weak")
+        result = submit_isolated(toy, "toy", make_submission(tmp_path / "weak.csv", 0), submission_id="weak")
     finally:
         metrics.per_query_scores = scorer.per_query_scores = real
     row = read_rows(board_path(toy))[0]
