@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import RunConfig, resolve_run_config
+from harness.data.competition import prepare_answers
 from harness.errors import ConfigError, LeaderboardError, WorkspaceError
 from harness.fingerprint import differences
 from harness.scoring.comparison import compare
@@ -91,6 +92,7 @@ def reproduce(
     from harness.pipeline import RunHooks, RunRequest, rerun_submission
 
     competition, row, rows = find_row(workspace, submission_id, competition)
+    prepare_answers(workspace, competition)  # a write path: it trains; the answers are read after
     cfg = recorded_config(workspace, row, competition)
     scores = Scores.open(workspace, competition)
     kept = scores.submission_file(row)

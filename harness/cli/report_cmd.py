@@ -27,8 +27,10 @@ def report_command(
     private: Annotated[bool, typer.Option("--private", help="Also show private scores and private queries.")] = False,
 ) -> None:
     """Write a self-contained HTML report: leaderboard, score against cost, worst queries, curves, studies."""
+    from harness.data.competition import prepare_answers
     from harness.report import write_report
 
+    prepare_answers(workspace(), competition)  # the write step before the answers are read
     result = write_report(workspace(), competition, out=out, submission_id=submission, private=private)
     for note in result.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")

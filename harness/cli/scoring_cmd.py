@@ -162,13 +162,16 @@ def leaderboard_command(
 
     Invalid rows (malformed, another metric or manifest, impossible scores) are shown unranked, with why.
     """
-    from harness.data.competition import migrate_answers
+    from harness.data.competition import migrate_answers, prepare_answers
     from harness.scoring.answers import competition_terms
     from harness.scoring.groups import banded
     from harness.scoring.leaderboard import check_rows, ranked, read_rows
 
     ws = workspace()
-    migrate_answers(ws, competition)  # a workspace from before the answers store: the one write step here
+    if verify or by is By.group or metric:  # these rescore the kept files: the answers must be there
+        prepare_answers(ws, competition)
+    else:
+        migrate_answers(ws, competition)  # a workspace from before the answers store: no split for a listing
     if verify:
         _verify(ws, competition)
         return
