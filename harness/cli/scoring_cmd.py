@@ -165,7 +165,10 @@ def leaderboard_command(
         return
     rows = read_rows(ws.leaderboard_path(competition))
     if not rows:
-        console.print(f"no submissions yet for {escape(competition)}")
+        if fmt is Format.json:  # a script reading the board gets the same type, empty
+            typer.echo("[]")
+        else:
+            console.print(f"no submissions yet for {escape(competition)}")
         return
     terms = competition_terms(ws, competition)
     if terms is not None:
