@@ -120,6 +120,20 @@ def open_competition(workspace, name: str = DEFAULT_COMPETITION) -> Competition:
     )
 
 
+def recomputed_full_manifest(workspace, name: str) -> bytes | None:
+    """The full manifest the competition's definition gives now (its split recomputed from the dataset);
+    None for a competition bench has no definition of (neither a plugin nor a TOML file: a hand-made one)."""
+    from harness.components import create_dataset, registry
+    from harness.data.toml_spec import resolve_paths, toml_files
+
+    if name not in toml_files(workspace) and name not in registry("competitions"):
+        return None
+    spec = competition_spec(workspace, name)
+    dataset = create_dataset(spec.dataset, **resolve_paths(spec.dataset_config, competition_folder(workspace, name)))
+    full, _ = _split(spec, dataset, item_ids(spec.dataset, len(dataset), spec.seed))
+    return full
+
+
 def _split(spec: CompetitionSpec, dataset, ids: np.ndarray) -> tuple[bytes, bytes]:
     """(full manifest, participant's view) of the competition's fixed split."""
     from harness.data.splits import public_mask, split

@@ -220,6 +220,7 @@ def migrate(folder: Path, info: dict, data: bytes) -> tuple[bytes, dict]:
         )
     full = parse_manifest(data, str(path))
     name = folder.name
+    _check_against_definition(folder, data)
     store_answers(name, recorded, data, {key: info.get(key) for key in BINDING_FIELDS})
     view = participant_bytes(full.ids.tolist(), full.labels.tolist(), full.roles.tolist())
     info = {
@@ -230,6 +231,20 @@ def migrate(folder: Path, info: dict, data: bytes) -> tuple[bytes, dict]:
     write_atomic(folder / INFO_FILE, info_json(info))  # first: a crash here leaves a full manifest to migrate again
     write_atomic(path, view)
     return view, info
+
+
+def _check_against_definition(folder: Path, data: bytes) -> None:
+    """Only answers the competition's own split gives may enter the store: a full manifest forged together
+    with the hashes beside it (the workspace is the participant's) is refused."""
+    from harness.data.competition import recomputed_full_manifest
+    from harness.workspace import Workspace
+
+    expected = recomputed_full_manifest(Workspace(folder.parent.parent), folder.name)
+    if expected is not None and data != expected:
+        raise CompetitionError(
+            f"manifest {folder / MANIFEST_FILE} is not the split competition {folder.name!r}'s definition gives "
+            f"(labels, roles or public queries differ); delete {rebuild_hint(folder)} to rebuild"
+        )
 
 
 def rebuild_hint(folder: Path) -> str:
