@@ -220,7 +220,7 @@ def migrate(folder: Path, info: dict, data: bytes) -> tuple[bytes, dict]:
         )
     full = parse_manifest(data, str(path))
     name = folder.name
-    _check_against_definition(folder, data)
+    _check_against_definition(folder, info, data)
     store_answers(name, recorded, data, {key: info.get(key) for key in BINDING_FIELDS})
     view = participant_bytes(full.ids.tolist(), full.labels.tolist(), full.roles.tolist())
     info = {
@@ -233,11 +233,20 @@ def migrate(folder: Path, info: dict, data: bytes) -> tuple[bytes, dict]:
     return view, info
 
 
-def _check_against_definition(folder: Path, data: bytes) -> None:
+def _check_against_definition(folder: Path, info: dict, data: bytes) -> None:
     """Only answers the competition's own split gives may enter the store: a full manifest forged together
-    with the hashes beside it (the workspace is the participant's) is refused."""
+    with the hashes beside it (the workspace is the participant's) is refused.
+
+    The split is recomputed (plugins loaded) when the competition has a definition bench could have split
+    it from: competition.json names a dataset, a TOML file defines it, or the store already holds answers
+    under its name. A hand-made competition (a manifest and its hash, no dataset) has none to check."""
+    from harness.data.answer_store import answers_dir
     from harness.data.competition import recomputed_full_manifest
     from harness.workspace import Workspace
+
+    defined = "dataset" in info or (folder / "competition.toml").exists() or (answers_dir() / folder.name).is_dir()
+    if not defined:
+        return
 
     expected = recomputed_full_manifest(Workspace(folder.parent.parent), folder.name)
     if expected is not None and data != expected:
