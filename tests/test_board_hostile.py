@@ -1,0 +1,133 @@
+"""Issue 22: what a participant with write access to a name, the workspace or the board tried next. Each
+test is one defect the second hostile round found: a carriage return in a name, answers forged through
+the migration path, a row repointed to another row's kept file, and the one-line errors that were
+tracebacks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+import test_scoring_cli
+from test_scoring_cli import make_submission
+
+from harness.scoring.leaderboard import PROBLEM, append_row, read_rows
+
+toy = test_scoring_cli.toy  # 8 queries, 12 gallery items, map@4
+
+
+def board_path(ws):
+    return ws.root / "leaderboards" / "toy.csv"
+
+
+def board_path_of(_cli):
+    import os
+    from pathlib import Path
+
+    return Path(os.environ["BENCH_ROOT"]) / "leaderboards" / "toy.csv"
+
+
+def submit_ok(cli, path, *extra):
+    result = cli("submit", path, "-c", "toy", *extra)
+    assert result.exit_code == 0, result.stderr
+    return result
+
+
+def one_line_error(result, *words):
+    assert result.exit_code == 1, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for word in words:
+        assert word in result.stderr, result.stderr
+
+
+# -- a carriage return in any free text -----------------------------------------------------------------
+
+
+def every_board_command_works(cli, tmp_path, names):
+    table = cli("leaderboard", "-c", "toy")
+    assert table.exit_code == 0 and "Traceback" not in table.stderr, table.stderr
+    verify = cli("leaderboard", "-c", "toy", "--verify")
+    assert verify.exit_code == 0, verify.stderr
+    submit_ok(cli, make_submission(tmp_path / "later.csv", 0), "--name", "later")
+    rows = json.loads(cli("leaderboard", "-c", "toy", "-f", "json").stdout)
+    assert sorted(r["name"] for r in rows if r["valid"]) == sorted(names)
+    ids = [r["submission_id"] for r in read_rows(board_path_of(cli))]
+    compare = cli("compare", ids[0], ids[-1], "-c", "toy")
+    assert compare.exit_code == 0 and "verdict" in compare.stdout, compare.stderr
+
+
+@pytest.mark.parametrize("name", ["x\r", "a\rb", "\r\n", "tab\tnul\x00vt\x0bff\x0c\x1c\x85\u2028end"])
+def test_a_carriage_return_or_any_control_character_in_a_name_round_trips(cli, toy, tmp_path, name):
+    submit_ok(cli, make_submission(tmp_path / "a.csv", 1), "--name", name)
+    assert read_rows(board_path(toy))[0]["name"] == name and not read_rows(board_path(toy))[0][PROBLEM]
+    every_board_command_works(cli, tmp_path, [name, "later"])
+
+
+def test_every_free_text_column_round_trips(tmp_path):
+    path = tmp_path / "board.csv"
+    texts = {"name": "n\r", "method": "m\rx", "study": "\rs", "env": '{"a": "\\r"}\r', "group": "g\r\n"}
+    append_row(path, {"submission_id": "a", "public": 0.5, **texts})
+    append_row(path, {"submission_id": "b", "public": 0.25, "name": "plain"})
+    rows = read_rows(path)
+    assert [{k: r[k] for k in texts} for r in rows[:1]] == [texts]
+    assert [r["submission_id"] for r in rows] == ["a", "b"] and not any(r[PROBLEM] for r in rows)
+
+
+def test_a_board_that_already_holds_a_bare_carriage_return_still_reads(cli, toy, tmp_path):
+    submit_ok(cli, make_submission(tmp_path / "a.csv", 1), "--name", "honest")
+    board = board_path(toy)
+    board.write_bytes(board.read_bytes().replace(b",honest,", b",x\r,"))  # what the old writer left
+    assert read_rows(board)[0]["name"] == "x\r"
+    every_board_command_works(cli, tmp_path, ["x\r", "later"])
+    assert [r["name"] for r in read_rows(board)] == ["x\r", "later"]
+
+
+def test_json_of_an_empty_board_is_an_empty_list(cli, toy):
+    result = cli("leaderboard", "-c", "toy", "-f", "json")
+    assert result.exit_code == 0 and json.loads(result.stdout) == []
+
+
+# -- the migration path installs no answers the split does not give -------------------------------------
+
+
+def forge_old_workspace(workspace):
+    """What a participant with write access to the workspace only can do: an old-layout full manifest
+    whose query and gallery labels are all 0, with its SHA-256 in competition.json."""
+    from harness.data.answer_store import answers_dir
+    from harness.data.competition import open_competition
+
+    honest = open_competition(workspace, "digits").manifest_sha256
+    folder = workspace.root / "competitions" / "digits"
+    full = (answers_dir() / "digits" / honest / "manifest.csv").read_text().splitlines()
+    forged = [full[0]]
+    for line in full[1:]:
+        item, label, role, public = line.split(",")
+        forged.append(f"{item},{0 if role in ('query', 'gallery') else label},{role},{public}")
+    data = ("\n".join(forged) + "\n").encode()
+    (folder / "manifest.csv").write_bytes(data)
+    info = json.loads((folder / "competition.json").read_text())
+    info["manifest_sha256"] = hashlib.sha256(data).hexdigest()
+    del info["participant_manifest_sha256"]
+    (folder / "competition.json").write_text(json.dumps(info))
+    return info["manifest_sha256"]
+
+
+def test_forged_answers_never_enter_the_store_through_the_migration_path(cli, workspace, tmp_path):
+    from harness.data.answer_store import answers_dir
+    from harness.data.competition import open_competition
+
+    comp = open_competition(workspace, "digits")
+    ids = comp.query().ids
+    gallery = comp.gallery().ids
+    random_file = tmp_path / "random.csv"
+    random_file.write_text("query_id,neighbors\n" + "".join(f"{q},{' '.join(gallery[:10])}\n" for q in ids))
+    forged_sha = forge_old_workspace(workspace)
+    for command in (
+        ("submit", random_file, "-c", "digits"),
+        ("leaderboard", "-c", "digits", "--verify"),
+    ):
+        one_line_error(cli(*command), "is not the split")
+    assert not (answers_dir() / "digits" / forged_sha).exists()
+    assert read_rows(workspace.leaderboard_path("digits")) == []
