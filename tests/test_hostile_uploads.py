@@ -146,3 +146,18 @@ def test_bench_validate_of_millions_of_unknown_rows_is_one_line_and_small(worksp
     errors = done.stderr.split("peak ")[0]
     assert "Traceback" not in errors and "more than 1,400 lines" in errors and "not a valid submission" in errors
     assert peak_mb < 600, f"bench validate peaked at {peak_mb:.0f} MB"  # was 2.3 GB
+
+
+def test_invalid_uploads_are_counted_for_the_daily_limit(workspace):
+    from datetime import UTC, datetime, timedelta
+
+    from harness.serve import rules
+
+    now = datetime(2026, 12, 7, 12, tzinfo=UTC)
+    assert rules.refused_today(workspace, "digits", "ann", now) == 0
+    for when in (now, now - timedelta(hours=1), now - timedelta(days=1)):
+        rules.record_refused(workspace, "digits", "ann", when)
+    rules.record_refused(workspace, "digits", "bob", now)
+    rules.record_refused(workspace, "other", "ann", now)
+    assert rules.refused_today(workspace, "digits", "ann", now) == 2
+    assert rules.refused_today(workspace, "digits", "bob", now) == 1
