@@ -131,3 +131,28 @@ def test_forged_answers_never_enter_the_store_through_the_migration_path(cli, wo
         one_line_error(cli(*command), "is not the split")
     assert not (answers_dir() / "digits" / forged_sha).exists()
     assert read_rows(workspace.leaderboard_path("digits")) == []
+
+
+# -- a row repointed to another row's kept file -----------------------------------------------------------
+
+
+def test_verify_fails_rows_that_share_one_kept_file(cli, toy, tmp_path):
+    import csv
+    import io
+
+    submit_ok(cli, make_submission(tmp_path / "strong.csv", 1), "--name", "strong")
+    submit_ok(cli, make_submission(tmp_path / "weak.csv", 0), "--name", "weak")
+    board = board_path(toy)
+    rows = list(csv.DictReader(io.StringIO(board.read_text())))
+    copied = ("submission_path", "submission_sha256", "public", "public_low", "public_high", "private")
+    copied += ("private_low", "private_high", "metrics")
+    rows[1].update({key: rows[0][key] for key in copied})  # the weak row now claims the strong file
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    board.write_text(buffer.getvalue())
+    result = cli("leaderboard", "-c", "toy", "--verify")
+    assert result.exit_code == 1
+    assert "line 3" in result.stderr and "also the kept file of line(s) 2" in result.stderr
+    assert "line 2" in result.stderr and "2 of 2 row(s)" in result.stderr
