@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 import pytest
 import test_scoring_cli
@@ -156,3 +157,63 @@ def test_verify_fails_rows_that_share_one_kept_file(cli, toy, tmp_path):
     assert result.exit_code == 1
     assert "line 3" in result.stderr and "also the kept file of line(s) 2" in result.stderr
     assert "line 2" in result.stderr and "2 of 2 row(s)" in result.stderr
+
+
+# -- the trusted scorer starts clean and loads only shipped code; --verify runs there too ------------------
+
+
+MARKS = """
+import os
+from pathlib import Path
+
+Path({folder!r}, f"{{os.getpid()}}.{name}").write_text("")
+{extra}
+"""
+
+
+def marks(folder):
+    return sorted(path.name for path in folder.iterdir())
+
+
+def test_a_planted_pythonpath_or_sitecustomize_never_reaches_the_trusted_scorer(
+    cli, toy, tmp_path, plugins_dir, monkeypatch
+):
+    from harness.plugins import get_host
+    from harness.scoring.submit import submit
+
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    (planted / "sitecustomize.py").write_text(MARKS.format(folder=str(seen), name="sitecustomize", extra=""))
+    extra = f"os.environ['PYTHONPATH'] = {str(planted)!r}"
+    (plugins_dir / "pather.py").write_text(MARKS.format(folder=str(seen), name="plugin", extra=extra))
+    monkeypatch.setenv("PYTHONPATH", os.environ.get("PYTHONPATH", ""))  # restored after the plugin sets it
+    get_host()  # bench run loads every plugin before it submits
+    assert os.environ["PYTHONPATH"] == str(planted)
+    submit(toy, "toy", make_submission(tmp_path / "a.csv", 0), submission_id="weak")
+    assert cli("leaderboard", "-c", "toy", "--verify").exit_code == 0
+    # this process and its import probe ran the plugin; nothing ran in the trusted scorer or --verify
+    assert f"{os.getpid()}.plugin" in marks(seen) and len(marks(seen)) == 2, marks(seen)
+
+
+def test_a_metric_file_dropped_into_plugins_is_not_loaded_by_scoring_or_verify(cli, toy, tmp_path):
+    from harness.plugins import get_host, reset_host
+    from harness.scoring.submit import submit
+    from harness.shipped_plugins import builtin_root
+
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    boost = builtin_root() / "metrics" / f"zz_boost_{os.getpid()}.py"
+    boost.write_text(MARKS.format(folder=str(seen), name="boost", extra=""))
+    try:
+        reset_host()
+        get_host()
+        submit(toy, "toy", make_submission(tmp_path / "a.csv", 0), submission_id="weak")
+        assert float(read_rows(board_path(toy))[0]["public"]) < 1.0
+        assert cli("leaderboard", "-c", "toy", "--verify").exit_code == 0
+    finally:
+        boost.unlink()
+        reset_host()
+    # this process and its import probe imported it; the scorer and --verify never did
+    assert f"{os.getpid()}.boost" in marks(seen) and len(marks(seen)) == 2, marks(seen)
