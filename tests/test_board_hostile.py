@@ -217,3 +217,68 @@ def test_a_metric_file_dropped_into_plugins_is_not_loaded_by_scoring_or_verify(c
         reset_host()
     # this process and its import probe imported it; the scorer and --verify never did
     assert f"{os.getpid()}.boost" in marks(seen) and len(marks(seen)) == 2, marks(seen)
+
+
+# -- one-line errors that were tracebacks ------------------------------------------------------------------
+
+
+TOML = 'dataset = "folder"\n[dataset_config]\nroot = "pics"\n[protocol_config]\nquery = 1\nval = 1\ntrain = 1\n'
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [("k = 100000000\n", ("k must be at most 100,000",)), ('name = "pets\\n"\n', ("invalid competition name",))],
+    ids=["huge-k", "newline-name"],
+)
+def test_a_toml_competition_with_a_huge_k_or_a_newline_in_its_name_is_refused(cli, tmp_path, extra, words):
+    (tmp_path / "pics").mkdir()
+    (tmp_path / "pets.toml").write_text(extra + TOML)
+    one_line_error(cli("competitions", "add", tmp_path / "pets.toml"), *words)
+    assert not (tmp_path / "workspace" / "competitions").exists() or not any(
+        "\n" in p.name for p in (tmp_path / "workspace" / "competitions").iterdir()
+    )
+
+
+def test_names_with_a_final_newline_are_refused():
+    from harness.errors import WorkspaceError
+    from harness.workspace import check_name
+
+    for name in ("hank\n", "x\r", "a\nb"):
+        with pytest.raises(WorkspaceError):
+            check_name(name)
+
+
+def entry_of(workspace):
+    from harness.data.answer_store import answers_dir
+    from harness.data.competition import open_competition
+
+    return answers_dir() / "digits" / open_competition(workspace, "digits").manifest_sha256
+
+
+def test_a_deleted_answers_store_names_the_command_that_rebuilds_it(cli, workspace, tmp_path):
+    import shutil
+
+    entry = entry_of(workspace)
+    shutil.rmtree(entry.parent.parent)
+    result = cli("leaderboard", "-c", "digits", "--verify")
+    one_line_error(result, "bench competitions show digits")
+    assert cli("competitions", "show", "digits").exit_code == 0
+    assert (entry / "manifest.csv").is_file()
+    assert cli("leaderboard", "-c", "digits", "--verify").exit_code == 0
+
+
+def test_a_definition_that_is_a_json_list_is_one_line(cli, workspace):
+    entry = entry_of(workspace)
+    (entry / "definition.json").write_text("[1, 2]")
+    one_line_error(cli("leaderboard", "-c", "digits", "--verify"), "definition.json holds a JSON list")
+
+
+def test_loosened_permissions_on_the_answers_store_are_noticed(cli, workspace):
+    entry = entry_of(workspace)
+    (entry / "manifest.csv").chmod(0o644)
+    one_line_error(cli("leaderboard", "-c", "digits", "--verify"), "open to other users", "chmod")
+
+
+def test_a_row_whose_seed_is_not_a_number_is_one_line_in_reproduce(cli, toy, tmp_path):
+    append_row(board_path(toy), {"submission_id": "odd", "public": 0.5, "method": "hashnet", "seed": "abc"})
+    one_line_error(cli("reproduce", "odd", "-c", "toy"), "seed 'abc', not an integer")

@@ -292,12 +292,9 @@ def describe(workspace, name: str) -> dict[str, Any]:
     """What ``bench competitions show`` prints: the spec, files, sizes and class balance (all roles)."""
     spec = competition_spec(workspace, name)
     folder = competition_folder(workspace, name)
-    info = read_info(folder)
-    if info is None:
-        open_competition(workspace, name)
-        info = read_info(folder) or {}
+    open_competition(workspace, name)  # splits it on first use; checks it, and puts back answers the store lost
+    info = read_info(folder) or {}
     manifest, sha = read_checked(folder, info)
-    info = read_info(folder) or info  # read_checked may have migrated it
     classes = info.get("class_names") or []
     balance = {}
     for role in ("train", "val"):  # query and gallery labels are the answers: not in the workspace
