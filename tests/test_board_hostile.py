@@ -282,3 +282,32 @@ def test_loosened_permissions_on_the_answers_store_are_noticed(cli, workspace):
 def test_a_row_whose_seed_is_not_a_number_is_one_line_in_reproduce(cli, toy, tmp_path):
     append_row(board_path(toy), {"submission_id": "odd", "public": 0.5, "method": "hashnet", "seed": "abc"})
     one_line_error(cli("reproduce", "odd", "-c", "toy"), "seed 'abc', not an integer")
+
+
+# -- kill -9 of the trusted scorer between its copy and its row ---------------------------------------------
+
+
+KILLED_BEFORE_THE_ROW = """
+import os, signal, sys
+from pathlib import Path
+import harness.scoring.submit as submit
+from harness.workspace import Workspace
+
+submit.append_locked = lambda *args: os.kill(os.getpid(), signal.SIGKILL)
+submit.submit_here(Workspace(Path(sys.argv[1])), "toy", sys.argv[2], submission_id="killed")
+"""
+
+
+def test_kill_9_of_the_scorer_before_its_row_leaves_no_kept_copy_for_long(cli, toy, tmp_path):
+    import subprocess
+    import sys
+
+    source = make_submission(tmp_path / "a.csv", 1)
+    done = subprocess.run([sys.executable, "-c", KILLED_BEFORE_THE_ROW, str(toy.root), str(source)], check=False)
+    assert done.returncode == -9
+    kept = toy.root / "submissions" / "toy"
+    assert (kept / "killed.csv").is_file() and (toy.root / "runs" / "killed").is_dir()  # what kill -9 left
+    submit_ok(cli, make_submission(tmp_path / "b.csv", 0), "--name", "next")
+    assert not (kept / "killed.csv").exists() and not (toy.root / "runs" / "killed").exists()
+    assert [p.suffix for p in kept.iterdir()] == [".csv"]  # the next row's copy, no note left
+    assert cli("leaderboard", "-c", "toy", "--verify").exit_code == 0

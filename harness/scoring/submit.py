@@ -44,6 +44,9 @@ CALLER_FIELDS = (
 )  # fmt: skip
 
 
+PENDING = ".pending"  # suffix of the note a submit keeps beside its kept copy until the row is appended
+
+
 @dataclass(frozen=True)
 class SubmitResult:
     row: dict[str, str]
@@ -103,8 +106,11 @@ def submit_here(
             raise BenchError(f"submission id {submission_id!r} is already on the {competition} leaderboard")
         created: list[Path] = []
         run_dir_existed = run_dir.exists()
+        remove_abandoned(board, destination.parent)
+        copying = not (destination.exists() and destination.samefile(source))  # else bench run wrote it there
+        pending = mark_pending(destination, submission_id, copying, None if run_dir_existed else run_dir)
         try:
-            if not (destination.exists() and destination.samefile(source)):  # else bench run wrote it there
+            if copying:
                 created.append(destination)
                 copy_kept(source, destination)
             digest = hashing.submit(sha256_file, destination)  # the bytes scored, hashed beside validation
@@ -131,9 +137,45 @@ def submit_here(
             if not run_dir_existed:
                 shutil.rmtree(run_dir, ignore_errors=True)
             raise
+        finally:
+            pending.unlink(missing_ok=True)
         rows = check_rows(read_rows(board), answers.metric_label, answers.manifest_sha256)
     scores = {**report.to_dict(), "all": float(report.per_query.mean()) if len(report.per_query) else 0.0}
     return SubmitResult(written, _rank(rows, submission_id), run_dir, scores, checked.missing)
+
+
+def mark_pending(destination: Path, submission_id: str, copying: bool, new_run_dir: Path | None) -> Path:
+    """A note beside the kept copy while it has no row: a process killed before appending (kill -9 of the
+    trusted scorer) leaves it, and the next submit removes what it names (:func:`remove_abandoned`)."""
+    marker = destination.with_name(destination.name + PENDING)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    note = {
+        "submission_id": submission_id,
+        "kept": destination.name if copying else "",
+        "run_dir": str(new_run_dir or ""),
+    }
+    marker.write_text(json.dumps(note), encoding="utf-8")
+    return marker
+
+
+def remove_abandoned(board: Path, folder: Path) -> None:
+    """Under the board lock: the kept copies (and new run folders) of submits killed before their row."""
+    markers = sorted(folder.glob(f"*{PENDING}")) if folder.is_dir() else []
+    if not markers:
+        return
+    recorded = {row.get("submission_id") for row in read_rows(board)}
+    for marker in markers:
+        try:
+            note = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            note = {}
+        if isinstance(note, dict) and note.get("submission_id") not in recorded:
+            kept = str(note.get("kept") or "")
+            if kept and "/" not in kept and "\\" not in kept:
+                (folder / kept).unlink(missing_ok=True)
+            if note.get("run_dir") and Path(note["run_dir"]).name == note.get("submission_id"):
+                shutil.rmtree(note["run_dir"], ignore_errors=True)
+        marker.unlink(missing_ok=True)
 
 
 def kept_suffix(source: Path) -> str:
