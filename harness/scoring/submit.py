@@ -108,8 +108,11 @@ def submit_here(
         run_dir_existed = run_dir.exists()
         remove_abandoned(board, destination.parent)
         copying = not (destination.exists() and destination.samefile(source))  # else bench run wrote it there
-        pending = mark_pending(destination, submission_id, copying, None if run_dir_existed else run_dir)
+        pending = destination.with_name(destination.name + PENDING)
         try:
+            mark_pending(
+                pending, submission_id, destination.name if copying else "", None if run_dir_existed else run_dir
+            )
             if copying:
                 created.append(destination)
                 copy_kept(source, destination)
@@ -144,18 +147,12 @@ def submit_here(
     return SubmitResult(written, _rank(rows, submission_id), run_dir, scores, checked.missing)
 
 
-def mark_pending(destination: Path, submission_id: str, copying: bool, new_run_dir: Path | None) -> Path:
+def mark_pending(marker: Path, submission_id: str, kept: str, new_run_dir: Path | None) -> None:
     """A note beside the kept copy while it has no row: a process killed before appending (kill -9 of the
     trusted scorer) leaves it, and the next submit removes what it names (:func:`remove_abandoned`)."""
-    marker = destination.with_name(destination.name + PENDING)
     marker.parent.mkdir(parents=True, exist_ok=True)
-    note = {
-        "submission_id": submission_id,
-        "kept": destination.name if copying else "",
-        "run_dir": str(new_run_dir or ""),
-    }
+    note = {"submission_id": submission_id, "kept": kept, "run_dir": str(new_run_dir or "")}
     marker.write_text(json.dumps(note), encoding="utf-8")
-    return marker
 
 
 def remove_abandoned(board: Path, folder: Path) -> None:
