@@ -53,8 +53,8 @@ class MetricRef:
 @lru_cache(maxsize=1)
 def builtin_metrics() -> Registry:
     """The built-in metrics, loaded by importing ``plugins.metrics`` alone (the scorer's trusted set): only
-    its shipped files, known by name and SHA-256 (harness.shipped_plugins), never a file dropped beside them."""
-    from harness.shipped_plugins import builtin_root, is_shipped
+    its shipped files, known by name and SHA-256 (harness.data.shipped_plugins), never a file dropped beside them."""
+    from harness.data.shipped_plugins import builtin_root, is_shipped
 
     registry = Registry("metrics")
     package = importlib.import_module(BUILTIN_METRICS_PACKAGE)

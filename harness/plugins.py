@@ -28,17 +28,17 @@ from typing import Any
 import pluggy
 
 from harness import PROJECT_NAME, hookspecs
+from harness.data.shipped_plugins import is_shipped, package_files, shipped
 from harness.errors import BenchError, DuplicateNameError, PluginError
 from harness.plugin_probe import probe_imports, probe_timeout
 from harness.registry import Registry, did_you_mean
-from harness.shipped_plugins import is_shipped, package_files, shipped
 
 BUILTIN_PACKAGE = "plugins"
 ENTRY_POINT_GROUP = "bench"
 PLUGINS_DIR_ENV = "BENCH_PLUGINS_DIR"
 STRICT_ENV = "BENCH_STRICT"
 TRUSTED_ENV = "BENCH_TRUSTED_SCORER"  # set by harness.scoring.trusted: no third-party plugin code at all
-DROPPED_IN = "dropped in"  # a file in the built-in package that is not one bench ships (see harness.shipped_plugins)
+DROPPED_IN = "dropped in"  # a file of the built-in package bench does not ship (harness.data.shipped_plugins)
 HOOK_NAMES = tuple(f"register_{kind}" for kind in hookspecs.KINDS)
 
 

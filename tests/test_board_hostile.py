@@ -198,9 +198,9 @@ def test_a_planted_pythonpath_or_sitecustomize_never_reaches_the_trusted_scorer(
 
 
 def test_a_metric_file_dropped_into_plugins_is_not_loaded_by_scoring_or_verify(cli, toy, tmp_path):
+    from harness.data.shipped_plugins import builtin_root
     from harness.plugins import get_host, reset_host
     from harness.scoring.submit import submit
-    from harness.shipped_plugins import builtin_root
 
     seen = tmp_path / "seen"
     seen.mkdir()

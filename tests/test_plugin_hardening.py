@@ -36,7 +36,7 @@ def test_a_directory_plugin_cannot_replace_a_builtin_name(plugins_dir, cli):
 
 def shipped_package(tmp_path, name="shipped_plugins"):
     """A built-in package of one shipped loss, ``triplet``; returns (folder, its shipped-files list)."""
-    from harness.shipped_plugins import package_files
+    from harness.data.shipped_plugins import package_files
 
     package = tmp_path / name
     (package / "losses").mkdir(parents=True)
@@ -72,7 +72,7 @@ def test_an_edited_shipped_file_counts_as_dropped_in(tmp_path, monkeypatch):
 
 
 def test_the_shipped_plugin_list_matches_the_plugins_folder():
-    from harness.shipped_plugins import MANIFEST, REGENERATE, builtin_root, package_files, shipped
+    from harness.data.shipped_plugins import MANIFEST, REGENERATE, builtin_root, package_files, shipped
 
     listed, actual = shipped(), package_files(builtin_root())
     changed = sorted(set(listed.items()) ^ set(actual.items()))
@@ -105,8 +105,8 @@ def register_losses(register):
 def test_a_file_dropped_into_plugins_that_hangs_or_exits_is_quarantined(cli, monkeypatch, source, expected):
     import secrets
 
+    from harness.data.shipped_plugins import builtin_root
     from harness.plugins import reset_host
-    from harness.shipped_plugins import builtin_root
 
     monkeypatch.setenv("BENCH_PLUGIN_TIMEOUT", "3")
     stem = f"zz_dropped_{secrets.token_hex(4)}"

@@ -106,7 +106,7 @@ def open_competition(workspace, name: str = DEFAULT_COMPETITION) -> Competition:
                 f"dataset {spec.dataset!r} of competition {name!r} changed since its manifest was written "
                 f"(items or labels differ); delete {rebuild_hint(folder)} to rebuild"
             )
-        manifest, sha = read_checked(folder, info)
+        manifest, sha = read_checked(folder, info, lambda _info: full)
         # The split is a function of the definition and the dataset: a manifest edited together with the
         # SHA-256s recorded beside it still differs from it.
         if sha != sha256_bytes(full) or sha256_bytes(view) != read_info(folder).get("participant_manifest_sha256"):
@@ -119,6 +119,22 @@ def open_competition(workspace, name: str = DEFAULT_COMPETITION) -> Competition:
     return Competition(
         spec, dataset, manifest, sha, np.asarray([index[i] for i in manifest.ids.tolist()], dtype=np.int64)
     )
+
+
+def expected_answers(workspace, name: str) -> Callable[[dict], bytes | None]:
+    """What a migration may install (see :func:`harness.data.manifest.migrate`): the full manifest the
+    competition's definition gives now, recomputed (plugins loaded) when it has a definition bench could
+    have split it from: competition.json names a dataset, a TOML file defines it, or the store already holds
+    answers under its name. A hand-made competition (a manifest and its hash, no dataset) has none: None."""
+
+    def expected(info: dict) -> bytes | None:
+        from harness.data.answer_store import answers_dir
+
+        folder = competition_folder(workspace, name)
+        defined = "dataset" in info or (folder / "competition.toml").exists() or (answers_dir() / name).is_dir()
+        return recomputed_full_manifest(workspace, name) if defined else None
+
+    return expected
 
 
 def recomputed_full_manifest(workspace, name: str) -> bytes | None:
@@ -300,7 +316,7 @@ def describe(workspace, name: str) -> dict[str, Any]:
     folder = competition_folder(workspace, name)
     open_competition(workspace, name)  # splits it on first use; checks it, and puts back answers the store lost
     info = read_info(folder) or {}
-    manifest, sha = read_checked(folder, info)
+    manifest, sha = read_checked(folder, info, expected_answers(workspace, name))
     classes = info.get("class_names") or []
     balance = {}
     for role in ("train", "val"):  # query and gallery labels are the answers: not in the workspace

@@ -20,6 +20,7 @@ import csv
 import hashlib
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,8 @@ import numpy as np
 from harness.errors import CompetitionError
 
 MANIFEST_FILE = "manifest.csv"
+# Given competition.json, the full manifest the competition's definition yields; None when it has none.
+Expected = Callable[[dict], bytes | None] | None
 INFO_FILE = "competition.json"
 HEADER = "item_id,label,role,public"
 PARTICIPANT_HEADER = "item_id,label,role"
@@ -177,25 +180,28 @@ def read_info(folder: Path) -> dict | None:
         raise CompetitionError(f"cannot read {path}: {exc}; delete the folder to rebuild") from None
 
 
-def read_checked(folder: Path, info: dict) -> tuple[Manifest, str]:
+def read_checked(folder: Path, info: dict, expected: Expected) -> tuple[Manifest, str]:
     """The participant's manifest and the competition's manifest SHA-256 (the full manifest's).
 
     Refused unless the file is the one recorded in competition.json. A workspace from before the
     answers store is migrated first: its full manifest moves to the store (see :func:`migrate`).
     """
-    data, sha = checked_bytes(folder, info)
+    data, sha = checked_bytes(folder, info, expected)
     return parse_manifest(data, str(folder / MANIFEST_FILE)), sha
 
 
-def checked_bytes(folder: Path, info: dict) -> tuple[bytes, str]:
-    """:func:`read_checked` without parsing: the participant manifest's bytes and the manifest SHA-256."""
+def checked_bytes(folder: Path, info: dict, expected: Expected) -> tuple[bytes, str]:
+    """:func:`read_checked` without parsing: the participant manifest's bytes and the manifest SHA-256.
+
+    ``expected(info)`` gives the full manifest the competition's definition yields (None: it has none);
+    a migration installs nothing else (see :func:`harness.data.competition.expected_answers`)."""
     path = folder / MANIFEST_FILE
     try:
         data = path.read_bytes()
     except OSError:
         raise CompetitionError(f"manifest {path} is missing; delete {rebuild_hint(folder)} to rebuild") from None
     if is_full(data) or "participant_manifest_sha256" not in info:
-        data, info = migrate(folder, info, data)
+        data, info = migrate(folder, info, data, expected)
     actual, recorded = sha256_bytes(data), str(info.get("participant_manifest_sha256", ""))
     if actual != recorded:
         raise CompetitionError(
@@ -205,7 +211,7 @@ def checked_bytes(folder: Path, info: dict) -> tuple[bytes, str]:
     return data, str(info["manifest_sha256"])
 
 
-def migrate(folder: Path, info: dict, data: bytes) -> tuple[bytes, dict]:
+def migrate(folder: Path, info: dict, data: bytes, expected: Expected) -> tuple[bytes, dict]:
     """Move a pre-answers-store workspace's hidden labels to the store; returns the new (file, info)."""
     from harness.atomic import write_atomic
     from harness.data.answer_store import store_answers
@@ -220,7 +226,11 @@ def migrate(folder: Path, info: dict, data: bytes) -> tuple[bytes, dict]:
         )
     full = parse_manifest(data, str(path))
     name = folder.name
-    _check_against_definition(folder, info, data)
+    if expected is not None and (wanted := expected(info)) is not None and data != wanted:
+        raise CompetitionError(
+            f"manifest {path} is not the split competition {folder.name!r}'s definition gives (labels, roles or "
+            f"public queries differ); delete {rebuild_hint(folder)} to rebuild"
+        )
     store_answers(name, recorded, data, {key: info.get(key) for key in BINDING_FIELDS})
     view = participant_bytes(full.ids.tolist(), full.labels.tolist(), full.roles.tolist())
     info = {
@@ -231,29 +241,6 @@ def migrate(folder: Path, info: dict, data: bytes) -> tuple[bytes, dict]:
     write_atomic(folder / INFO_FILE, info_json(info))  # first: a crash here leaves a full manifest to migrate again
     write_atomic(path, view)
     return view, info
-
-
-def _check_against_definition(folder: Path, info: dict, data: bytes) -> None:
-    """Only answers the competition's own split gives may enter the store: a full manifest forged together
-    with the hashes beside it (the workspace is the participant's) is refused.
-
-    The split is recomputed (plugins loaded) when the competition has a definition bench could have split
-    it from: competition.json names a dataset, a TOML file defines it, or the store already holds answers
-    under its name. A hand-made competition (a manifest and its hash, no dataset) has none to check."""
-    from harness.data.answer_store import answers_dir
-    from harness.data.competition import recomputed_full_manifest
-    from harness.workspace import Workspace
-
-    defined = "dataset" in info or (folder / "competition.toml").exists() or (answers_dir() / folder.name).is_dir()
-    if not defined:
-        return
-
-    expected = recomputed_full_manifest(Workspace(folder.parent.parent), folder.name)
-    if expected is not None and data != expected:
-        raise CompetitionError(
-            f"manifest {folder / MANIFEST_FILE} is not the split competition {folder.name!r}'s definition gives "
-            f"(labels, roles or public queries differ); delete {rebuild_hint(folder)} to rebuild"
-        )
 
 
 def rebuild_hint(folder: Path) -> str:

@@ -58,7 +58,7 @@ def competition_terms(workspace, name: str) -> tuple[str, str] | None:
     info = read_info(folder)
     if info is None:
         return None
-    checked_bytes(folder, info)  # migrates a workspace from before the answers store
+    checked_bytes(folder, info, _expected(workspace, name))  # migrates a workspace from before the answers store
     info = read_info(folder) or info
     definition = _checked_definition(name, info)
     return str(definition["metric"]).replace("@k", f"@{definition['k']}"), str(info["manifest_sha256"])
@@ -73,13 +73,19 @@ def load_answers(workspace, name: str) -> Answers:
 
         open_competition(workspace, name)
         info = read_info(folder) or {}
-    _, sha = checked_bytes(folder, info)
+    _, sha = checked_bytes(folder, info, _expected(workspace, name))
     info = read_info(folder) or info
     definition = _checked_definition(name, info)
     data, _ = read_stored(name, sha)
     if sha256_bytes(data) != sha:
         raise CompetitionError(f"the stored answers of {name!r} were edited (their SHA-256 is not {sha[:12]})")
     return answers_from({**definition, "name": name}, parse_manifest(data, f"answers of {name}"), sha)
+
+
+def _expected(workspace, name: str):
+    from harness.data.competition import expected_answers  # loads plugins only when a migration needs them
+
+    return expected_answers(workspace, name)
 
 
 def _checked_definition(name: str, info: dict) -> dict:

@@ -3,7 +3,7 @@
 file dropped in (or edited): it is probed and loaded like any plugin from outside, after the shipped
 ones, and may not take a shipped name. Whether a file is built-in never depends on git.
 
-After changing a file under ``plugins/``, regenerate the list: ``python -m harness.shipped_plugins``.
+After changing a file under ``plugins/``, regenerate the list: ``python -m harness.data.shipped_plugins``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import sys
 from functools import cache
 from pathlib import Path
 
-MANIFEST = Path(__file__).resolve().parent / "data" / "shipped_plugins.json"
-REGENERATE = "python -m harness.shipped_plugins"
+MANIFEST = Path(__file__).resolve().parent / "shipped_plugins.json"
+REGENERATE = "python -m harness.data.shipped_plugins"
 
 
 def package_files(root: Path) -> dict[str, str]:
