@@ -225,7 +225,7 @@ def _known_competition(ws, competition: str) -> None:
 
 
 def _verify(ws, competition: str) -> None:
-    from harness.scoring.trusted_tasks import verify_trusted
+    from harness.scoring.trusted import verify_trusted
 
     rows, findings = verify_trusted(ws.root, competition)  # never with this process's (plugin-touched) code
     for finding in findings:

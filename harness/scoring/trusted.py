@@ -31,16 +31,19 @@ UNTRUSTED_ENV = ("BENCH_PLUGINS_DIR",)
 # interpreter's (or virtual environment's) site-packages, named by sysconfig, not by any variable. A plugin
 # that set PYTHONPATH or planted a sitecustomize.py in this process reaches nothing.
 _BOOT = """
-import sys
+import importlib, io, json, sys
 sys.path[:] = list(dict.fromkeys([sys.argv[1], *sys.path, *sys.argv[2:]]))
-from harness.scoring.trusted_tasks import main
-sys.exit(main())
+text = sys.stdin.read()
+task = json.loads(text).get("task", "submit")
+sys.stdin = io.StringIO(text)
+module = {"submit": "harness.scoring.submit", "verify": "harness.scoring.verify"}[task]
+sys.exit(importlib.import_module(module)._trusted_main())
 """
 
 
 def run_trusted(request: dict) -> dict:
     """Run one request (a submit, see :func:`harness.scoring.submit.submit`, or ``{"task": "verify"}``, see
-    :mod:`harness.scoring.trusted_tasks`) in a fresh, isolated process that loads no plugin code but the
+    :func:`verify_trusted`) in a fresh, isolated process that loads no plugin code but the
     shipped files; returns its answer, or raises the BenchError it reported."""
     env = {key: value for key, value in os.environ.items() if key not in UNTRUSTED_ENV and not key.startswith("PYTHON")}
     env[TRUSTED_ENV] = "1"
@@ -100,3 +103,10 @@ def _last_json(stdout: str) -> dict | None:
         if isinstance(reply, dict) and "ok" in reply:
             return reply
     return None
+
+
+def verify_trusted(root: Path, competition: str) -> tuple[int, list[str]]:
+    """(rows, findings) of :func:`harness.scoring.verify.verify_board`, worked out by the trusted process:
+    never in the process that asks, whose (plugin-touched) code recorded what it would check."""
+    reply = run_trusted({"task": "verify", "root": str(root), "competition": competition})
+    return int(reply["rows"]), [str(finding) for finding in reply["findings"]]

@@ -149,3 +149,18 @@ def _same(cell, value: float, abs_tol: float = 1e-9) -> bool:
         return math.isclose(float(cell), value, rel_tol=1e-5, abs_tol=abs_tol)
     except (TypeError, ValueError):
         return False
+
+
+def _trusted_main() -> int:
+    """The trusted process's side of ``--verify`` (see :func:`harness.scoring.trusted.verify_trusted`)."""
+    import sys
+
+    from harness.scoring.trusted import answer
+
+    request = json.load(sys.stdin)
+
+    def work() -> dict:
+        rows, findings = verify_board(Workspace(Path(request["root"])), request["competition"])
+        return {"rows": len(rows), "findings": findings}
+
+    return answer(work)
