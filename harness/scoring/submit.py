@@ -30,7 +30,7 @@ from harness.atomic import atomic_writer, copy_atomic
 from harness.errors import BenchError, SubmissionError
 from harness.fingerprint import environment, git_commit
 from harness.scoring.answers import Answers, load_answers
-from harness.scoring.groups import group_id
+from harness.scoring.groups import check_declared_group, group_id
 from harness.scoring.leaderboard import PROBLEM, append_locked, board_lock, check_rows, rank_of, read_rows
 from harness.scoring.scorer import score
 from harness.scoring.submission import validate_submission
@@ -40,7 +40,7 @@ from harness.workspace import Workspace, check_name, new_submission_id
 
 CALLER_FIELDS = (
     "method", "backbone", "loss", "sampler", "indexer", "code_kind", "bytes_per_item", "train_seconds",
-    "search_ms_per_query", "seed", "config_hash", "study", "trial", "env",
+    "search_ms_per_query", "seed", "config_hash", "study", "trial", "env", "group",
 )  # fmt: skip
 
 
@@ -99,8 +99,13 @@ def submit_here(
     env = fields.pop("env", None) or environment()
     with board_lock(board), ThreadPoolExecutor(1) as hashing:  # the lock before any file is written: a
         # process killed while waiting leaves nothing
-        if any(row.get("submission_id") == submission_id for row in read_rows(board)):
+        rows = read_rows(board)
+        if any(row.get("submission_id") == submission_id for row in rows):
             raise BenchError(f"submission id {submission_id!r} is already on the {competition} leaderboard")
+        if fields.get("group"):
+            if fields.get("config_hash"):
+                raise BenchError("a run with a config hash is grouped by it; only submitted files declare a group")
+            check_declared_group(rows, fields["group"], fields.get("seed"))
         created: list[Path] = []
         run_dir_existed = run_dir.exists()
         try:
@@ -173,7 +178,7 @@ def _row(fields, submission_id, name, report, answers, destination, workspace) -
         "manifest_sha256": answers.manifest_sha256,
         "git_commit": git_commit(),
         "submission_path": _relative(destination, workspace.root),
-        "group": group_id(str(fields.get("config_hash") or ""), git_commit()),
+        "group": fields.get("group") or group_id(str(fields.get("config_hash") or ""), git_commit()),
         "metrics": json.dumps(report.panel, sort_keys=True),
     }
 
