@@ -25,7 +25,8 @@ class ImageDataset:
     Subclasses set ``labels`` ((N,) int64), ``item_names`` (stable, unique), ``class_names`` and
     ``image_shape`` ((3, H, W), what ``load`` returns) and implement ``_load(indices)``.
     ``roles`` may be set to an (N,) array of fixed roles (``train``/``val``/``query``/``gallery``
-    or ``""``) for the ``given`` split protocol.
+    or ``""``) for the ``given`` split protocol. ``id_prefix`` may name a short prefix for the
+    competition's item ids (default: the dataset's registered name).
     """
 
     labels: np.ndarray
@@ -33,6 +34,7 @@ class ImageDataset:
     class_names: list[str]
     image_shape: tuple[int, int, int]
     roles: np.ndarray | None = None
+    id_prefix: str | None = None
     # Natural photographs: random crops, flips and colour jitter keep their labels (train.transforms=auto).
     photos: bool = False
 
