@@ -181,6 +181,11 @@ class Images:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def resident(self) -> bool:
+        """Whether the pixels are already in memory (an in-memory dataset): no copy of them is worth making."""
+        return bool(getattr(getattr(self._load, "__self__", self._load), "resident", False))
+
     def load(self, positions) -> np.ndarray:
         """float32 ``(n, 3, H, W)`` in [0, 1] for positions ``0..len-1`` of this set."""
         pos = np.asarray(positions, dtype=np.int64).reshape(-1)

@@ -84,7 +84,13 @@ def check_labels(labels: Sequence[int], item_names: Sequence[str], class_names: 
 
 
 class ArrayDataset(ImageDataset):
-    """Images already in memory: ``images`` in any layout :func:`to_chw_float` accepts."""
+    """Images already in memory: ``images`` in any layout :func:`to_chw_float` accepts.
+
+    They are kept as given (uint8 grey 28x28 stays 784 bytes an item) and become float (n, 3, H, W)
+    one batch at a time, in ``load``.
+    """
+
+    resident = True
 
     def __init__(self, images: np.ndarray, labels, item_names, class_names, scale: float = 255.0):
         self.images = images
@@ -105,6 +111,7 @@ class ArrayPixels:
     """Pixels of an :class:`ArrayDataset` and nothing else (no labels, no names)."""
 
     __slots__ = ("images", "scale")
+    resident = True
 
     def __init__(self, images: np.ndarray, scale: float):
         self.images, self.scale = images, scale

@@ -1,6 +1,6 @@
 """``fashion-mnist`` and ``fashion-mnist-unseen``: real photos at a size where a default run takes under a minute.
 
-Both train on 500 images, select on 200 and score 900-1,000 queries (half public) against 2,000-2,100
+Both train on 400 images, select on 200 and score 900-1,000 queries (half public) against 2,000-2,100
 gallery images with map@100. The training side is small on purpose: a default run (30 epochs of the
 small CNN on one CPU thread) must stay well under a minute so that a 5-seed board of every method is
 cheap to rebuild. Submissions are Parquet (about 160 KB against 0.9 MB of CSV) so boards fit in git.
@@ -18,12 +18,12 @@ TEST_CLASSES = [4, 6, 9]  # Coat, Shirt, Ankle boot
 
 
 def fashion_mnist() -> CompetitionSpec:
-    """Seen classes: per class 100 queries (half public), 20 val, 50 train, 200 gallery; map@100."""
+    """Seen classes: per class 100 queries (half public), 20 val, 40 train, 200 gallery; map@100."""
     return CompetitionSpec(
         name="fashion-mnist",
         dataset="fashion-mnist",
         protocol="seen-classes",
-        protocol_config={"query": 100, "val": 20, "train": 50, "gallery": 200},
+        protocol_config={"query": 100, "val": 20, "train": 40, "gallery": 200},
         metric="map@k",
         k=100,
         public_fraction=0.5,
@@ -35,7 +35,7 @@ def fashion_mnist() -> CompetitionSpec:
 
 
 def fashion_mnist_unseen() -> CompetitionSpec:
-    """Unseen classes: 100 train per class of 5, 100 val per class of 2 others, 300 queries and 700 gallery
+    """Unseen classes: 80 train per class of 5, 100 val per class of 2 others, 300 queries and 700 gallery
     per class of the last 3; map@100."""
     return CompetitionSpec(
         name="fashion-mnist-unseen",
@@ -44,7 +44,7 @@ def fashion_mnist_unseen() -> CompetitionSpec:
         protocol_config={
             "train_classes": FIT_CLASSES + VAL_CLASSES,
             "val_classes": VAL_CLASSES,
-            "train": 100,
+            "train": 80,
             "val": 100,
             "query": 300,
             "gallery": 700,

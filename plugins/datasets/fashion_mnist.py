@@ -73,7 +73,9 @@ def read_idx(path: Path, magic: int, shape: tuple[int, ...]) -> np.ndarray:
     header = 4 + 4 * dims
     found_magic = int.from_bytes(data[:4], "big") if len(data) >= 4 else None
     if found_magic != magic:
-        raise DatasetError(f"{path} is not an idx file of {dims}-d unsigned bytes (magic {found_magic!r}, want {magic})")
+        raise DatasetError(
+            f"{path} is not an idx file of {dims}-d unsigned bytes (magic {found_magic!r}, want {magic})"
+        )
     sizes = tuple(int(s) for s in np.frombuffer(data[4:header], dtype=">u4"))
     if len(sizes) != dims or sizes[1:] != shape or len(data) != header + int(np.prod(sizes)):
         expected = "(n, " + ", ".join(map(str, shape)) + ")" if shape else "(n,)"
@@ -89,7 +91,9 @@ def read_part(files: dict[str, Path], part: str) -> tuple[np.ndarray, np.ndarray
     images = read_idx(files[images_name], IMAGES_MAGIC, (28, 28))
     labels = read_idx(files[labels_name], LABELS_MAGIC, ())
     if len(images) != len(labels):
-        raise DatasetError(f"{files[images_name]} holds {len(images)} images but {files[labels_name]} {len(labels)} labels")
+        raise DatasetError(
+            f"{files[images_name]} holds {len(images)} images but {files[labels_name]} {len(labels)} labels"
+        )
     if labels.size and labels.max() >= len(CLASSES):
         raise DatasetError(f"{files[labels_name]} has label {labels.max()}; Fashion-MNIST's lie in 0..9")
     return images, labels.astype(np.int64)
