@@ -98,7 +98,8 @@ def print_table(ws, competition: str, rows, seeds) -> None:
         if row.get("seed") is not None and int(row["seed"]) in seeds:
             by_name.setdefault(row.get("name", ""), []).append(row)
     metric = board[0]["metric"] if board else "map@k"
-    base = None
+    seed_recipe = [float(r["public"]) for r in by_name.get(f"ablation:{ROWS[0][0]}", [])]
+    base = statistics.fmean(seed_recipe) if seed_recipe else float("nan")
     print(f"| row | what differs from the seed recipe | public {metric}, mean ± sd | Δ vs seed recipe "
           "| knn-accuracy@5 | seeds |")  # fmt: skip
     print("|---|---|---|---|---|---|")
@@ -109,10 +110,10 @@ def print_table(ws, competition: str, rows, seeds) -> None:
         public = [float(r["public"]) for r in members]
         knn = [row_metrics(r).get("knn-accuracy@5") for r in members]
         mean = statistics.fmean(public)
-        sd = statistics.stdev(public) if len(public) > 1 else 0.0
-        base = mean if base is None else base
+        sd = statistics.stdev(public) if len(public) > 1 else 0.0  # one seed: no spread to show
         knn_text = f"{statistics.fmean(knn):.3f}" if all(v is not None for v in knn) else "—"
-        print(f"| {label} | {change} | {mean:.3f} ± {sd:.3f} | {mean - base:+.3f} | {knn_text} | {len(public)} |")
+        spread = f" ± {sd:.3f}" if len(public) > 1 else ""
+        print(f"| {label} | {change} | {mean:.3f}{spread} | {mean - base:+.3f} | {knn_text} | {len(public)} |")
 
 
 if __name__ == "__main__":
