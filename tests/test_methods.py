@@ -56,12 +56,9 @@ def test_siamese_adds_a_classification_term_and_softmax_searches_cosine():
 
 def test_triplet_defaults_hold_on_real_data_and_the_seed_recipe_keeps_a_name():
     triplet, hermans = resolve_run_config("triplet"), resolve_run_config("triplet-hermans")
-    assert (triplet["loss"]["mining"], triplet["loss"]["distance"], triplet["sampler"]["k"]) == (
-        "semihard",
-        "cosine",
-        4,
-    )
-    assert (triplet["optim"]["name"], triplet["optim"]["lr"]) == ("adam", 1e-3)
+    loss, optim = triplet["loss"], triplet["optim"]
+    assert (loss["mining"], loss["distance"], triplet["sampler"]["k"]) == ("semihard", "euclidean", 4)
+    assert (optim["name"], optim["lr"], optim["weight_decay"]) == ("adam", 1e-3, 0.0)
     assert (hermans["loss"]["mining"], hermans["loss"]["distance"], hermans["sampler"]["k"]) == ("hard", "euclidean", 8)
     assert (hermans["optim"]["name"], hermans["optim"]["lr"], hermans["optim"]["weight_decay"]) == ("adamw", 3e-3, 1e-4)
 
