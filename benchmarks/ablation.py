@@ -37,6 +37,7 @@ ROWS = [
     ("reduction", "loss.average=all (mean over every triplet)", SEED_RECIPE, ["loss.average=all"]),
     ("bench triplet (cosine)", "the new defaults with loss.distance=cosine", "triplet", ["loss.distance=cosine"]),
     ("bench triplet", "the new defaults: semihard, k=4, Adam 1e-3, no weight decay (Euclidean)", "triplet", []),
+    ("bench triplet (k=8)", "the new defaults with sampler.k=8", "triplet", ["loss.distance=euclidean", "sampler.k=8"]),
     ("PML triplet", "TripletMarginLoss(0.2, cosine) + semihard miner, MPerClassSampler m=4, Adam 1e-3",
      "pml-triplet", []),
 ]  # fmt: skip

@@ -58,6 +58,10 @@ def test_m_per_class_batches_are_reproducible_and_hold_m_per_class():
     assert list(again) != first  # epoch 1 differs
     with pytest.raises(ConfigError, match="multiple of m"):
         create_sampler("m-per-class", labels, 30, m=4)
+    few = create_sampler("m-per-class", np.repeat(np.arange(5), 20), 32, m=4)  # 5 classes cannot give 8 of 4
+    assert few.m == 8 and all(
+        (np.unique(np.repeat(np.arange(5), 20)[b], return_counts=True)[1] == 8).all() for b in few
+    )
 
 
 def test_without_pml_the_error_says_how_to_install(monkeypatch):

@@ -1,4 +1,8 @@
-"""``m-per-class``: pytorch-metric-learning's MPerClassSampler, m images of batch_size // m classes per batch."""
+"""``m-per-class``: pytorch-metric-learning's MPerClassSampler, m images of batch_size // m classes per batch.
+
+With fewer than batch_size // m classes, m is raised to the smallest divisor of batch_size that the
+classes can fill (5 classes, batch 32: m=8), so the peer recipes run on unseen-classes competitions.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +23,10 @@ class MPerClassSampler(BatchSampler):
         self.m = check_int("m", m, 1)
         require(self.batch_size % self.m == 0, f"batch_size {self.batch_size} is not a multiple of m={self.m}")
         classes = len(np.unique(self.labels))
-        require(
-            self.m * classes >= self.batch_size,
-            f"m={self.m} images of each of the {classes} classes cannot fill a batch of {self.batch_size}",
+        # Too few classes for batch_size // m of them (an unseen-classes competition trains on 5): the
+        # smallest m that lets the classes fill a batch, where PML's sampler would refuse.
+        self.m = next(
+            d for d in range(self.m, self.batch_size + 1) if self.batch_size % d == 0 and d * classes >= self.batch_size
         )
         try:
             self._pml = importlib.import_module("pytorch_metric_learning.samplers")
