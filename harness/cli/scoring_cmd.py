@@ -74,16 +74,24 @@ def submit_command(
         str | None,
         typer.Option("--server", help="Submit to a `bench serve` host at this URL (token from $BENCH_TOKEN)."),
     ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="The seed that trained this file.")] = None,
+    group: Annotated[
+        str | None,
+        typer.Option("--group", help="A seed group to join or start (needs --seed): one recipe, several seeds."),
+    ] = None,
 ) -> None:
     """Validate and score a submission made by any tool, and add it to the leaderboard."""
-    from harness.errors import SubmissionError
+    from harness.errors import BenchError, SubmissionError
     from harness.scoring.submit import submit
 
     try:
         if server:
+            if seed is not None or group:
+                raise BenchError("--seed and --group cannot be used with --server: the server groups its own rows")
             _submit_remote(file, competition, server, name)
             return
-        result = submit(workspace(), competition, file, name=name)
+        fields = {key: value for key, value in (("seed", seed), ("group", group)) if value not in (None, "")}
+        result = submit(workspace(), competition, file, name=name, fields=fields)
     except SubmissionError as exc:
         if not exc.problems:
             raise
