@@ -52,7 +52,7 @@ class TrainConfig:
     amp: bool = True  # mixed precision on cuda: bfloat16 where the GPU supports it, else float16 with a grad scaler
     deterministic: bool = True  # deterministic kernels; false lets cuDNN/TF32 pick faster, nondeterministic ones
     channels_last: bool = False  # NHWC images and weights (faster convolutions on tensor-core GPUs)
-    compile: bool = False  # torch.compile the model; falls back to eager mode with a warning
+    compile: bool | str = False  # torch.compile the model (or a mode: reduce-overhead = CUDA graphs, max-autotune)
     gather_embeddings: bool = True  # with several processes, in-batch losses see every rank's batch
     patience: int = 0  # val evaluations without improvement before stopping; 0 = never stop early
     eval_every: int = 1
@@ -69,7 +69,12 @@ class TrainConfig:
 
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
-WORD_VALUES = {("train", "batch_size", "auto")}  # words a numeric setting also accepts
+# words a numeric or boolean setting also accepts
+WORD_VALUES = {
+    ("train", "batch_size", "auto"),
+    ("train", "compile", "reduce-overhead"),
+    ("train", "compile", "max-autotune"),
+}
 SCHEDULES = ("cosine", "constant")
 
 HARNESS_SECTIONS: dict[str, type] = {"optim": OptimConfig, "train": TrainConfig}
