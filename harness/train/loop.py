@@ -43,6 +43,7 @@ from harness.train.transforms import train_transform
 from harness.train.validation import leave_one_out, mean_leave_one_out_score
 
 log = logging.getLogger("bench.train")
+CENSUS_BATCHES = 64  # batches per epoch the diagnostics measure: a share, not a sum, so a sample suffices
 
 
 @dataclass
@@ -288,7 +289,8 @@ def train_one_epoch(parts: TrainingParts, train, device, tc: TrainConfig, oc: Op
     fmt = memory_format(tc.channels_last)
     total = torch.zeros((), dtype=torch.float32 if device.type == "mps" else torch.float64, device=device)
     count = 0
-    for positions, images, labels in epoch_batches(train, batches, device, tc):
+    census_every = max(1, math.ceil(len(batches) / CENSUS_BATCHES))
+    for step, (positions, images, labels) in enumerate(epoch_batches(train, batches, device, tc)):
         if tc.augment:
             images = random_shift(images, parts.generator)
         if parts.transform is not None:
@@ -296,7 +298,7 @@ def train_one_epoch(parts: TrainingParts, train, device, tc: TrainConfig, oc: Op
         images = images.contiguous(memory_format=fmt)
         with autocast(device, tc.amp):
             embeddings = parts.forward(images)
-        loss = step_loss(parts, positions, embeddings.float(), labels, tc)
+        loss = step_loss(parts, positions, embeddings.float(), labels, tc, census=step % census_every == 0)
         if device.type == "cpu" and not torch.isfinite(loss):
             raise TrainingError(f"the training loss became {loss.item()} ({label}); try a lower optim.lr")
         optimize(parts, loss, oc)
@@ -329,8 +331,11 @@ def epoch_batches(train, batches: list[np.ndarray], device: torch.device, tc: Tr
         yield positions, images.to(device, non_blocking=True), labels[positions].to(device, non_blocking=True)
 
 
-def step_loss(parts: TrainingParts, positions: np.ndarray, embeddings, labels, tc: TrainConfig) -> torch.Tensor:
-    """The batch's loss; a feedback sampler is shown each sample's share of it, the diagnostics see the batch.
+def step_loss(
+    parts: TrainingParts, positions: np.ndarray, embeddings, labels, tc: TrainConfig, census: bool = True
+) -> torch.Tensor:
+    """The batch's loss; a feedback sampler is shown each sample's share of it, the diagnostics see the batch
+    when ``census`` (up to :data:`CENSUS_BATCHES` evenly spread batches per epoch: every batch on digits).
 
     A loss that gives per-sample values is called through ``per_sample`` (once, instead of ``forward``)."""
     loss_fn, sampler = parts.losses["loss"], parts.sampler
@@ -344,7 +349,8 @@ def step_loss(parts: TrainingParts, positions: np.ndarray, embeddings, labels, t
     if isinstance(sampler, FeedbackSampler):  # the one consumer that needs the values on the host, every step
         observed = shares.cpu().numpy() if shares is not None else np.full(len(positions), np.nan, dtype=np.float32)
         sampler.observe(positions, observed, embeddings.detach().float().cpu().numpy())
-    parts.diagnostics.observe(embeddings, labels, shares)
+    if census:
+        parts.diagnostics.observe(embeddings, labels, shares)
     if "classification" in parts.losses:
         loss = loss + tc.classification_weight * parts.losses["classification"](embeddings, labels)
     return loss
