@@ -148,7 +148,8 @@ def run_on_device(
     comp = open_competition(workspace, cfg["competition"])
     submission_id = new_submission_id(method)
     run_dir = workspace.run_dir(submission_id)
-    suffix = submission_suffix(len(comp.query()), min(int(comp.spec.k), len(comp.gallery())))  # Parquet when huge
+    k = min(int(comp.spec.k), len(comp.gallery()))
+    suffix = submission_suffix(len(comp.query()), k, comp.spec.submission_format)  # Parquet when huge or asked
     destination = workspace.submission_path(comp.name, submission_id, suffix)
 
     with discard_on_error(run_dir, destination):

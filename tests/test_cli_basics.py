@@ -19,7 +19,6 @@ def test_help_lists_the_commands(cli):
     "args, message",
     [
         (["--bogus"], "No such option"),
-        (["list"], "Missing argument"),
         (["list", "lossez"], "Did you mean 'losses'"),
         (["nosuchcommand"], "No such command"),
     ],

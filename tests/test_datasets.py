@@ -11,7 +11,7 @@ from harness.errors import DatasetError
 from harness.plugins import PluginHost
 
 REGISTERED = PluginHost().load().registry("datasets").names()
-TORCHVISION = ("cifar10", "cifar100", "mnist", "fashion-mnist")
+TORCHVISION = ("cifar10", "cifar100", "mnist")
 
 
 def write_png_tree(root, classes=("cat", "dog", "emu"), per_class=4, size=(12, 10)):
@@ -141,7 +141,7 @@ def test_csv_errors_are_clear(tmp_path, rows, header, message):
         create_dataset("csv", path=str(write_csv(tmp_path, rows, header)))
 
 
-@pytest.mark.parametrize("name, files", [("cifar10", "cifar-10-batches-py"), ("fashion-mnist", "FashionMNIST")])
+@pytest.mark.parametrize("name, files", [("cifar10", "cifar-10-batches-py"), ("mnist", "MNIST")])
 def test_torchvision_offline_without_download_says_where_to_put_files(tmp_path, name, files):
     with pytest.raises(DatasetError) as info:
         create_dataset(name, root=str(tmp_path / "data"), download=False)

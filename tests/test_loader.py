@@ -35,3 +35,20 @@ def test_loader_workers_by_device_and_request():
     assert loader_workers(3, "cpu", files) == 3
     preloaded = _InMemory(files, np.zeros((1, 3, 2, 2), np.float32))
     assert loader_workers(3, "cuda", preloaded) == 0
+
+
+def test_sets_of_an_in_memory_dataset_are_used_as_held():
+    from harness.data.datasets import ArrayDataset
+    from harness.train.embed import in_memory
+
+    grey = np.arange(4 * 5 * 5, dtype=np.uint8).reshape(4, 5, 5)
+    dataset = ArrayDataset(grey, [0, 1, 0, 1], list("abcd"), ["x", "y"])
+    labeled = Images(dataset.item_names, dataset.image_shape, np.arange(4), dataset.load)
+    unlabeled = Images(dataset.item_names, dataset.image_shape, np.arange(4), dataset.pixels())
+    for images in (labeled, unlabeled):
+        assert images.resident and in_memory(images, limit_mb=512) is images  # no float copy of the pixels
+        assert loader_workers(3, "cuda", images) == 0
+        (_, pixels), *_ = load_batches(images, [np.array([2, 0])], 0, pin_memory=True)
+        np.testing.assert_array_equal(pixels, np.repeat(grey[[2, 0], None] / np.float32(255), 3, axis=1))
+    files = Images(["a"], (3, 2, 2), np.arange(1), lambda i: np.zeros((len(i), 3, 2, 2), np.float32))
+    assert not files.resident and isinstance(in_memory(files, limit_mb=512), _InMemory)

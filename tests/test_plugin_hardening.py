@@ -79,7 +79,7 @@ def test_a_plugin_that_hangs_or_exits_at_import_is_quarantined(plugins_dir, cli,
     assert expected in record(host, "bad").error
     assert {"before-it", "after-it"} <= set(host.registry("losses").names())
     listed = cli("plugins")
-    assert listed.exit_code == 0 and "bad" in listed.stdout and expected in listed.stdout
+    assert listed.exit_code == 1 and "bad" in listed.stdout and expected in listed.stdout
     assert cli("plugins", "--strict").exit_code == 1
 
 

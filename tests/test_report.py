@@ -262,9 +262,10 @@ def test_page_shows_every_figure_and_hides_private_scores(tmp_path):
 
 def test_private_page_shows_shake_up_and_all_queries(tmp_path):
     section = leaderboard_section(rows(), private=True)
-    assert section.table.headers[7:9] == ["private [95% CI]", "shake-up"]
-    assert [r[1] for r in section.table.rows] == ["sub-2", "sub-1", "sub-3"]
-    assert section.table.rows[0][8] == "▲1"
+    assert section.table.headers[1] == "band" and section.table.headers[8:10] == ["private [95% CI]", "shake-up"]
+    assert [r[2] for r in section.table.rows] == ["sub-2", "sub-1", "sub-3"]
+    assert section.table.rows[0][9] == "▲1"
+    assert all(r[1] in ("-", "1", "2", "3") for r in section.table.rows)
     data = synthetic()
     public_only = submission_sections(data, None, tmp_path / "a")[0].paragraphs[0]
     everything = submission_sections(data, None, tmp_path / "b", private=True)[0].paragraphs[0]
@@ -422,3 +423,27 @@ def test_bench_report_end_to_end_on_digits(cli, workspace, tmp_path):
     assert page == workspace.run_dir(first) / "report" / "index.html"
     assert sorted(parse(page).images) == ["class_ap.png", "curves.png"]
     assert "grid is left out" in page.read_text()
+
+
+def test_class_ap_axis_starts_just_below_the_worst_class():
+    from harness.report.figures import ap_axis_bottom
+
+    assert 0.97 < ap_axis_bottom(np.array([0.977, 0.99, 1.0])) < 0.977
+    assert ap_axis_bottom(np.array([0.2, 0.9])) < 0.2 and ap_axis_bottom(np.array([0.01])) == 0.0
+
+
+def test_pareto_labels_name_method_and_seed():
+    from harness.report.sections import point_label
+
+    labels = [point_label({"method": "hashnet", "seed": s, "name": "reference"}) for s in (0, 1)]
+    assert labels == ["hashnet s0", "hashnet s1"]
+    assert point_label({"method": "triplet", "seed": "", "name": "my try"}) == "triplet (my try)"
+
+
+def test_a_run_with_only_loss_and_val_gets_its_curve(tmp_path):
+    from harness.report.sections import training_section
+
+    history = [{"epoch": e, "train_loss": 1.0 / e, "val_score": 0.5 + 0.01 * e} for e in (1, 2, 3)]
+    section = training_section("run-1", history, tmp_path)
+    assert section is not None and "loss" in section.figures[0][1]
+    assert_png(tmp_path / section.figures[0][0])

@@ -61,6 +61,16 @@ def test_bad_config_exits_1_with_one_line_and_trains_nothing(cli, isolated_works
     assert leaderboard_rows(isolated_workspace) == []
 
 
+def test_epochs_on_a_model_without_parameters_is_one_clear_line(cli, isolated_workspace):
+    result = cli("run", "--plugin", "pixels", "--set", "train.epochs=6")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: train.epochs=6 but the model (backbone 'pixels' + head 'identity') has nothing to train; "
+        "set train.epochs=0 or choose a backbone or head with parameters"
+    )
+    assert list((isolated_workspace / "runs").glob("*")) == [] and leaderboard_rows(isolated_workspace) == []
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_forcing_a_missing_device_is_a_clear_error(cli, isolated_workspace):
     result = cli("run", "--plugin", "hashnet", "--device", "cuda")

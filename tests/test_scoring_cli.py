@@ -113,7 +113,7 @@ def test_submit_function_fields_and_ids(toy, tmp_path):
 
 def test_leaderboard_formats_and_shake_up(cli, toy, tmp_path):
     assert cli("leaderboard", "--competition", "toy").stdout.startswith("no submissions yet")
-    assert cli("leaderboard", "--competition", "nothing-here").exit_code == 0
+    assert cli("leaderboard", "--competition", "nothing-here").exit_code == 1  # unknown, not "empty"
     for name, quality in (("weak", 0), ("strong", 1)):
         cli("submit", make_submission(tmp_path / f"{name}.csv", quality), "--competition", "toy", "--name", name)
     table = cli("leaderboard", "--competition", "toy")

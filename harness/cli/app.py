@@ -78,12 +78,28 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("bench-retrieval")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            number = "unknown (not installed)"
+        console.print(f"bench {number}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _global_options(
     root: Annotated[
         str | None,
         typer.Option("--root", envvar="BENCH_ROOT", help="Workspace folder (default: current directory)."),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print bench's version and exit."),
+    ] = False,
 ) -> None:
     state.root = root
 
@@ -160,7 +176,7 @@ def print_listing(table: Any) -> None:
 
     def plain(cell: Any) -> str:
         text = Text.from_markup(cell).plain if isinstance(cell, str) else getattr(cell, "plain", str(cell))
-        return terminal_safe(text).replace("\t", " ")
+        return terminal_safe(text.replace("\n", ", ")).replace("\t", " ")
 
     columns = table.columns
     print("\t".join(plain(column.header) for column in columns))

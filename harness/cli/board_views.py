@@ -9,7 +9,9 @@ from harness.cli.tables import emit, interval, number
 GROUP_KEYS = ("group", "method", "n_seeds", "mean", "sd", "low", "high", "band")
 
 
-def print_group_board(ws, competition: str, rows: list[dict[str, Any]], metric: str | None, fmt: str) -> None:
+def print_group_board(
+    ws, competition: str, rows: list[dict[str, Any]], metric: str | None, fmt: str, wide: bool = False
+) -> None:
     """One line per group: method, seeds, mean ± sd over seeds, two-level bootstrap interval, band."""
     from harness.scoring.groups import Scores, ranked_groups
 
@@ -30,10 +32,12 @@ def print_group_board(ws, competition: str, rows: list[dict[str, Any]], metric: 
         }
         for g in groups
     ]
-    emit(records, fmt, f"{competition} leaderboard by seed group ({scores.label}, public)", human)
+    emit(records, fmt, f"{competition} leaderboard by seed group ({scores.label}, public)", human, wide)
 
 
-def print_metric_board(ws, competition: str, rows: list[dict[str, Any]], metric: str, fmt: str) -> None:
+def print_metric_board(
+    ws, competition: str, rows: list[dict[str, Any]], metric: str, fmt: str, wide: bool = False
+) -> None:
     """Rows ranked by a panel metric (or any registered one), with its public interval and band."""
     from harness.scoring.groups import Scores, ranked_rows, row_metrics
 
@@ -51,7 +55,7 @@ def print_metric_board(ws, competition: str, rows: list[dict[str, Any]], metric:
          "seed": r["seed"], scores.label: interval(r["score"], r["low"], r["high"])}
         for r in records
     ]  # fmt: skip
-    emit(records, fmt, f"{competition} leaderboard by {scores.label} (public)", human)
+    emit(records, fmt, f"{competition} leaderboard by {scores.label} (public)", human, wide)
 
 
 def _band(band: int | None) -> str:

@@ -14,10 +14,12 @@ from harness.cli.app import app, fail, print_listing
 
 @app.command("plugins")
 def plugins_command(
-    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if any plugin failed to load.")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Kept for scripts: a plugin that failed to load always exits 1.")
+    ] = False,
 ) -> None:
     """List every plugin: where it came from, what it registers, and why it broke if it did."""
-    from harness.plugins import PluginHost, strict_from_env
+    from harness.plugins import PluginHost
 
     host = PluginHost().load()
     table = Table(title="bench plugins", show_lines=False)
@@ -31,27 +33,42 @@ def plugins_command(
     broken = [r for r in host.records if not r.ok]
     if broken:
         fail(f"{len(broken)} plugin(s) failed to load: {', '.join(r.name for r in broken)}")
-        if strict or strict_from_env():
-            raise typer.Exit(1)
+        raise typer.Exit(1)
 
 
 @app.command("list")
 def list_command(
     kind: Annotated[
-        str,
+        str | None,
         typer.Argument(
             help="backbones, poolings, heads, losses, samplers, indexers, metrics, datasets, competitions or methods."
         ),
-    ],
+    ] = None,
 ) -> None:
-    """List the registered components of one kind, with their settings."""
+    """List the registered components of one kind, with their settings; without a kind, list the kinds."""
     from harness.components import registry
+    from harness.hookspecs import KINDS
 
+    if kind is None:
+        _list_kinds(KINDS, registry)
+        return
     reg = registry(kind)
     table = Table(title=f"{kind} ({len(reg)})")
-    for column in ("name", "plugin", "settings", "description"):
-        table.add_column(column, overflow="fold")
+    # Names, module paths and settings never break inside a word: one setting a line, long paths shortened.
+    table.add_column("name", no_wrap=True)
+    table.add_column("plugin", no_wrap=True, overflow="ellipsis", max_width=22)
+    table.add_column("settings", no_wrap=True)
+    table.add_column("description", ratio=1)
     for entry in reg.entries():
-        settings = ", ".join(k if v is inspect.Parameter.empty else f"{k}={v!r}" for k, v in entry.settings().items())
+        settings = "\n".join(k if v is inspect.Parameter.empty else f"{k}={v!r}" for k, v in entry.settings().items())
         table.add_row(entry.name, entry.plugin, escape(settings) or "-", escape(entry.description))
+    print_listing(table)
+
+
+def _list_kinds(kinds, registry) -> None:
+    table = Table(title="component kinds (`bench list KIND`)")
+    for column in ("kind", "registered"):
+        table.add_column(column)
+    for kind in kinds:
+        table.add_row(kind, escape(", ".join(registry(kind).names())))
     print_listing(table)

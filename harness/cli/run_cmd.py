@@ -133,7 +133,9 @@ class _logging:
         from rich.logging import RichHandler
 
         target = progress.console if progress is not None else err_console
-        self.handler = RichHandler(console=target, show_path=False, show_level=False, markup=False)
+        self.handler = RichHandler(
+            console=target, show_path=False, show_level=False, markup=False, log_time_format="%Y-%m-%d %H:%M:%S"
+        )
         self.logger = logging.getLogger("bench")
 
     def __enter__(self):

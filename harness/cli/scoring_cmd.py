@@ -15,10 +15,10 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from harness.cli.app import app, console, err_console, fail, fmt_number, spreadsheet_safe, terminal_safe, workspace
 from harness.cli.report_cmd import print_run_report
+from harness.cli.tables import emit
 from harness.data.spec import DEFAULT_COMPETITION
 
 SHOW_PROBLEMS = 50
@@ -151,12 +151,14 @@ def leaderboard_command(
     verify: Annotated[
         bool, typer.Option("--verify", help="Rescore every row from its stored submission; exit 1 on any mismatch.")
     ] = False,
+    wide: Annotated[bool, typer.Option("--wide", help="Every column and value whole, however wide the table.")] = False,
 ) -> None:
     """Rank submissions by public score (private scores hidden unless --private), with rank bands.
 
     Invalid rows (malformed, another metric or manifest, impossible scores) are shown unranked, with why.
     """
     from harness.scoring.answers import competition_terms
+    from harness.scoring.groups import banded
     from harness.scoring.leaderboard import check_rows, ranked, read_rows
 
     ws = workspace()
@@ -165,7 +167,11 @@ def leaderboard_command(
         return
     rows = read_rows(ws.leaderboard_path(competition))
     if not rows:
-        console.print(f"no submissions yet for {escape(competition)}")
+        _known_competition(ws, competition)
+        if fmt is Format.json:
+            typer.echo("[]")
+        else:
+            console.print(f"no submissions yet for {escape(competition)}")
         return
     terms = competition_terms(ws, competition)
     if terms is not None:
@@ -182,12 +188,12 @@ def leaderboard_command(
         if len(valid) < len(rows):
             err_console.print(f"[yellow]warning:[/] {len(rows) - len(valid)} invalid row(s) left out; see --by run")
         if by is By.group:
-            print_group_board(ws, competition, valid, metric, fmt.value)
+            print_group_board(ws, competition, valid, metric, fmt.value, wide)
         else:
-            print_metric_board(ws, competition, valid, metric, fmt.value)
+            print_metric_board(ws, competition, valid, metric, fmt.value, wide)
         return
     metric_label = terms[0] if terms else rows[0].get("metric", "")
-    table = [_display(row, private, fmt is Format.json) for row in _with_bands(ranked(rows, private), private)]
+    table = [_display(row, private, fmt is Format.json) for row in banded(ranked(rows, private), private)]
     if fmt is Format.json:
         console.print_json(json.dumps([_json_row(row) for row in table]))
     elif fmt is Format.csv:
@@ -200,10 +206,18 @@ def leaderboard_command(
         typer.echo(_markdown(_human(table)))
     else:
         unchecked = "" if terms else " (not checked against the competition: it is not split in this workspace yet)"
-        console.print(_rich_table(_human(table), f"{competition} leaderboard ({metric_label}){unchecked}"))
+        emit([], "table", f"{competition} leaderboard ({metric_label}){unchecked}", _human(table), wide)
     invalid = sum(1 for row in table if row["rank"] is None)
     if invalid and fmt is Format.table:
         err_console.print(f"[yellow]warning:[/] {invalid} invalid row(s) shown unranked; see the reason column")
+
+
+def _known_competition(ws, competition: str) -> None:
+    """An empty board is fine for a known competition; a misspelt name is an error with suggestions."""
+    from harness.data.competition import competition_spec
+
+    if not ws.competition_dir(competition).exists():
+        competition_spec(ws, competition)
 
 
 def _verify(ws, competition: str) -> None:
@@ -226,26 +240,6 @@ def _print_problems(file: Path, problems: list[str], count: int) -> None:
     if count > SHOW_PROBLEMS:
         err_console.print(f"... and {count - SHOW_PROBLEMS} more")
     fail(f"{escape(str(file))} is not a valid submission: {count} problem(s)")
-
-
-def _with_bands(rows: list[dict], private: bool) -> list[dict]:
-    """Each ranked row with its rank band: rows whose interval reaches the band leader's share it."""
-    from harness.scoring.groups import row_group
-    from harness.scoring.statistics import rank_bands
-
-    column = "private" if private else "public"
-    valid = [r for r in rows if r["rank"] is not None]  # invalid rows are shown, never banded or ranked
-    entries = [(_float(r.get(column)), _float(r.get(f"{column}_low")), _float(r.get(f"{column}_high"))) for r in valid]
-    bands = rank_bands([(s if s is not None else float("-inf"), lo, hi) for s, lo, hi in entries])
-    bands += [None] * (len(rows) - len(valid))
-    return [{**row, "band": band, "group": row_group(row)} for row, band in zip(rows, bands)]
-
-
-def _float(text) -> float | None:
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return None
 
 
 def _display(row: dict, private: bool, everything: bool = False) -> dict:
@@ -332,31 +326,6 @@ def _human(rows: list[dict]) -> list[dict]:
         cells["reason"] = cells.pop("reason")  # last column
     keep = [c for c in out[0] if c in ("rank", "submission_id", "public") or any(str(r[c]) for r in out)]
     return [{c: r[c] for c in keep} for r in out]
-
-
-_DROP_WHEN_NARROW = ("time", "ms/query", "public_rank", "indexer", "name", "code", "method")
-
-
-def _rich_table(rows: list[dict], title: str) -> Table:
-    """A table that fits the terminal: low-priority columns go first, scores and ids stay whole."""
-    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) + 3 for c in rows[0]}
-    columns = list(rows[0])
-    for column in _DROP_WHEN_NARROW:
-        if sum(widths[c] for c in columns) <= console.width:
-            break
-        if column in columns:
-            columns.remove(column)
-    table = Table(title=escape(title))
-    for column in columns:
-        table.add_column(
-            column.replace("_", " "),
-            justify="right" if column == "rank" else "left",
-            no_wrap=column != "submission_id",
-            overflow="fold",
-        )
-    for row in rows:
-        table.add_row(*(escape(terminal_safe(str(row[c]))) for c in columns))
-    return table
 
 
 def _markdown(rows: list[dict]) -> str:

@@ -6,7 +6,7 @@ a TOML file in the workspace (``competitions/<name>/competition.toml``, see
 writes ``manifest.csv`` and ``competition.json`` (see :mod:`harness.data.manifest`); afterwards it
 reads them back and refuses a manifest, a definition or a dataset that changed.
 
-Item ids are ``<dataset>-<number>``, numbered in an order shuffled by a hash of the seed and
+Item ids are ``<dataset or its id_prefix>-<number>``, numbered in an order shuffled by a hash of the seed and
 the dataset index, so that an id tells nothing about its item's class (many datasets are stored
 sorted or cycling by class). ``query()`` and ``gallery()`` give :class:`Images` holding ids and
 the dataset's pixel reader only (``ImageDataset.pixels()``: for in-memory datasets one that holds
@@ -88,7 +88,8 @@ def open_competition(workspace, name: str = DEFAULT_COMPETITION) -> Competition:
     spec = competition_spec(workspace, name)
     folder = competition_folder(workspace, name)
     dataset = create_dataset(spec.dataset, **resolve_paths(spec.dataset_config, folder))
-    ids = item_ids(spec.dataset, len(dataset), spec.seed)
+    # A dataset may name a shorter id prefix than its registered name (fashion-mnist: "fm")
+    ids = item_ids(getattr(dataset, "id_prefix", None) or spec.dataset, len(dataset), spec.seed)
     dataset_print = fingerprint(dataset)
     info = read_info(folder)
     full, view = _split(spec, dataset, ids)
@@ -179,6 +180,11 @@ class Images:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def resident(self) -> bool:
+        """Whether the pixels are already in memory (an in-memory dataset): no copy of them is worth making."""
+        return bool(getattr(getattr(self._load, "__self__", self._load), "resident", False))
 
     def load(self, positions) -> np.ndarray:
         """float32 ``(n, 3, H, W)`` in [0, 1] for positions ``0..len-1`` of this set."""

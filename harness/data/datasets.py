@@ -25,7 +25,8 @@ class ImageDataset:
     Subclasses set ``labels`` ((N,) int64), ``item_names`` (stable, unique), ``class_names`` and
     ``image_shape`` ((3, H, W), what ``load`` returns) and implement ``_load(indices)``.
     ``roles`` may be set to an (N,) array of fixed roles (``train``/``val``/``query``/``gallery``
-    or ``""``) for the ``given`` split protocol.
+    or ``""``) for the ``given`` split protocol. ``id_prefix`` may name a short prefix for the
+    competition's item ids (default: the dataset's registered name).
     """
 
     labels: np.ndarray
@@ -33,6 +34,7 @@ class ImageDataset:
     class_names: list[str]
     image_shape: tuple[int, int, int]
     roles: np.ndarray | None = None
+    id_prefix: str | None = None
     # Natural photographs: random crops, flips and colour jitter keep their labels (train.transforms=auto).
     photos: bool = False
 
@@ -109,7 +111,13 @@ def check_labels(labels: Sequence[int], item_names: Sequence[str], class_names: 
 
 
 class ArrayDataset(ImageDataset):
-    """Images already in memory: ``images`` in any layout :func:`to_chw_float` accepts."""
+    """Images already in memory: ``images`` in any layout :func:`to_chw_float` accepts.
+
+    They are kept as given (uint8 grey 28x28 stays 784 bytes an item) and become float (n, 3, H, W)
+    one batch at a time, in ``load``.
+    """
+
+    resident = True
 
     def __init__(self, images: np.ndarray, labels, item_names, class_names, scale: float = 255.0):
         self.images = images
@@ -140,6 +148,7 @@ class ArrayPixels:
     """Pixels of an :class:`ArrayDataset` and nothing else (no labels, no names)."""
 
     __slots__ = ("images", "scale")
+    resident = True
 
     def __init__(self, images: np.ndarray, scale: float):
         self.images, self.scale = images, scale

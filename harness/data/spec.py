@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from harness.errors import CompetitionError
 
 DEFAULT_COMPETITION = "digits"
+SUBMISSION_FORMATS = ("auto", "csv", "parquet")
 # Fields whose change makes an existing manifest wrong for the competition.
 BINDING_FIELDS = (
     "dataset",
@@ -42,6 +43,8 @@ class CompetitionSpec:
     deadline: str = ""  # ISO 8601; private scores show to participants only after it ("" = never)
     daily_submissions: int = 0  # uploads per participant per UTC day (0 = no limit)
     final_submissions: int = 0  # submissions per participant that count for the private board (0 = all)
+    # What `bench run` writes: "auto" (CSV unless huge), "csv" or "parquet" (a few times smaller: boards kept in git)
+    submission_format: str = "auto"
 
     def check(self) -> CompetitionSpec:
         from harness.data.splits import protocol_config
@@ -80,6 +83,11 @@ class CompetitionSpec:
                 raise CompetitionError(
                     f"competition {self.name!r}: {key} must be a whole number >= 0 (0 = no limit), got {value!r}"
                 )
+        if self.submission_format not in SUBMISSION_FORMATS:
+            raise CompetitionError(
+                f"competition {self.name!r}: submission_format must be one of {', '.join(SUBMISSION_FORMATS)}, "
+                f"got {self.submission_format!r}"
+            )
         self.deadline_at()
         protocol_config(self.protocol, dict(self.protocol_config))
         return self

@@ -8,7 +8,8 @@ gets the rest (or a given number, leaving the remainder unused).
 fraction of the classes) are the training side; the other classes give query and gallery. Of the
 training side, ``val_classes`` (a list, a count or a fraction of the training side) hold the val
 items and are never trained on, so model selection rewards what transfers to new classes, as in
-Musgrave et al., "A Metric Learning Reality Check" (2020); ``val`` caps the val items per class.
+Musgrave et al., "A Metric Learning Reality Check" (2020); ``train`` and ``val`` cap the train and
+val items per class (default: all of them).
 
 ``given``: the dataset fixes the roles itself (e.g. a ``role`` column of a CSV manifest).
 
@@ -31,7 +32,14 @@ ROLES = ("train", "val", "query", "gallery")
 PROTOCOLS = ("seen-classes", "unseen-classes", "given")
 _DEFAULTS = {
     "seen-classes": {"query": 0.1, "val": 0.1, "train": 0.4, "gallery": None},
-    "unseen-classes": {"train_classes": 0.5, "val_classes": 0.4, "val": None, "query": 0.1, "gallery": None},
+    "unseen-classes": {
+        "train_classes": 0.5,
+        "val_classes": 0.4,
+        "train": None,
+        "val": None,
+        "query": 0.1,
+        "gallery": None,
+    },
     "given": {},
 }
 
@@ -71,7 +79,7 @@ def split(labels: np.ndarray, protocol: str, config: dict, seed: int, given_role
         fit_classes = np.setdiff1d(train_classes, val_classes)
         if len(fit_classes) == 0:
             raise CompetitionError("unseen-classes needs at least one training class besides the val_classes")
-        roles = _per_class(labels, fit_classes, rng, [], None, rest="train")
+        roles = _per_class(labels, fit_classes, rng, [], cfg["train"], rest="train")
         if len(val_classes):
             roles_val = _per_class(labels, val_classes, rng, [], cfg["val"], rest="val")
             roles = np.where(roles_val != "", roles_val, roles)
@@ -104,7 +112,7 @@ def _per_class(labels, classes, rng, takes, gallery, rest: str = "gallery") -> n
             roles[members[start : start + take]] = role
             start += take
         left = n - start
-        wanted = left if gallery is None or rest == "train" else _count(gallery, n, rest)
+        wanted = left if gallery is None else _count(gallery, n, rest)
         if left < 0 or wanted > left:
             asked = ", ".join(f"{r}={s}" for r, s in takes)
             raise CompetitionError(f"class {int(c)} has {n} items, too few for {asked}, {rest}={gallery}")

@@ -71,18 +71,20 @@ def best_public(rows: list[dict]) -> dict:
 def leaderboard_section(rows: list[dict], private: bool = False, chosen: str | None = None) -> Section:
     """The leaderboard as ``bench leaderboard`` ranks it: by public score, or with ``private`` by
     private score with each row's shake-up (places gained from public to private)."""
+    from harness.scoring.groups import banded
     from harness.scoring.leaderboard import ranked, shake_label
 
-    headers = ["#", "submission", "name", "method", "code", "metric", "public [95% CI]"]
+    headers = ["#", "band", "submission", "name", "method", "code", "metric", "public [95% CI]"]
     if private:
         headers += ["private [95% CI]", "shake-up"]
     headers += ["search ms/query", "train s", "study", "time"]
     extra = 2 if private else 0
-    table = Table(headers, [], numeric={0, 6, 7 + extra, 8 + extra} | ({7} if private else set()))
-    ordered = ranked(rows, private)
+    table = Table(headers, [], numeric={0, 1, 7, 8 + extra, 9 + extra} | ({8} if private else set()))
+    ordered = banded(ranked(rows, private), private)
     for i, row in enumerate(ordered[:MAX_TABLE_ROWS]):
         cells = [
             "invalid" if row["rank"] is None else str(row["rank"]),  # shown, never ranked (leaderboard.py)
+            "-" if row["band"] is None else str(row["band"]),
             row.get("submission_id", ""),
             row.get("name", ""),
             row.get("method", ""),
@@ -93,7 +95,7 @@ def leaderboard_section(rows: list[dict], private: bool = False, chosen: str | N
         if private:
             cells += [_interval(row, "private"), shake_label(row["shake"])]
             if row["shake"]:
-                table.classes[(i, 8)] = "up" if row["shake"] > 0 else "down"
+                table.classes[(i, 9)] = "up" if row["shake"] > 0 else "down"
         study = row.get("study", "")
         cells += [
             _fmt(row.get("search_ms_per_query"), 3),
@@ -118,9 +120,18 @@ def leaderboard_section(rows: list[dict], private: bool = False, chosen: str | N
     return section
 
 
+def point_label(row: dict) -> str:
+    """What a point on a plot stands for: method and seed (a name only when it says more than the method)."""
+    method = row.get("method") or row.get("submission_id", "")
+    seed = f" s{row['seed']}" if str(row.get("seed", "")).strip() else ""
+    name = row.get("name", "")
+    extra = f" ({name})" if name and name not in (method, "reference") else ""
+    return f"{method}{seed}{extra}"
+
+
 def cost_section(rows: list[dict], out_dir: Path, name: str = "cost.png") -> Section:
     """Public score against memory (bytes per item) and speed (search ms per query)."""
-    labels = [r.get("name") or r.get("method") or r.get("submission_id", "") for r in rows]
+    labels = [point_label(r) for r in rows]
     metric = next((r.get("metric") for r in rows if r.get("metric")), "score")
     figures.cost_figure(
         Path(out_dir) / name,
@@ -192,15 +203,17 @@ def submission_sections(
 
 def training_section(submission_id: str, history: list[dict], out_dir: Path, prefix: str = "") -> Section | None:
     """The training diagnostics of one run (harness/train/diagnostics.py), or None when it recorded none."""
-    keys = ("easy_triplets", "zero_loss_samples", "val_neighbour_overlap")
+    keys = ("easy_triplets", "zero_loss_samples", "val_neighbour_overlap", "train_loss", "val_score")
     if not any(key in record for record in history for key in keys):
         return None
     name = f"{prefix}training.png"
     figures.training_figure(Path(out_dir) / name, history, title=submission_id)
     caption = (
-        "Left: of all (anchor, positive, negative) triplets in each epoch's training batches, the share that is "
+        "Top: the training loss (mean over the epoch's batches) and the val score of each evaluated epoch; the "
+        "marked epoch is the one whose weights were kept. "
+        "Bottom left: of all (anchor, positive, negative) triplets in each epoch's training batches, the share that is "
         "easy (no loss), semi-hard (inside the margin) or hard (negative nearer than positive); black: the share "
-        "of samples whose loss was zero. Right: how many of each val item's top-10 neighbours it kept since the "
+        "of samples whose loss was zero. Bottom right: how many of each val item's top-10 neighbours it kept since the "
         "previous evaluation (1: the ranking has settled). From the run's metrics.json history."
     )
     return Section(f"Training of {submission_id}", figures=[(name, caption)])

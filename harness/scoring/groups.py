@@ -47,6 +47,22 @@ def _number(text: Any) -> float:
     return value if np.isfinite(value) else -np.inf
 
 
+def _bound(text: Any) -> float | None:
+    value = _number(text)
+    return None if value == -np.inf else value
+
+
+def banded(rows: list[dict[str, Any]], private: bool = False) -> list[dict[str, Any]]:
+    """Ranked rows (``leaderboard.ranked``) with their rank band and group: rows whose interval reaches the
+    band leader's share its band; invalid rows are never banded."""
+    column = "private" if private else "public"
+    valid = [r for r in rows if r["rank"] is not None]
+    entries = [(_number(r.get(column)), _bound(r.get(f"{column}_low")), _bound(r.get(f"{column}_high"))) for r in valid]
+    bands: list[int | None] = list(rank_bands(entries))
+    bands += [None] * (len(rows) - len(valid))
+    return [{**row, "band": band, "group": row_group(row)} for row, band in zip(rows, bands)]
+
+
 def row_metrics(row: dict[str, Any]) -> dict[str, float | None]:
     """The public metric panel stored on a row (``{}`` for rows from before the panel)."""
     return _json_cell(row.get("metrics"))

@@ -32,8 +32,11 @@ PARQUET_ABOVE_IDS = 10_000_000  # bench run writes Parquet when a submission wou
 _ROWS_PER_CHUNK_IDS = 2_000_000  # neighbour ids converted to strings at once while writing
 
 
-def submission_suffix(n_queries: int, k: int) -> str:
-    """``.parquet`` when the file would hold more than PARQUET_ABOVE_IDS ids, else ``.csv``."""
+def submission_suffix(n_queries: int, k: int, preferred: str = "auto") -> str:
+    """``.parquet`` when the file would hold more than PARQUET_ABOVE_IDS ids, else ``.csv``;
+    a competition's ``submission_format`` ("csv" or "parquet") decides instead when it names one."""
+    if preferred in ("csv", "parquet"):
+        return f".{preferred}"
     return ".parquet" if n_queries * k > PARQUET_ABOVE_IDS else ".csv"
 
 

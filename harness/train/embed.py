@@ -84,11 +84,16 @@ def loader_workers(requested: int, device: Any, images: Any) -> int:
     In-memory sets need none. On CUDA a GPU step is far quicker than decoding its batch in
     the main process, so file datasets get workers even when ``train.num_workers`` is 0.
     """
-    if isinstance(images, _InMemory):
+    if resident(images):
         return 0
     if requested > 0:
         return requested
     return min(4, os.cpu_count() or 1) if torch.device(device).type == "cuda" else 0
+
+
+def resident(images) -> bool:
+    """Pixels already in memory (loaded once here, or held by an in-memory dataset): no workers, no copies."""
+    return isinstance(images, _InMemory) or bool(getattr(images, "resident", False))
 
 
 class _InMemory:
@@ -124,7 +129,7 @@ def load_batches(images, batches: list[np.ndarray], workers: int, pin_memory: bo
     ``pin_memory`` (for CUDA) puts each batch in page-locked memory: the pixels are then a NumPy
     view of it, so ``torch.from_numpy(...).to(device, non_blocking=True)`` copies asynchronously.
     """
-    if isinstance(images, _InMemory) or (workers == 0 and not pin_memory):
+    if resident(images) or (workers == 0 and not pin_memory):
         return ((positions, images.load(positions)) for positions in batches)
     loader = torch.utils.data.DataLoader(
         _Batches(images, batches),
@@ -138,8 +143,11 @@ def load_batches(images, batches: list[np.ndarray], workers: int, pin_memory: bo
 
 
 def in_memory(images, limit_mb: int):
-    """Small sets are decoded once instead of every epoch (digits: ~1 MB)."""
+    """Small sets are decoded once instead of every epoch; sets already in memory are used as they are
+    (their pixels stay in their own size and type, converted one batch at a time)."""
     n = len(images)
+    if resident(images):
+        return images
     size_mb = n * int(np.prod(images.image_shape)) * 4 / 2**20
     if n == 0 or size_mb > limit_mb:
         return images

@@ -21,7 +21,7 @@ from torch import nn
 
 from harness.components import create_loss, create_sampler, registry
 from harness.config import OptimConfig, TrainConfig, check_values, optim_config, train_config
-from harness.errors import TrainingError
+from harness.errors import ConfigError, TrainingError
 from harness.hookspecs import EpochAware, FeedbackSampler, PerSampleLoss, RefreshableSampler
 from harness.train import distributed
 from harness.train.batching import resolve_batch_size
@@ -207,6 +207,7 @@ class TrainingParts:
 def build_parts(cfg, tc: TrainConfig, oc: OptimConfig, train, device, seed: int) -> TrainingParts:
     """The parts of one run; with several processes (``bench run --nproc``) see ``harness.train.distributed``."""
     model = build_model(cfg, train.num_classes, device).to(device, memory_format=memory_format(tc.channels_last))
+    require_trainable(model, cfg, tc)
     losses = build_losses(cfg, tc, train.num_classes, model.out_dim, device)
     losses = distributed.across_ranks(losses, lambda key: in_batch_loss(cfg, key), tc.gather_embeddings)
     sampler = distributed.shard_batches(build_sampler(cfg, train.labels, tc.batch_size, seed))
@@ -220,6 +221,16 @@ def build_parts(cfg, tc: TrainConfig, oc: OptimConfig, train, device, seed: int)
     return TrainingParts(
         model, losses, sampler, optimizer, scheduler, scaler, generator, trainer, diagnostics=EpochDiagnostics(cfg)
     )
+
+
+def require_trainable(model: nn.Module, cfg, tc: TrainConfig) -> None:
+    """Training a model without parameters would change nothing it embeds: say so instead of failing later."""
+    if not any(p.requires_grad for p in model.parameters()):
+        parts = " + ".join(f"{s} {cfg[s]['name']!r}" for s in ("backbone", "pooling", "head") if cfg.get(s))
+        raise ConfigError(
+            f"train.epochs={tc.epochs} but the model ({parts}) has nothing to train; set train.epochs=0 "
+            "or choose a backbone or head with parameters"
+        )
 
 
 def in_batch_loss(cfg, key: str) -> bool:

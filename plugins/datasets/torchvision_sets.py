@@ -1,4 +1,4 @@
-"""``cifar10``, ``cifar100``, ``mnist``, ``fashion-mnist`` through torchvision.
+"""``cifar10``, ``cifar100``, ``mnist`` through torchvision (``fashion-mnist`` has its own idx reader).
 
 Files live in ``root`` (default ``$BENCH_DATA_DIR``, else ``<workspace>/data``). Existing files
 are used as they are; when they are missing and ``download`` is true, one download is tried with
@@ -23,7 +23,6 @@ SOURCES = {
     "cifar10": ("CIFAR10", "cifar-10-batches-py", "the extracted cifar-10-python.tar.gz"),
     "cifar100": ("CIFAR100", "cifar-100-python", "the extracted cifar-100-python.tar.gz"),
     "mnist": ("MNIST", "MNIST/raw", "train-images-idx3-ubyte etc."),
-    "fashion-mnist": ("FashionMNIST", "FashionMNIST/raw", "train-images-idx3-ubyte etc."),
 }
 
 
