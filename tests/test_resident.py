@@ -16,7 +16,7 @@ from harness.pipeline import resolve_run_config, timed_search
 from harness.train.batching import auto_batch_size, resolve_batch_size
 from harness.train.embed import _InMemory, available_threads, embed_images
 from harness.train.loop import build_parts, build_sampler, on_device, train_one_epoch
-from harness.train.resident import DeviceImages, resident
+from harness.train.resident import DeviceImages, device_copy
 
 
 def labeled(dataset: ArrayDataset) -> LabeledImages:
@@ -42,7 +42,7 @@ def labeled(dataset: ArrayDataset) -> LabeledImages:
 )
 def test_a_resident_8bit_set_gathers_exactly_what_load_gives(images, scale):
     dataset = ArrayDataset(images, np.arange(20) % 4, [f"i{i}" for i in range(20)], list("abcd"), scale=scale)
-    device_set = resident(labeled(dataset), torch.device("cpu"), limit_mb=1)
+    device_set = device_copy(labeled(dataset), torch.device("cpu"), limit_mb=1)
     assert isinstance(device_set, DeviceImages) and device_set.pixels.dtype == torch.uint8
     assert device_set.pixels.shape[1] == (3 if images.ndim == 4 else 1)  # grey stays one channel on the device
     positions = np.array([7, 0, 19, 3, 3])
@@ -52,14 +52,23 @@ def test_a_resident_8bit_set_gathers_exactly_what_load_gives(images, scale):
     assert device_set.device_labels.tolist() == dataset.labels.tolist()
 
 
-def test_other_sets_are_resident_as_float_and_big_ones_stay_on_the_host():
-    images = np.random.default_rng(0).random((10, 4, 4)).astype(np.float32)  # not 8-bit
-    dataset = ArrayDataset(images, np.arange(10) % 2, [f"i{i}" for i in range(10)], ["a", "b"], scale=1.0)
-    device_set = resident(labeled(dataset), torch.device("cpu"), limit_mb=1)
+def test_other_sets_go_to_the_device_as_float_and_big_ones_stay_on_the_host():
+    images = np.random.default_rng(0).random((10, 3, 4, 4)).astype(np.float32)  # not 8-bit, not held in memory
+    files = LabeledImages(
+        [f"i{i}" for i in range(10)], (3, 4, 4), np.arange(10), lambda i: images[i], np.arange(10) % 2, ["a", "b"]
+    )
+    device_set = device_copy(files, torch.device("cpu"), limit_mb=1)
     assert device_set.pixels.dtype == torch.float32 and device_set.values is None
-    np.testing.assert_array_equal(device_set.load([4, 1]), dataset.load([4, 1]))
-    assert resident(labeled(dataset), torch.device("cpu"), limit_mb=0) is None
-    assert isinstance(on_device(labeled(dataset), torch.device("cpu"), 0), LabeledImages)  # files: the loader path
+    np.testing.assert_array_equal(device_set.load([4, 1]), images[[4, 1]])
+    assert device_copy(files, torch.device("cpu"), limit_mb=0) is None
+    assert on_device(files, torch.device("cpu"), 0) is files  # too big: read batch by batch
+
+
+def test_float_pixels_held_in_memory_are_not_copied_on_the_cpu():
+    images = np.random.default_rng(0).random((10, 4, 4)).astype(np.float32)
+    dataset = ArrayDataset(images, np.arange(10) % 2, [f"i{i}" for i in range(10)], ["a", "b"], scale=1.0)
+    assert dataset.codes([0]) is None
+    assert device_copy(labeled(dataset), torch.device("cpu"), limit_mb=1) is None
 
 
 @pytest.mark.parametrize("sets", [[], ["train.augment=true"], ["loss.name=triplet", "sampler.name=pk"]])
@@ -68,7 +77,7 @@ def test_the_resident_and_host_paths_train_the_same_weights(workspace, sets):
     tc, oc = train_config(cfg), optim_config(cfg)
     train = open_competition(workspace, "digits").train()
     results = []
-    for images in (resident(train, torch.device("cpu"), 64), _InMemory(train, train.load(np.arange(len(train))))):
+    for images in (device_copy(train, torch.device("cpu"), 64), _InMemory(train, train.load(np.arange(len(train))))):
         torch.manual_seed(0)
         parts = build_parts(cfg, tc, oc, images, torch.device("cpu"), seed=0)
         parts.diagnostics.start_epoch()
@@ -85,7 +94,7 @@ def test_a_non_finite_loss_stops_training_with_one_clear_error(workspace):
 
     cfg = resolve_run_config("softmax", "digits", sets=["optim.lr=1e30", "optim.name=sgd"], device="cpu")
     tc, oc = train_config(cfg), optim_config(cfg)
-    train = resident(open_competition(workspace, "digits").train(), torch.device("cpu"), 64)
+    train = device_copy(open_competition(workspace, "digits").train(), torch.device("cpu"), 64)
     parts = build_parts(cfg, tc, oc, train, torch.device("cpu"), seed=0)
     with pytest.raises(TrainingError, match="training loss became"):
         for epoch in range(3):
@@ -153,7 +162,7 @@ class ThreadSpy(torch.nn.Module):
 def test_embedding_uses_every_thread_and_gives_the_count_back(as_resident):
     images = np.random.default_rng(0).integers(0, 256, (10, 4, 4), dtype=np.uint8)
     dataset = ArrayDataset(images, np.zeros(10, dtype=int), [f"i{i}" for i in range(10)], ["a"])
-    source = resident(labeled(dataset), torch.device("cpu"), 1) if as_resident else labeled(dataset)
+    source = device_copy(labeled(dataset), torch.device("cpu"), 1) if as_resident else labeled(dataset)
     model, before = ThreadSpy(), torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -38,7 +38,7 @@ from harness.train.devices import (
 from harness.train.diagnostics import EpochDiagnostics, NeighbourStability
 from harness.train.embed import embed_images, in_memory, load_batches, loader_workers
 from harness.train.model import RetrievalModel, build_model, settings
-from harness.train.resident import DeviceImages, epoch_positions, resident
+from harness.train.resident import DeviceImages, device_copy, epoch_positions
 from harness.train.transforms import train_transform
 from harness.train.validation import leave_one_out, mean_leave_one_out_score
 
@@ -133,7 +133,8 @@ def fit(
 def on_device(images, device: torch.device, limit_mb: int):
     """A set under ``limit_mb`` lives on the training device (:mod:`harness.train.resident`); a larger one is
     read from its files batch by batch (DataLoader workers on CUDA)."""
-    return resident(images, device, limit_mb) or in_memory(images, limit_mb)
+    copy = device_copy(images, device, limit_mb)
+    return copy if copy is not None else in_memory(images, limit_mb)
 
 
 def untrained(cfg, train, val, metric: str, k: int, device, tc: TrainConfig, started: float) -> TrainResult:

@@ -54,8 +54,11 @@ class DeviceImages:
         return self.pixels.element_size() * self.pixels.nelement()
 
 
-def resident(images: Any, device: torch.device, limit_mb: float) -> DeviceImages | None:
-    """``images`` on ``device`` if they fit in ``limit_mb`` (8-bit codes when the set has them), else None."""
+def device_copy(images: Any, device: torch.device, limit_mb: float) -> DeviceImages | None:
+    """``images`` on ``device`` if they fit in ``limit_mb`` (8-bit codes when the set has them), else None.
+
+    A set already held in host memory in another form (float pixels of an in-memory dataset) is not copied
+    to the CPU as float: it is read as it is held, a batch at a time."""
     n = len(images)
     if n == 0:
         return None
@@ -68,6 +71,8 @@ def resident(images: Any, device: torch.device, limit_mb: float) -> DeviceImages
         pixels, table = torch.from_numpy(np.ascontiguousarray(codes)), torch.from_numpy(np.asarray(values))
         return DeviceImages(images, pixels.to(device), table.to(device=device, dtype=torch.float32), device)
     if n * int(np.prod(images.image_shape)) * 4 / 2**20 > limit_mb:
+        return None
+    if torch.device(device).type == "cpu" and getattr(images, "resident", False):
         return None
     pixels = torch.from_numpy(np.ascontiguousarray(images.load(np.arange(n)), dtype=np.float32))
     return DeviceImages(images, pixels.to(device), None, device)
