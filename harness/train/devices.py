@@ -160,7 +160,8 @@ class CompiledOrEager(torch.nn.Module):
         self.module = module
         self._set_compiled(None)
         try:
-            self._set_compiled(torch.compile(module, backend=backend, mode=mode))
+            modes = {"mode": mode} if mode else {}
+            self._set_compiled(torch.compile(module, backend=backend, **modes))
         except Exception as exc:  # torch.compile refuses up front on some platforms (old Python, Windows)
             self._fall_back(exc)
 

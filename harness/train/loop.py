@@ -216,7 +216,8 @@ def build_parts(cfg, tc: TrainConfig, oc: OptimConfig, train, device, seed: int)
     scheduler = build_scheduler(oc, optimizer, tc.epochs * max(1, len(sampler)))
     trainer = distributed.wrap_model(model, device)
     if tc.compile:
-        trainer = CompiledOrEager(trainer, mode=tc.compile if isinstance(tc.compile, str) else None)
+        modes = {"mode": tc.compile} if isinstance(tc.compile, str) else {}
+        trainer = CompiledOrEager(trainer, **modes)
     generator = torch.Generator().manual_seed(distributed.rank_seed(seed))
     scaler = grad_scaler(device, tc.amp)
     return TrainingParts(
