@@ -19,10 +19,14 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from harness.train.isa import pin_for_argv  # noqa: E402
+
+pin_for_argv()  # the reference rows are made under the portable pin, like every `bench run`
+
+import numpy as np  # noqa: E402
 
 
 def main() -> None:

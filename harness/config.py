@@ -263,3 +263,47 @@ def check_values(cfg: dict[str, Any]) -> None:
         problems.append(f"train.classification_weight cannot be negative but got {tc.classification_weight}")
     if problems:
         raise ConfigError("; ".join(problems))
+
+
+# -- what a run changes from its method's defaults (the leaderboard's ``differs`` column) -------------
+DEFAULTS_TEXT = "defaults"
+# Settings that say where or how fast a run trains, not what it trains: never a difference.
+NOT_A_DIFFERENCE = {"seed", "competition", "train.device", "train.threads", "train.preload_mb", "train.num_workers"}
+
+
+def flat(cfg: dict[str, Any]) -> dict[str, Any]:
+    """``{"loss": {"name": "x", "margin": 1}}`` -> ``{"loss.name": "x", "loss.margin": 1}``."""
+    out: dict[str, Any] = {}
+    for key, value in cfg.items():
+        if isinstance(value, dict):
+            out.update({f"{key}.{inner}": v for inner, v in value.items()})
+        else:
+            out[key] = value
+    return out
+
+
+def setting_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return f"{value:.4g}"  # what differs, for people: the config hash keeps the exact value
+    return json.dumps(value, separators=(",", ":"))
+
+
+def differences(cfg: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """The settings of resolved ``cfg`` that differ from its method's resolved ``defaults`` (same competition).
+
+    A section the defaults have and ``cfg`` lacks shows as ``<section>.name=none``.
+    """
+    mine, theirs = flat(cfg), flat(defaults)
+    changed = {k: v for k, v in mine.items() if k not in NOT_A_DIFFERENCE and (k not in theirs or theirs[k] != v)}
+    for section, value in defaults.items():
+        if isinstance(value, dict) and "name" in value and section not in cfg:
+            changed[f"{section}.name"] = "none"
+    return dict(sorted(changed.items()))
+
+
+def differs_text(cfg: dict[str, Any], defaults: dict[str, Any]) -> str:
+    """``differences`` as one cell: ``key=value`` pairs separated by spaces, or ``defaults``."""
+    changed = differences(cfg, defaults)
+    return " ".join(f"{k}={setting_text(v)}" for k, v in changed.items()) or DEFAULTS_TEXT

@@ -59,3 +59,31 @@ class TuneError(BenchError):
 
 class StudyStorageError(BenchError):
     """A study storage that cannot be parsed, reached or used."""
+
+
+class UploadTooLarge(BenchError):
+    """A request body over the server's limit (``bench serve --max-upload-mb``)."""
+
+
+class QuotaError(BenchError):
+    """A participant has used up today's submissions."""
+
+
+class ClosedError(BenchError):
+    """The competition's deadline has passed."""
+
+
+class SignInError(BenchError):
+    """A request that needs a participant's token came without a valid one."""
+
+
+class ForbiddenError(BenchError):
+    """A request from a source the server does not accept (another site's form, a wrong Origin)."""
+
+
+class ServerError(BenchError):
+    """A ``bench serve`` host refused a request or could not be reached."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status

@@ -23,6 +23,7 @@ from harness.data.spec import DEFAULT_COMPETITION
 from harness.errors import BenchError, ConfigError
 from harness.fingerprint import environment, training_fields
 from harness.hookspecs import CodeKind, StoredSize
+from harness.train import isa
 from harness.workspace import new_submission_id
 
 log = logging.getLogger("bench.run")
@@ -96,13 +97,16 @@ def run(
     study: str | None = None,
     trial: int | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
+    tuning: tuple[int, float] = (0, 0.0),
 ) -> RunResult:
     """Train ``method`` on a competition and submit its top-k neighbours; see ``bench run --help``.
 
+    ``tuning``: (trials, their training seconds) that chose this config, for the row's budget.
     Under torchrun (``bench run --nproc N``) every rank trains; rank 0 alone embeds, searches, writes
     the run folder and submits, and the other ranks return None.
     """
     cfg = resolve_run_config(method, competition, config_file, sets, seed, device)
+    isa.check_torch(cfg["train"]["deterministic"])  # a library caller gets the CLI's pin (or a warning)
 
     from harness.train.devices import pick_device
     from harness.train.distributed import process_group
@@ -112,7 +116,7 @@ def run(
             train_only(workspace, cfg, torch_device)
             return None
         return run_on_device(
-            workspace, method, cfg, torch_device, ranks.world_size, name, progress, study, trial, on_epoch
+            workspace, method, cfg, torch_device, ranks.world_size, name, progress, study, trial, on_epoch, tuning
         )
 
 
@@ -137,6 +141,7 @@ def run_on_device(
     study: str | None = None,
     trial: int | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
+    tuning: tuple[int, float] = (0, 0.0),
 ) -> RunResult:
     """``run`` once the config is resolved and the device (this rank's) chosen; ``nproc`` ranks train."""
     from harness.data.competition import open_competition
@@ -190,6 +195,8 @@ def run_on_device(
                 },
             )
 
+        from harness.config import differs_text
+        from harness.scoring.budget import budget_cell, device_label
         from harness.train.model import describe_backbone
 
         fields = {
@@ -207,6 +214,9 @@ def run_on_device(
             "study": study or "",
             "trial": "" if trial is None else trial,
             "env": env,
+            "pooling": (cfg.get("pooling") or {}).get("name", ""),
+            "differs": differs_text(cfg, resolve_run_config(method, cfg["competition"], seed=cfg["seed"])),
+            "budget": budget_cell(*tuning, result.train_seconds, device_label(torch_device, env)),
         }
     submitted = record_or_keep(workspace, comp.name, path, run_dir, name, fields, submission_id)
     return RunResult(
@@ -392,6 +402,7 @@ def rerun_submission(workspace, method: str, cfg: dict[str, Any], destination: P
     from harness.train.devices import cpu_threads, deterministic, pick_device
     from harness.train.loop import fit
 
+    isa.check_torch(cfg["train"]["deterministic"])
     torch_device = pick_device(cfg["train"]["device"])
     comp = open_competition(workspace, cfg["competition"])
     with deterministic(torch_device, cfg["train"]["deterministic"]), cpu_threads(cfg["train"]["threads"]):

@@ -1,15 +1,18 @@
 """``bench reproduce``: rerun a leaderboard row's config and seed here and say how close it came.
 
-Verdicts: ``identical`` (the new submission file is byte-identical to the kept one), ``within``
-(its public score lies within the group's seed spread: mean ± 2 sd over the group's seeds, or the
-row's own 95% interval for a group of one), or ``outside``. The fingerprint fields that differ
-between the row's machine and this one explain most differences: runs repeat bit for bit on one
-machine, not across CPUs, thread counts or library versions.
+Verdicts: ``identical`` (the new submission file is byte-identical to the kept one), else the words
+``bench compare RERUN GROUP`` would say about the same numbers: the paired bootstrap of the rerun
+minus the row's seed group on the same public queries (seeds resampled for the group, queries
+jointly), so "no detectable difference" (``same``), or one side is better (``different``). The two
+commands cannot disagree: they call the same statistics with the same bootstrap seed. Under the
+portable pin (``train.deterministic``, harness.train.isa) a row reruns identically on any x86 machine with
+AVX2; the fingerprint fields that differ name what else changed.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,22 +22,29 @@ from harness.errors import BenchError
 from harness.fingerprint import differences
 
 SPREAD_SDS = 2.0
+RERUN, RECORDED = "the rerun", "the recorded group"
 
 
 @dataclass
 class Reproduction:
     submission_id: str
     competition: str
-    verdict: str  # identical | within | outside
+    verdict: str  # identical | same | different
     recorded: float
     rerun: float
-    spread: tuple[float, float]
+    spread: tuple[float, float]  # where another seed lands: group mean ± 2 sd, clipped to the metric's range
     spread_source: str
     differing: list[str] = field(default_factory=list)
+    difference: float = 0.0  # rerun minus the group's mean, on the same queries
+    interval: tuple[float, float] = (0.0, 0.0)  # its 95% paired bootstrap interval
+    share: float = 0.0  # share of resamples where the rerun beats the group
+    words: str = ""  # compare's verdict about the same numbers
+    group: str = ""
+    kept: Path | None = None
 
     @property
     def ok(self) -> bool:
-        return self.verdict in ("identical", "within")
+        return self.verdict in ("identical", "same")
 
 
 def find_row(workspace, submission_id: str, competition: str | None = None) -> tuple[str, dict[str, Any], list]:
@@ -73,9 +83,14 @@ def recorded_config(workspace, row: dict[str, Any], competition: str) -> tuple[s
     return method, cfg
 
 
-def reproduce(workspace, submission_id: str, competition: str | None = None, progress: Any = None) -> Reproduction:
+def reproduce(
+    workspace, submission_id: str, competition: str | None = None, progress: Any = None, keep: Path | None = None
+) -> Reproduction:
+    """Rerun a row; ``keep`` copies the rerun's submission file there (for ``bench compare``)."""
     from harness.pipeline import rerun_submission
+    from harness.scoring.comparison import compare
     from harness.scoring.groups import Scores, find_group, row_env, row_group, summarise_group
+    from harness.scoring.statistics import clip_interval, verdict
 
     competition, row, rows = find_row(workspace, submission_id, competition)
     method, cfg = recorded_config(workspace, row, competition)
@@ -83,21 +98,26 @@ def reproduce(workspace, submission_id: str, competition: str | None = None, pro
     kept = scores.submission_file(row)
     if not kept.is_file():
         raise BenchError(f"the submission file of {submission_id} ({kept}) is missing")
+    group = row_group(row)
     with tempfile.TemporaryDirectory() as folder:
         path, env = rerun_submission(workspace, method, cfg, Path(folder) / f"rerun{kept.suffix}", progress)
         identical = path.read_bytes() == kept.read_bytes()
-        public = scores.score_file(path)[scores.answers.public.astype(bool)]
-    rerun = float(public.mean()) if len(public) else 0.0
-    summary = summarise_group(find_group(rows, row_group(row)), scores)
+        comparison = compare(workspace, competition, str(path), group)  # exactly `bench compare RERUN GROUP`
+        if keep is not None:
+            keep.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, keep)
+    summary = summarise_group(find_group(rows, group), scores)
     if summary.sd is not None:
-        spread = (summary.mean - SPREAD_SDS * summary.sd, summary.mean + SPREAD_SDS * summary.sd)
+        spread = clip_interval(summary.mean - SPREAD_SDS * summary.sd, summary.mean + SPREAD_SDS * summary.sd)
         source = f"group mean ± {SPREAD_SDS:g} sd over {summary.n_seeds} seeds"
     else:
-        low, high = scores.interval(row)
-        spread, source = (float(low), float(high)), "the row's 95% interval (a group of one seed)"
-    verdict = "identical" if identical else "within" if spread[0] <= rerun <= spread[1] else "outside"
+        spread, source = clip_interval(*scores.interval(row)), "the row's 95% interval (a group of one seed)"
+    interval = (comparison.low, comparison.high)
+    words = verdict(*interval, a=RERUN, b=RECORDED)
+    outcome = "identical" if identical else "same" if interval[0] <= 0 <= interval[1] else "different"
     recorded_env = row_env(row) or {}
     return Reproduction(
-        submission_id, competition, verdict, scores.value(row), rerun, spread, source,
+        submission_id, competition, outcome, scores.value(row), comparison.a_mean, spread, source,
         differences(recorded_env, env) if recorded_env else ["the row records no environment"],
+        comparison.difference, interval, comparison.a_wins, words, group, keep,
     )  # fmt: skip

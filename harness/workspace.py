@@ -17,7 +17,7 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 def check_name(name: str, what: str = "name") -> str:
     """Refuse names that could escape the workspace or break file names ('../x', '/etc', 'a b')."""
-    if not isinstance(name, str) or not _SAFE_NAME.match(name) or ".." in name:
+    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or ".." in name:
         raise WorkspaceError(
             f"invalid {what} {name!r}: use letters, digits, '.', '_' and '-' (no path separators or '..')"
         )

@@ -6,11 +6,12 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from servekit import LiveServer, build_competitions, write_submission_file
+from servekit import LiveServer, build_competitions, team_toml, write_submission_file
 
 pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
@@ -101,31 +102,95 @@ def test_bench_submit_to_a_server(live, tmp_path):
     assert unreachable.returncode == 1 and "cannot reach the bench server" in unreachable.stderr
 
 
+def _browser(playwright):
+    executable = str(CHROMIUM) if CHROMIUM.exists() else shutil.which("chromium")
+    return playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+
+
+def _shot(page, tmp_path, name):
+    """A screenshot beside the test's files (and in $BENCH_SCREENSHOTS, to look at)."""
+    folder = Path(os.environ.get("BENCH_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+def _sign_in(page, url, token, then):
+    page.goto(f"{url}/sign-in?next={then}")
+    page.fill("input[name=token]", token)
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"**{then}")
+
+
+def _upload(page, file):
+    page.set_input_files("#upload input[name=file]", str(file))
+    page.click("#upload button[type=submit]")
+    page.wait_for_url("**?submitted=*")
+    return page.locator("#result").inner_text()
+
+
 @pytest.mark.browser
 @pytest.mark.skipif(not CHROMIUM.exists() and not shutil.which("chromium"), reason="Debian's chromium is not installed")
-def test_a_browser_opens_the_leaderboard_uploads_and_sees_its_row(live, tmp_path):
+def test_a_participant_signs_in_downloads_uploads_and_picks_a_final(live, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     workspace, url, tokens = live
-    file = write_submission_file(workspace, "digits", tmp_path / "from-the-browser.csv", quality=0.7)
-    executable = str(CHROMIUM) if CHROMIUM.exists() else shutil.which("chromium")
+    file = write_submission_file(workspace, "team", tmp_path / "from-the-browser.csv", quality=0.7)
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        browser = _browser(playwright)
         try:
-            page = browser.new_page()
-            page.goto(f"{url}/competitions/digits")
+            page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+            page.goto(f"{url}/competitions/team")
             assert page.locator("#empty").inner_text() == "No submissions yet."
-            page.fill("input[name=token]", tokens["carol"])
-            page.set_input_files("input[name=file]", str(file))
-            page.click("button[type=submit]")
-            page.wait_for_url("**/competitions/digits?submitted=*")
+            _sign_in(page, url, tokens["carol"], "/competitions/team")
+            assert page.locator("#me").inner_text() == "carol"
+            result = _upload(page, file)
+            (stored,) = read_rows(workspace.leaderboard_path("team"))
+            assert f"{float(stored['public']):.4f}" in result and "rank 1" in result and "band 1" in result
             row = page.locator("#leaderboard tbody tr.new")
             assert row.count() == 1 and "carol" in row.inner_text()
-            (stored,) = read_rows(workspace.leaderboard_path("digits"))
-            assert stored["submission_id"] in row.inner_text() and stored["name"] == "carol"
-            page.click("#leaderboard thead a:has-text('public')")  # a sortable column
-            assert "sort=-public" in page.url
-            page.click(f"text={stored['submission_id']}")
-            assert page.locator("#public").inner_text().startswith(f"{float(stored['public']):.4f}")
-            assert page.locator("figure img").count() >= 1
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+            _shot(page, tmp_path, "board-1280")
+            page.click("nav.tabs >> text=My submissions")
+            assert page.locator(f"#mine-{stored['submission_id']}").count() == 1
+            page.click(f"#mine-{stored['submission_id']} button")  # mark final
+            page.click(f"#mine-{stored['submission_id']} a")
+            assert page.locator("#final").inner_text() == "yes"
+            page.click("text=Unmark as final")
+            assert page.locator("#final").inner_text() == "no"
+            page.goto(f"{url}/competitions/team/data")
+            with page.expect_download() as download:
+                page.click("#download")
+            saved = tmp_path / "data.zip"
+            download.value.save_as(saved)
+            assert "team/arrays.npz" in zipfile.ZipFile(saved).namelist()
+            page.goto(f"{url}/competitions/team/overview")
+            assert "mean average precision" in page.locator("#metric-words").inner_text()
+            assert "about 2.0× as wide" in page.locator("#warning").inner_text()  # 50 public queries, not 200
+            _shot(page, tmp_path, "overview-1280")
+        finally:
+            browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists() and not shutil.which("chromium"), reason="Debian's chromium is not installed")
+def test_the_ladder_and_a_phone_in_a_browser(live, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    workspace, url, tokens = live
+    folder = workspace.root / "competitions" / "ladder"
+    folder.mkdir(parents=True)
+    (folder / "competition.toml").write_text(team_toml(daily_submissions=0) + 'public_board = "ladder"\n')
+    with sync_api.sync_playwright() as playwright:
+        browser = _browser(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844})
+            _sign_in(page, url, tokens["dave"], "/competitions/ladder")
+            first = _upload(page, write_submission_file(workspace, "ladder", tmp_path / "a.csv", quality=0.5))
+            assert "Ladder" not in first
+            second = _upload(page, write_submission_file(workspace, "ladder", tmp_path / "b.csv", quality=0.52))
+            assert "Ladder: not significantly better" in second
+            score = page.locator("#leaderboard tbody tr td.score").first
+            box = score.bounding_box()
+            assert score.is_visible() and box["x"] + box["width"] <= 390
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            _shot(page, tmp_path, "ladder-390")
         finally:
             browser.close()

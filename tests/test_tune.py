@@ -99,7 +99,8 @@ def test_pruner_prunes_trials_that_report_bad_intermediate_values(cli, workspace
     assert by_number == {0: "COMPLETE", 1: "COMPLETE", 2: "COMPLETE", 3: "PRUNED", 4: "COMPLETE", 5: "PRUNED"}
     assert study.trials[3].intermediate_values == {1: pytest.approx(0.1 / 3)}
     assert "PRUNED" in result.stdout and "trial   5" in result.stdout
-    assert "most important" in result.stdout and "optuna-dashboard" in result.stdout
+    assert "too few complete trials to rank importances" in result.stdout  # 4 complete of 6: below 10
+    assert "optuna-dashboard" in result.stdout
     assert "4 complete, 2 pruned, 0 failed" in result.stdout
 
 
@@ -212,21 +213,22 @@ def test_user_errors_are_one_line(cli, args, message):
 def test_three_trial_search_on_digits_submits_the_best(cli, workspace):
     from harness.scoring.leaderboard import read_rows
 
-    result = cli("tune", "--plugin", "triplet", "--trials", "3", *TINY)
+    result = cli("tune", "--plugin", "triplet", "--trials", "3", "--final-seeds", "1", *TINY)
     assert result.exit_code == 0, result.stderr
     study = load_study(workspace, "digits-triplet")
     assert finished(study) == 3
-    rows = read_rows(workspace.leaderboard_path("digits"))
-    assert len(rows) == 1
+    board = read_rows(workspace.leaderboard_path("digits"))
+    rows = [r for r in board if r["study"]]
+    assert len(rows) == 1 and len(board) == 2  # the tuned seed, and the default config's seed to compare with
     assert rows[0]["study"] == "digits-triplet" and int(rows[0]["trial"]) == study.best_trial.number
-    assert int(rows[0]["seed"]) not in {t.number for t in study.trials}  # a fresh seed
+    assert int(rows[0]["seed"]) == 0  # final seeds are 0..N-1: the group joins any other seeds-0..N-1 group
     assert study.user_attrs[f"submission:{study.best_trial.number}"] == rows[0]["submission_id"]
-    assert "submitted" in result.stdout and "best: trial" in result.stdout
+    assert "submitted" in result.stdout and "best: trial" in result.stdout and "verdict:" in result.stdout
 
-    again = cli("tune", "--plugin", "triplet", "--trials", "3", *TINY)  # same command: nothing left to do
+    again = cli("tune", "--plugin", "triplet", "--trials", "3", "--final-seeds", "1", *TINY)  # nothing left to do
     assert again.exit_code == 0, again.stderr
     assert "already submitted" in again.stdout
-    assert len(read_rows(workspace.leaderboard_path("digits"))) == 1 and finished(study) == 3
+    assert len(read_rows(workspace.leaderboard_path("digits"))) == 2 and finished(study) == 3
 
 
 HALF_BAD_PLUGIN = """
@@ -322,6 +324,8 @@ def _distributed(workspace, storage_args, study_name, storage=None):
         "--quiet",
         "--pruner",
         "none",
+        "--final-seeds",
+        "1",
         *storage_args,
         *TINY,
     ]

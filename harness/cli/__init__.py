@@ -4,10 +4,15 @@ Command modules import heavy libraries (torch) inside their functions, so that `
 ``bench leaderboard``, ``bench validate`` and ``bench submit`` start fast.
 """
 
-import atexit
-import gc
+# First, before anything imports torch or numpy: the portable instruction set (train.deterministic).
+from harness.train.isa import pin_for_argv
 
-from harness.cli import (  # noqa: F401  (importing registers the commands)
+pin_for_argv()
+
+import atexit  # noqa: E402
+import gc  # noqa: E402
+
+from harness.cli import (  # noqa: E402, F401  (importing registers the commands)
     compare_cmd,
     competitions_cmd,
     plugins_cmd,
@@ -18,7 +23,7 @@ from harness.cli import (  # noqa: F401  (importing registers the commands)
     serve_cmd,
     tune_cmd,
 )
-from harness.cli.app import app
+from harness.cli.app import app  # noqa: E402
 
 
 def main() -> None:

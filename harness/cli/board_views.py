@@ -13,26 +13,33 @@ def print_group_board(
     ws, competition: str, rows: list[dict[str, Any]], metric: str | None, fmt: str, wide: bool = False
 ) -> None:
     """One line per group: method, seeds, mean ± sd over seeds, two-level bootstrap interval, band."""
+    from harness.scoring.budget import budget_text, read_budget
     from harness.scoring.groups import Scores, ranked_groups
 
     scores = Scores.open(ws, competition, metric)
     groups = ranked_groups(rows, scores)
     records = [{**{k: g[k] for k in ("rank", *GROUP_KEYS)}, "metric": scores.label, "seeds": g["seeds"],
-                "submissions": g["submissions"]} for g in groups]  # fmt: skip
+                "submissions": g["submissions"], "one_seed": g["one_seed"], "differs": g["differs"],
+                "budget": read_budget(g["budget"])} for g in groups]  # fmt: skip
     human = [
         {
             "rank": g["rank"],
-            "band": _band(g["band"]),
+            "band": _band(g["band"]) + ("*" if g["one_seed"] else ""),  # the band column is never left out
             "group": g["group"],
             "method": g["method"],
-            "n": g["n_seeds"],
+            "n": f"{g['n_seeds']} (one seed)" if g["one_seed"] else g["n_seeds"],
             "mean ± sd": f"{number(g['mean'])} ± {number(g['sd'])}" if g["sd"] is not None else number(g["mean"]),
             "95% interval": f"[{number(g['low'], 3)}, {number(g['high'], 3)}]" if g["low"] is not None else "-",
             "seeds": g["seeds"],
+            "differs": g["differs"],
+            "budget": budget_text(g["budget"]),
         }
         for g in groups
     ]
-    emit(records, fmt, f"{competition} leaderboard by seed group ({scores.label}, public)", human, wide)
+    marked = (
+        " (band*: a group of one seed, no seed spread in its interval)" if any(g["one_seed"] for g in groups) else ""
+    )
+    emit(records, fmt, f"{competition} leaderboard by seed group ({scores.label}, public){marked}", human, wide)
 
 
 def print_metric_board(

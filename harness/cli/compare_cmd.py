@@ -6,7 +6,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 from rich.markup import escape
 
@@ -34,64 +33,19 @@ def compare_command(
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
 ) -> None:
     """Bootstrap A minus B over the same queries (and over seeds, for groups) and give a verdict."""
-    from harness.scoring.groups import Scores
-    from harness.scoring.leaderboard import read_rows
-    from harness.scoring.statistics import paired_difference_over_seeds
+    from harness.scoring.comparison import compare
 
     competition = competition or _infer_competition(a, b) or DEFAULT_COMPETITION
-    ws = workspace()
-    scores = Scores.open(ws, competition, metric)
-    rows = read_rows(ws.leaderboard_path(competition))
-    side_a, side_b = _side(scores, rows, a), _side(scores, rows, b)
-    public = np.asarray(scores.answers.public, dtype=bool)
-    keep = {Subset.public: public, Subset.private: ~public, Subset.all: np.ones_like(public)}[subset]
-    seeds_a = [values[keep] for values in side_a[1]]
-    seeds_b = [values[keep] for values in side_b[1]]
-    difference, (low, high), share = paired_difference_over_seeds(seeds_a, seeds_b, seed=seed)
+    result = compare(workspace(), competition, a, b, subset.value, metric, seed)
     console.print(
-        f"{escape(a)} vs {escape(b)} on {int(keep.sum())} {subset.value} queries of {escape(competition)} "
-        f"({scores.label})\n"
-        f"  A: {side_a[0]}, mean {np.mean(seeds_a):.4f}\n"
-        f"  B: {side_b[0]}, mean {np.mean(seeds_b):.4f}\n"
-        f"  A - B = {difference:+.4f}, 95% interval [{low:+.4f}, {high:+.4f}]\n"
-        f"  A beats B in {share:.1%} of bootstrap resamples\n"
-        f"  verdict: [bold]{verdict(low, high)}[/]"
+        f"{escape(a)} vs {escape(b)} on {result.queries} {subset.value} queries of {escape(competition)} "
+        f"({result.metric})\n"
+        f"  A: {result.a_what}, mean {result.a_mean:.4f}\n"
+        f"  B: {result.b_what}, mean {result.b_mean:.4f}\n"
+        f"  A - B = {result.difference:+.4f}, 95% interval [{result.low:+.4f}, {result.high:+.4f}]\n"
+        f"  A beats B in {result.a_wins:.1%} of bootstrap resamples\n"
+        f"  verdict: [bold]{result.verdict}[/]"
     )
-
-
-def verdict(low: float, high: float) -> str:
-    """Plain words for an interval of A - B."""
-    if low > 0:
-        return "A is better"
-    if high < 0:
-        return "B is better"
-    return "no detectable difference"
-
-
-def _side(scores, rows: list[dict], reference: str) -> tuple[str, list[np.ndarray]]:
-    """(description, per-query scores per seed) of a submission file, a group id or a submission id."""
-    from harness.errors import BenchError
-    from harness.scoring.groups import group_rows
-
-    path = Path(reference)
-    if path.is_file():
-        return "submission file", [scores.score_file(path)]
-    groups = group_rows(rows)
-    members = groups.get(reference)
-    if members is None:
-        members = [row for row in rows if row.get("submission_id") == reference]
-        if not members:
-            raise BenchError(
-                f"no submission or group {reference!r} on the {scores.competition} leaderboard, and no such file"
-            )
-        what = "submission"
-    else:
-        what = f"group of {len(members)} seed(s)"
-    per_seed = [scores.per_query(row) for row in members]
-    missing = [row.get("submission_id", "") for row, values in zip(members, per_seed) if values is None]
-    if missing:
-        raise BenchError(f"the submission file of {', '.join(missing)} is missing; cannot rescore it")
-    return what, per_seed
 
 
 def _infer_competition(*references: str) -> str | None:

@@ -113,3 +113,18 @@ def add_command(
     console.print(
         f"[green]added[/] competition {escape(spec.name)} ({escape(str(target))}); its split is written on first use"
     )
+
+
+@competitions_app.command("export")
+def export_command(
+    name: Annotated[str, typer.Argument(help="Competition name.")],
+    out: Annotated[Path, typer.Argument(help="A new (or empty) folder to write the participant's data into.")],
+) -> None:
+    """Write a participant's data: train/val images with labels, query/gallery images without, arrays.npz,
+    sample_submission.csv and data.json (as `bench serve`'s data page offers it)."""
+    from harness.data.export import export_competition
+
+    described = export_competition(workspace(), name, out)
+    sizes = " · ".join(f"{role} {count:,}" for role, count in described["sizes"].items())
+    console.print(f"[green]exported[/] {escape(name)} to {escape(str(out))}: {sizes}; metric {described['metric']}")
+    console.print(f"read {escape(str(out / 'data.json'))} for the files and how to submit")

@@ -130,6 +130,10 @@ def _submit_remote(file: Path, competition: str, server: str, name: str) -> None
         f"\\[{low}, {high}], rank [bold]{answer.get('rank')}[/] on {escape(competition)} at {escape(server)}",
         emoji=False,
     )
+    if answer.get("held"):
+        console.print("  Ladder: not significantly better than your best, so your best public score is shown")
+    if answer.get("late"):
+        err_console.print(f"[yellow]warning:[/] {escape(answer['late'])}")
     if answer.get("missing_queries"):
         err_console.print(
             f"[yellow]warning:[/] {answer['missing_queries']} query id(s) missing from the file; each scored 0"
@@ -255,6 +259,9 @@ def _display(row: dict, private: bool, everything: bool = False) -> dict:
         "submission_id": row.get("submission_id", ""),
         "name": row.get("name", ""),
         "method": row.get("method", ""),
+        "loss": row.get("loss", ""),
+        "sampler": row.get("sampler", ""),
+        "pooling": row.get("pooling", ""),
         "indexer": row.get("indexer", ""),
         "code": f"{row.get('code_kind', '')} {row.get('bytes_per_item', '')}B" if row.get("code_kind") else "",
         "public": row.get("public", ""),
@@ -268,6 +275,7 @@ def _display(row: dict, private: bool, everything: bool = False) -> dict:
                      private_high=row.get("private_high", ""), public_rank=row["public_rank"],
                      shake=shake_label(row["shake"]))  # fmt: skip
     shown.update(search_ms_per_query=row.get("search_ms_per_query", ""), time=row.get("time", ""))
+    shown.update(differs=row.get("differs", ""), budget=row.get("budget", ""))  # "" on rows older than them
     if everything:
         from harness.scoring.groups import row_env, row_metrics
 
@@ -283,7 +291,11 @@ def _csv_cell(value):
 
 def _json_row(row: dict) -> dict:
     """A shown row for JSON: scores as numbers; ``valid`` and ``reason`` always; no rank for invalid rows."""
+    from harness.scoring.budget import read_budget
+
     out = {k: _number(k, v) for k, v in row.items() if k != "reason" or not row["valid"]}
+    if "budget" in out:
+        out["budget"] = read_budget(out["budget"])
     return out
 
 
@@ -300,6 +312,8 @@ def _number(column: str, value):
 
 def _human(rows: list[dict]) -> list[dict]:
     """Rows for people: scores with their interval in one cell (public alone beside private), empty columns dropped."""
+    from harness.scoring.budget import budget_text
+
     private = "private" in rows[0]
     out = []
     for row in rows:
@@ -321,6 +335,7 @@ def _human(rows: list[dict]) -> list[dict]:
             del cells["time"]
         search_ms = cells.pop("search_ms_per_query", "")
         cells["ms/query"] = fmt_number(search_ms, 3, missing=None) if search_ms else ""
+        cells["budget"] = budget_text(cells.get("budget"))
         out.append(cells)
     for cells in out:
         cells["reason"] = cells.pop("reason")  # last column

@@ -13,8 +13,17 @@ from rich.table import Table
 
 from harness.cli.app import console, terminal_safe
 
-SHORTENABLE = {"submission_id": 14, "group": 10, "name": 10, "method": 12, "seeds": 9, "reason": 24, "differs": 16}
-OPTIONAL = ("time", "ms/query", "public_rank", "indexer", "name", "code", "seeds", "differs", "n")
+SHORTENABLE = {
+    "submission_id": 14,
+    "group": 10,
+    "name": 10,
+    "method": 12,
+    "seeds": 9,
+    "reason": 24,
+    "differs": 16,
+    "budget": 16,
+}
+OPTIONAL = ("time", "ms/query", "public_rank", "indexer", "name", "code", "seeds", "budget", "differs", "n")
 CELL_OVERHEAD = 3  # a rich cell's padding and its border
 WIDE = 10_000  # --wide and piped output: the table's own width, never wrapped
 

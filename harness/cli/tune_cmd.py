@@ -56,7 +56,9 @@ def tune_command(
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Base seed: trial n uses seed+n (default 0).")] = None,
     pruner: Annotated[str, typer.Option("--pruner", help="median, percentile, hyperband or none.")] = "median",
-    sampler: Annotated[str, typer.Option("--sampler", help="tpe (seeded) or random.")] = "tpe",
+    sampler: Annotated[
+        str, typer.Option("--sampler", help="tpe (seeded; multi-objective too), random or nsga2.")
+    ] = "tpe",
     no_submit: Annotated[
         bool, typer.Option("--no-submit", help="Search only; do not rerun and submit the best.")
     ] = False,
@@ -87,6 +89,37 @@ def tune_command(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Only the summary: no per-trial lines, no progress bar.")
     ] = False,
+    final_seeds: Annotated[
+        int,
+        typer.Option(
+            "--final-seeds",
+            help=(
+                "Retrain the best configuration on seeds 0..N-1 (one seed group), then compare it with the "
+                "method's default group on the same seeds (trained first if missing)."
+            ),
+        ),
+    ] = 5,
+    folds: Annotated[
+        int,
+        typer.Option(
+            "--folds",
+            help=(
+                "Score each trial as the mean over K folds of train+val (class-disjoint folds for unseen-class "
+                "competitions, stratified otherwise), with an interval; 1 = the competition's own val split."
+            ),
+        ),
+    ] = 1,
+    objectives: Annotated[
+        str | None,
+        typer.Option(
+            "--objectives",
+            help="Several objectives, e.g. map@100,bytes,ms: a multi-objective (NSGA-II) study and its Pareto front.",
+        ),
+    ] = None,
+    submit_front: Annotated[
+        bool,
+        typer.Option("--submit-front", help="With --objectives: submit every Pareto trial as its own seed group."),
+    ] = False,
 ) -> None:
     """Search METHOD's hyperparameters on the val split with Optuna, then rerun and submit the best.
 
@@ -113,6 +146,10 @@ Running it again resumes the study; trials of a killed worker are marked failed.
         submit=not no_submit,
         device=device,
         grace_period=grace_period,
+        final_seeds=final_seeds,
+        folds=folds,
+        objectives=[o.strip() for o in objectives.split(",")] if objectives else [],
+        submit_front=submit_front,
     )
     if workers is not None or gpus is not None:
         _tune_with_workers(ws, request, workers, gpus, config, quiet)
@@ -165,6 +202,8 @@ def _tune_with_workers(ws, request, workers: int | None, gpus: str | None, confi
         "--sampler": request.sampler,
         "--device": None if gpu_list else request.device,
         "--grace-period": request.grace_period,
+        "--folds": request.folds,
+        "--objectives": ",".join(request.objectives) or None,
     }
     pool = WorkerPool(
         worker_argv(ws.root, options, list(request.sets)), devices, ws.studies / f"{tuner.study_name}.logs"
@@ -240,6 +279,10 @@ class _View:
             return
         style = self.STYLE.get(outcome.state, "white")
         value = "-" if outcome.value is None else f"{outcome.value:.4f}"
+        if outcome.interval is not None:
+            value += f" [{outcome.interval[0]:.4f}, {outcome.interval[1]:.4f}]"
+        if outcome.values:
+            value = " ".join(_short(v) for v in outcome.values)
         params = "  ".join(f"{k}={_short(v)}" for k, v in outcome.params.items())
         note = f"  [dim]{escape(outcome.message)}[/]" if outcome.message and outcome.state != "COMPLETE" else ""
         console.print(
@@ -256,7 +299,10 @@ class _View:
             self.progress.remove_task(self.task)
             self.task = None
         if not self.quiet:
-            console.print(f"rerunning trial {number}'s configuration with a fresh seed, then submitting")
+            seed, of = sets.get("seed", 0), sets.get("of", 1)
+            console.print(
+                f"training trial {number}'s configuration on seed {seed} ({seed + 1} of {of}), then submitting"
+            )
 
 
 def _short(value: Any) -> str:
@@ -276,11 +322,17 @@ def _summary(result: Any, root: Path, ran: str = "") -> None:
         + (f", {counts['RUNNING']} running" if counts["RUNNING"] else "")
         + f" (target {result.n_trials}; {ran})"
     )
-    if result.best_number is None:
+    if result.front:
+        _front(result)
+    elif result.best_number is None:
         console.print("no trial completed yet")
     else:
+        spread = ""
+        if result.best_interval is not None:
+            spread = f" [{result.best_interval[0]:.4f}, {result.best_interval[1]:.4f}] over folds"
         console.print(
             f"best: trial [bold]{result.best_number}[/], {escape(result.metric)} [bold]{result.best_value:.4f}[/]"
+            + spread
         )
         if result.best_params:
             table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
@@ -293,20 +345,76 @@ def _summary(result: Any, root: Path, ran: str = "") -> None:
                 table.add_row(escape(name), escape(_short(value)), "" if share is None else f"{share:.2f}")
             console.print(table)
     if result.importances:
-        top = ", ".join(f"{escape(k)} {v:.2f}" for k, v in result.importances.items())
-        console.print(f"most important: {top}")
+        top = ", ".join(f"{escape(k)} {v:.2f}" for k, v in list(result.importances.items())[:5])
+        console.print(f"most important: {top}  [dim]({escape(result.importance_note)})[/]")
     else:
         console.print(f"[dim]parameter importances: {escape(result.importance_note)}[/]")
     console.print(f"stored in {escape(result.storage)}")
     console.print(f"open it with: [bold]{escape(result.dashboard)}[/]")
-    if result.run is not None:
-        row = result.run.row
+    if result.runs:
+        for run in result.runs:
+            row = run.row
+            console.print(
+                f"submitted [bold]{escape(run.submission_id)}[/] (seed {escape(str(row.get('seed', '')))}) "
+                f"{escape(str(row.get('metric', '')))} public [bold]{fmt_number(row.get('public'))}[/] "
+                f"[{fmt_number(row.get('public_low'))}, {fmt_number(row.get('public_high'))}], rank "
+                f"[bold]{run.rank}[/]; run folder {escape(relative(run.run_dir, root))}"
+            )
+        groups = list(dict.fromkeys(str(run.row.get("group", "")) for run in result.runs))
         console.print(
-            f"submitted [bold]{escape(result.run.submission_id)}[/] {escape(str(row.get('metric', '')))} "
-            f"public [bold]{fmt_number(row.get('public'))}[/] [{fmt_number(row.get('public_low'))}, "
-            f"{fmt_number(row.get('public_high'))}], rank [bold]{result.run.rank}[/] on the "
-            f"{escape(result.competition)} leaderboard"
+            f"{'one seed group' if len(groups) == 1 else f'{len(groups)} seed groups'} [bold]"
+            f"{escape(', '.join(groups))}[/] on the {escape(result.competition)} leaderboard"
         )
-        console.print(f"  run folder {escape(relative(result.run.run_dir, root))}")
     elif result.submit_note:
         console.print(f"[dim]{escape(result.submit_note)}[/]")
+    for outcome in result.verdicts or ([result.verdict] if result.verdict is not None else []):
+        _verdict(outcome)
+
+
+VERDICT_STYLE = {"better": "green", "worse": "red", "no detectable difference": "yellow"}
+VERDICT_WORDS = {
+    "better": "the tuned configuration beats the defaults",
+    "worse": "the tuned configuration scores below the defaults",
+    "no detectable difference": "the tuned configuration and the defaults cannot be told apart on these seeds",
+}
+
+
+def _verdict(outcome: Any) -> None:
+    """The tuned group against the default group: ``bench compare``'s numbers and a plain verdict."""
+    seeds = ",".join(map(str, outcome.seeds))
+    style = VERDICT_STYLE.get(outcome.verdict, "white")
+    comparison = outcome.comparison
+    if comparison is None:
+        console.print(
+            f"tuned vs defaults: the best configuration is the method's defaults (group "
+            f"{escape(outcome.default_group)}): [bold {style}]{outcome.verdict}[/]"
+        )
+        return
+    console.print(
+        f"tuned vs defaults on seeds {seeds} ({comparison.queries} {comparison.subset} queries, "
+        f"{escape(comparison.metric)}):\n"
+        f"  tuned    {escape(outcome.tuned_group)}  mean {comparison.a_mean:.4f}\n"
+        f"  defaults {escape(outcome.default_group)}  mean {comparison.b_mean:.4f}"
+        + (f"  (trained now: {len(outcome.trained_defaults)} seed(s))" if outcome.trained_defaults else "")
+        + f"\n  tuned - defaults = {comparison.difference:+.4f}, 95% interval [{comparison.low:+.4f}, "
+        f"{comparison.high:+.4f}]\n"
+        f"  verdict: [bold {style}]{outcome.verdict}[/]: {VERDICT_WORDS[outcome.verdict]}"
+        + f"\n  again: bench compare {escape(outcome.tuned_group)} {escape(outcome.default_group)} "
+        f"--competition {escape(comparison.competition)}"
+    )
+
+
+def _front(result: Any) -> None:
+    """A multi-objective study's Pareto front: one line per trial, its value under each objective."""
+    from rich.table import Table
+
+    console.print(f"Pareto front: {len(result.front)} trial(s) ({', '.join(map(escape, result.objectives))})")
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    table.add_column("trial", justify="right")
+    for name in result.objectives:
+        table.add_column(escape(name), justify="right")
+    table.add_column("parameters")
+    for outcome in result.front:
+        params = "  ".join(f"{k}={_short(v)}" for k, v in outcome.params.items())
+        table.add_row(str(outcome.number), *(_short(v) for v in outcome.values or []), escape(params))
+    console.print(table)

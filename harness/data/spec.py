@@ -22,6 +22,7 @@ BINDING_FIELDS = (
     "salt",
     "seed",
 )
+PUBLIC_BOARDS = ("kaggle", "ladder")  # every score shown at once, or only significant improvements
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class CompetitionSpec:
     deadline: str = ""  # ISO 8601; private scores show to participants only after it ("" = never)
     daily_submissions: int = 0  # uploads per participant per UTC day (0 = no limit)
     final_submissions: int = 0  # submissions per participant that count for the private board (0 = all)
+    public_board: str = "kaggle"  # "ladder": a public score is released only when it beats the best (Blum & Hardt)
     # What `bench run` writes: "auto" (CSV unless huge), "csv" or "parquet" (a few times smaller: boards kept in git)
     submission_format: str = "auto"
 
@@ -83,6 +85,11 @@ class CompetitionSpec:
                 raise CompetitionError(
                     f"competition {self.name!r}: {key} must be a whole number >= 0 (0 = no limit), got {value!r}"
                 )
+        if self.public_board not in PUBLIC_BOARDS:
+            raise CompetitionError(
+                f"competition {self.name!r}: public_board must be one of {', '.join(PUBLIC_BOARDS)}, "
+                f"got {self.public_board!r}"
+            )
         if self.submission_format not in SUBMISSION_FORMATS:
             raise CompetitionError(
                 f"competition {self.name!r}: submission_format must be one of {', '.join(SUBMISSION_FORMATS)}, "

@@ -14,6 +14,7 @@ A file ``competitions/<name>/competition.toml`` in the workspace declares compet
     deadline = 2026-12-31T23:59:00Z    # optional, for `bench serve`: private scores show after it
     daily_submissions = 5              # optional: uploads per participant per UTC day (0 = no limit)
     final_submissions = 2              # optional: how many of a participant's submissions count privately
+    public_board = "ladder"            # optional: release a public score only when it beats the best by a margin
 
     [dataset_config]
     root = "images"                    # relative paths are relative to this file

@@ -134,6 +134,45 @@ def cost_figure(
     return save(fig, path)
 
 
+def front_figure(
+    path: Path,
+    numbers: list[int],
+    values: np.ndarray,
+    objectives: list[str],
+    on_front: np.ndarray,
+    title: str = "",
+) -> Path:
+    """A multi-objective study: its score (first column of ``values`` named "score") against each cost.
+
+    One point per complete trial; the Pareto trials (``on_front``) starred and numbered. Drawn in the
+    layout of ``cost_figure``, beside which the report shows it.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    score = objectives.index("score")
+    costs = [i for i, name in enumerate(objectives) if name != "score"]
+    fig = Figure(figsize=(5.5 * len(costs), 4.2), dpi=DPI)
+    axes = np.atleast_1d(fig.subplots(1, len(costs), sharey=True))
+    labels = {"bytes": "bytes per gallery item", "ms": "search ms per query (val)", "seconds": "training seconds"}
+    front = np.asarray(on_front, dtype=bool)
+    for ax, column in zip(axes, costs):
+        x, y = values[:, column], values[:, score]
+        ax.scatter(x[~front], y[~front], s=24, color="#999999", alpha=0.8, label="trial")
+        ax.scatter(x[front], y[front], s=80, marker="*", color="#d62728", label="Pareto trial")
+        for i in np.flatnonzero(front)[:20]:
+            ax.annotate(str(numbers[i]), (x[i], y[i]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        if np.all(x > 0):
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(FuncFormatter(_minor_label))
+        ax.set(xlabel=labels.get(objectives[column], objectives[column]))
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(loc="best", fontsize=8)
+    axes[0].set_ylabel("val score")
+    if title:
+        fig.suptitle(title)
+    return save(fig, path)
+
+
 def _label_front(ax, front: list[int], labels: list[str], cost: np.ndarray, scores: np.ndarray) -> None:
     """One label per distinct point of the front, staggered up and down so that neighbours do not overlap."""
     seen: set[str] = set()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -142,9 +141,7 @@ def study_data(workspace: Workspace, name: str) -> StudyData:
             "(a study in another storage, e.g. PostgreSQL, is not shown).",
         )
     if len(study.directions) > 1:
-        return StudyData(
-            name, [], [], note=f"Study {name!r} has several objectives; only single-objective ones are plotted."
-        )
+        return _front_data(optuna, study, name)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
     data = StudyData(
         name,
@@ -155,14 +152,39 @@ def study_data(workspace: Workspace, name: str) -> StudyData:
     if len(complete) < 2:
         data.note = f"Study {name!r} has {len(complete)} complete trial(s); plots need at least 2."
         return data
-    try:
-        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)  # seeded: the same page every time
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            found = optuna.importance.get_param_importances(study, evaluator=evaluator)
-        data.importances = {str(k): float(v) for k, v in found.items()}
-    except Exception as exc:  # optuna refuses e.g. when no parameter varies
-        data.note = f"Parameter importances are not available: {exc}"
+    from harness.tune.importance import importances
+
+    data.importances, why = importances(study)
+    if data.importances is None:
+        data.note = f"Parameter importances: {why}."
+    else:
+        data.importance_note = why
+    return data
+
+
+def _front_data(optuna, study, name: str) -> StudyData:
+    """A multi-objective study: every complete trial's values, which of them form the front, importances."""
+    from harness.tune.importance import importances
+
+    objectives = str(study.user_attrs.get("objectives", "")).split(",")
+    if len(objectives) != len(study.directions) or "score" not in objectives:
+        return StudyData(name, [], [], note=f"Study {name!r} has several objectives that bench tune did not name.")
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and t.values]
+    front = {t.number for t in study.best_trials}
+    score = objectives.index("score")
+    data = StudyData(
+        name,
+        [t.number for t in complete],
+        [float(t.values[score]) for t in complete],
+        objectives=objectives,
+        all_values=[[float(v) for v in t.values] for t in complete],
+        on_front=[t.number in front for t in complete],
+    )
+    data.importances, why = importances(study, target=lambda t: t.values[score], target_name="the val score")
+    if data.importances is None:
+        data.note = f"Parameter importances: {why}."
+    else:
+        data.importance_note = why
     return data
 
 

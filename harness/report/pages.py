@@ -11,6 +11,7 @@ from harness.report.html import Section, figure_files, write_page
 from harness.report.sections import (
     best_public,
     cost_section,
+    front_section,
     leaderboard_section,
     study_section,
     submission_sections,
@@ -67,7 +68,10 @@ def write_report(
     studies = list(dict.fromkeys(r.get("study", "") for r in reversed(rows) if r.get("study")))
     for i, name in enumerate(studies[:MAX_STUDIES]):
         submitted = [int(r["trial"]) for r in rows if r.get("study") == name and str(r.get("trial", "")).isdigit()]
-        sections.append(study_section(gather.study_data(workspace, name), out_dir, f"study{i + 1}_", submitted))
+        study = gather.study_data(workspace, name)
+        if study.objectives:  # a Pareto front goes beside the board's score-against-cost plot
+            sections.insert(2, front_section(study, out_dir, f"study{i + 1}_"))
+        sections.append(study_section(study, out_dir, f"study{i + 1}_", submitted))
     if len(studies) > MAX_STUDIES:
         sections[-1].notes.append(f"Only the {MAX_STUDIES} most recent of {len(studies)} studies are shown.")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,10 @@ class StudyData:
     maximize: bool = True
     importances: dict[str, float] | None = None
     note: str = ""  # why something is missing
+    importance_note: str = ""  # how the importances were computed (the same evaluator as bench tune)
+    objectives: list[str] = field(default_factory=list)  # a multi-objective study: "score", "bytes", "ms", ...
+    all_values: list[list[float]] = field(default_factory=list)  # its complete trials' values, one list each
+    on_front: list[bool] = field(default_factory=list)  # whether each complete trial is on the Pareto front
 
 
 def number(text: object) -> float:
@@ -219,6 +223,28 @@ def training_section(submission_id: str, history: list[dict], out_dir: Path, pre
     return Section(f"Training of {submission_id}", figures=[(name, caption)])
 
 
+def front_section(study: StudyData, out_dir: Path, prefix: str) -> Section:
+    """A multi-objective study's Pareto front, drawn like the score-against-cost plot it stands beside."""
+    section = Section(f"Pareto front of study {study.name}")
+    if study.note:
+        section.notes.append(study.note)
+    if not study.all_values:
+        section.notes.append("No complete trial yet: no front to draw.")
+        return section
+    name = f"{prefix}front.png"
+    figures.front_figure(
+        out_dir / name, study.numbers, np.asarray(study.all_values), study.objectives,
+        np.asarray(study.on_front), title=f"{study.name}: {', '.join(study.objectives)}",
+    )  # fmt: skip
+    section.paragraphs.append(
+        f"{len(study.numbers)} complete trials, {sum(study.on_front)} on the Pareto front "
+        "(nothing else is at least as good on every objective and better on one); scored on val, "
+        "costs measured on val searched against itself."
+    )
+    section.figures.append((name, "Val score against each cost, one point per trial; stars: the Pareto trials."))
+    return section
+
+
 def study_section(study: StudyData, out_dir: Path, prefix: str, submitted: list[int] | None = None) -> Section:
     """Optimisation history and parameter importances of one study, or a note saying why not.
 
@@ -244,7 +270,7 @@ def study_section(study: StudyData, out_dir: Path, prefix: str, submitted: list[
     if study.importances:
         name = f"{prefix}importance.png"
         figures.importance_figure(out_dir / name, study.importances, title=f"{study.name}: parameter importances")
-        section.figures.append((name, "Parameter importances (Optuna's default evaluator)."))
+        section.figures.append((name, f"Parameter importances: {study.importance_note} (as `bench tune` prints)."))
     return section
 
 

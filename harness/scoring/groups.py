@@ -21,6 +21,7 @@ import numpy as np
 from harness.errors import BenchError, LeaderboardError
 from harness.metrics import MetricRef, parse_metric, per_query_scores
 from harness.scoring.answers import Answers
+from harness.scoring.budget import group_budget
 from harness.scoring.scorer import bootstrap_ci
 from harness.scoring.statistics import SeedSummary, rank_bands, summarise_seeds
 
@@ -207,6 +208,9 @@ def ranked_groups(rows: list[dict[str, Any]], scores: Scores) -> list[dict[str, 
                 "high": summary.high,
                 "seeds": ",".join(str(row.get("seed", "")) for row in members),
                 "submissions": [row.get("submission_id", "") for row in members],
+                "one_seed": summary.n_seeds == 1,  # its interval holds no seed spread: shown marked
+                "differs": members[0].get("differs", ""),  # one config hash: the same for every member
+                "budget": group_budget([row.get("budget") for row in members]),
             }
         )
     entries.sort(key=lambda e: -e["mean"])

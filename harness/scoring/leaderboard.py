@@ -28,7 +28,7 @@ COLUMNS = (
     "code_kind", "bytes_per_item", "metric", "public", "public_low", "public_high",
     "private", "private_low", "private_high", "train_seconds", "search_ms_per_query",
     "seed", "config_hash", "manifest_sha256", "git_commit", "submission_path", "study", "trial",
-    "group", "metrics", "env", "submission_sha256",
+    "group", "metrics", "env", "submission_sha256", "pooling", "differs", "budget",
 )  # fmt: skip
 SCORE_COLUMNS = ("public", "public_low", "public_high", "private", "private_low", "private_high")
 LINE = "_line"  # keys read_rows adds to each row: its line number in the file, and why it is invalid ("" if valid)

@@ -68,6 +68,23 @@ def summarise_seeds(
     return SeedSummary(len(values), mean, sd, min(low, mean), max(high, mean))
 
 
+METRIC_RANGE = (0.0, 1.0)  # every built-in metric is a mean of per-query values in [0, 1]
+
+
+def clip_interval(low: float, high: float, bounds: tuple[float, float] = METRIC_RANGE) -> tuple[float, float]:
+    """An interval of a metric kept inside the metric's range (mean ± 2 sd can reach past 1)."""
+    return float(min(max(low, bounds[0]), bounds[1])), float(min(max(high, bounds[0]), bounds[1]))
+
+
+def verdict(low: float, high: float, a: str = "A", b: str = "B") -> str:
+    """Plain words for a 95% interval of A - B: what `bench compare` and `bench reproduce` both say."""
+    if low > 0:
+        return f"{a} is better"
+    if high < 0:
+        return f"{b} is better"
+    return "no detectable difference"
+
+
 def rank_bands(entries: Sequence[tuple[float, float | None, float | None]]) -> list[int | None]:
     """Band of each ``(score, low, high)`` entry, entries given best first; None where no interval."""
     bands: list[int | None] = []

@@ -2,9 +2,11 @@
 
 The file scored is the file kept: the submission is copied into ``submissions/<competition>/``
 first, and only the copy is read: validated and scored, and hashed meanwhile on another thread.
-Everything happens under the leaderboard's lock, taken before any file is written, so a process
-killed while it waits leaves nothing behind; a failure after that removes the files it wrote and
-leaves the board as it was.
+All that happens in a staging folder (``.staging/<pid>-<id>``) before the leaderboard's lock is
+taken; the lock is held only to move the files into place and append the row, so a slow or invalid
+upload never makes anyone else wait. A failure removes the files it wrote and leaves the board as it
+was; a process killed before it holds the lock leaves only its staging folder, which the next
+submission removes.
 
 Scoring is trusted code: in a process that has loaded plugins (``bench run``, ``bench tune``) it
 runs in a fresh Python process that loads none (:mod:`harness.scoring.trusted`), so no plugin can
@@ -38,9 +40,10 @@ from harness.scoring.trusted import answer, run_trusted
 from harness.scoring.verify import sha256_file, stored_submission
 from harness.workspace import Workspace, check_name, new_submission_id
 
+STAGING = ".staging"  # <workspace>/.staging/<pid>-<id>: submissions being scored, not yet on the board
 CALLER_FIELDS = (
     "method", "backbone", "loss", "sampler", "indexer", "code_kind", "bytes_per_item", "train_seconds",
-    "search_ms_per_query", "seed", "config_hash", "study", "trial", "env",
+    "search_ms_per_query", "seed", "config_hash", "study", "trial", "env", "pooling", "differs", "budget",
 )  # fmt: skip
 
 
@@ -95,45 +98,96 @@ def submit_here(
     answers = load_answers(workspace, competition)  # may split the competition: before the lock
     board = workspace.leaderboard_path(competition)
     destination = workspace.submission_path(competition, submission_id, kept_suffix(source))
-    run_dir = workspace.run_dir(submission_id)
     env = fields.pop("env", None) or environment()
-    with board_lock(board), ThreadPoolExecutor(1) as hashing:  # the lock before any file is written: a
-        # process killed while waiting leaves nothing
-        if any(row.get("submission_id") == submission_id for row in read_rows(board)):
-            raise BenchError(f"submission id {submission_id!r} is already on the {competition} leaderboard")
-        created: list[Path] = []
-        run_dir_existed = run_dir.exists()
-        try:
-            if not (destination.exists() and destination.samefile(source)):  # else bench run wrote it there
-                created.append(destination)
-                copy_kept(source, destination)
-            digest = hashing.submit(sha256_file, destination)  # the bytes scored, hashed beside validation
-            checked = validate_submission(destination, answers)
+    _check_new(board, submission_id)
+    in_place = destination.exists() and destination.samefile(source)  # bench run wrote it there
+    stage = staging_dir(workspace, submission_id)
+    kept = destination if in_place else stage / destination.name
+    try:  # scored in a staging folder, before the board's lock: a slow or invalid file holds up no one
+        with ThreadPoolExecutor(1) as hashing:
+            if not in_place:
+                copy_kept(source, kept)
+            digest = hashing.submit(sha256_file, kept)  # the bytes scored, hashed beside validation
+            checked = validate_submission(kept, answers)
             if not checked.scorable:
                 raise SubmissionError(
                     f"{source}: {checked.problem_count} problem(s) found", checked.problems, checked.problem_count
                 )
             report = score(answers, checked.ranked)
-            created += [run_dir / "per_query.csv", run_dir / "scores.json", run_dir / "env.json"]
-            write_public_per_query(run_dir / "per_query.csv", answers, report.per_query)
-            with atomic_writer(run_dir / "scores.json") as handle:
-                json.dump(
-                    {"submission_id": submission_id, "competition": competition, **report.to_dict()}, handle, indent=2
-                )
-            with atomic_writer(run_dir / "env.json") as handle:
-                json.dump(env, handle, indent=2)
+            write_run_files(stage / "run", submission_id, competition, answers, report, env)
             row = _row(fields, submission_id, name, report, answers, destination, workspace)
             row.update(env=json.dumps(env, sort_keys=True), submission_sha256=digest.result())
-            written = append_locked(board, row)
-        except BaseException:
-            for path in created:
-                path.unlink(missing_ok=True)
-            if not run_dir_existed:
-                shutil.rmtree(run_dir, ignore_errors=True)
-            raise
-        rows = check_rows(read_rows(board), answers.metric_label, answers.manifest_sha256)
+        with board_lock(board):  # held only to move the staged files into place and append
+            written, rows = _publish(board, row, kept, destination, stage / "run", workspace.run_dir(submission_id))
+            rows = check_rows(rows, answers.metric_label, answers.manifest_sha256)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     scores = {**report.to_dict(), "all": float(report.per_query.mean()) if len(report.per_query) else 0.0}
-    return SubmitResult(written, _rank(rows, submission_id), run_dir, scores, checked.missing)
+    return SubmitResult(written, _rank(rows, submission_id), workspace.run_dir(submission_id), scores, checked.missing)
+
+
+def staging_dir(workspace: Workspace, submission_id: str) -> Path:
+    """A private folder for one submission being scored (``.staging/<pid>-<id>``); folders of processes
+    that are gone (killed while scoring or waiting for the lock) are removed first."""
+    root = workspace.root / STAGING
+    for entry in root.glob("*-*") if root.is_dir() else []:
+        pid = entry.name.split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+    folder = root / f"{os.getpid()}-{submission_id}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _publish(board: Path, row: dict, kept: Path, destination: Path, staged_run: Path, run_dir: Path):
+    """Under the board's lock: the staged kept copy and run files into place, then the row; on failure
+    the files moved are removed again. Returns the row as written and the board's rows."""
+    _check_new(board, row["submission_id"])
+    moved: list[Path] = []
+    run_dir_existed = run_dir.exists()
+    try:
+        if kept != destination:
+            if destination.exists():
+                raise BenchError(f"submission id {row['submission_id']!r} already has a kept file; use a new id")
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(kept, destination)  # a rename: .staging lies in the same workspace
+            moved.append(destination)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for staged in sorted(staged_run.iterdir()):
+            shutil.move(staged, run_dir / staged.name)
+            moved.append(run_dir / staged.name)
+        written = append_locked(board, row)
+    except BaseException:
+        for path in moved:
+            path.unlink(missing_ok=True)
+        if not run_dir_existed:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    return written, read_rows(board)
+
+
+def _check_new(board: Path, submission_id: str) -> None:
+    if any(existing.get("submission_id") == submission_id for existing in read_rows(board)):
+        raise BenchError(f"submission id {submission_id!r} is already on the {board.stem} leaderboard")
+
+
+def write_run_files(run_dir: Path, submission_id: str, competition: str, answers: Answers, report, env) -> None:
+    """``runs/<id>/``: the public per-query scores, the scores and the environment."""
+    write_public_per_query(run_dir / "per_query.csv", answers, report.per_query)
+    with atomic_writer(run_dir / "scores.json") as handle:
+        json.dump({"submission_id": submission_id, "competition": competition, **report.to_dict()}, handle, indent=2)
+    with atomic_writer(run_dir / "env.json") as handle:
+        json.dump(env, handle, indent=2)
 
 
 def kept_suffix(source: Path) -> str:

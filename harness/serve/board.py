@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any
 
 from harness.data.spec import CompetitionSpec
-from harness.errors import BenchError, CompetitionError
-from harness.serve import rules
+from harness.errors import BenchError, CompetitionError, QuotaError
+from harness.serve import ladder, rules
 from harness.serve.tokens import Participant, serve_dir
 from harness.workspace import Workspace, new_submission_id
 
@@ -26,6 +27,9 @@ SCORE_COLUMNS = ("public", "public_low", "public_high", *PRIVATE_COLUMNS, "searc
 JSON_COLUMNS = ("env",)  # cells holding a JSON object (the environment fingerprint)
 PROBLEM = "_problem"  # read_rows marks an invalid row with its reason here
 UPLOAD_SUFFIXES = (".csv", ".parquet")
+NO_SCORE_FIGURES = ("training.png", "history.png")  # the run's own training: no query in them
+NO_LABEL_FIGURES = (*NO_SCORE_FIGURES, "curves.png")  # means over the public queries: no label, no relevance
+log = logging.getLogger("bench.serve")
 
 
 def competitions(workspace: Workspace) -> list[str]:
@@ -84,16 +88,41 @@ def quota(workspace: Workspace, spec: CompetitionSpec, participant: str) -> dict
 def leaderboard(
     workspace: Workspace, spec: CompetitionSpec, *, private: bool, participants: set[str]
 ) -> list[dict[str, Any]]:
-    """Ranked rows as shown: public board (all rows), or private board (the final submissions only)."""
+    """Ranked rows as shown: public board (all rows; under the Ladder, released scores only), or
+    private board (the submissions that count only).
+
+    Each row carries ``final`` (its owner marked it final) and ``counts`` (it counts for the private
+    board: marked, or among the owner's best when they marked none, or a host's run).
+    """
     from harness.scoring.leaderboard import ranked
 
     board = rows(workspace, spec.name)
-    finals = rules.final_ids(workspace, spec, board, participants)
-    shown = [row for row in board if row.get("submission_id") in finals] if private else board
-    out = [
-        {**row, "final": row.get("submission_id") in finals, "metrics": panel(row)} for row in ranked(shown, private)
-    ]
+    counted = rules.final_ids(workspace, spec, board, participants)
+    marked = {s for ids in rules.read_finals(workspace, spec.name).values() for s in ids}
+    if private:
+        board = [row for row in board if row.get("submission_id") in counted]
+    elif spec.public_board == "ladder":
+        board = ladder.apply(board, PROBLEM)
+    out = []
+    for row in ranked(board, private):
+        sid = row.get("submission_id")
+        out.append({**row, "final": sid in marked, "counts": sid in counted, "metrics": panel(row)})
     add_bands(out, "private" if private else "public")
+    return out
+
+
+def best_per_participant(ranked_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Kaggle's default view: each participant's best ranked row (rows without a name all stay), ranked
+    again 1, 2, 3... among themselves; invalid rows stay, unranked, so a broken row is never hidden."""
+    seen: set[str] = set()
+    out = []
+    for row in ranked_rows:
+        owner = row.get("name") or ""
+        if row.get("rank") is None:
+            out.append(row)
+        elif not (owner and owner in seen):
+            seen.add(owner)
+            out.append({**row, "rank": sum(1 for r in out if r.get("rank") is not None) + 1})
     return out
 
 
@@ -107,7 +136,7 @@ def add_bands(ranked_rows: list[dict[str, Any]], column: str) -> None:
 
     valid = [row for row in ranked_rows if row.get("rank") is not None]
     entries = [
-        (_number(row.get(column)) or -math.inf, _number(row.get(f"{column}_low")), _number(row.get(f"{column}_high")))
+        (number(row.get(column)) or -math.inf, number(row.get(f"{column}_low")), number(row.get(f"{column}_high")))
         for row in valid
     ]
     for row, band in zip(valid, rank_bands(entries)):
@@ -148,8 +177,8 @@ def sort_rows(board: list[dict[str, Any]], column: str) -> list[dict[str, Any]]:
 
     def value(row: dict[str, Any]):
         cell = row.get("metrics", {}).get(key) if key not in row else row.get(key)
-        number = _number(cell)
-        return (0, number) if number is not None else (1, str(cell or ""))
+        found = number(cell)
+        return (0, found) if found is not None else (1, str(cell or ""))
 
     present = [r for r in board if value(r)[0] == 0 or str(r.get(key, "")) != ""]
     missing = [r for r in board if r not in present]
@@ -166,11 +195,12 @@ def public_view(row: dict[str, Any], see_private: bool, viewer: str | None = Non
     for key, value in row.items():
         if key in HIDDEN_COLUMNS or (key in PRIVATE_COLUMNS and not see_private):
             continue
-        if not see_private and (key in ("public_rank", "shake") or (key == "final" and row.get("name") != viewer)):
+        mine_only = key in ("final", "counts") and row.get("name") != viewer
+        if not see_private and (key in ("public_rank", "shake") or mine_only):
             continue
         if key in JSON_COLUMNS and isinstance(value, str):
             value = _json_object(value)
-        out[key.lstrip("_")] = _number(value) if key in SCORE_COLUMNS else value  # _line, _problem: line, problem
+        out[key.lstrip("_")] = number(value) if key in SCORE_COLUMNS else value  # _line, _problem: line, problem
     return out
 
 
@@ -187,11 +217,14 @@ def mark_final(workspace: Workspace, spec: CompetitionSpec, who: Participant, su
     return rules.mark_final(workspace, spec, rows(workspace, spec.name), who, submission_id, final)
 
 
-def accept_upload(workspace: Workspace, spec: CompetitionSpec, who: Participant, file: Path) -> dict[str, Any]:
+def accept_upload(
+    workspace: Workspace, spec: CompetitionSpec, who: Participant, file: Path, participants: set[str]
+) -> dict[str, Any]:
     """Score an uploaded file as ``who``'s submission, within today's limit; returns what the response shows.
 
     A lock per participant and competition makes "count today's rows, then submit" one step, so
     parallel uploads can never exceed the limit; different participants still score in parallel.
+    The answer shows the public board's view of the new row (under the Ladder: the released score).
     """
     from filelock import FileLock
 
@@ -205,17 +238,23 @@ def accept_upload(workspace: Workspace, spec: CompetitionSpec, who: Participant,
         if spec.daily_submissions:
             used = rules.used_today(rows(workspace, spec.name), who.name)
             if used >= spec.daily_submissions:
-                raise rules.QuotaError(
+                raise QuotaError(
                     f"{who.name} has used all {spec.daily_submissions} submissions for today on {spec.name}; "
                     "the count resets at 00:00 UTC"
                 )
         result = submit(workspace, spec.name, file, name=who.name, submission_id=new_submission_id(who.name))
-    write_figures(workspace, spec.name, result.row["submission_id"])
+    sid = result.row["submission_id"]
+    write_figures(workspace, spec.name, sid)
+    board = leaderboard(workspace, spec, private=False, participants=participants)
+    shown = next(r for r in board if r.get("submission_id") == sid)
     return {
-        "submission_id": result.row["submission_id"],
-        "rank": result.rank,
+        "submission_id": sid,
+        "rank": shown.get("rank"),
+        "band": shown.get("band"),
+        "held": bool(shown.get(ladder.HELD)),
+        "late": rules.late_note(spec, result.row.get("time", "")),
         "missing_queries": result.missing_queries,
-        "row": result.row,
+        "row": public_view(shown, False, who.name),
         "quota": quota(workspace, spec, who.name),
     }
 
@@ -223,22 +262,40 @@ def accept_upload(workspace: Workspace, spec: CompetitionSpec, who: Participant,
 def write_figures(workspace: Workspace, competition: str, submission_id: str) -> str:
     """The run report's figures, as ``bench submit`` writes them (public queries only, no images).
 
-    Returns "" or a note saying why there are none; a report that fails never fails the upload.
+    Returns "" or a note saying there are none (the reason goes to the host's log: it may name host
+    paths); a report that fails never fails the upload.
     """
     from harness.report import write_run_report
 
     try:
         write_run_report(workspace, competition, submission_id, private=False, images=False)
     except BenchError as exc:
-        return f"no figures: {exc}"
+        log.warning("no figures for %s: %s", submission_id, exc)
+        return "no figures could be drawn for this submission (the host's log says why)"
     return ""
+
+
+def figures(workspace: Workspace, spec: CompetitionSpec, submission_id: str, *, reveal: bool) -> dict[str, Path]:
+    """The report's PNGs a viewer may see, by file name.
+
+    ``reveal`` (the host, or anyone after the deadline) shows them all. Before the deadline a
+    participant sees only figures that hold no query's label or relevance (no neighbour grid, no
+    per-class AP), and under the Ladder none that shows a score.
+    """
+    folder = workspace.run_dir(submission_id) / "report"
+    found = {p.name: p for p in folder.glob("*.png") if p.is_file()} if folder.is_dir() else {}
+    if reveal:
+        return found
+    allowed = NO_SCORE_FIGURES if spec.public_board == "ladder" else NO_LABEL_FIGURES
+    return {name: path for name, path in found.items() if name in allowed}
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _number(value: Any) -> float | None:
+def number(value: Any) -> float | None:
+    """A finite number from a cell (a number or its text), else None."""
     if _is_number(value):
         return value
     if isinstance(value, str):

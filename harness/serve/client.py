@@ -10,18 +10,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from harness.errors import BenchError, SubmissionError
+from harness.errors import ServerError, SubmissionError
 
 TOKEN_ENV = "BENCH_TOKEN"
 TIMEOUT_S = 300  # scoring a large submission on the host takes a while
-
-
-class ServerError(BenchError):
-    """The server refused a request or could not be reached."""
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        self.status = status
 
 
 def submit_remote(server: str, competition: str, file: str | Path, token: str) -> dict[str, Any]:

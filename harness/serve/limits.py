@@ -1,12 +1,9 @@
-"""A bound on request bodies: an upload larger than the limit is refused, never read whole into memory."""
+"""ASGI wrappers of the app: a bound on request bodies (an upload larger than the limit is refused,
+never read whole into memory) and the security headers of every response."""
 
 from __future__ import annotations
 
-from harness.errors import BenchError
-
-
-class UploadTooLarge(BenchError):
-    """A request body over the server's limit."""
+from harness.errors import UploadTooLarge
 
 
 class BodyLimit:
@@ -41,3 +38,29 @@ class BodyLimit:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+HEADERS = (
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"default-src 'self'; frame-ancestors 'none'; form-action 'self'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+)
+
+
+class SecurityHeaders:
+    """ASGI wrapper: every response forbids framing (clickjacking) and loads nothing from other sites."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *HEADERS]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -14,17 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.data.spec import CompetitionSpec
-from harness.errors import BenchError, SubmissionError
+from harness.errors import BenchError, ClosedError, SubmissionError
 from harness.serve.tokens import Participant, serve_dir
 from harness.workspace import Workspace
-
-
-class QuotaError(BenchError):
-    """A participant has used up today's submissions."""
-
-
-class ClosedError(BenchError):
-    """The competition's deadline has passed."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +89,18 @@ def check_open(spec: CompetitionSpec, now: datetime | None = None) -> None:
     rules = Rules.of(spec)
     if rules.after_deadline(now):
         raise ClosedError(f"{spec.name} closed at {rules.deadline.isoformat()}; it takes no more submissions")
+
+
+def late_note(spec: CompetitionSpec, stamp: str) -> str:
+    """ "" for a row recorded before the deadline; else why it does not count (it arrived before the
+    deadline, so it was taken, but scoring ended after it)."""
+    deadline = Rules.of(spec).deadline
+    if deadline is None or _time(stamp) <= deadline:
+        return ""
+    return (
+        f"this submission was received before the deadline ({deadline.isoformat()}) but finished scoring after it, "
+        f"at {stamp}; it is on the public board but does not count for the private board"
+    )
 
 
 def _finals_path(workspace: Workspace, competition: str) -> Path:

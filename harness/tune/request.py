@@ -27,6 +27,10 @@ class TuneRequest:
     sampler: str = "tpe"
     submit: bool = True
     device: str | None = None
+    final_seeds: int = 5  # the best config is retrained on seeds 0..final_seeds-1 and compared with the defaults
+    folds: int = 1  # > 1: each trial is the mean over this many folds of train+val
+    objectives: Sequence[str] = ()  # several: a multi-objective study (e.g. map@100, bytes, ms)
+    submit_front: bool = False  # multi-objective: submit every Pareto trial as its own group
     heartbeat_interval: float = HEARTBEAT_INTERVAL_S
     grace_period: float = GRACE_PERIOD_S  # a RUNNING trial silent this long belonged to a dead worker
 
@@ -40,6 +44,8 @@ class TrialOutcome:
     seconds: float
     message: str = ""
     finished: int = 0  # complete + pruned trials in the whole study after this one
+    interval: tuple[float, float] | None = None  # --folds: mean ± t·sd/√K over the folds
+    values: list[float] | None = None  # --objectives: one value per objective
 
 
 @dataclass
@@ -71,6 +77,12 @@ class TuneResult:
     importances: dict[str, float] | None
     importance_note: str
     metric: str
-    run: Any = None  # pipeline.RunResult of the final run, if submitted
+    run: Any = None  # pipeline.RunResult of the first final seed, if submitted
+    runs: list[Any] = field(default_factory=list)  # every final seed's RunResult
+    verdict: Any = None  # tune.verdict.TuneVerdict: the tuned group against the default group
+    verdicts: list[Any] = field(default_factory=list)  # --submit-front: one per submitted Pareto trial
+    best_interval: tuple[float, float] | None = None  # --folds: the best trial's interval over folds
+    objectives: list[str] = field(default_factory=list)  # multi-objective study: its objectives
+    front: list[Any] = field(default_factory=list)  # multi-objective study: its Pareto trials (TrialOutcome)
     submit_note: str = ""
     messages: list[str] = field(default_factory=list)

@@ -1,4 +1,4 @@
-"""After the search: which worker submits, and the rerun of the best trial that it submits.
+"""After the search: which worker submits, and the best trial's configuration on the final seeds.
 
 Exactly one worker of a shared study submits: once no trial is running, the worker that finished
 the study's last trial. A claim (study attribute ``submitting:<trial>``) and the record of the
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.tune.storage import is_stale, quietly
 
-FINAL_SEED_OFFSET = 100_000  # final run's seed = base seed + this + best trial number (no trial used it)
+FINAL_SEEDS = 5  # the best configuration is retrained on seeds 0..FINAL_SEEDS-1: one seed group
 
 if TYPE_CHECKING:
     from optuna import Study
@@ -48,7 +48,7 @@ def should_submit(study: Study, best: FrozenTrial, ran: int, worker: str, grace:
     return True, ""
 
 
-def rerun_best(
+def final_seeds_group(
     workspace: Any,
     study: Study,
     best: FrozenTrial,
@@ -57,41 +57,60 @@ def rerun_best(
     competition: str,
     config_file: Any,
     fixed: dict[str, Any],
-    base_seed: int,
+    seeds: int,
     device: str | None,
     worker: str,
     hooks: Any,
-) -> Any:
-    """``pipeline.run`` with the best trial's overrides + the fixed ``--set`` values and a fresh seed.
+) -> list[Any]:
+    """``pipeline.run`` of the best trial's overrides + the fixed ``--set`` values on seeds 0..``seeds``-1.
 
-    The leaderboard row records the study and the trial; the study records the submission id.
+    One config, one commit: the rows form one seed group, comparable with any other seeds-0..N-1
+    group. Each row records the study and the trial, and its budget (the study's trials and their
+    training seconds); the study records the submission ids.
     """
     from harness.pipeline import run
 
     overrides = best.user_attrs.get("overrides")
     overrides = dict(best.params) if overrides is None else dict(overrides)
     sets = {**overrides, **fixed}
-    seed = base_seed + FINAL_SEED_OFFSET + best.number
-    if hooks.on_final_start:
-        hooks.on_final_start(best.number, sets)
+    tuning = study_budget(study)
     claim = f"submitting:{best.number}"
     study.set_user_attr(claim, {"worker": worker, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    results = []
     try:
-        result = run(
-            workspace,
-            method,
-            competition=competition,
-            config_file=config_file,
-            sets=sets,
-            seed=seed,
-            name=f"{study.study_name} best (trial {best.number})",
-            device=device,
-            progress=hooks.progress,
-            study=study.study_name,
-            trial=best.number,
-        )
+        for seed in range(seeds):
+            if hooks.on_final_start:
+                hooks.on_final_start(best.number, {**sets, "seed": seed, "of": seeds})
+            results.append(
+                run(
+                    workspace,
+                    method,
+                    competition=competition,
+                    config_file=config_file,
+                    sets=sets,
+                    seed=seed,
+                    name=f"{study.study_name} best (trial {best.number})",
+                    device=device,
+                    progress=hooks.progress,
+                    study=study.study_name,
+                    trial=best.number,
+                    tuning=tuning,
+                )
+            )
     except BaseException:
         quietly(study.set_user_attr, claim, None)  # let a later worker try again
         raise
-    quietly(study.set_user_attr, f"submission:{best.number}", result.submission_id)
-    return result
+    ids = [result.submission_id for result in results]
+    quietly(study.set_user_attr, f"submission:{best.number}", " ".join(ids))
+    return results
+
+
+def study_budget(study: Study) -> tuple[int, float]:
+    """(trials that finished, seconds they ran): what the search spent before the final runs."""
+    trials = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.state.is_finished() and not t.user_attrs.get("surplus") and t.datetime_start and t.datetime_complete
+    ]
+    seconds = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials)
+    return len(trials), round(seconds, 3)

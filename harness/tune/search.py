@@ -6,12 +6,12 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from optuna import Study, Trial
+    from optuna import Trial
     from optuna.pruners import BasePruner
     from optuna.samplers import BaseSampler
 
 PRUNERS = ("median", "percentile", "hyperband", "none")
-SAMPLERS = ("tpe", "random")
+SAMPLERS = ("tpe", "random", "nsga2")
 
 
 class FixedParamsTrial:
@@ -61,6 +61,8 @@ def make_sampler(kind: str, seed: int) -> BaseSampler:
 
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
+    if kind == "nsga2":  # multi-objective (``--objectives``); on one objective, a genetic search
+        return optuna.samplers.NSGAIISampler(seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # constant_liar is "experimental" in some versions
         return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
@@ -78,21 +80,6 @@ def make_pruner(kind: str, n_trials: int) -> BasePruner:
     if kind == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource="auto")
     return optuna.pruners.NopPruner()
-
-
-def importances(study: Study, complete: int) -> tuple[dict[str, float] | None, str]:
-    if complete < 2:
-        return None, f"needs at least 2 complete trials (have {complete})"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from optuna.importance import get_param_importances
-
-            values = get_param_importances(study)
-    except Exception as exc:  # e.g. every complete trial has the same parameters
-        return None, f"not available: {exc}"
-    top = dict(sorted(values.items(), key=lambda kv: -kv[1])[:5])
-    return (top, "") if top else (None, "no searched parameters")
 
 
 def jsonable(values: dict[str, Any]) -> dict[str, Any]:

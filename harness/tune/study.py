@@ -2,8 +2,9 @@
 
 Reads top to bottom: check the request (config, search space, storage) before anything trains,
 open or resume the study, run trials until the study holds ``n_trials`` finished (complete +
-pruned) trials in total — counting every worker on the same study — and finally rerun the best
-trial's configuration with a fresh seed through ``pipeline.run`` (train → query/gallery → submit).
+pruned) trials in total — counting every worker on the same study — and finally retrain the best
+trial's configuration on seeds 0..N-1 through ``pipeline.run`` (train → query/gallery → submit), one
+seed group, and compare that group with the method's default group (``tune.verdict``).
 
 A trial trains with ``train.fit`` and is scored on val only: its value is ``fit(...).best_val`` and
 each epoch's val score is reported to the pruner. Query, gallery and answers are touched only by
@@ -21,6 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from harness.config import COMPONENT_SECTIONS, parse_sets
 from harness.errors import BenchError, ConfigError, TrainingError, TuneError
+from harness.tune.folds import trial_interval
+from harness.tune.importance import importances
+from harness.tune.objectives import Objective, costs, needs_search, parse_objectives
 from harness.tune.request import (
     MAX_FAILURES_IN_A_ROW,
     TrialOutcome,
@@ -28,8 +32,8 @@ from harness.tune.request import (
     TuneRequest,
     TuneResult,
 )
-from harness.tune.rerun import rerun_best, should_submit
-from harness.tune.search import PRUNERS, SAMPLERS, FixedParamsTrial, importances, jsonable, make_pruner, make_sampler
+from harness.tune.rerun import final_seeds_group, should_submit
+from harness.tune.search import PRUNERS, SAMPLERS, FixedParamsTrial, jsonable, make_pruner, make_sampler
 from harness.tune.storage import Heartbeat, StorageInfo, fail_stale_trials, is_stale, open_storage, quietly
 from harness.workspace import check_name
 
@@ -69,11 +73,30 @@ class Tuner:
 
         self.torch_device = pick_device(self.device)  # --device cuda without CUDA: ConfigError, no study yet
         self._check_search_space()
-        self.study_name = check_name(request.study or f"{self.competition_name}-{request.method}", "study name")
+        self.study_name = check_name(request.study or self._default_study_name(), "study name")
         self.info: StorageInfo = open_storage(workspace, request.storage, self.study_name)
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.messages: list[str] = []
         self._competition: Any = None
+        self._folds: list[Any] = []  # --folds K: the K folds of train+val, the same for every trial
+        self.objectives: list[Objective] = []  # --objectives: set once the competition is open
+
+    def _default_study_name(self) -> str:
+        """``<competition>-<method>``; fold and multi-objective studies score trials otherwise: their own names."""
+        r = self.request
+        name = f"{self.competition_name}-{r.method}"
+        name += f"-folds{r.folds}" if r.folds > 1 else ""
+        return name + ("-pareto" if r.objectives else "")
+
+    def _open_competition(self) -> Any:
+        """The competition, and what depends on it: the objectives (checked against its metric)."""
+        from harness.data.competition import open_competition
+
+        competition = self._competition = open_competition(self.workspace, self.competition_name)
+        if self.request.objectives:
+            spec = competition.spec
+            self.objectives = parse_objectives(list(self.request.objectives), spec.metric, int(spec.k))
+        return competition
 
     # -- checks before anything trains ----------------------------------------------------
     def _check_request(self) -> None:
@@ -82,6 +105,12 @@ class Tuner:
             raise ConfigError(f"--trials must be at least 1 but got {r.n_trials}")
         if r.timeout is not None and r.timeout <= 0:
             raise ConfigError(f"--timeout must be positive but got {r.timeout}")
+        if r.submit_front and not r.objectives:
+            raise ConfigError("--submit-front submits a Pareto front: give --objectives too")
+        if r.folds < 1:
+            raise ConfigError(f"--folds must be at least 1 but got {r.folds}")
+        if r.final_seeds < 1:
+            raise ConfigError(f"--final-seeds must be at least 1 but got {r.final_seeds}")
         if r.pruner not in PRUNERS:
             raise ConfigError(f"--pruner must be one of {', '.join(PRUNERS)}, got {r.pruner!r}")
         if r.sampler not in SAMPLERS:
@@ -121,12 +150,9 @@ class Tuner:
         cfg = resolve_run_config(r.method, r.competition, r.config_file, {**overrides, **self.fixed}, seed, r.device)
         return cfg, overrides
 
-    def objective(self, trial: Trial, competition: Any, device: Any) -> float:
-        """Train on train, score on val; report each epoch's val score and prune when told."""
-        import optuna
-
+    def objective(self, trial: Trial, competition: Any, device: Any) -> float | list[float]:
+        """Train on train (each fold's), score on val; report each epoch's val score and prune when told."""
         from harness.config import config_hash
-        from harness.train.loop import fit
 
         cfg, overrides = self.trial_config(trial)
         trial.set_user_attr("overrides", jsonable(overrides))
@@ -135,29 +161,75 @@ class Tuner:
         if self.hooks.on_trial_start:
             self.hooks.on_trial_start(trial.number, dict(trial.params))
 
-        def on_epoch(epoch: int, score: float) -> None:
-            if not math.isfinite(score):
-                raise TrainingError(f"val score is {score} at epoch {epoch}")
-            trial.report(float(score), epoch)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at epoch {epoch} (val {score:.4f})")
+        scores, seconds, spent = self._train_folds(trial, cfg, competition, device)
+        return self._trial_value(trial, scores, seconds, spent)
 
-        result = fit(cfg, competition, device, on_epoch=on_epoch, progress=self.hooks.progress)
-        if result.best_val is None or not math.isfinite(result.best_val):
-            raise TrainingError(f"competition {competition.name!r} gave no val score; tuning needs a val split")
-        trial.set_user_attr("best_epoch", result.best_epoch)
-        trial.set_user_attr("train_seconds", result.train_seconds)
-        return float(result.best_val)
+    def _train_folds(self, trial: Trial, cfg: dict[str, Any], competition: Any, device: Any) -> tuple:
+        """(best val score per fold, training seconds, costs per fold): one fold without ``--folds``."""
+        import optuna
+
+        from harness.train.loop import fit
+
+        folds = self._folds or [competition]
+        epochs = int(cfg["train"]["epochs"])
+        scores, seconds, spent = [], 0.0, []
+        multi = len(self.objectives) > 1
+        for index, part in enumerate(folds):
+
+            def on_epoch(epoch: int, score: float, index: int = index) -> None:
+                # Fold f's epoch e is step f·epochs + e: the pruner compares it with the same fold and
+                # epoch of other trials, so pruning works per fold.
+                if not math.isfinite(score):
+                    raise TrainingError(f"val score is {score} at epoch {epoch}")
+                if multi:  # Optuna prunes single-objective trials only
+                    return
+                trial.report(float(score), index * epochs + epoch)
+                if trial.should_prune():
+                    where = f"fold {index + 1}, epoch {epoch}" if self._folds else f"epoch {epoch}"
+                    raise optuna.TrialPruned(f"pruned at {where} (val {score:.4f})")
+
+            result = fit(cfg, part, device, on_epoch=on_epoch, progress=self.hooks.progress)
+            if result.best_val is None or not math.isfinite(result.best_val):
+                raise TrainingError(f"competition {part.name!r} gave no val score; tuning needs a val split")
+            scores.append(float(result.best_val))
+            seconds += result.train_seconds
+            if needs_search(self.objectives):
+                spent.append(costs(result.model, part, cfg, device))
+            if len(folds) == 1:
+                trial.set_user_attr("best_epoch", result.best_epoch)
+        return scores, seconds, spent
+
+    def _trial_value(self, trial: Trial, scores: list[float], seconds: float, spent: list[dict]) -> float | list[float]:
+        """The score (the folds' mean, its interval stored), or one value per objective."""
+        trial.set_user_attr("train_seconds", round(seconds, 3))
+        value = scores[0]
+        if self._folds:
+            from harness.tune.folds import fold_interval
+
+            value, low, high = fold_interval(scores)
+            trial.set_user_attr("fold_values", scores)
+            trial.set_user_attr("interval", [low, high])
+        if len(self.objectives) < 2:
+            return value
+        measured = {"score": value, "seconds": seconds}
+        for key in ("bytes", "ms"):
+            if spent:
+                measured[key] = sum(c[key] for c in spent) / len(spent)
+                trial.set_user_attr(key, measured[key])
+        return [float(measured[o.key]) for o in self.objectives]
 
     # -- the search -----------------------------------------------------------------------
     def open_study(self) -> Study:
         import optuna
 
+        if self.request.objectives and not self.objectives:
+            self._open_competition()  # the directions depend on the objectives
+
         try:
             study = optuna.create_study(
                 storage=self.info.storage,
                 study_name=self.study_name,
-                direction="maximize",
+                directions=[o.direction for o in self.objectives] or ["maximize"],
                 load_if_exists=True,
                 sampler=make_sampler(self.request.sampler, self.base_seed),
                 pruner=make_pruner(self.request.pruner, self.request.n_trials),
@@ -166,10 +238,20 @@ class Tuner:
             raise
         except Exception as exc:
             raise TuneError(f"cannot open study {self.study_name!r} in {self.info.display}: {exc}") from None
-        if len(study.directions) != 1 or study.direction != optuna.study.StudyDirection.MAXIMIZE:
-            raise TuneError(f"study {self.study_name!r} in {self.info.display} does not maximize; use another --study")
+        wanted = [o.direction for o in self.objectives] or ["maximize"]
+        if [d.name.lower() for d in study.directions] != wanted:
+            raise TuneError(
+                f"study {self.study_name!r} in {self.info.display} has other objectives than "
+                f"{'/'.join(wanted)}; use another --study"
+            )
         attrs = study.user_attrs
-        for key, value in (("method", self.request.method), ("competition", self.competition_name)):
+        shape = (
+            ("method", self.request.method),
+            ("competition", self.competition_name),
+            ("folds", self.request.folds),
+            ("objectives", ",".join(o.key for o in self.objectives) or "score"),
+        )
+        for key, value in shape:
             if key in attrs and attrs[key] != value:
                 raise TuneError(
                     f"study {self.study_name!r} tunes {key} {attrs[key]!r}, not {value!r}; use another --study"
@@ -181,12 +263,17 @@ class Tuner:
     def run(self, hooks: TuneHooks | None = None) -> TuneResult:
         from optuna.trial import TrialState
 
-        from harness.data.competition import open_competition
-
         self.hooks = hooks or TuneHooks()
-        competition = self._competition = open_competition(self.workspace, self.competition_name)
+        competition = self._open_competition()
         device = self.torch_device
-        check_val_split(competition)
+        if self.request.folds > 1:
+            from harness.tune.folds import make_folds
+
+            self._folds = make_folds(competition, self.request.folds, self.base_seed)
+            for part in self._folds:
+                check_val_split(part)
+        else:
+            check_val_split(competition)
         study = self.open_study()
         stale = fail_stale_trials(study, self.request.grace_period)
         if stale:
@@ -229,10 +316,9 @@ class Tuner:
 
     def conclude(self, hooks: TuneHooks | None = None) -> TuneResult:
         """After other processes searched (``--workers``): the study's summary, and its best trial submitted once."""
-        from harness.data.competition import open_competition
 
         self.hooks = hooks or TuneHooks()
-        self._competition = open_competition(self.workspace, self.competition_name)
+        self._open_competition()
         study = self.open_study()
         return self._finish(study, 0, fail_stale_trials(study, self.request.grace_period))
 
@@ -262,15 +348,20 @@ class Tuner:
         except UpdateFinishedTrialError:
             state, message = TrialState.FAIL, "marked failed by another worker (heartbeat lost)"
         frozen = study._storage.get_trial(trial._trial_id)
-        return TrialOutcome(
+        single = frozen.values is not None and len(frozen.values) == 1
+        outcome = TrialOutcome(
             trial.number,
             state.name,
-            frozen.value if frozen.values else value,
+            frozen.values[0] if single else value if not isinstance(value, list) else None,
             dict(frozen.params),
             time.perf_counter() - t0,
             message,
             self._count(study)[0],
         )
+        outcome.interval = trial_interval(frozen)
+        if frozen.values is not None and len(frozen.values) > 1:
+            outcome.values = list(frozen.values)
+        return outcome
 
     def _count(self, study: Study) -> tuple[int, int]:
         """(complete + pruned, live running) trials of the whole study."""
@@ -309,7 +400,11 @@ class Tuner:
             if t.state.name in counts and not t.user_attrs.get("surplus"):
                 counts[t.state.name] += 1
         best = _best_trial(study)
-        top, note = importances(study, counts["COMPLETE"])
+        if self.objectives:
+            first = self.objectives[0]
+            top, note = importances(study, target=lambda t: t.values[0], target_name=first.name)
+        else:
+            top, note = importances(study)
         result = TuneResult(
             study=self.study_name,
             competition=self.competition_name,
@@ -323,11 +418,15 @@ class Tuner:
             best_number=best.number if best else None,
             best_value=best.value if best else None,
             best_params=dict(best.params) if best else {},
+            best_interval=trial_interval(best) if best else None,
             importances=top,
             importance_note=note,
             metric=self._metric_label(),
             messages=self.messages,
+            objectives=[o.name for o in self.objectives],
         )
+        if self.objectives:
+            return self._finish_front(study, result, ran)
         if best is None:
             result.submit_note = "no trial completed: nothing to submit"
         elif not self.request.submit:
@@ -336,14 +435,57 @@ class Tuner:
             go, why = should_submit(study, best, ran, self.worker, self.request.grace_period)
             result.submit_note = why
             if go:
-                result.run = self.submit_best(study, best)
-                result.submit_note = f"submitted as {result.run.submission_id}"
+                result.runs = self.submit_best(study, best)
+                result.run = result.runs[0]
+                result.submit_note = (
+                    f"submitted seeds 0-{len(result.runs) - 1} as group {result.run.row.get('group', '')}"
+                )
+                result.verdict = self.judge(study, best, [run.row for run in result.runs])
+            elif self._unjudged(study, best):  # submitted, but stopped before the comparison: finish it
+                from harness.tune.verdict import submitted_rows
+
+                rows = submitted_rows(
+                    self.workspace, self.competition_name, study.user_attrs[f"submission:{best.number}"]
+                )
+                if rows:
+                    result.verdict = self.judge(study, best, rows)
         return result
 
-    def submit_best(self, study: Study, best: FrozenTrial) -> Any:
-        """Run the best trial's configuration again with a fresh seed; submit it (``tune_submit``)."""
+    def _unjudged(self, study: Study, best: FrozenTrial) -> bool:
+        attrs = study.user_attrs
+        return bool(attrs.get(f"submission:{best.number}")) and attrs.get(f"comparison:{best.number}") is None
+
+    def _finish_front(self, study: Study, result: TuneResult, ran: int) -> TuneResult:
+        """A multi-objective study: its Pareto front, and with ``--submit-front`` each front trial as a group."""
+        from harness.tune.workers import outcome_of
+
+        front = sorted(study.best_trials, key=lambda t: t.number)
+        result.front = [outcome_of(t, 0) for t in front]
+        if not front:
+            result.submit_note = "no trial completed: no Pareto front"
+        elif not self.request.submit:
+            result.submit_note = "not submitted (--no-submit)"
+        elif not self.request.submit_front:
+            result.submit_note = "the front is not submitted; --submit-front submits each of its trials as a group"
+        else:
+            notes = []
+            for trial in front:
+                go, why = should_submit(study, trial, ran, self.worker, self.request.grace_period)
+                if not go:
+                    notes.append(why)
+                    continue
+                runs = self.submit_best(study, trial)
+                result.runs += runs
+                result.verdicts.append(self.judge(study, trial, [run.row for run in runs]))
+            result.run = result.runs[0] if result.runs else None
+            result.verdict = result.verdicts[0] if result.verdicts else None
+            result.submit_note = "; ".join(notes)
+        return result
+
+    def submit_best(self, study: Study, best: FrozenTrial) -> list[Any]:
+        """The best trial's configuration on seeds 0..final_seeds-1, submitted as one seed group."""
         r = self.request
-        return rerun_best(
+        return final_seeds_group(
             self.workspace,
             study,
             best,
@@ -351,15 +493,34 @@ class Tuner:
             competition=self.competition_name,
             config_file=r.config_file,
             fixed=self.fixed,
-            base_seed=self.base_seed,
+            seeds=r.final_seeds,
             device=r.device,
             worker=self.worker,
             hooks=self.hooks,
         )
 
+    def judge(self, study: Study, best: FrozenTrial, rows: list[dict[str, Any]]) -> Any:
+        """``bench compare`` of the tuned group against the default group on the same seeds."""
+        from harness.tune.verdict import judge
+
+        r = self.request
+        return judge(
+            self.workspace,
+            study,
+            best.number,
+            rows,
+            method=r.method,
+            competition=self.competition_name,
+            config_file=r.config_file,
+            fixed=self.fixed,
+            device=r.device,
+            hooks=self.hooks,
+        )
+
     def _metric_label(self) -> str:
         spec = getattr(self._competition, "spec", None)
-        return f"val {spec.metric}".replace("@k", f"@{spec.k}") if spec is not None else "val score"
+        label = f"val {spec.metric}".replace("@k", f"@{spec.k}") if spec is not None else "val score"
+        return f"{label} (mean of {len(self._folds)} folds)" if self._folds else label
 
 
 def tune(workspace: Any, request: TuneRequest, hooks: TuneHooks | None = None) -> TuneResult:
@@ -380,6 +541,8 @@ def check_val_split(competition: Any) -> None:
 
 
 def _best_trial(study: Study) -> Any:
+    if len(study.directions) > 1:
+        return None  # several objectives: no single best, a front (study.best_trials)
     try:
         return study.best_trial
     except ValueError:  # no complete trial

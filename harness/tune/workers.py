@@ -199,5 +199,11 @@ def outcome_of(trial: Any, finished: int) -> Any:
     if trial.datetime_start is not None and trial.datetime_complete is not None:
         seconds = (trial.datetime_complete - trial.datetime_start).total_seconds()
     message = str(trial.user_attrs.get("error") or trial.user_attrs.get("failed_because") or "")
-    value = trial.value if trial.values else None
-    return TrialOutcome(trial.number, trial.state.name, value, dict(trial.params), seconds, message, finished)
+    from harness.tune.folds import trial_interval
+
+    value = trial.value if trial.values and len(trial.values) == 1 else None
+    outcome = TrialOutcome(trial.number, trial.state.name, value, dict(trial.params), seconds, message, finished)
+    outcome.interval = trial_interval(trial)
+    if trial.values and len(trial.values) > 1:
+        outcome.values = list(trial.values)
+    return outcome

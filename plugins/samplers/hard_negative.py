@@ -76,9 +76,7 @@ class HardNegativeSampler(PKSampler):
             rows = np.arange(start, min(start + step, n))
             d = self._distances(rows)
             d[self.labels[rows][:, None] == self.labels[None, :]] = np.inf
-            nearest = np.argpartition(d, pool - 1, axis=1)[:, :pool]
-            order = np.argsort(np.take_along_axis(d, nearest, 1), axis=1, kind="stable")
-            out[rows] = np.take_along_axis(nearest, order, 1)
+            out[rows] = _nearest_by_position(d, pool)
         return out
 
     def _negative(self, anchor: int, rng: np.random.Generator) -> int:
@@ -120,3 +118,25 @@ def register_samplers(register):
     register(
         "hard-negative", HardNegativeSampler, description="Anchors with their hardest or distance-weighted negatives"
     )
+
+
+def _nearest_by_position(d: np.ndarray, pool: int) -> np.ndarray:
+    """Each row's ``pool`` smallest entries, nearest first, ties by position: a full stable sort's answer.
+
+    NumPy's argpartition picks among tied values by its SIMD kernel (AVX-512 and AVX2 disagree), so a
+    row would differ between machines. The pool-th smallest value is unique whatever the kernel; the
+    items at or below it are taken in position order and sorted stably.
+    """
+    kth = np.partition(d, pool - 1, axis=1)[:, pool - 1 : pool]
+    chosen = d <= kth
+    counts = chosen.sum(axis=1)
+    out = np.empty((len(d), pool), dtype=np.int64)
+    even = counts == pool  # no tie at the boundary: the usual case, done for all such rows at once
+    if even.any():
+        candidates = np.nonzero(chosen[even])[1].reshape(-1, pool)
+        order = np.argsort(np.take_along_axis(d[even], candidates, 1), axis=1, kind="stable")
+        out[even] = np.take_along_axis(candidates, order, 1)
+    for row in np.flatnonzero(~even):
+        candidates = np.flatnonzero(chosen[row])
+        out[row] = candidates[np.argsort(d[row, candidates], kind="stable")[:pool]]
+    return out
