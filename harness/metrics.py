@@ -20,6 +20,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,10 +53,16 @@ class MetricRef:
 
 @lru_cache(maxsize=1)
 def builtin_metrics() -> Registry:
-    """The built-in metrics, loaded by importing ``plugins.metrics`` alone (the scorer's trusted set)."""
+    """The built-in metrics, loaded by importing ``plugins.metrics`` alone (the scorer's trusted set): only
+    its shipped files, known by name and SHA-256 (harness.data.shipped_plugins), never a file dropped beside them."""
+    from harness.data.shipped_plugins import builtin_root, is_shipped
+
     registry = Registry("metrics")
     package = importlib.import_module(BUILTIN_METRICS_PACKAGE)
     for info in sorted(pkgutil.iter_modules(package.__path__, package.__name__ + "."), key=lambda i: i.name):
+        path = Path(getattr(info.module_finder, "path", "")) / (info.name.rsplit(".", 1)[-1] + ".py")
+        if not is_shipped(path, builtin_root()):
+            continue
         module = importlib.import_module(info.name)
         hook = getattr(module, "register_metrics", None)
         if hook is not None:

@@ -28,6 +28,7 @@ from typing import Any
 import pluggy
 
 from harness import PROJECT_NAME, hookspecs
+from harness.data.shipped_plugins import is_shipped, package_files, shipped
 from harness.errors import BenchError, DuplicateNameError, PluginError
 from harness.plugin_probe import probe_imports, probe_timeout
 from harness.registry import Registry, did_you_mean
@@ -37,6 +38,7 @@ ENTRY_POINT_GROUP = "bench"
 PLUGINS_DIR_ENV = "BENCH_PLUGINS_DIR"
 STRICT_ENV = "BENCH_STRICT"
 TRUSTED_ENV = "BENCH_TRUSTED_SCORER"  # set by harness.scoring.trusted: no third-party plugin code at all
+DROPPED_IN = "dropped in"  # a file of the built-in package bench does not ship (harness.data.shipped_plugins)
 HOOK_NAMES = tuple(f"register_{kind}" for kind in hookspecs.KINDS)
 
 
@@ -45,7 +47,7 @@ class PluginRecord:
     """What one plugin is, where it came from, what it registered, and why it broke if it did."""
 
     name: str
-    source: str  # "built-in" | "entry point" | "directory"
+    source: str  # "built-in" | "entry point" | "dropped in" | "directory"
     location: str
     error: str | None = None
     registered: dict[str, list[str]] = field(default_factory=dict)
@@ -58,8 +60,16 @@ class PluginRecord:
 class PluginHost:
     """Loads plugins once and owns the registries they fill."""
 
-    def __init__(self, plugins_dir: str | os.PathLike | None = None, builtin_package: str = BUILTIN_PACKAGE):
+    def __init__(
+        self,
+        plugins_dir: str | os.PathLike | None = None,
+        builtin_package: str = BUILTIN_PACKAGE,
+        shipped_files: dict[str, str] | None = None,
+    ):
+        """``shipped_files`` ({path in the package: SHA-256}) says which files of ``builtin_package`` are its
+        own; default: harness/data/shipped_plugins.json for ``plugins``, every file for another package."""
         self.builtin_package = builtin_package
+        self.shipped_files = shipped_files
         self.plugins_dir = Path(plugins_dir) if plugins_dir else None
         self.records: list[PluginRecord] = []
         self._registries = {kind: Registry(kind) for kind in hookspecs.KINDS}
@@ -75,7 +85,10 @@ class PluginHost:
         self._loaded = True
         found = list(self._discover())
         outside = [(name, location, importer) for name, location, importer in found if importer[0] != "built-in"]
-        probe = probe_imports([(importer[0], location) for _, location, importer in outside], probe_timeout())
+        probe = probe_imports(
+            [(importer[0] if importer[0] == "directory" else "module", location) for _, location, importer in outside],
+            probe_timeout(),
+        )
         for name, location, importer in found:
             if importer[0] != "built-in":
                 failure = probe.result().get(location)  # waits for the probe only when a newcomer is reached
@@ -107,10 +120,14 @@ class PluginHost:
 
     # -- discovery ------------------------------------------------------------------------
     def _discover(self):
-        yield from self._builtin_modules()
+        """The shipped modules first (they register first, so a newcomer can never take their names), then
+        entry points, files dropped into the package, and ``$BENCH_PLUGINS_DIR`` files."""
+        builtin = list(self._builtin_modules())
+        yield from (found for found in builtin if found[2][0] == "built-in")
         if os.environ.get(TRUSTED_ENV) == "1":
             return
         yield from self._entry_points()
+        yield from (found for found in builtin if found[2][0] == DROPPED_IN)
         yield from self._directory_files()
 
     def _builtin_modules(self):
@@ -120,13 +137,18 @@ class PluginHost:
             self.records.append(PluginRecord(self.builtin_package, "built-in", "", _describe(exc)))
             return
         prefix = package.__name__ + "."
+        root = Path(package.__path__[0])
+        files = self.shipped_files
+        if files is None:
+            files = shipped() if self.builtin_package == BUILTIN_PACKAGE else package_files(root)
         for info in sorted(
             pkgutil.walk_packages(package.__path__, prefix, onerror=lambda _: None), key=lambda i: i.name
         ):
             if info.ispkg:
                 continue
-            location = info.name
-            yield info.name, location, ("built-in", lambda n=info.name: importlib.import_module(n))
+            path = Path(getattr(info.module_finder, "path", "")) / (info.name.rsplit(".", 1)[-1] + ".py")
+            source = "built-in" if is_shipped(path, root, files) else DROPPED_IN
+            yield info.name, info.name, (source, lambda n=info.name: importlib.import_module(n))
 
     def _entry_points(self):
         for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
@@ -187,14 +209,7 @@ class PluginHost:
         """A name registered twice: the built-in keeps it. Raises for the newcomer, unless the holder is a
         file dropped into the built-in package and the newcomer is the package's own (shipped) module."""
         holder = next(r for r in self.records if r.name == self._registries[kind].get(name).plugin)
-        if holder.source == newcomer.source == "built-in":
-            if _shipped(self._modules.get(newcomer.name)) and _shipped(self._modules.get(holder.name)) is False:
-                self._quarantine(
-                    holder,
-                    f"registers {kind} {name!r}, a built-in of plugin {newcomer.name!r}: refused, the built-in is kept",
-                )
-                return
-        elif holder.source == "built-in":
+        if holder.source == "built-in" and newcomer.source != "built-in":
             raise DuplicateNameError(
                 f"{kind} {name!r} is a built-in of plugin {holder.name!r}; plugin {newcomer.name!r} may not "
                 "replace it (refused, the built-in is kept)"
@@ -234,25 +249,6 @@ class PluginHost:
 def _hookimpl_names(module: ModuleType) -> list[str]:
     marker = f"{PROJECT_NAME}_impl"
     return [attr for attr, value in vars(module).items() if callable(value) and hasattr(value, marker)]
-
-
-def _shipped(module: ModuleType | None) -> bool | None:
-    """Whether a built-in module's file is part of the checkout (tracked by git): None when unknown."""
-    import subprocess
-
-    path = Path(getattr(module, "__file__", "") or "")
-    if not path.is_file():
-        return None
-    try:
-        done = subprocess.run(
-            ["git", "ls-files", "--error-unmatch", path.name],
-            cwd=path.parent, capture_output=True, timeout=5, check=False,
-        )  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if done.returncode == 0:
-        return True
-    return False if b"did not match" in done.stderr else None
 
 
 def _import_file(path: Path) -> ModuleType:

@@ -71,6 +71,10 @@ def recorded_config(workspace, row: dict[str, Any], competition: str) -> RunConf
     method, seed = row.get("method", ""), row.get("seed", "")
     if not method or seed in ("", None):
         raise LeaderboardError(f"row {row.get('submission_id')!r} was not made by `bench run` (no method or seed)")
+    if not str(seed).strip().lstrip("-").isdigit():
+        raise LeaderboardError(
+            f"row {row.get('submission_id')!r} has seed {seed!r}, not an integer: it cannot be rerun"
+        )
     stored = workspace.run_dir(row["submission_id"]) / "config.json"
     if stored.is_file():
         recorded = json.loads(stored.read_text(encoding="utf-8"))["config"]

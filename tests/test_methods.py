@@ -10,7 +10,8 @@ from harness.config import resolve
 from harness.methods import Method
 from harness.pipeline import resolve_run_config
 
-BUILT_IN = ["hashnet", "triplet", "contrastive", "center", "siamese", "softmax"]
+BUILT_IN = ["hashnet", "triplet", "triplet-hermans", "contrastive", "center", "siamese", "softmax"]
+PEERS = ["pml-triplet", "pml-ms", "pml-contrastive"]
 
 
 def method_names() -> list[str]:
@@ -18,7 +19,7 @@ def method_names() -> list[str]:
 
 
 def test_the_built_in_methods_are_registered():
-    assert set(BUILT_IN) <= set(method_names())
+    assert set(BUILT_IN) | set(PEERS) <= set(method_names())
 
 
 @pytest.mark.parametrize("name", method_names())
@@ -51,3 +52,22 @@ def test_siamese_adds_a_classification_term_and_softmax_searches_cosine():
     softmax = resolve_run_config("softmax")
     assert (softmax.components["indexer"]["name"], softmax.components["indexer"]["metric"]) == ("exact", "cosine")
     assert resolve_run_config("hashnet").components["indexer"]["name"] == "hamming"
+
+
+def test_triplet_defaults_hold_on_real_data_and_the_seed_recipe_keeps_a_name():
+    triplet, hermans = resolve_run_config("triplet"), resolve_run_config("triplet-hermans")
+    loss, optim = triplet.components["loss"], triplet.optim
+    assert (loss["mining"], loss["distance"], triplet.components["sampler"]["k"]) == ("semihard", "euclidean", 4)
+    assert (optim.name, optim.lr, optim.weight_decay) == ("adam", 1e-3, 0.0)
+    old_loss, old_optim = hermans.components["loss"], hermans.optim
+    assert (old_loss["mining"], old_loss["distance"], hermans.components["sampler"]["k"]) == ("hard", "euclidean", 8)
+    assert (old_optim.name, old_optim.lr, old_optim.weight_decay) == ("adamw", 3e-3, 1e-4)
+
+
+@pytest.mark.parametrize("name", PEERS)
+def test_peer_recipes_use_pml_parts_on_benchs_backbone(name):
+    peer, ours = resolve_run_config(name), resolve_run_config("triplet")
+    loss, sampler = peer.components["loss"], peer.components["sampler"]
+    assert loss["name"].startswith("pml-") and sampler == {"name": "m-per-class", "m": 4}
+    assert [peer.components[s] for s in ("backbone", "head")] == [ours.components[s] for s in ("backbone", "head")]
+    assert peer.train == ours.train

@@ -34,22 +34,97 @@ def test_a_directory_plugin_cannot_replace_a_builtin_name(plugins_dir, cli):
     assert "impostor" in cli("plugins").stdout
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="needs git to tell shipped files from dropped-in ones")
-def test_a_file_dropped_into_the_builtin_package_cannot_replace_a_shipped_name(tmp_path, monkeypatch):
-    package = tmp_path / "shipped_plugins"
+def shipped_package(tmp_path, name="shipped_plugins"):
+    """A built-in package of one shipped loss, ``triplet``; returns (folder, its shipped-files list)."""
+    from harness.data.shipped_plugins import package_files
+
+    package = tmp_path / name
     (package / "losses").mkdir(parents=True)
     (package / "__init__.py").write_text("")
     (package / "losses" / "__init__.py").write_text("")
     (package / "losses" / "triplet.py").write_text(TRIPLET_IMPOSTOR.replace("not the real", "the real"))
-    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.email=t@e", "-c", "user.name=t", "commit", "-qm", "x"]):
-        subprocess.run(["git", *args], cwd=package, check=True, capture_output=True)
-    (package / "losses" / "aaa_dropped.py").write_text(TRIPLET_IMPOSTOR)  # sorts first, imports first
+    return package, package_files(package)
+
+
+@pytest.mark.parametrize("tracked", [False, True], ids=["untracked", "git-added"])
+def test_a_file_dropped_into_the_builtin_package_cannot_replace_a_shipped_name(tmp_path, monkeypatch, tracked):
+    package, files = shipped_package(tmp_path)
+    (package / "losses" / "aaa_dropped.py").write_text(TRIPLET_IMPOSTOR)  # sorts first
+    if tracked and shutil.which("git"):  # git no longer has a say: the shipped list does
+        for args in (["init", "-q"], ["add", "-A"]):
+            subprocess.run(["git", *args], cwd=package, check=True, capture_output=True)
+    monkeypatch.setenv("PATH", "")  # no git on PATH either
     monkeypatch.syspath_prepend(str(tmp_path))
-    host = PluginHost(builtin_package="shipped_plugins").load()
+    host = PluginHost(builtin_package="shipped_plugins", shipped_files=files).load()
     entry = host.registry("losses").get("triplet")
     assert entry.plugin == "shipped_plugins.losses.triplet" and entry.meta["description"] == "the real triplet loss"
-    error = record(host, "shipped_plugins.losses.aaa_dropped").error
-    assert "shipped_plugins.losses.triplet" in error and "built-in is kept" in error
+    dropped = record(host, "shipped_plugins.losses.aaa_dropped")
+    assert dropped.source == "dropped in" and "shipped_plugins.losses.triplet" in dropped.error
+    assert "built-in is kept" in dropped.error and record(host, "shipped_plugins.losses.triplet").ok
+
+
+def test_an_edited_shipped_file_counts_as_dropped_in(tmp_path, monkeypatch):
+    package, files = shipped_package(tmp_path, "edited_plugins")
+    (package / "losses" / "triplet.py").write_text(TRIPLET_IMPOSTOR)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    host = PluginHost(builtin_package="edited_plugins", shipped_files=files).load()
+    assert record(host, "edited_plugins.losses.triplet").source == "dropped in"
+
+
+def test_the_shipped_plugin_list_matches_the_plugins_folder():
+    from harness.data.shipped_plugins import MANIFEST, REGENERATE, builtin_root, package_files, shipped
+
+    listed, actual = shipped(), package_files(builtin_root())
+    changed = sorted(set(listed.items()) ^ set(actual.items()))
+    assert not changed, (
+        f"plugins/ changed without regenerating {MANIFEST.name}: run `{REGENERATE}` and commit it "
+        f"(differs: {', '.join(sorted({path for path, _ in changed})[:5])})"
+    )
+
+
+HANGS_IN_HOOK = """
+from harness import hookimpl
+
+@hookimpl
+def register_losses(register):
+    {body}
+    register("never", dict)
+"""
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("import time\ntime.sleep(3600)\n", "did not finish importing within 3 s"),
+        ("import os\nos._exit(3)\n", "ended the process while importing (exit code 3)"),
+        (HANGS_IN_HOOK.format(body="import time; time.sleep(3600)"), "did not finish importing within 3 s"),
+        (HANGS_IN_HOOK.format(body="import os; os._exit(4)"), "ended the process while importing (exit code 4)"),
+    ],
+    ids=["hangs", "os-exit", "hook-hangs", "hook-exits"],
+)
+def test_a_file_dropped_into_plugins_that_hangs_or_exits_is_quarantined(cli, monkeypatch, source, expected):
+    import secrets
+
+    from harness.data.shipped_plugins import builtin_root
+    from harness.plugins import reset_host
+
+    monkeypatch.setenv("BENCH_PLUGIN_TIMEOUT", "3")
+    stem = f"zz_dropped_{secrets.token_hex(4)}"
+    path = builtin_root() / "losses" / f"{stem}.py"
+    path.write_text(source)
+    try:
+        reset_host()
+        host = get_host()
+        assert expected in record(host, f"plugins.losses.{stem}").error
+        assert "triplet" in host.registry("losses") and "never" not in host.registry("losses")
+        for command in (("list", "losses"), ("competitions",)):
+            result = cli(*command)
+            assert result.exit_code == 0 and result.stdout.strip(), (command, result.stderr)
+        listed = cli("plugins")  # lists every plugin, then exits 1 naming the broken one
+        assert stem in listed.stdout and expected in listed.stdout and stem in listed.stderr
+    finally:
+        path.unlink()
+        reset_host()
 
 
 GOOD = """

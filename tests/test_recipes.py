@@ -1,4 +1,5 @@
-"""Every seed recipe, and triplet with each new sampler and with GeM pooling, beats raw pixels on digits.
+"""Every seed recipe, triplet with each new sampler and with GeM pooling, and the PML peer recipes beat raw pixels
+on digits.
 
 Slow (each trains a small CNN for two epochs on CPU); run with ``pytest -m slow tests/test_recipes.py``.
 The floor is measured in the same test: the ``pixels`` method (no training, exact cosine search) scored on
@@ -21,6 +22,9 @@ RECIPES = [
         for sampler in ("cluster-anchor", "zero-loss", "distance-mcmc", "angle", "pair-ratio")
     ],
     pytest.param("triplet", ["pooling.name=gem"], id="triplet+gem"),
+    # the peer recipes: pytorch-metric-learning's losses, miners and sampler on bench's backbone
+    pytest.param("pml-triplet", [], id="pml-triplet"),
+    pytest.param("pml-ms", [], id="pml-ms"),
 ]
 
 

@@ -279,3 +279,46 @@ def test_submit_of_a_large_file_points_to_bench_report_instead_of_drawing(cli, t
     result = cli("submit", make_submission(tmp_path / "s.csv", 1), "-c", "toy")
     assert result.exit_code == 0 and "no run report for a submission this large" in result.stdout
     assert "bench report -c toy --submission" in result.stdout
+
+
+def test_submitted_files_declare_their_seed_and_group(cli, toy, tmp_path):
+    for seed, quality in ((0, 1), (1, 1)):
+        path = make_submission(tmp_path / f"peer{seed}.csv", quality)
+        result = cli("submit", path, "-c", "toy", "--seed", seed, "--group", "peer")
+        assert result.exit_code == 0, result.stderr
+    for seed in (0, 1):
+        cli("submit", make_submission(tmp_path / f"weak{seed}.csv", 0), "-c", "toy", "--seed", seed, "--group", "weak")
+    groups = json.loads(cli("leaderboard", "-c", "toy", "--by", "group", "--format", "json").stdout)
+    by_name = {g["group"]: g for g in groups}
+    assert by_name["peer"]["n_seeds"] == 2 and by_name["peer"]["seeds"] == "0,1"
+    assert by_name["weak"]["n_seeds"] == 2 and len(groups) == 2
+    compared = cli("compare", "peer", "weak", "-c", "toy")
+    assert compared.exit_code == 0 and "group of 2 seed(s)" in compared.stdout
+
+
+def test_a_declared_group_never_joins_or_shadows_another(cli, toy, tmp_path):
+    def submit(*options):
+        return cli("submit", make_submission(tmp_path / "s.csv", 1), "-c", "toy", *options)
+
+    assert submit("--seed", 0, "--group", "peer").exit_code == 0
+    twice = submit("--seed", 0, "--group", "peer")
+    assert twice.exit_code == 1 and "already has seed 0" in twice.stderr
+    unseeded = submit("--group", "other")
+    assert unseeded.exit_code == 1 and "need their seed" in unseeded.stderr
+    shaped = submit("--seed", 0, "--group", "0123456789abcdef-nogit")
+    assert shaped.exit_code == 1 and "shape of a group bench makes" in shaped.stderr
+    assert submit("--seed", 3).exit_code == 0  # a seed alone: the row is a group of its own
+    rows = json.loads(cli("leaderboard", "-c", "toy", "--format", "json").stdout)
+    lone = next(r["submission_id"] for r in rows if r["group"] != "peer")
+    taken = submit("--seed", 1, "--group", lone)
+    assert taken.exit_code == 1 and "did not declare it" in taken.stderr
+    remote = submit("--seed", 1, "--group", "peer", "--server", "http://localhost:1")
+    assert remote.exit_code == 1 and "--server" in remote.stderr
+    assert len(json.loads(cli("leaderboard", "-c", "toy", "--format", "json").stdout)) == 2
+
+
+def test_a_run_with_a_config_hash_cannot_declare_a_group(toy, tmp_path):
+    from harness.scoring.submit import submit
+
+    with pytest.raises(BenchError, match="only submitted files declare a group"):
+        submit(toy, "toy", make_submission(tmp_path / "a.csv", 1), fields={"config_hash": "ab" * 8, "group": "g"})

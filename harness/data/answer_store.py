@@ -78,7 +78,27 @@ def read_stored(competition: str, manifest_sha256: str) -> tuple[bytes, dict]:
         ) from None
     except (OSError, ValueError) as exc:
         raise CompetitionError(f"cannot read the answers of {competition!r} in {folder}: {exc}") from None
+    if not isinstance(definition, dict):
+        raise CompetitionError(
+            f"the answers of {competition!r} in {folder} are damaged: {DEFINITION} holds a JSON "
+            f"{type(definition).__name__}, not an object; delete {folder} and run `bench competitions show "
+            f"{competition}` to rebuild it"
+        )
+    _check_private(folder)
     return data, definition
+
+
+def _check_private(folder: Path) -> None:
+    """Refuse an entry that others can read: its permissions were loosened since bench wrote it 0700/0600."""
+    if sys.platform == "win32":
+        return
+    for path in (folder, folder / MANIFEST, folder / DEFINITION):
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise CompetitionError(
+                f"the answers store entry {path} is open to other users (mode {mode:04o}); bench keeps it owner-only: "
+                f"run `chmod -R go-rwx {folder}` and check who read it"
+            )
 
 
 def _private_folders(folder: Path) -> None:

@@ -24,7 +24,7 @@ import numpy as np
 
 from harness.atomic import write_atomic
 from harness.components import create_dataset, get_competition_spec, registry
-from harness.data.answer_store import store_answers
+from harness.data.answer_store import answers_dir, store_answers
 from harness.data.datasets import fingerprint
 from harness.data.manifest import (
     INFO_FILE,
@@ -104,7 +104,7 @@ def open_competition(workspace, name: str = DEFAULT_COMPETITION) -> Competition:
                 f"dataset {spec.dataset!r} of competition {name!r} changed since its manifest was written "
                 f"(items or labels differ); delete {rebuild_hint(folder)} to rebuild"
             )
-        manifest, sha = read_checked(folder, info)
+        manifest, sha = read_checked(folder, info, lambda _info: full)
         # The split is a function of the definition and the dataset: a manifest edited together with the
         # SHA-256s recorded beside it still differs from it.
         if sha != sha256_bytes(full) or sha256_bytes(view) != read_info(folder).get("participant_manifest_sha256"):
@@ -117,6 +117,31 @@ def open_competition(workspace, name: str = DEFAULT_COMPETITION) -> Competition:
     return Competition(
         spec, dataset, manifest, sha, np.asarray([index[i] for i in manifest.ids.tolist()], dtype=np.int64)
     )
+
+
+def expected_answers(workspace, name: str) -> Callable[[dict], bytes | None]:
+    """What a migration may install (see :func:`harness.data.manifest.migrate`): the full manifest the
+    competition's definition gives now, recomputed (plugins loaded) when it has a definition bench could
+    have split it from: competition.json names a dataset, a TOML file defines it, or the store already holds
+    answers under its name. A hand-made competition (a manifest and its hash, no dataset) has none: None."""
+
+    def expected(info: dict) -> bytes | None:
+        folder = competition_folder(workspace, name)
+        defined = "dataset" in info or (folder / "competition.toml").exists() or (answers_dir() / name).is_dir()
+        return recomputed_full_manifest(workspace, name) if defined else None
+
+    return expected
+
+
+def recomputed_full_manifest(workspace, name: str) -> bytes | None:
+    """The full manifest the competition's definition gives now (its split recomputed from the dataset);
+    None for a competition bench has no definition of (neither a plugin nor a TOML file: a hand-made one)."""
+    if name not in toml_files(workspace) and name not in registry("competitions"):
+        return None
+    spec = competition_spec(workspace, name)
+    dataset = create_dataset(spec.dataset, **resolve_paths(spec.dataset_config, competition_folder(workspace, name)))
+    full, _ = _split(spec, dataset, item_ids(spec.dataset, len(dataset), spec.seed))
+    return full
 
 
 def _split(spec: CompetitionSpec, dataset, ids: np.ndarray) -> tuple[bytes, bytes]:
@@ -202,13 +227,21 @@ class Images:
 class LabeledImages(Images):
     """Train or val items: ids, pixels and labels (contiguous 0..num_classes-1 over train's classes)."""
 
-    __slots__ = ("class_names", "labels", "num_classes")
+    __slots__ = ("_codes", "class_names", "labels", "num_classes")
 
-    def __init__(self, ids, image_shape, indices, load, labels: np.ndarray, class_names: list[str]):
+    def __init__(self, ids, image_shape, indices, load, labels: np.ndarray, class_names: list[str], codes=None):
         super().__init__(ids, image_shape, indices, load)
         self.labels = np.asarray(labels, dtype=np.int64)
         self.class_names = list(class_names)
         self.num_classes = len(self.class_names)
+        self._codes = codes  # the dataset's ``codes(indices)`` when it holds 8-bit pixels (see ArrayDataset.codes)
+
+    def codes(self, positions) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(uint8 (n, C, H, W), values)`` with ``values[codes]`` == ``load(positions)``; None if not 8-bit."""
+        if self._codes is None:
+            return None
+        pos = np.asarray(positions, dtype=np.int64).reshape(-1)
+        return self._codes(self._indices[pos])
 
 
 class Competition:
@@ -245,7 +278,8 @@ class Competition:
         labels = np.argsort(classes)[np.searchsorted(np.sort(classes), original)]
         names = [self._dataset.class_names[c] for c in classes.tolist()]
         ids = self._manifest.ids[rows].tolist()
-        return LabeledImages(ids, self.image_shape, self._indices[rows], self._dataset.load, labels, names)
+        codes = getattr(self._dataset, "codes", None)
+        return LabeledImages(ids, self.image_shape, self._indices[rows], self._dataset.load, labels, names, codes)
 
     def train(self) -> LabeledImages:
         return self._labeled("train")
@@ -286,12 +320,13 @@ def prepare_answers(workspace, name: str) -> None:
 
 
 def migrate_answers(workspace, name: str) -> bool:
-    """Move the answers of a workspace from before the answers store into the store (loads no plugin);
-    False when the competition was never split here."""
+    """Move the answers of a workspace from before the answers store into the store, only if they are the
+    split the competition's definition gives now (recomputed, plugins loaded, only when a migration is due:
+    see :func:`expected_answers`); False when the competition was never split here."""
     folder = competition_folder(workspace, name)
     info = read_info(folder)
     if info is not None:
-        migrate_if_needed(folder, info)
+        migrate_if_needed(folder, info, expected_answers(workspace, name))
     return info is not None
 
 
@@ -299,12 +334,9 @@ def describe(workspace, name: str) -> dict[str, Any]:
     """What ``bench competitions show`` prints: the spec, files, sizes and class balance (all roles)."""
     spec = competition_spec(workspace, name)
     folder = competition_folder(workspace, name)
-    info = read_info(folder)
-    if info is None:
-        open_competition(workspace, name)
-        info = read_info(folder) or {}
-    manifest, sha = read_checked(folder, info)
-    info = read_info(folder) or info  # read_checked may have migrated it
+    open_competition(workspace, name)  # splits it on first use; checks it, and puts back answers the store lost
+    info = read_info(folder) or {}
+    manifest, sha = read_checked(folder, info, expected_answers(workspace, name))
     classes = info.get("class_names") or []
     balance = {}
     for role in ("train", "val"):  # query and gallery labels are the answers: not in the workspace

@@ -20,6 +20,7 @@ import csv
 import hashlib
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,8 @@ from harness.errors import CompetitionError
 from harness.workspace import check_name
 
 MANIFEST_FILE = "manifest.csv"
+# Given competition.json, the full manifest the competition's definition yields; None when it has none.
+Expected = Callable[[dict], bytes | None] | None
 INFO_FILE = "competition.json"
 HEADER = "item_id,label,role,public"
 PARTICIPANT_HEADER = "item_id,label,role"
@@ -179,13 +182,13 @@ def read_info(folder: Path) -> dict | None:
         raise CompetitionError(f"cannot read {path}: {exc}; delete the folder to rebuild") from None
 
 
-def read_checked(folder: Path, info: dict) -> tuple[Manifest, str]:
+def read_checked(folder: Path, info: dict, expected: Expected) -> tuple[Manifest, str]:
     """The participant's manifest and the competition's manifest SHA-256 (the full manifest's).
 
     Refused unless the file is the one recorded in competition.json. A workspace from before the
     answers store is migrated first: its full manifest moves to the store (see :func:`migrate`).
     """
-    info = migrate_if_needed(folder, info)
+    info = migrate_if_needed(folder, info, expected)
     data, sha = checked_bytes(folder, info)
     return parse_manifest(data, str(folder / MANIFEST_FILE)), sha
 
@@ -215,16 +218,19 @@ def _manifest_bytes(path: Path, folder: Path) -> bytes:
         raise CompetitionError(f"manifest {path} is missing; delete {rebuild_hint(folder)} to rebuild") from None
 
 
-def migrate_if_needed(folder: Path, info: dict) -> dict:
+def migrate_if_needed(folder: Path, info: dict, expected: Expected) -> dict:
     """The write step for a workspace from before the answers store: move its hidden labels to the store.
-    Returns competition.json's (possibly new) contents."""
+    Returns competition.json's (possibly new) contents.
+
+    ``expected(info)`` gives the full manifest the competition's definition yields (None: it has none);
+    a migration installs nothing else (see :func:`harness.data.competition.expected_answers`)."""
     data = _manifest_bytes(folder / MANIFEST_FILE, folder)
     if is_full(data) or "participant_manifest_sha256" not in info:
-        _, info = migrate(folder, info, data)
+        _, info = migrate(folder, info, data, expected)
     return info
 
 
-def migrate(folder: Path, info: dict, data: bytes) -> tuple[bytes, dict]:
+def migrate(folder: Path, info: dict, data: bytes, expected: Expected) -> tuple[bytes, dict]:
     """Move a pre-answers-store workspace's hidden labels to the store; returns the new (file, info)."""
 
     path = folder / MANIFEST_FILE
@@ -236,6 +242,11 @@ def migrate(folder: Path, info: dict, data: bytes) -> tuple[bytes, dict]:
         )
     full = parse_manifest(data, str(path))
     name = folder.name
+    if expected is not None and (wanted := expected(info)) is not None and data != wanted:
+        raise CompetitionError(
+            f"manifest {path} is not the split competition {folder.name!r}'s definition gives (labels, roles or "
+            f"public queries differ); delete {rebuild_hint(folder)} to rebuild"
+        )
     store_answers(name, recorded, data, {key: info.get(key) for key in BINDING_FIELDS})
     view = participant_bytes(full.ids.tolist(), full.labels.tolist(), full.roles.tolist())
     info = {

@@ -25,6 +25,9 @@ BINDING_FIELDS = (
 PUBLIC_BOARDS = ("kaggle", "ladder")  # every score shown at once, or only significant improvements
 
 
+MAX_K = 100_000  # the longest neighbour list a competition may ask for
+
+
 @dataclass(frozen=True)
 class CompetitionSpec:
     """What a competition is. ``register_competitions`` factories return one."""
@@ -61,6 +64,8 @@ class CompetitionSpec:
             )
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
             raise CompetitionError(f"competition {self.name!r}: k must be a positive integer, got {self.k!r}")
+        if self.k > MAX_K:  # every submission holds up to (queries x k) ids: bounded, like the memory to read it
+            raise CompetitionError(f"competition {self.name!r}: k must be at most {MAX_K:,}, got {self.k:,}")
         for key, kind in (
             ("dataset", str),
             ("protocol", str),

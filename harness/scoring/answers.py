@@ -8,7 +8,7 @@ import numpy as np
 
 from harness.data.answer_store import read_stored
 from harness.data.manifest import Manifest, checked_bytes, competition_folder, parse_manifest, read_info, sha256_bytes
-from harness.data.spec import BINDING_FIELDS
+from harness.data.spec import BINDING_FIELDS, MAX_K
 from harness.errors import CompetitionError
 
 
@@ -93,6 +93,6 @@ def _checked_definition(name: str, info: dict) -> dict:
             f"competitions/{name} to split the competition again"
         )
     metric, k = definition.get("metric"), definition.get("k")  # the metric's name is checked when scoring
-    if not isinstance(metric, str) or isinstance(k, bool) or not isinstance(k, int) or k < 1:
+    if not isinstance(metric, str) or isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise CompetitionError(f"competition {name!r} has metric {metric!r} and k {k!r}; bench cannot score that")
     return definition

@@ -3,7 +3,8 @@
 Rows with the same competition (one board per competition), config hash (the seed is not part of
 it) and code commit are one method trained on several seeds: a group. Its id is
 ``<config_hash>-<commit>``. A row without a config hash (a file given to ``bench submit``) is a
-group of its own, named by its submission id.
+group of its own, named by its submission id, unless it declared one (``bench submit --seed N --group
+NAME``): then the files declared with that name are one group, one row per seed.
 
 Every number here is recomputed from the kept submission files and the answers, so a fresh clone
 with ``submissions/`` gets the same table as the machine that trained.
@@ -12,6 +13,7 @@ with ``submissions/`` gets the same table as the machine that trained.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,34 @@ from harness.scoring.submission import read_submission
 def group_id(config_hash: str, git_commit: str) -> str:
     """The group a run belongs to on its competition's board ("" without a config hash)."""
     return f"{config_hash}-{git_commit or 'nogit'}" if config_hash else ""
+
+
+_MADE_BY_BENCH = re.compile(r"^[0-9a-f]{16}-([0-9a-f]+|nogit)$")  # group_id's shape
+
+
+def check_declared_group(rows: list[dict[str, Any]], name: str, seed: Any) -> str:
+    """``name`` if a submitted file may join or start that group on a board of ``rows``; raises otherwise.
+
+    A declared group never mixes with runs bench made (their ids have group_id's shape) nor with a row
+    that did not declare it (a lone submission's group is its id), and holds each seed once.
+    """
+    from harness.workspace import check_name
+
+    check_name(name, "group name")
+    if _MADE_BY_BENCH.match(name):
+        raise LeaderboardError(f"group name {name!r} has the shape of a group bench makes (<config hash>-<commit>)")
+    if seed in (None, ""):
+        raise LeaderboardError(f"group {name!r}: a group's files each need their seed (--seed N)")
+    for row in rows:
+        if row_group(row) != name:
+            continue
+        if row.get("group") != name or row.get("config_hash"):
+            raise LeaderboardError(
+                f"group name {name!r} is taken by submission {row.get('submission_id', '')}, which did not declare it"
+            )
+        if str(row.get("seed", "")) == str(seed):
+            raise LeaderboardError(f"group {name!r} already has seed {seed} (submission {row.get('submission_id')})")
+    return name
 
 
 def row_group(row: dict[str, Any]) -> str:

@@ -76,21 +76,27 @@ def append_locked(path: str | os.PathLike, row: dict[str, Any]) -> dict[str, str
     columns += upgraded
     written = {c: _cell(row.get(c)) for c in columns}
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
     if new_file or upgraded:
-        writer.writerow(columns)
+        _write_record(buffer, columns)
     if upgraded:
         old = path.read_bytes()
         buffer.write(old.split(b"\n", 1)[1].decode("utf-8") if b"\n" in old else "")
     if not new_file and not _ends_with_newline(path):
         buffer.write("\n")  # a hand-edited file: never glue the new row onto its last line
-    writer.writerow([written[c] for c in columns])
+    _write_record(buffer, [written[c] for c in columns])
     if new_file or upgraded:
         with atomic_writer(path) as handle:  # a new header: the whole file replaced in one step
             handle.write(buffer.getvalue())
     else:
         _append_or_restore(path, buffer.getvalue().encode("utf-8"))
     return written
+
+
+def _write_record(buffer: io.StringIO, cells: list[str]) -> None:
+    """One CSV record. The csv module quotes a newline but not a bare carriage return, which its own
+    reader then refuses: a record holding any ``\\r`` is written fully quoted, so every cell round-trips."""
+    quoting = csv.QUOTE_ALL if any("\r" in cell for cell in cells) else csv.QUOTE_MINIMAL
+    csv.writer(buffer, lineterminator="\n", quoting=quoting).writerow(cells)
 
 
 def _append_or_restore(path: Path, data: bytes) -> None:
@@ -123,6 +129,9 @@ def read_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
     lines = [piece + "\n" for piece in pieces[:-1]] + ([pieces[-1]] if pieces[-1] else [])
     if not lines:
         return []
+    mark = _absent_char(text) if "\r" in text else ""
+    if mark:
+        lines = [_bare_returns_marked(line, mark) for line in lines]
     header = next(csv.reader([lines[0]]), [])
     if "submission_id" not in header or _has_surrogates(lines[0]):
         raise LeaderboardError(f"{path} is not a leaderboard (no submission_id column)")
@@ -132,10 +141,24 @@ def read_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
             index += 1
             continue
         cells, used, problem = _record(lines, index, header)
+        if mark:
+            cells = {key: value.replace(mark, "\r") for key, value in cells.items()}
         rows.append({**cells, LINE: index + 1, PROBLEM: problem})
         index += used
     _check_values(rows)
     return rows
+
+
+def _absent_char(text: str) -> str:
+    """A private-use character the file does not hold: it stands for a carriage return while parsing."""
+    return next(chr(code) for code in range(0xE000, 0xF900) if chr(code) not in text)
+
+
+def _bare_returns_marked(line: str, mark: str) -> str:
+    """The line with every carriage return but a final ``\\r\\n``'s replaced by ``mark``: an older bench wrote
+    a name's ``\\r`` unquoted, and the csv reader refuses one outside quotes (it is data, never a line end)."""
+    body, end = (line[:-2], "\r\n") if line.endswith("\r\n") else (line, "")
+    return body.replace("\r", mark) + end
 
 
 def check_rows(rows: list[dict[str, Any]], metric_label: str, manifest_sha256: str) -> list[dict[str, Any]]:
@@ -170,7 +193,10 @@ def _record(lines: list[str], index: int, header: list[str]) -> tuple[dict[str, 
     elif not problem and (len(fields) > len(header) or (used > 1 and len(fields) != len(header))):
         problem = f"{len(fields)} fields where the header has {len(header)}"
     if problem:
-        fields = next(csv.reader([lines[index].rstrip("\n")]), [])
+        try:
+            fields = next(csv.reader([lines[index].rstrip("\n")]), [])
+        except csv.Error:  # shown as it is: the row is invalid anyway
+            fields = lines[index].rstrip("\n").split(",")
         fields = [field.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for field in fields]
         cells = dict(zip(header, fields + [""] * (len(header) - len(fields))))
         return cells, 1, f"line {index + 1} is not a well-formed CSV row ({problem})"

@@ -9,6 +9,7 @@ import numpy as np
 
 HEADER = "query_id,neighbors"
 KEEP_PROBLEMS = 1000  # beyond this only the count grows, so a garbage file cannot exhaust memory
+EXTRA_ROWS = 1000  # rows read beyond one per query: wrong rows still worded, a flood of them refused
 LONG_ROW = 1000  # a row of more than 4 k + this many ids is wrong whatever they are: only k are checked
 
 
@@ -105,6 +106,19 @@ def finish(result: Validation, seen: np.ndarray, query_ids, rows_read: int) -> V
         result.add(f"{len(missing)} query id(s) missing from the file: {shown}")
         result.missing = len(missing)
     return result
+
+
+def row_limit(queries: int) -> int:
+    """The most rows read: one per query, and as many wrong rows as are worded. A file with more is refused
+    there, so a tiny upload of millions of rows costs neither time nor memory."""
+    return queries + EXTRA_ROWS
+
+
+def too_many_rows(queries: int, what: str) -> str:
+    return (
+        f"more than {row_limit(queries):,} {what}: the competition has {queries:,} queries (one row each); "
+        f"the rest of the file was not read"
+    )
 
 
 def short(text: str, limit: int = 60) -> str:

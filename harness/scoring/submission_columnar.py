@@ -21,7 +21,15 @@ import numpy as np
 
 from harness.data.arrow import nulls, pyarrow, strings, to_numpy
 from harness.scoring.id_index import IdIndex
-from harness.scoring.submission_checks import HEADER, LONG_ROW, RowChecker, Validation, finish
+from harness.scoring.submission_checks import (
+    HEADER,
+    LONG_ROW,
+    RowChecker,
+    Validation,
+    finish,
+    row_limit,
+    too_many_rows,
+)
 
 pa = pyarrow()
 import pyarrow.compute as pc  # noqa: E402  (after pyarrow's pandas probe, answered above)
@@ -29,6 +37,8 @@ import pyarrow.compute as pc  # noqa: E402  (after pyarrow's pandas probe, answe
 # pyarrow's CSV block: a row longer than this goes to the line reader, which counts a huge line
 # instead of splitting it (a 50 MB line split column-wise would cost over 600 MB).
 BLOCK_BYTES = 32 << 20
+# Neighbour ids of a Parquet batch: a row group of any size is read this many at a time.
+PARQUET_BATCH_IDS = 2_000_000
 # Blocks worked on at once (one per core, a few at most): each holds a parsed block and its lookups.
 WORKERS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
@@ -106,22 +116,43 @@ def validate_csv(path: Path, answers) -> Validation | None:
         """Check the oldest block, in file order; False if the line reader must read the file."""
         return started(columns).check(future.result())
 
+    limit = row_limit(len(answers.query_ids))
     try:
         with ThreadPoolExecutor(WORKERS) as pool:
             columns = pool.submit(Columns, answers)  # lookup tables built while the first blocks are read
-            pending: deque[Future] = deque()
-            with pv.open_csv(path, **options) as reader:
-                for batch in reader:
-                    pending.append(pool.submit(prepare, batch, columns))
-                    if len(pending) > WORKERS and not take(pending.popleft(), columns):
-                        return None
-            while pending:
-                if not take(pending.popleft(), columns):
-                    return None
+            reader = pv.open_csv(path, **options)
+            rows = in_file_order(
+                reader, limit, lambda batch: pool.submit(prepare, batch, columns), lambda future: take(future, columns)
+            )
+            if rows is None:
+                return None
+            if rows > limit:
+                started(columns).rows_read = rows  # read, if not checked: the file has rows
             result = started(columns).finish()  # a file of no rows has started no checker yet
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
+    if rows > limit:
+        result.add(too_many_rows(len(answers.query_ids), "lines after the header"))
     return result
+
+
+def in_file_order(reader, limit: int, submit: Callable, take: Callable[[Future], bool]) -> int | None:
+    """Hand the reader's blocks to ``submit`` (up to WORKERS ahead) and check the results with ``take`` in file
+    order. The rows read (more than ``limit``: reading stopped there), or None if ``take`` gave up on the file."""
+    pending: deque[Future] = deque()
+    rows = 0
+    with reader:
+        for batch in reader:
+            rows += batch.num_rows
+            if rows > limit:  # counted before its lists are split: the block is dropped unexpanded
+                break
+            pending.append(submit(batch))
+            if len(pending) > WORKERS and not take(pending.popleft()):
+                return None
+    while pending:
+        if not take(pending.popleft()):
+            return None
+    return rows
 
 
 def block_bytes(size: int) -> int:
@@ -152,16 +183,55 @@ def validate_parquet(path: Path, answers) -> Validation:
     if problem:
         result.add(problem)
         return result
+    problem = _size_problem(file.metadata, answers)
+    if problem:
+        result.add(problem)
+        return result
     # neighbour ids read dictionary-encoded: each distinct id is looked up once, not once per row
     leaf = [c.path for c in (file.schema.column(j) for j in range(len(file.schema))) if c.path != "query_id"]
     file = pq.ParquetFile(path, read_dictionary=leaf)
     checker = BatchChecker(answers, Columns(answers), unit="row", first_row_place=1)
-    for group in range(file.num_row_groups):  # memory bounded by a row group (bench writes ~2M ids each)
-        table = file.read_row_group(group, columns=["query_id", "neighbors"])
-        for query_ids, lists in zip(table.column("query_id").chunks, table.column("neighbors").chunks):
+    rows_per_batch = max(1, PARQUET_BATCH_IDS // answers.k)  # memory bounded by a batch, whatever the row groups
+    for group in range(file.num_row_groups):
+        for query_ids, lists in _row_group_batches(file, group, rows_per_batch):
             is_null = nulls(lists)
             checker.check(Batch.of(checker.columns, pc.cast(query_ids, pa.string()), lists, is_null, is_null))
     return checker.finish()
+
+
+def _row_group_batches(file, group: int, rows_per_batch: int):
+    """(query ids, lists) arrays of one row group, ``rows_per_batch`` rows at a time. A dictionary that
+    changes within the group cannot be streamed (pyarrow): that group is read whole, its size already
+    bounded by the footer checks."""
+    columns = ["query_id", "neighbors"]
+    done = 0
+    try:
+        for batch in file.iter_batches(batch_size=rows_per_batch, row_groups=[group], columns=columns):
+            done += batch.num_rows
+            yield batch.column(0), batch.column(1)
+    except pa.ArrowNotImplementedError:
+        table = file.read_row_group(group, columns=columns).slice(done)
+        yield from zip(table.column("query_id").chunks, table.column("neighbors").chunks)
+
+
+def _size_problem(metadata, answers) -> str:
+    """Why the file's footer alone refuses it ("" if it does not): more rows than queries, more neighbour
+    ids than every query's k, or more bytes once decompressed than such content needs. A few hundred
+    bytes of Parquet (dictionary pages, zstd) can stand for gigabytes of rows."""
+    queries, k = len(answers.query_ids), answers.k
+    if metadata.num_rows > row_limit(queries):
+        return too_many_rows(queries, f"rows (it has {metadata.num_rows:,})")
+    groups = [metadata.row_group(g) for g in range(metadata.num_row_groups)]
+    chunks = [group.column(c) for group in groups for c in range(group.num_columns)]
+    ids = sum(chunk.num_values for chunk in chunks if chunk.path_in_schema != "query_id")
+    if ids > row_limit(queries) * (k + 1):
+        return f"{ids:,} neighbour values: at most k={k} for each of the {queries:,} queries are read"
+    longest = max(len(str(i)) for i in (answers.gallery_ids[:1000].tolist() + answers.query_ids[:1000].tolist()))
+    needed = row_limit(queries) * (k + 1) * (max(longest, 64) + 16) + (1 << 20)
+    unpacked = sum(chunk.total_uncompressed_size for chunk in chunks)
+    if unpacked > needed:
+        return f"{unpacked:,} bytes once decompressed: far more than {queries:,} rows of k={k} ids need"
+    return ""
 
 
 def _schema_problem(schema: pa.Schema) -> str:
@@ -182,7 +252,8 @@ class Batch:
     """One batch of rows with everything that can be worked out without the rows before it.
 
     Made on any thread (:meth:`of`); ``bad`` marks rows the per-row checker must word (duplicates
-    of earlier rows are found later, in file order); ``dense`` holds each row's first k positions.
+    of earlier rows are found later, in file order); ``entries`` holds (row, column, gallery position)
+    of the first k neighbours of every row not already known bad.
     """
 
     query_ids: Any
@@ -191,7 +262,7 @@ class Batch:
     is_null: np.ndarray | None
     position: np.ndarray
     bad: np.ndarray
-    dense: np.ndarray
+    entries: tuple[np.ndarray, np.ndarray, np.ndarray]
 
     @classmethod
     def of(cls, columns: Columns, query_ids, lists, skip: np.ndarray, is_null: np.ndarray | None = None) -> Batch:
@@ -210,11 +281,12 @@ class Batch:
         bad = (position < 0) | (lengths > k) | (unknown & ~skip)
         if is_null is not None:
             bad |= is_null
-        keep = (column < k) & ~skip[row_of]
-        dense = np.full((n, k), -1, dtype=np.int32)
-        dense[row_of[keep], column[keep]] = found[keep]
-        bad |= _has_repeats(dense)
-        return cls(query_ids, lists, skip, is_null, position, bad, dense)
+        # Each row's first k positions, kept sparse: memory follows the ids the block holds, never
+        # (rows x k), which a block of millions of empty or unknown rows would make gigabytes.
+        keep = (column < k) & ~skip[row_of] & ~bad[row_of]
+        entries = (row_of[keep], column[keep], found[keep])
+        bad |= _has_repeats(entries[0], entries[2], n)
+        return cls(query_ids, lists, skip, is_null, position, bad, entries)
 
 
 class BatchChecker:
@@ -237,7 +309,9 @@ class BatchChecker:
         self.rows_read += n
         bad = batch.bad | self._duplicates(batch.position, places)
         fill = (batch.position >= 0) & ~bad
-        self.result.ranked[batch.position[fill]] = batch.dense[fill]
+        rows, columns, found = batch.entries
+        taken = fill[rows]
+        self.result.ranked[batch.position[rows[taken]], columns[taken]] = found[taken]
         self.result.rows += int(fill.sum())
         for i in np.flatnonzero(bad):
             self._check_one(i, batch, places)
@@ -283,7 +357,10 @@ class BatchChecker:
         return finish(self.result, self.first_place, self.answers.query_ids, self.rows_read)
 
 
-def _has_repeats(dense: np.ndarray) -> np.ndarray:
-    """Rows of a (n, k) position matrix (-1 padded) in which a position occurs twice."""
-    ordered = np.sort(dense, axis=1)
-    return ((ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)).any(axis=1)
+def _has_repeats(rows: np.ndarray, found: np.ndarray, n: int) -> np.ndarray:
+    """Which of ``n`` rows list a gallery position twice, from their (row, position) entries."""
+    known = found >= 0
+    keys = np.sort((rows[known].astype(np.int64) << 32) | found[known].astype(np.int64))
+    repeated = np.zeros(n, dtype=bool)
+    repeated[(keys[1:][keys[1:] == keys[:-1]] >> 32).astype(np.int64)] = True
+    return repeated

@@ -13,7 +13,16 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import SubmissionError
-from harness.scoring.submission_checks import HEADER, LONG_ROW, RowChecker, Validation, finish, short
+from harness.scoring.submission_checks import (
+    HEADER,
+    LONG_ROW,
+    RowChecker,
+    Validation,
+    finish,
+    row_limit,
+    short,
+    too_many_rows,
+)
 
 
 def validate_lines(path: Path, answers, queries: dict[str, int], gallery: dict[str, int]) -> Validation:
@@ -28,6 +37,10 @@ def validate_lines(path: Path, answers, queries: dict[str, int], gallery: dict[s
     line_no = 0
     with handle:
         for line_no, raw in enumerate(handle, start=1):
+            if line_no > row_limit(len(queries)) + 1:
+                result.add(too_many_rows(len(queries), "lines after the header"))
+                line_no -= 1
+                break
             text = _decode(raw, line_no, result)
             if text is None:
                 continue

@@ -33,7 +33,7 @@ from harness.data.competition import prepare_answers
 from harness.errors import BenchError, LeaderboardError, SubmissionError
 from harness.fingerprint import environment, git_commit
 from harness.scoring.answers import Answers, load_answers
-from harness.scoring.groups import group_id
+from harness.scoring.groups import check_declared_group, group_id
 from harness.scoring.leaderboard import PROBLEM, append_locked, board_lock, check_rows, rank_of, read_rows
 from harness.scoring.scorer import score
 from harness.scoring.submission import validate_submission
@@ -44,7 +44,7 @@ from harness.workspace import Workspace, check_name, new_submission_id
 STAGING = ".staging"  # <workspace>/.staging/<pid>-<id>: submissions being scored, not yet on the board
 CALLER_FIELDS = (
     "method", "backbone", "loss", "sampler", "indexer", "code_kind", "bytes_per_item", "train_seconds",
-    "search_ms_per_query", "seed", "config_hash", "study", "trial", "env", "pooling", "differs", "budget",
+    "search_ms_per_query", "seed", "config_hash", "study", "trial", "env", "pooling", "differs", "budget", "group",
 )  # fmt: skip
 
 
@@ -96,6 +96,9 @@ def submit(
     destination = workspace.submission_path(competition, submission_id, kept_suffix(source))
     env = fields.pop("env", None) or environment()
     _check_new(board, submission_id)
+    if fields.get("group") and fields.get("config_hash"):
+        raise ValueError("a run with a config hash is grouped by it; only submitted files declare a group")
+    _check_declared_group(board, fields)  # before scoring, for a quick answer; again under the lock
     in_place = destination.exists() and destination.samefile(source)  # bench run wrote it there
     stage = staging_dir(workspace, submission_id)
     kept = destination if in_place else stage / destination.name
@@ -149,6 +152,7 @@ def _publish(board: Path, row: dict, kept: Path, destination: Path, staged_run: 
     """Under the board's lock: the staged kept copy and run files into place, then the row; on failure
     the files moved are removed again. Returns the row as written and the board's rows."""
     _check_new(board, row["submission_id"])
+    _check_declared_group(board, row)
     moved: list[Path] = []
     run_dir_existed = run_dir.exists()
     try:
@@ -175,6 +179,12 @@ def _publish(board: Path, row: dict, kept: Path, destination: Path, staged_run: 
 def _check_new(board: Path, submission_id: str) -> None:
     if any(existing.get("submission_id") == submission_id for existing in read_rows(board)):
         raise LeaderboardError(f"submission id {submission_id!r} is already on the {board.stem} leaderboard")
+
+
+def _check_declared_group(board: Path, fields: dict) -> None:
+    """A group that a submitted file declares (``bench submit --group``) may be joined: see check_declared_group."""
+    if fields.get("group") and not fields.get("config_hash"):
+        check_declared_group(read_rows(board), fields["group"], fields.get("seed"))
 
 
 def write_run_files(run_dir: Path, submission_id: str, competition: str, answers: Answers, report, env) -> None:
@@ -223,7 +233,7 @@ def _row(fields, submission_id: str, name: str, report, answers: Answers, submis
         "manifest_sha256": answers.manifest_sha256,
         "git_commit": git_commit(),
         "submission_path": submission_path,
-        "group": group_id(str(fields.get("config_hash") or ""), git_commit()),
+        "group": fields.get("group") or group_id(str(fields.get("config_hash") or ""), git_commit()),
         "metrics": json.dumps(report.panel, sort_keys=True),
     }
 

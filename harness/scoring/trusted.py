@@ -26,17 +26,31 @@ from harness.errors import BenchError, SubmissionError
 TRUSTED_ENV = "BENCH_TRUSTED_SCORER"
 UNTRUSTED_ENV = ("BENCH_PLUGINS_DIR",)
 
+# The child starts isolated (-I: no PYTHON* variables, no user site, no current folder; -S: no site, so no
+# .pth file and no sitecustomize runs); its sys.path is this harness, the standard library, and the
+# interpreter's (or virtual environment's) site-packages, named by sysconfig, not by any variable. A plugin
+# that set PYTHONPATH or planted a sitecustomize.py in this process reaches nothing.
+_BOOT = """
+import importlib, io, json, sys
+sys.path[:] = list(dict.fromkeys([sys.argv[1], *sys.path, *sys.argv[2:]]))
+text = sys.stdin.read()
+task = json.loads(text).get("task", "submit")
+sys.stdin = io.StringIO(text)
+module = {"submit": "harness.scoring.submit", "verify": "harness.scoring.verify"}[task]
+sys.exit(importlib.import_module(module)._trusted_main())
+"""
+
 
 def run_trusted(request: dict) -> dict:
-    """Run one submit request (see :func:`harness.scoring.submit.submit`) in a fresh process that loads no
-    plugin code; returns its answer, or raises the BenchError it reported."""
-    env = {key: value for key, value in os.environ.items() if key not in UNTRUSTED_ENV}
+    """Run one request (a submit, see :func:`harness.scoring.submit.submit`, or ``{"task": "verify"}``, see
+    :func:`verify_trusted`) in a fresh, isolated process that loads no plugin code but the
+    shipped files; returns its answer, or raises the BenchError it reported."""
+    env = {key: value for key, value in os.environ.items() if key not in UNTRUSTED_ENV and not key.startswith("PYTHON")}
     env[TRUSTED_ENV] = "1"
     source_root = str(Path(harness.__file__).resolve().parent.parent)  # this harness, not another install
-    env["PYTHONPATH"] = os.pathsep.join([source_root, *filter(None, [os.environ.get("PYTHONPATH")])])
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "harness.scoring.submit"],
+            [sys.executable, "-I", "-S", "-c", _BOOT, source_root, *_library_folders()],
             input=json.dumps(request, default=_plain), capture_output=True, text=True, env=env, check=False,
         )  # fmt: skip
     except OSError as exc:
@@ -52,6 +66,13 @@ def run_trusted(request: dict) -> dict:
             raise kind(reply["message"], reply.get("problems"), reply.get("problem_count"))
         raise kind(reply["message"])
     return reply["result"]
+
+
+def _library_folders() -> list[str]:
+    import sysconfig
+
+    found = sysconfig.get_paths()
+    return list(dict.fromkeys([found["purelib"], found["platlib"]]))
 
 
 def answer(work: Callable[[], dict]) -> int:
@@ -82,3 +103,10 @@ def _last_json(stdout: str) -> dict | None:
         if isinstance(reply, dict) and "ok" in reply:
             return reply
     return None
+
+
+def verify_trusted(root: Path, competition: str) -> tuple[int, list[str]]:
+    """(rows, findings) of :func:`harness.scoring.verify.verify_board`, worked out by the trusted process:
+    never in the process that asks, whose (plugin-touched) code recorded what it would check."""
+    reply = run_trusted({"task": "verify", "root": str(root), "competition": competition})
+    return int(reply["rows"]), [str(finding) for finding in reply["findings"]]

@@ -52,6 +52,7 @@ def verify_board(workspace: Workspace, competition: str) -> tuple[list[dict], li
     answers = load_answers(workspace, competition)
     rows = check_rows(read_rows(workspace.leaderboard_path(competition)), answers.metric_label, answers.manifest_sha256)
     findings = []
+    kept = _kept_files(workspace, competition, rows)
     for row in rows:
         where = f"line {row[LINE]} ({row.get('submission_id') or 'no submission id'})"
         if row[PROBLEM]:
@@ -61,6 +62,13 @@ def verify_board(workspace: Workspace, competition: str) -> tuple[list[dict], li
             path = stored_submission(workspace, competition, row)
         except BenchError as exc:
             findings.append(f"{where}: {exc}")
+            continue
+        sharing = [line for line in kept.get(path.resolve(), []) if line != row[LINE]]
+        if sharing:
+            findings.append(
+                f"{where}: its kept file {path.name} is also the kept file of line(s) "
+                f"{', '.join(map(str, sharing))}; each submission keeps its own copy"
+            )
             continue
         recorded, actual = row.get("submission_sha256", ""), sha256_file(path)
         if not recorded:
@@ -79,6 +87,20 @@ def verify_board(workspace: Workspace, competition: str) -> tuple[list[dict], li
         if differences:
             findings.append(f"{where}: {'; '.join(differences)}")
     return rows, findings
+
+
+def _kept_files(workspace: Workspace, competition: str, rows: list[dict]) -> dict[Path, list[int]]:
+    """Each kept file of a well-formed row, with the lines of every row that points at it."""
+    lines: dict[Path, list[int]] = {}
+    for row in rows:
+        if row[PROBLEM]:
+            continue
+        try:
+            path = stored_submission(workspace, competition, row).resolve()
+        except BenchError:
+            continue
+        lines.setdefault(path, []).append(row[LINE])
+    return lines
 
 
 def _differences(row: dict, rescored: dict) -> list[str]:
@@ -127,3 +149,18 @@ def _same(cell, value: float, abs_tol: float = 1e-9) -> bool:
         return math.isclose(float(cell), value, rel_tol=1e-5, abs_tol=abs_tol)
     except (TypeError, ValueError):
         return False
+
+
+def _trusted_main() -> int:
+    """The trusted process's side of ``--verify`` (see :func:`harness.scoring.trusted.verify_trusted`)."""
+    import sys
+
+    from harness.scoring.trusted import answer
+
+    request = json.load(sys.stdin)
+
+    def work() -> dict:
+        rows, findings = verify_board(Workspace(Path(request["root"])), request["competition"])
+        return {"rows": len(rows), "findings": findings}
+
+    return answer(work)

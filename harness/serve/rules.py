@@ -85,6 +85,40 @@ def final_ids(workspace: Workspace, spec: CompetitionSpec, board: list[dict[str,
     return counted
 
 
+def record_refused(workspace: Workspace, competition: str, participant: str, now: datetime | None = None) -> None:
+    """Count an upload that was refused as invalid: it cost the server the same work as a valid one, so it
+    uses one of today's submissions too (see :func:`refused_today`). One JSON line per refusal, appended."""
+    path = _refused_path(workspace, competition)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stamp = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"participant": participant, "time": stamp}) + "\n")
+
+
+def refused_today(workspace: Workspace, competition: str, participant: str, now: datetime | None = None) -> int:
+    """Invalid uploads ``participant`` made today (UTC); add to :func:`used_today` for the daily limit."""
+    path = _refused_path(workspace, competition)
+    today = (now or datetime.now(UTC)).astimezone(UTC).date().isoformat()
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return 0
+    count = 0
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("participant") == participant:
+            count += _utc_day(str(entry.get("time", ""))) == today
+    return count
+
+
+def _refused_path(workspace: Workspace, competition: str) -> Path:
+    digest = hashlib.sha256(competition.encode("utf-8")).hexdigest()[:32]
+    return serve_dir(workspace) / "refused" / f"{digest}.jsonl"
+
+
 def check_open(spec: CompetitionSpec, now: datetime | None = None) -> None:
     """Refuse an upload once the deadline has passed: late submissions would not count, so none is taken."""
     rules = Rules.of(spec)
