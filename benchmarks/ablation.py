@@ -44,11 +44,12 @@ ROWS = [
 
 
 def one_run(root: str, competition: str, method: str, sets: list[str], seed: int, name: str) -> tuple[float, float]:
-    from harness.pipeline import run
+    from harness.pipeline import RunRequest, resolve_run_config, run
     from harness.workspace import Workspace
 
     started = time.perf_counter()
-    result = run(Workspace.from_env(root), method, competition=competition, sets=sets, seed=seed, name=name)
+    cfg = resolve_run_config(method, competition=competition, sets=sets, seed=seed)
+    result = run(Workspace.from_env(root), RunRequest(cfg, name=name))
     print(
         f"{name} seed {seed}: public {float(result.row['public']):.4f} ({time.perf_counter() - started:.0f} s)",
         flush=True,

@@ -71,7 +71,7 @@ def synthetic_dataset(n: int, size: int, classes: int, seed: int = 0):
     def codes(i):  # 8-bit pixels, as CIFAR's: resident on the device
         return images[i], code_values(255.0)
 
-    return LabeledImages(ids, (3, size, size), np.arange(n), load, labels, list(range(classes)), codes=codes)
+    return LabeledImages(ids, (3, size, size), np.arange(n), load, labels, list(range(classes))).with_codes(codes)
 
 
 def training_config(model: str, batch: int, device: str):
@@ -174,8 +174,7 @@ def grey_dataset(n: int, size: int = 28, classes: int = 10, seed: int = 0):
         dataset.load,
         dataset.labels,
         dataset.class_names,
-        codes=dataset.codes,
-    )
+    ).with_codes(dataset.codes)
 
 
 def small_cnn_config(device: str, settings: dict | None = None):

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.data.shipped_plugins import builtin_root, is_shipped
 from harness.errors import ConfigError, PluginError
 from harness.hookspecs import Metric
 from harness.registry import Registry, did_you_mean
@@ -55,8 +56,6 @@ class MetricRef:
 def builtin_metrics() -> Registry:
     """The built-in metrics, loaded by importing ``plugins.metrics`` alone (the scorer's trusted set): only
     its shipped files, known by name and SHA-256 (harness.data.shipped_plugins), never a file dropped beside them."""
-    from harness.data.shipped_plugins import builtin_root, is_shipped
-
     registry = Registry("metrics")
     package = importlib.import_module(BUILTIN_METRICS_PACKAGE)
     for info in sorted(pkgutil.iter_modules(package.__path__, package.__name__ + "."), key=lambda i: i.name):

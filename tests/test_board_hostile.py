@@ -294,7 +294,7 @@ import harness.scoring.submit as submit
 from harness.workspace import Workspace
 
 submit.score = lambda *args: os.kill(os.getpid(), signal.SIGKILL)  # the copy made, no row yet
-submit.submit_here(Workspace(Path(sys.argv[1])), "toy", sys.argv[2], submission_id="killed")
+submit.submit(Workspace(Path(sys.argv[1])), "toy", sys.argv[2], submission_id="killed")
 """
 
 

@@ -8,13 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from harness.config import optim_config, train_config
 from harness.data.competition import LabeledImages, open_competition
 from harness.data.datasets import ArrayDataset
 from harness.errors import ConfigError
 from harness.pipeline import resolve_run_config, timed_search
 from harness.train.batching import auto_batch_size, resolve_batch_size
-from harness.train.embed import _InMemory, available_threads, embed_images
+from harness.train.embed import EmbedOptions, _InMemory, available_threads, embed_images
 from harness.train.loop import build_parts, build_sampler, on_device, train_one_epoch
 from harness.train.resident import DeviceImages, device_copy
 
@@ -28,8 +27,7 @@ def labeled(dataset: ArrayDataset) -> LabeledImages:
         dataset.load,
         dataset.labels,
         dataset.class_names,
-        codes=dataset.codes,
-    )
+    ).with_codes(dataset.codes)
 
 
 @pytest.mark.parametrize(
@@ -73,15 +71,14 @@ def test_float_pixels_held_in_memory_are_not_copied_on_the_cpu():
 
 @pytest.mark.parametrize("sets", [[], ["train.augment=true"], ["loss.name=triplet", "sampler.name=pk"]])
 def test_the_resident_and_host_paths_train_the_same_weights(workspace, sets):
-    cfg = resolve_run_config("softmax", "digits", sets=["train.batch_size=32", *sets], device="cpu")
-    tc, oc = train_config(cfg), optim_config(cfg)
+    cfg = resolve_run_config("softmax", competition="digits", sets=["train.batch_size=32", *sets], device="cpu")
     train = open_competition(workspace, "digits").train()
     results = []
     for images in (device_copy(train, torch.device("cpu"), 64), _InMemory(train, train.load(np.arange(len(train))))):
         torch.manual_seed(0)
-        parts = build_parts(cfg, tc, oc, images, torch.device("cpu"), seed=0)
+        parts = build_parts(cfg, images, torch.device("cpu"))
         parts.diagnostics.start_epoch()
-        losses = [train_one_epoch(parts, images, "cpu", tc, oc, None, f"epoch {e}") for e in range(2)]
+        losses = [train_one_epoch(parts, images, cfg, "cpu", None, f"epoch {e}") for e in range(2)]
         results.append((losses, parts.model.state_dict(), parts.diagnostics.record()))
     (losses_a, weights_a, census_a), (losses_b, weights_b, census_b) = results
     assert losses_a == losses_b and census_a == census_b and census_a
@@ -92,13 +89,12 @@ def test_the_resident_and_host_paths_train_the_same_weights(workspace, sets):
 def test_a_non_finite_loss_stops_training_with_one_clear_error(workspace):
     from harness.errors import TrainingError
 
-    cfg = resolve_run_config("softmax", "digits", sets=["optim.lr=1e30", "optim.name=sgd"], device="cpu")
-    tc, oc = train_config(cfg), optim_config(cfg)
+    cfg = resolve_run_config("softmax", competition="digits", sets=["optim.lr=1e30", "optim.name=sgd"], device="cpu")
     train = device_copy(open_competition(workspace, "digits").train(), torch.device("cpu"), 64)
-    parts = build_parts(cfg, tc, oc, train, torch.device("cpu"), seed=0)
+    parts = build_parts(cfg, train, torch.device("cpu"))
     with pytest.raises(TrainingError, match="training loss became"):
         for epoch in range(3):
-            train_one_epoch(parts, train, "cpu", tc, oc, None, f"epoch {epoch}")
+            train_one_epoch(parts, train, cfg, "cpu", None, f"epoch {epoch}")
 
 
 @pytest.mark.parametrize(
@@ -123,25 +119,25 @@ def test_auto_batch_size_per_device_in_p_by_k(device, shape, size, classes, k, e
 
 @pytest.mark.parametrize("method", ["triplet", "softmax", "mass-retrieval"])
 def test_batch_size_auto_gives_a_batch_its_sampler_accepts(workspace, method):
-    cfg = resolve_run_config(method, "digits", sets=["train.batch_size=auto"], device="cpu")
-    assert cfg["train"]["batch_size"] == "auto"
+    cfg = resolve_run_config(method, competition="digits", sets=["train.batch_size=auto"], device="cpu")
+    assert cfg.train.batch_size == "auto"
     train = open_competition(workspace, "digits").train()
-    tc = resolve_batch_size(cfg, train_config(cfg), train, torch.device("cpu"))
-    assert tc.batch_size == 32
-    assert len(build_sampler(cfg, train.labels, tc.batch_size, 0)) == len(train) // 32
+    resolved = resolve_batch_size(cfg, train, torch.device("cpu"))
+    assert resolved.train.batch_size == 32 and resolved.hash != cfg.hash
+    assert len(build_sampler(resolved, train.labels)) == len(train) // 32
 
 
 @pytest.mark.parametrize("value", ["big", "0", "-3"])
 def test_a_bad_batch_size_is_one_clear_config_error(value):
     with pytest.raises(ConfigError, match="train.batch_size"):
-        resolve_run_config("softmax", "digits", sets=[f"train.batch_size={value}"], device="cpu")
+        resolve_run_config("softmax", competition="digits", sets=[f"train.batch_size={value}"], device="cpu")
 
 
 def test_train_compile_accepts_its_modes_and_nothing_else():
-    cfg = resolve_run_config("softmax", "digits", sets=["train.compile=reduce-overhead"], device="cpu")
-    assert cfg["train"]["compile"] == "reduce-overhead"
+    cfg = resolve_run_config("softmax", competition="digits", sets=["train.compile=reduce-overhead"], device="cpu")
+    assert cfg.train.compile == "reduce-overhead"
     with pytest.raises(ConfigError, match="train.compile"):
-        resolve_run_config("softmax", "digits", sets=["train.compile=fast"], device="cpu")
+        resolve_run_config("softmax", competition="digits", sets=["train.compile=fast"], device="cpu")
 
 
 class ThreadSpy(torch.nn.Module):
@@ -166,7 +162,7 @@ def test_embedding_uses_every_thread_and_gives_the_count_back(as_resident):
     model, before = ThreadSpy(), torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        out = embed_images(model, source, torch.device("cpu"), batch_size=3)
+        out = embed_images(model, source, EmbedOptions(torch.device("cpu"), batch_size=3))
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)

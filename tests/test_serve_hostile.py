@@ -86,7 +86,7 @@ def test_a_slow_invalid_upload_does_not_hold_up_another(workspace, tmp_path, mon
 
     def slow_upload():
         try:
-            submit_module.submit_here(workspace, "open", slow, name="mallory")
+            submit_module.submit(workspace, "open", slow, name="mallory")
         except Exception as exc:  # the invalid file is refused, in its own time
             failures.append(exc)
 
@@ -95,7 +95,7 @@ def test_a_slow_invalid_upload_does_not_hold_up_another(workspace, tmp_path, mon
     assert validating.wait(30)
     started = time.monotonic()
     try:
-        result = submit_module.submit_here(workspace, "open", good, name="alice")
+        result = submit_module.submit(workspace, "open", good, name="alice")
         waited = time.monotonic() - started
     finally:
         release.set()
@@ -222,13 +222,13 @@ def test_a_killed_server_leaves_no_upload_behind(served):
 
 
 def test_a_killed_submit_leaves_its_staging_to_the_next(served, tmp_path):
-    from harness.scoring.submit import STAGING, submit_here
+    from harness.scoring.submit import STAGING, submit
 
     workspace, _, _ = served
     stale = workspace.root / STAGING / "999999999-dead"
     stale.mkdir(parents=True)
     (stale / "x.csv").write_bytes(b"x")
-    submit_here(workspace, "open", write_submission_file(workspace, "open", tmp_path / "s.csv"))
+    submit(workspace, "open", write_submission_file(workspace, "open", tmp_path / "s.csv"))
     assert not stale.exists() and not any((workspace.root / STAGING).iterdir())
 
 

@@ -229,12 +229,17 @@ class LabeledImages(Images):
 
     __slots__ = ("_codes", "class_names", "labels", "num_classes")
 
-    def __init__(self, ids, image_shape, indices, load, labels: np.ndarray, class_names: list[str], codes=None):
+    def __init__(self, ids, image_shape, indices, load, labels: np.ndarray, class_names: list[str]):
         super().__init__(ids, image_shape, indices, load)
         self.labels = np.asarray(labels, dtype=np.int64)
         self.class_names = list(class_names)
         self.num_classes = len(self.class_names)
-        self._codes = codes  # the dataset's ``codes(indices)`` when it holds 8-bit pixels (see ArrayDataset.codes)
+        self._codes = None
+
+    def with_codes(self, codes) -> LabeledImages:
+        """These items with the dataset's ``codes(indices)``, where it holds 8-bit pixels (see ArrayDataset.codes)."""
+        self._codes = codes
+        return self
 
     def codes(self, positions) -> tuple[np.ndarray, np.ndarray] | None:
         """``(uint8 (n, C, H, W), values)`` with ``values[codes]`` == ``load(positions)``; None if not 8-bit."""
@@ -278,8 +283,8 @@ class Competition:
         labels = np.argsort(classes)[np.searchsorted(np.sort(classes), original)]
         names = [self._dataset.class_names[c] for c in classes.tolist()]
         ids = self._manifest.ids[rows].tolist()
-        codes = getattr(self._dataset, "codes", None)
-        return LabeledImages(ids, self.image_shape, self._indices[rows], self._dataset.load, labels, names, codes)
+        images = LabeledImages(ids, self.image_shape, self._indices[rows], self._dataset.load, labels, names)
+        return images.with_codes(getattr(self._dataset, "codes", None))
 
     def train(self) -> LabeledImages:
         return self._labeled("train")

@@ -27,6 +27,7 @@ from harness.scoring.budget import group_budget
 from harness.scoring.scorer import bootstrap_ci
 from harness.scoring.statistics import SeedSummary, rank_bands, summarise_seeds
 from harness.scoring.submission import read_submission
+from harness.workspace import check_name
 
 
 def group_id(config_hash: str, git_commit: str) -> str:
@@ -43,8 +44,6 @@ def check_declared_group(rows: list[dict[str, Any]], name: str, seed: Any) -> st
     A declared group never mixes with runs bench made (their ids have group_id's shape) nor with a row
     that did not declare it (a lone submission's group is its id), and holds each seed once.
     """
-    from harness.workspace import check_name
-
     check_name(name, "group name")
     if _MADE_BY_BENCH.match(name):
         raise LeaderboardError(f"group name {name!r} has the shape of a group bench makes (<config hash>-<commit>)")

@@ -97,7 +97,7 @@ def submit(
     env = fields.pop("env", None) or environment()
     _check_new(board, submission_id)
     if fields.get("group") and fields.get("config_hash"):
-        raise ValueError("a run with a config hash is grouped by it; only submitted files declare a group")
+        raise BenchError("a run with a config hash is grouped by it; only submitted files declare a group")
     _check_declared_group(board, fields)  # before scoring, for a quick answer; again under the lock
     in_place = destination.exists() and destination.samefile(source)  # bench run wrote it there
     stage = staging_dir(workspace, submission_id)

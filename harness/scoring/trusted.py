@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -69,8 +70,6 @@ def run_trusted(request: dict) -> dict:
 
 
 def _library_folders() -> list[str]:
-    import sysconfig
-
     found = sysconfig.get_paths()
     return list(dict.fromkeys([found["purelib"], found["platlib"]]))
 

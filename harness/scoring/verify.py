@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 from pathlib import Path
 
 from harness.errors import BenchError, SubmissionError
@@ -18,6 +19,7 @@ from harness.scoring.answers import load_answers
 from harness.scoring.leaderboard import LINE, PROBLEM, check_rows, read_rows
 from harness.scoring.scorer import score
 from harness.scoring.submission import validate_submission
+from harness.scoring.trusted import answer
 from harness.workspace import Workspace, check_name
 
 
@@ -153,10 +155,6 @@ def _same(cell, value: float, abs_tol: float = 1e-9) -> bool:
 
 def _trusted_main() -> int:
     """The trusted process's side of ``--verify`` (see :func:`harness.scoring.trusted.verify_trusted`)."""
-    import sys
-
-    from harness.scoring.trusted import answer
-
     request = json.load(sys.stdin)
 
     def work() -> dict:
