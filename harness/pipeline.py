@@ -145,7 +145,7 @@ def run_on_device(
 ) -> RunResult:
     """``run`` once the config is resolved and the device (this rank's) chosen; ``nproc`` ranks train."""
     from harness.data.competition import open_competition
-    from harness.scoring.submission import submission_suffix, write_ranked
+    from harness.scoring.submission import submission_suffix
     from harness.train.devices import cpu_threads, deterministic
     from harness.train.loop import fit
 
@@ -178,7 +178,7 @@ def run_on_device(
             result = fit(cfg, comp, torch_device, on_epoch=on_epoch, progress=progress)
             save_weights(result.model, run_dir)
             search = embed_and_search(result.model, comp, cfg, torch_device, progress)
-            path = write_ranked(destination, search.query_ids, search.gallery_ids, search.ranked)
+            path = write_submission(destination, search, run_dir, submission_id)
             log.info("submission written to %s (search %.3f ms/query)", path, search.ms_per_query)
             write_json(
                 run_dir / "metrics.json",
@@ -284,6 +284,24 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
         handle.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
+class RunKept(BenchError):
+    """A run that trained but could not be finished: :func:`discard_on_error` keeps its folder."""
+
+
+def write_submission(destination: Path, search: SearchResult, run_dir: Path, submission_id: str) -> Path:
+    """Write the run's submission file; if the disk cannot take it (full, read-only, a quota), the trained
+    run (weights, config, log) is kept, and the error names both paths."""
+    from harness.scoring.submission import write_ranked
+
+    try:
+        return write_ranked(destination, search.query_ids, search.gallery_ids, search.ranked)
+    except OSError as exc:
+        raise RunKept(
+            f"run {submission_id} trained, but its submission {destination} could not be written "
+            f"({exc.strerror or exc}); its weights and config are kept in {run_dir}: free some space and run it again"
+        ) from None
+
+
 def record_or_keep(workspace, competition: str, path: Path, run_dir: Path, name: str, fields: dict, submission_id: str):
     """Submit a trained run's file; if only recording fails (a full disk, a read-only leaderboard, a
     locked board), the weights and the submission are kept and the error says how to submit them."""
@@ -322,6 +340,8 @@ def discard_on_error(run_dir: Path, submission: Path | None = None):
     download, a crash, Ctrl-C) leaves neither a run folder nor a submission file behind."""
     try:
         yield
+    except RunKept:
+        raise
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
         if submission is not None:
