@@ -1,12 +1,14 @@
 """Images per second of bench's training loop next to a plain PyTorch loop on the same model,
 data and batch size.
 
-    python benchmarks/train_overhead.py [--method hashnet] [--epochs 10] [--set k=v ...]
+    python benchmarks/train_overhead.py [--method hashnet] [--epochs 10] [--repeat 5] [--set k=v ...]
 
 bench's number is ``fit()`` as ``bench run`` calls it: sampler, epoch hooks, the loss term(s),
 cosine schedule, and one val evaluation at the end (model selection), timed from start to finish.
 The plain loop holds the train set in one tensor and shuffles it with ``torch.randperm``.
-Both use the method's thread count and seed. Runs in a temporary workspace.
+Both use the method's thread count and seed. Runs in a temporary workspace. The two loops run in turn
+``--repeat`` times and the median of the pairs' ratios is printed: on a shared machine the speed swings
+several-fold within a minute, and a pair run back to back sees nearly the same machine.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ def main() -> None:
     parser.add_argument("--method", default="hashnet")
     parser.add_argument("--competition", default="digits")
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=5, help="pairs of runs (plain, then bench); the median ratio")
     parser.add_argument("--set", dest="sets", action="append", default=[])
     args = parser.parse_args()
 
@@ -76,18 +79,24 @@ def main() -> None:
             torch.set_num_threads(cfg["train"]["threads"])
         competition = open_competition(Workspace(os.path.realpath(root)), cfg["competition"])
         train_size, batch = len(competition.train()), cfg["train"]["batch_size"]
-        plain_seconds, plain_images = plain_loop(cfg, competition)
-        bench_seconds = bench_fit(cfg, competition)
         bench_images = args.epochs * len(build_sampler(cfg, competition.train().labels, batch, cfg["seed"])) * batch
+        pairs = []
+        for _ in range(max(1, args.repeat)):
+            plain_seconds, plain_images = plain_loop(cfg, competition)
+            bench_seconds = bench_fit(cfg, competition)
+            pairs.append((bench_images / bench_seconds, plain_images / plain_seconds))
 
-    bench_rate, plain_rate = bench_images / bench_seconds, plain_images / plain_seconds
+    ratios = sorted(bench / plain for bench, plain in pairs)
+    bench_rate = float(np.median([bench for bench, _ in pairs]))
+    plain_rate = float(np.median([plain for _, plain in pairs]))
     print(
         f"{args.method} on {args.competition}: {args.epochs} epochs, batch {batch}, "
-        f"{torch.get_num_threads()} thread(s), {train_size} train images"
+        f"{torch.get_num_threads()} thread(s), {train_size} train images, {len(pairs)} pair(s)"
     )
-    print(f"  bench fit()         {bench_rate:10.0f} images/s  ({bench_seconds:.2f} s, with setup and 1 val pass)")
-    print(f"  plain PyTorch loop  {plain_rate:10.0f} images/s  ({plain_seconds:.2f} s)")
-    print(f"  ratio bench/plain   {bench_rate / plain_rate:10.2f}")
+    print(f"  bench fit()         {bench_rate:10.0f} images/s  (median; with setup and 1 val pass)")
+    print(f"  plain PyTorch loop  {plain_rate:10.0f} images/s  (median)")
+    spread = ", ".join(f"{r:.2f}" for r in ratios)
+    print(f"  ratio bench/plain   {float(np.median(ratios)):10.2f}  (median of the pairs: {spread})")
 
 
 if __name__ == "__main__":

@@ -47,12 +47,12 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     epochs: int = 10  # 0 = no training: the model as built is embedded and searched (the pixels floor)
-    batch_size: int = 64
+    batch_size: int | str = 64  # or "auto": a batch for the device, in the sampler's P x K (harness.train.batching)
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     amp: bool = True  # mixed precision on cuda: bfloat16 where the GPU supports it, else float16 with a grad scaler
     deterministic: bool = True  # deterministic kernels; false lets cuDNN/TF32 pick faster, nondeterministic ones
     channels_last: bool = False  # NHWC images and weights (faster convolutions on tensor-core GPUs)
-    compile: bool = False  # torch.compile the model; falls back to eager mode with a warning
+    compile: bool | str = False  # torch.compile the model (or a mode: reduce-overhead = CUDA graphs, max-autotune)
     gather_embeddings: bool = True  # with several processes, in-batch losses see every rank's batch
     patience: int = 0  # val evaluations without improvement before stopping; 0 = never stop early
     eval_every: int = 1
@@ -69,6 +69,12 @@ class TrainConfig:
 
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
+# words a numeric or boolean setting also accepts
+WORD_VALUES = {
+    ("train", "batch_size", "auto"),
+    ("train", "compile", "reduce-overhead"),
+    ("train", "compile", "max-autotune"),
+}
 SCHEDULES = ("cosine", "constant")
 
 HARNESS_SECTIONS: dict[str, type] = {"optim": OptimConfig, "train": TrainConfig}
@@ -180,6 +186,8 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         for key, value in given.items():
             if key not in fields:
                 raise ConfigError(f"unknown setting {section}.{key}.{did_you_mean(key, list(fields))}")
+            if isinstance(value, str) and (section, key, value) in WORD_VALUES:
+                continue
             given[key] = _check_type(f"{section}.{key}", value, type(fields[key].default))
         out[section] = dataclasses.asdict(dc(**given))
     for key, typ in TOP_LEVEL_SCALARS.items():
@@ -236,8 +244,12 @@ def check_values(cfg: dict[str, Any]) -> None:
         if getattr(oc, key) < 0:
             problems.append(f"optim.{key} cannot be negative but got {getattr(oc, key)}")
     for key in ("batch_size", "eval_every", "embed_batch_size"):
-        if getattr(tc, key) < 1:
-            problems.append(f"train.{key} must be at least 1 but got {getattr(tc, key)}")
+        value = getattr(tc, key)
+        if isinstance(value, str):
+            if ("train", key, value) not in WORD_VALUES:
+                problems.append(f"train.{key} must be a whole number, got {value!r}")
+        elif value < 1:
+            problems.append(f"train.{key} must be at least 1 but got {value}")
     if tc.transforms not in ("auto", "on", "off"):
         problems.append(f"train.transforms must be one of auto, on, off, got {tc.transforms!r}")
     if not 0 < tc.crop_scale <= 1:

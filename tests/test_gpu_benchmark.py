@@ -61,3 +61,28 @@ def test_training_check_runs_bench_and_plain_loops_with_amp_and_channels_last(gp
 def test_hashnet_check_runs_bench_end_to_end(gpu, isolated_workspace):
     result = gpu.hashnet_end_to_end(isolated_workspace, "cpu", sets=["train.epochs=1"])
     assert 0.0 <= result["public"] <= 1.0 and result["seconds"] > 0
+
+
+def test_small_cnn_check_compares_bench_and_plain_loops_on_grey_8bit_images(gpu):
+    rows = gpu.small_cnn_loops("cpu", n=128, variants=[("batch 32", {"train.batch_size": 32})], size=8)
+    assert [row["setting"] for row in rows] == ["batch 32"] and rows[0]["batch"] == 32
+    assert rows[0]["bench"] > 0 and rows[0]["plain"] > 0
+    assert rows[0]["ratio"] == pytest.approx(rows[0]["bench"] / rows[0]["plain"])
+    train = gpu.grey_dataset(8)
+    assert train.codes([0])[0].dtype == np.uint8 and train.image_shape == (3, 28, 28)
+
+
+def test_speed_settings_are_measured_on_cuda_only(gpu):
+    assert [label for label, _ in gpu.small_cnn_variants("cpu")] == ["batch 32", "batch auto"]
+    on_cuda = dict(gpu.small_cnn_variants("cuda"))
+    assert on_cuda["auto, compile=reduce-overhead"]["train.compile"] == "reduce-overhead"
+
+
+def test_fashion_check_skips_with_a_reason_where_the_competition_is_absent(gpu, isolated_workspace):
+    rows, skipped = gpu.fashion_end_to_end(isolated_workspace, "cpu", competition="no-such-competition")
+    assert rows == [] and "no-such-competition is not available here" in skipped
+
+
+def test_the_table_aligns_its_columns(gpu):
+    lines = gpu.table([{"a": "x", "b": 1234.5}, {"a": "longer", "b": 2.0}], [("a", "name", ""), ("b", "rate", ",.0f")])
+    assert lines == ["  name   rate", "     x  1,234", "longer      2"]

@@ -235,13 +235,21 @@ class Images:
 class LabeledImages(Images):
     """Train or val items: ids, pixels and labels (contiguous 0..num_classes-1 over train's classes)."""
 
-    __slots__ = ("class_names", "labels", "num_classes")
+    __slots__ = ("_codes", "class_names", "labels", "num_classes")
 
-    def __init__(self, ids, image_shape, indices, load, labels: np.ndarray, class_names: list[str]):
+    def __init__(self, ids, image_shape, indices, load, labels: np.ndarray, class_names: list[str], codes=None):
         super().__init__(ids, image_shape, indices, load)
         self.labels = np.asarray(labels, dtype=np.int64)
         self.class_names = list(class_names)
         self.num_classes = len(self.class_names)
+        self._codes = codes  # the dataset's ``codes(indices)`` when it holds 8-bit pixels (see ArrayDataset.codes)
+
+    def codes(self, positions) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(uint8 (n, C, H, W), values)`` with ``values[codes]`` == ``load(positions)``; None if not 8-bit."""
+        if self._codes is None:
+            return None
+        pos = np.asarray(positions, dtype=np.int64).reshape(-1)
+        return self._codes(self._indices[pos])
 
 
 class Competition:
@@ -278,7 +286,8 @@ class Competition:
         labels = np.argsort(classes)[np.searchsorted(np.sort(classes), original)]
         names = [self._dataset.class_names[c] for c in classes.tolist()]
         ids = self._manifest.ids[rows].tolist()
-        return LabeledImages(ids, self.image_shape, self._indices[rows], self._dataset.load, labels, names)
+        codes = getattr(self._dataset, "codes", None)
+        return LabeledImages(ids, self.image_shape, self._indices[rows], self._dataset.load, labels, names, codes)
 
     def train(self) -> LabeledImages:
         return self._labeled("train")

@@ -71,6 +71,33 @@ def to_chw_float(images: np.ndarray, scale: float = 255.0) -> np.ndarray:
     return np.clip(arr / np.float32(scale), 0.0, 1.0).astype(np.float32, copy=False)
 
 
+def code_values(scale: float = 255.0) -> np.ndarray:
+    """float32 (256,): the pixel value of each 8-bit code, exactly what :func:`to_chw_float` makes of it."""
+    return np.clip(np.arange(256, dtype=np.float32) / np.float32(scale), 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def to_nchw_codes(images: np.ndarray) -> np.ndarray:
+    """8-bit images in any layout :func:`to_chw_float` accepts -> uint8 (n, C, H, W), C = 1 or 3 (not widened)."""
+    arr = np.asarray(images)
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    elif arr.ndim == 4 and arr.shape[-1] in (1, 3) and arr.shape[1] not in (1, 3):
+        arr = arr.transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(arr, dtype=np.uint8)
+
+
+def holds_8bit(images: np.ndarray) -> bool:
+    """Whether every pixel is a whole number in 0..255 (uint8 files, or digits' 0..16 as floats)."""
+    arr = np.asarray(images)
+    if arr.dtype == np.uint8:
+        return True
+    if arr.size == 0 or arr.dtype.kind not in "uif":
+        return False
+    if arr.min() < 0 or arr.max() > 255:
+        return False
+    return arr.dtype.kind != "f" or bool(np.all(arr == np.rint(arr)))
+
+
 def check_labels(labels: Sequence[int], item_names: Sequence[str], class_names: Sequence[str]) -> np.ndarray:
     """Validate the three together; returns labels as int64."""
     arr = np.asarray(labels, dtype=np.int64).reshape(-1)
@@ -99,12 +126,22 @@ class ArrayDataset(ImageDataset):
         self.item_names = [str(n) for n in item_names]
         self.labels = check_labels(labels, self.item_names, self.class_names)
         self.image_shape = tuple(to_chw_float(images[:1], scale).shape[1:])  # type: ignore[assignment]
+        self._8bit: bool | None = None
 
     def _load(self, indices: np.ndarray) -> np.ndarray:
         return to_chw_float(self.images[indices], self.scale)
 
     def pixels(self) -> ArrayPixels:
         return ArrayPixels(self.images, self.scale)
+
+    def codes(self, indices) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(uint8 (n, C, H, W), code_values)`` for 8-bit images, so that ``values[codes]`` (channels widened to
+        3) is exactly ``load(indices)``; None when the images are not 8-bit. Training keeps these on its device."""
+        if self._8bit is None:
+            self._8bit = holds_8bit(self.images)
+        if not self._8bit:
+            return None
+        return to_nchw_codes(self.images[np.asarray(indices, dtype=np.int64)]), code_values(self.scale)
 
 
 class ArrayPixels:

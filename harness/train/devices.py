@@ -149,16 +149,19 @@ def memory_format(channels_last: bool) -> torch.memory_format:
 class CompiledOrEager(torch.nn.Module):
     """``train.compile``: the module through ``torch.compile``; if compiling fails, the module as it is, with a warning.
 
+    ``mode="reduce-overhead"`` replays CUDA graphs (no per-kernel launch cost: small models on big GPUs).
+
     ``torch.compile`` compiles lazily, so failures (no C++ compiler, an unsupported operation) show up at
     the first call: that call falls back to eager mode and every later call stays there.
     """
 
-    def __init__(self, module: torch.nn.Module, backend: str = "inductor"):
+    def __init__(self, module: torch.nn.Module, backend: str = "inductor", mode: str | None = None):
         super().__init__()
         self.module = module
         self._set_compiled(None)
         try:
-            self._set_compiled(torch.compile(module, backend=backend))
+            modes = {"mode": mode} if mode else {}
+            self._set_compiled(torch.compile(module, backend=backend, **modes))
         except Exception as exc:  # torch.compile refuses up front on some platforms (old Python, Windows)
             self._fall_back(exc)
 

@@ -1,6 +1,7 @@
 """Training diagnostics the seed documents ask for, recorded per epoch in the run's history.
 
-- Triplet census: of every (anchor, positive, negative) triplet in the training batches, the share that is
+- Triplet census: of every (anchor, positive, negative) triplet in the training batches (up to 64 evenly
+  spread batches per epoch: ``loop.CENSUS_BATCHES``), the share that is
   easy (d(a,n) > d(a,p) + margin: no gradient), semi-hard (d(a,p) < d(a,n) <= d(a,p) + margin) or hard
   (d(a,n) <= d(a,p)), FaceNet's definitions; distances and margin are the loss's (``loss.distance`` and
   ``loss.margin`` when its config has them, else euclidean and 0.2). With a loss that gives per-sample
@@ -14,6 +15,7 @@ Everything here is measured on detached tensors and never changes what the model
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -21,12 +23,20 @@ import torch
 
 DEFAULT_MARGIN = 0.2
 STABILITY_K = 10
-ANCHOR_BLOCK = 64
 
 
 def triplet_counts(embeddings: torch.Tensor, labels: torch.Tensor, margin: float, distance: str = "euclidean"):
     """``[easy, semihard, hard]`` counts over all triplets (a, p, n), a != p, label(a) == label(p) != label(n)."""
-    x = torch.as_tensor(embeddings).detach().float()
+    return triplet_count_tensor(torch.as_tensor(embeddings), labels, margin, distance).cpu().numpy()
+
+
+def triplet_count_tensor(embeddings: torch.Tensor, labels, margin: float, distance: str = "euclidean") -> torch.Tensor:
+    """:func:`triplet_counts` as an int64 tensor on the embeddings' device (nothing is read back).
+
+    Each anchor's negative distances are sorted once; a positive's hard and within-margin negatives are then
+    two binary searches: O(B^2 log B) instead of a (B, B, B) comparison.
+    """
+    x = embeddings.detach().float()
     labels = torch.as_tensor(labels, device=x.device).reshape(-1)
     if distance == "cosine":
         x = torch.nn.functional.normalize(x, dim=1)
@@ -35,19 +45,19 @@ def triplet_counts(embeddings: torch.Tensor, labels: torch.Tensor, margin: float
         d = torch.cdist(x, x)
     same = labels[:, None] == labels[None, :]
     positive = same & ~torch.eye(len(labels), dtype=torch.bool, device=x.device)
-    counts = torch.zeros(3, dtype=torch.int64)
-    for start in range(0, len(labels), ANCHOR_BLOCK):  # (block, B, B) at a time: memory stays bounded
-        rows = slice(start, start + ANCHOR_BLOCK)
-        gap = d[rows, None, :] - d[rows, :, None]  # [a, p, n] = d(a, n) - d(a, p)
-        valid = positive[rows, :, None] & ~same[rows, None, :]
-        hard = valid & (gap <= 0)
-        easy = valid & (gap > margin)
-        counts += torch.stack([easy.sum(), valid.sum() - easy.sum() - hard.sum(), hard.sum()]).cpu()
-    return counts.numpy()
+    negatives = torch.where(same, torch.full_like(d, math.inf), d).sort(dim=1).values.contiguous()
+    at_most = torch.searchsorted(negatives, d.contiguous(), right=True)  # negatives with d(a, n) <= d(a, p)
+    within = torch.searchsorted(negatives, (d + margin).contiguous(), right=True)  # d(a, n) <= d(a, p) + margin
+    valid = (positive.sum(dim=1) * (~same).sum(dim=1)).sum()
+    hard = (at_most * positive).sum()
+    not_easy = (within * positive).sum()
+    return torch.stack([valid - not_easy, not_easy - hard, hard]).to(torch.int64)
 
 
 class EpochDiagnostics:
-    """Accumulates the triplet census of one epoch's batches; ``record()`` gives the history fields."""
+    """Accumulates the triplet census of one epoch's batches; ``record()`` gives the history fields.
+
+    Counts stay on the training device until ``record()``: observing a batch never waits for the device."""
 
     def __init__(self, cfg: dict[str, Any]):
         loss = cfg.get("loss", {})
@@ -57,25 +67,34 @@ class EpochDiagnostics:
         self.start_epoch()
 
     def start_epoch(self) -> None:
-        self.counts = np.zeros(3, dtype=np.int64)
-        self.zero, self.samples = 0, 0
+        self.counts: torch.Tensor | None = None
+        self.zero: torch.Tensor | None = None
+        self.samples: torch.Tensor | None = None
 
-    def observe(self, embeddings: torch.Tensor, labels: torch.Tensor, per_sample: np.ndarray | None) -> None:
-        """One training batch, with the loss's per-sample values when it gives them (else None)."""
+    def observe(self, embeddings: torch.Tensor, labels: torch.Tensor, per_sample=None) -> None:
+        """One training batch, with the loss's per-sample values (tensor or array) when it gives them (else None)."""
         with torch.no_grad():
-            self.counts += triplet_counts(embeddings.detach().float(), labels.detach(), self.margin, self.distance)
-        if per_sample is not None and np.isfinite(per_sample).all():
-            self.zero += int((per_sample == 0).sum())
-            self.samples += len(per_sample)
+            counts = triplet_count_tensor(embeddings, labels.detach(), self.margin, self.distance)
+            self.counts = counts if self.counts is None else self.counts + counts
+            if per_sample is None:
+                return
+            values = torch.as_tensor(per_sample).detach()
+            finite = torch.isfinite(values).all()
+            zero = torch.where(finite, (values == 0).sum(), 0)
+            samples = torch.where(finite, values.numel(), 0)
+            self.zero = zero if self.zero is None else self.zero + zero
+            self.samples = samples if self.samples is None else self.samples + samples
 
     def record(self) -> dict[str, float]:
-        total = int(self.counts.sum())
         out: dict[str, float] = {}
+        counts = np.zeros(3, dtype=np.int64) if self.counts is None else self.counts.cpu().numpy()
+        total = int(counts.sum())
         if total:
-            easy, semihard, hard = (round(float(c) / total, 6) for c in self.counts)
+            easy, semihard, hard = (round(float(c) / total, 6) for c in counts)
             out.update(easy_triplets=easy, semihard_triplets=semihard, hard_triplets=hard)
-        if self.samples:
-            out["zero_loss_samples"] = round(self.zero / self.samples, 6)
+        samples = 0 if self.samples is None else int(self.samples)
+        if samples:
+            out["zero_loss_samples"] = round(int(self.zero) / samples, 6)
         return out
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.train.devices import autocast
+from harness.train.devices import autocast, cpu_threads
 
 
 @torch.no_grad()
@@ -27,9 +27,14 @@ def embed_images(
 
     ``relaxed=False`` gives what the indexer receives (``model.embed``: ±1 codes for a hash head);
     ``relaxed=True`` gives the training-time output (``model.forward``), e.g. for hard-negative mining.
-    Files are decoded by ``workers`` processes (see :func:`loader_workers`: some by default on CUDA)
-    into pinned memory when the device is CUDA, so the copy overlaps the next batch's decoding.
+    A set resident on the device (:class:`~harness.train.resident.DeviceImages`) is gathered there; files are
+    decoded by ``workers`` processes (see :func:`loader_workers`: some by default on CUDA) into pinned memory
+    when the device is CUDA, so the copy overlaps the next batch's decoding. On the CPU every available
+    thread embeds, whatever ``train.threads`` says (the count is restored afterwards). The embeddings stay
+    on the device until the last batch: one copy back, no wait per batch.
     """
+    from harness.train.resident import DeviceImages
+
     was_training = model.training
     model.eval()
     device = torch.device(device)
@@ -38,21 +43,39 @@ def embed_images(
     chunks = []
     batches = [np.arange(start, min(start + batch_size, total)) for start in range(0, total, batch_size)]
     try:
-        loaded = load_batches(images, batches, loader_workers(workers, device, images), device.type == "cuda")
-        for positions, pixels in loaded:
-            batch = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32)).to(device, non_blocking=True)
-            with autocast(device, amp):
-                out = model(batch) if relaxed else model.embed(batch)
-            chunks.append(out.float().cpu().numpy())
-            if task is not None:
-                progress.advance(task, len(positions))
+        with cpu_threads(available_threads() if device.type == "cpu" else 0):
+            if isinstance(images, DeviceImages):
+                index = torch.arange(total, device=device)
+                loaded = ((positions, images.gather(index[positions[0] : positions[-1] + 1])) for positions in batches)
+            else:
+                pinned = load_batches(images, batches, loader_workers(workers, device, images), device.type == "cuda")
+                loaded = ((positions, as_device_batch(pixels, device)) for positions, pixels in pinned)
+            for positions, batch in loaded:
+                with autocast(device, amp):
+                    out = model(batch) if relaxed else model.embed(batch)
+                chunks.append(out.float())
+                if task is not None:
+                    progress.advance(task, len(positions))
+            embeddings = torch.cat(chunks).cpu().numpy() if chunks else None
     finally:
         if task is not None:
             progress.remove_task(task)
         model.train(was_training)
-    if not chunks:
+    if embeddings is None:
         return np.zeros((0, getattr(model, "out_dim", 0)), dtype=np.float32)
-    return np.concatenate(chunks).astype(np.float32, copy=False)
+    return embeddings.astype(np.float32, copy=False)
+
+
+def as_device_batch(pixels: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32)).to(device, non_blocking=True)
+
+
+def available_threads() -> int:
+    """The CPU threads this process may use (its affinity mask, where the platform has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
 
 
 def loader_workers(requested: int, device: Any, images: Any) -> int:

@@ -24,6 +24,7 @@ from harness.config import OptimConfig, TrainConfig, check_values, optim_config,
 from harness.errors import ConfigError, TrainingError
 from harness.hookspecs import EpochAware, FeedbackSampler, PerSampleLoss, RefreshableSampler
 from harness.train import distributed
+from harness.train.batching import resolve_batch_size
 from harness.train.devices import (
     CompiledOrEager,
     autocast,
@@ -37,10 +38,12 @@ from harness.train.devices import (
 from harness.train.diagnostics import EpochDiagnostics, NeighbourStability
 from harness.train.embed import embed_images, in_memory, load_batches, loader_workers
 from harness.train.model import RetrievalModel, build_model, settings
+from harness.train.resident import DeviceImages, device_copy, epoch_positions
 from harness.train.transforms import train_transform
 from harness.train.validation import leave_one_out, mean_leave_one_out_score
 
 log = logging.getLogger("bench.train")
+CENSUS_BATCHES = 64  # batches per epoch the diagnostics measure: a share, not a sum, so a sample suffices
 
 
 @dataclass
@@ -71,11 +74,12 @@ def fit(
     started = time.perf_counter()
     with deterministic(device, tc.deterministic), cpu_threads(tc.threads):
         seed_everything(seed)
-        train = in_memory(competition.train(), tc.preload_mb)
-        val = in_memory(competition.val(), tc.preload_mb)
+        train = on_device(competition.train(), device, tc.preload_mb)
+        val = on_device(competition.val(), device, tc.preload_mb)
         metric, k = competition.spec.metric, int(competition.spec.k)
         if tc.epochs == 0:
             return untrained(cfg, train, val, metric, k, device, tc, started)
+        tc = resolve_batch_size(cfg, tc, train, device)
         parts = build_parts(cfg, tc, oc, train, device, seed)
         parts.transform = train_transform(tc, train.image_shape, bool(getattr(competition, "photos", False)))
         log.info(
@@ -124,6 +128,13 @@ def fit(
         best.restore(parts.model)
     parts.model.eval()
     return TrainResult(parts.model, best.score, history, round(time.perf_counter() - started, 3), best.epoch)
+
+
+def on_device(images, device: torch.device, limit_mb: int):
+    """A set under ``limit_mb`` lives on the training device (:mod:`harness.train.resident`); a larger one is
+    read from its files batch by batch (DataLoader workers on CUDA)."""
+    copy = device_copy(images, device, limit_mb)
+    return copy if copy is not None else in_memory(images, limit_mb)
 
 
 def untrained(cfg, train, val, metric: str, k: int, device, tc: TrainConfig, started: float) -> TrainResult:
@@ -205,7 +216,8 @@ def build_parts(cfg, tc: TrainConfig, oc: OptimConfig, train, device, seed: int)
     scheduler = build_scheduler(oc, optimizer, tc.epochs * max(1, len(sampler)))
     trainer = distributed.wrap_model(model, device)
     if tc.compile:
-        trainer = CompiledOrEager(trainer)
+        modes = {"mode": tc.compile} if isinstance(tc.compile, str) else {}
+        trainer = CompiledOrEager(trainer, **modes)
     generator = torch.Generator().manual_seed(distributed.rank_seed(seed))
     scaler = grad_scaler(device, tc.amp)
     return TrainingParts(
@@ -278,37 +290,65 @@ def build_scheduler(oc: OptimConfig, optimizer, steps: int):
 
 # -- one epoch -------------------------------------------------------------------------------
 def train_one_epoch(parts: TrainingParts, train, device, tc: TrainConfig, oc: OptimConfig, progress, label) -> float:
-    """One pass over the sampler's batches; the mean training loss per image."""
+    """One pass over the sampler's batches; the mean training loss per image.
+
+    Nothing waits for the device: losses are summed there and read once, at the end of the epoch (on the
+    CPU, where reading costs nothing, a non-finite loss still stops the epoch at its step).
+    """
     parts.model.train()
+    device = torch.device(device)
     batches = [np.asarray(batch, dtype=np.int64) for batch in parts.sampler]
     task = progress.add_task(label, total=len(batches)) if progress is not None else None
-    total, count = 0.0, 0
-    workers, pin = loader_workers(tc.num_workers, device, train), torch.device(device).type == "cuda"
-    for positions, pixels in load_batches(train, batches, workers, pin):
-        images = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))
+    fmt = memory_format(tc.channels_last)
+    total = torch.zeros((), dtype=torch.float32 if device.type == "mps" else torch.float64, device=device)
+    count = 0
+    census_every = max(1, math.ceil(len(batches) / CENSUS_BATCHES))
+    for step, (positions, images, labels) in enumerate(epoch_batches(train, batches, device, tc)):
         if tc.augment:
             images = random_shift(images, parts.generator)
         if parts.transform is not None:
             images = parts.transform(images)
-        images = images.to(device, non_blocking=True, memory_format=memory_format(tc.channels_last))
-        labels = torch.from_numpy(np.asarray(train.labels)[positions]).to(device)
+        images = images.contiguous(memory_format=fmt)
         with autocast(device, tc.amp):
             embeddings = parts.forward(images)
-        loss = step_loss(parts, positions, embeddings.float(), labels, tc)
-        if not torch.isfinite(loss):
+        loss = step_loss(parts, positions, embeddings.float(), labels, tc, census=step % census_every == 0)
+        if device.type == "cpu" and not torch.isfinite(loss):
             raise TrainingError(f"the training loss became {loss.item()} ({label}); try a lower optim.lr")
         optimize(parts, loss, oc)
-        total += float(loss.detach()) * len(positions)
+        total += loss.detach().to(total.dtype) * len(positions)
         count += len(positions)
         if task is not None:
             progress.advance(task)
     if task is not None:
         progress.remove_task(task)
-    return total / max(count, 1)
+    mean = float(total) / max(count, 1)
+    if not math.isfinite(mean):
+        raise TrainingError(f"the training loss became {mean} ({label}); try a lower optim.lr")
+    return mean
 
 
-def step_loss(parts: TrainingParts, positions: np.ndarray, embeddings, labels, tc: TrainConfig) -> torch.Tensor:
-    """The batch's loss; a feedback sampler is shown each sample's share of it, the diagnostics see the batch.
+def epoch_batches(train, batches: list[np.ndarray], device: torch.device, tc: TrainConfig):
+    """``(positions, images, labels)`` per batch: host positions (for the sampler), device tensors.
+
+    A resident set (:class:`DeviceImages`) is gathered on the device; any other is loaded on the host
+    (by DataLoader workers into pinned memory on CUDA) and copied over without waiting.
+    """
+    if isinstance(train, DeviceImages):
+        for positions, index in zip(batches, epoch_positions(batches, device), strict=True):
+            yield positions, train.gather(index), train.device_labels.index_select(0, index)
+        return
+    labels = torch.from_numpy(np.asarray(train.labels, dtype=np.int64))
+    workers, pin = loader_workers(tc.num_workers, device, train), device.type == "cuda"
+    for positions, pixels in load_batches(train, batches, workers, pin):
+        images = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))
+        yield positions, images.to(device, non_blocking=True), labels[positions].to(device, non_blocking=True)
+
+
+def step_loss(
+    parts: TrainingParts, positions: np.ndarray, embeddings, labels, tc: TrainConfig, census: bool = True
+) -> torch.Tensor:
+    """The batch's loss; a feedback sampler is shown each sample's share of it, the diagnostics see the batch
+    when ``census`` (up to :data:`CENSUS_BATCHES` evenly spread batches per epoch: every batch on digits).
 
     A loss that gives per-sample values is called through ``per_sample`` (once, instead of ``forward``)."""
     loss_fn, sampler = parts.losses["loss"], parts.sampler
@@ -316,13 +356,14 @@ def step_loss(parts: TrainingParts, positions: np.ndarray, embeddings, labels, t
     if isinstance(loss_fn, PerSampleLoss):
         per_sample = loss_fn.per_sample(embeddings, labels)
         loss = per_sample.mean()
-        shares = per_sample.detach().float().cpu().numpy()
+        shares = per_sample.detach().float()
     else:
         loss = loss_fn(embeddings, labels)
-    if isinstance(sampler, FeedbackSampler):
-        observed = shares if shares is not None else np.full(len(positions), np.nan, dtype=np.float32)
+    if isinstance(sampler, FeedbackSampler):  # the one consumer that needs the values on the host, every step
+        observed = shares.cpu().numpy() if shares is not None else np.full(len(positions), np.nan, dtype=np.float32)
         sampler.observe(positions, observed, embeddings.detach().float().cpu().numpy())
-    parts.diagnostics.observe(embeddings, labels, shares)
+    if census:
+        parts.diagnostics.observe(embeddings, labels, shares)
     if "classification" in parts.losses:
         loss = loss + tc.classification_weight * parts.losses["classification"](embeddings, labels)
     return loss
@@ -343,12 +384,18 @@ def optimize(parts: TrainingParts, loss: torch.Tensor, oc: OptimConfig) -> None:
 
 
 def random_shift(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Translate each image by up to 1/8 of its size (edge padding): cheap, label-preserving."""
-    _, _, h, w = images.shape
+    """Translate each image by up to 1/8 of its size (edge padding): cheap, label-preserving.
+
+    The offsets come from ``generator`` (on the CPU: the same draws on every device); the crops are one
+    gather on the images' device."""
+    b, _, h, w = images.shape
     pad = max(1, min(h, w) // 8)
     padded = torch.nn.functional.pad(images, (pad, pad, pad, pad), mode="replicate")
-    offsets = torch.randint(0, 2 * pad + 1, (len(images), 2), generator=generator)
-    return torch.stack([padded[i, :, dy : dy + h, dx : dx + w] for i, (dy, dx) in enumerate(offsets.tolist())])
+    offsets = torch.randint(0, 2 * pad + 1, (b, 2), generator=generator).to(images.device, non_blocking=True)
+    rows = offsets[:, :1] + torch.arange(h, device=images.device)  # (B, h)
+    cols = offsets[:, 1:] + torch.arange(w, device=images.device)  # (B, w)
+    batch = torch.arange(b, device=images.device)[:, None, None]
+    return padded[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
 
 
 def maybe_refresh(parts: TrainingParts, epoch: int, train, device, tc: TrainConfig, progress) -> None:
