@@ -319,8 +319,10 @@ def record_or_keep(workspace, competition: str, path: Path, run_dir: Path, name:
     """Submit a trained run's file; if only recording fails (a full disk, a read-only leaderboard, a
     locked board), the weights and the submission are kept and the error says how to submit them."""
     from harness.scoring.submit import submit
+    from harness.train.launch import check_launcher
 
     try:
+        check_launcher()  # a rank whose launcher was killed records nothing
         return submit(workspace, competition, path, name=name, fields=fields, submission_id=submission_id)
     except BaseException as exc:
         if not isinstance(exc, (BenchError, OSError)):  # a crash or Ctrl-C: the run leaves nothing behind
