@@ -343,6 +343,8 @@ def test_a_collective_that_timed_out_is_one_line_naming_the_timeout():
     line = first_reason({0: _Failure(1, _crash(waited))}, 15.0)
     assert line.startswith("rank 0 had no answer from the other ranks for 15 s (BENCH_COLLECTIVE_TIMEOUT)")
     assert "stopped or stuck" in line and "\n" not in line
+    killed = first_reason({0: _Failure(1, _crash(waited)), 1: _Failure(-9, timestamp=5)}, 15.0)
+    assert killed.startswith("rank 1 stopped answering: rank 0 waited for 15 s (BENCH_COLLECTIVE_TIMEOUT)")
 
 
 def test_the_collective_timeout_comes_from_the_environment():
@@ -503,7 +505,7 @@ def test_a_stopped_rank_ends_the_job_after_the_collective_timeout(isolated_works
         waited = time.monotonic() - stopped
         errors = [line for line in stderr.splitlines() if line.startswith("error:")]
         assert launcher.returncode == 1 and len(errors) == 1, stderr[-3000:]
-        assert "no answer from the other ranks for 15 s (BENCH_COLLECTIVE_TIMEOUT)" in errors[0]
+        assert "rank 1 stopped answering: rank 0 waited for 15 s (BENCH_COLLECTIVE_TIMEOUT)" in errors[0]
         assert waited < 15 + 30 + 30  # the timeout, torch's 30 s grace before SIGKILL, slack for a loaded machine
         assert not (isolated_workspace / "leaderboards" / "digits.csv").exists()
     finally:
