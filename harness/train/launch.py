@@ -182,8 +182,9 @@ def first_reason(failures: dict[int, Any], timeout_seconds: float | None = None)
 
     Ranks whose peer failed fail too (a closed connection, a collective that timed out, a signal): those
     are follow-on errors, so a rank that just exited is blamed before the rank that lost its connection.
+    When a collective timed out, the rank the launcher then had to kill is the one that stopped answering.
     """
-    reports = []
+    reports, waiting = [], []
     for rank, failure in failures.items():
         data = failure.error_file_data.get("message") if isinstance(failure.error_file_data, dict) else None
         extra = data.get("extraInfo", {}) if isinstance(data, dict) else {}
@@ -196,18 +197,25 @@ def first_reason(failures: dict[int, Any], timeout_seconds: float | None = None)
         else:
             text = f"exited with code {failure.exitcode}"
         follow_on = kind == STOPPED or (kind == CRASH and any(words in text.lower() for words in FOLLOW_ON))
-        order = 3 if follow_on else {USER_ERROR: 0, CRASH: 1}.get(kind, 2)
-        line = f"rank {rank}: {text}"
         if follow_on and "timed out" in text.lower():
-            waited = f" for {timeout_seconds:g} s" if timeout_seconds else ""
-            line = (
-                f"rank {rank} had no answer from the other ranks{waited} (BENCH_COLLECTIVE_TIMEOUT): "
-                f"one of them is stopped or stuck ({text[:200]})"
-            )
-        reports.append((order, when, rank, line))
+            waiting.append((rank, text))
+        reports.append((3 if follow_on else {USER_ERROR: 0, CRASH: 1}.get(kind, 2), when, rank, text))
     if not reports:
         return "a rank failed"
-    return min(reports)[3]
+    order, _, rank, text = min(reports)
+    waited = f" for {timeout_seconds:g} s" if timeout_seconds else ""
+    if waiting and order == 2 and text.startswith("stopped by signal"):
+        return (
+            f"rank {rank} stopped answering: rank {waiting[0][0]} waited{waited} (BENCH_COLLECTIVE_TIMEOUT), "
+            f"then the launcher ended rank {rank} ({text})"
+        )
+    if waiting and order == 3:
+        rank, text = waiting[0]
+        return (
+            f"rank {rank} had no answer from the other ranks{waited} (BENCH_COLLECTIVE_TIMEOUT): one of them is "
+            f"stopped or stuck, or worked alone longer than that ({text[:200]})"
+        )
+    return f"rank {rank}: {text}"
 
 
 def record_rank_error(message: str, kind: str) -> bool:
