@@ -65,6 +65,10 @@ class RankStopped(TrainingError):
     """This rank was told to stop (SIGTERM: the launcher stops every rank once one has failed)."""
 
 
+class RunKept(BenchError):
+    """A run that trained but could not be finished: the pipeline keeps its folder (weights, config, log)."""
+
+
 class TuneError(BenchError):
     """A study that cannot be run as asked (e.g. it belongs to another method)."""
 

@@ -21,7 +21,7 @@ from harness.atomic import atomic_writer
 from harness.components import create_indexer
 from harness.config import RunConfig, differs_text, resolve_run_config
 from harness.data.competition import open_competition
-from harness.errors import BenchError, LeaderboardError
+from harness.errors import BenchError, LeaderboardError, RunKept
 from harness.fingerprint import environment, training_fields
 from harness.hookspecs import CodeKind, StoredSize
 from harness.scoring import submit as scoring
@@ -29,6 +29,7 @@ from harness.scoring.budget import budget_cell, device_label
 from harness.scoring.leaderboard import read_rows
 from harness.scoring.submission import submission_suffix, write_ranked
 from harness.train import isa
+from harness.train.launch import check_launcher
 from harness.workspace import Workspace, new_submission_id
 
 log = logging.getLogger("bench.run")
@@ -142,7 +143,7 @@ def run_on_device(workspace: Workspace, request: RunRequest, hooks: RunHooks, to
             result = fit(cfg, comp, torch_device, on_epoch=hooks.on_epoch, progress=hooks.progress)
             save_weights(result.model, run_dir)
             search = embed_and_search(result.model, comp, cfg, torch_device, hooks.progress)
-            path = write_ranked(destination, search.query_ids, search.gallery_ids, search.ranked)
+            path = write_submission(destination, search, run_dir, submission_id)
             log.info("submission written to %s (search %.3f ms/query)", path, search.ms_per_query)
             write_json(
                 run_dir / "metrics.json",
@@ -260,6 +261,18 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
         handle.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def write_submission(destination: Path, search: SearchResult, run_dir: Path, submission_id: str) -> Path:
+    """Write the run's submission file; if the disk cannot take it (full, read-only, a quota), the trained
+    run (weights, config, log) is kept, and the error names both paths."""
+    try:
+        return write_ranked(destination, search.query_ids, search.gallery_ids, search.ranked)
+    except OSError as exc:
+        raise RunKept(
+            f"run {submission_id} trained, but its submission {destination} could not be written "
+            f"({exc.strerror or exc}); its weights and config are kept in {run_dir}: free some space and run it again"
+        ) from None
+
+
 @dataclass(frozen=True)
 class Recording:
     """A trained run's submission, ready for the leaderboard."""
@@ -283,6 +296,7 @@ def record_or_keep(workspace: Workspace, recording: Recording):
         recording.submission_id,
     )
     try:
+        check_launcher()  # a rank whose launcher was killed records nothing
         return scoring.submit_isolated(  # this process ran plugin code: the trusted process scores
             workspace, competition, path, name=recording.name, fields=recording.fields, submission_id=submission_id
         )
@@ -316,6 +330,8 @@ def discard_on_error(run_dir: Path, submission: Path | None = None):
     download, a crash, Ctrl-C) leaves neither a run folder nor a submission file behind."""
     try:
         yield
+    except RunKept:
+        raise
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
         if submission is not None:

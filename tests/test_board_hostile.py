@@ -311,3 +311,71 @@ def test_kill_9_of_the_scorer_before_its_row_leaves_no_kept_copy_for_long(cli, t
     assert [p for p in toy.root.rglob("*") if "killed" in str(p)] == []
     assert len(list((toy.root / "submissions" / "toy").iterdir())) == 1  # the next row's copy only
     assert cli("leaderboard", "-c", "toy", "--verify").exit_code == 0
+
+
+# -- a full disk while bench run writes its submission -----------------------------------------------------
+
+PARQUET_DIGITS = 'dataset = "digits"\nsubmission_format = "parquet"\n'
+
+
+def assert_run_kept(result, root):
+    assert result.exit_code == 1 and "Traceback" not in result.stderr, result.stderr
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]  # after training's log
+    assert "No space left on device" in error and "trained" in error
+    (run_dir,) = list((root / "runs").iterdir())
+    assert {"weights.safetensors", "config.json"} <= {p.name for p in run_dir.iterdir()}
+    assert str(run_dir) in error and str(root / "submissions" / "big") in error
+    assert not (root / "leaderboards" / "big.csv").exists()
+    assert not [p for p in (root / "submissions").rglob("*") if p.is_file()]  # no partial file
+
+
+def test_a_full_disk_while_writing_the_submission_keeps_the_trained_run(cli, isolated_workspace, monkeypatch):
+    import errno
+
+    import pyarrow.parquet as pq
+
+    (isolated_workspace / "competitions" / "big").mkdir(parents=True)
+    (isolated_workspace / "competitions" / "big" / "competition.toml").write_text(PARQUET_DIGITS)
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", full)
+    result = cli("run", "--plugin", "softmax", "-c", "big", "--set", "train.epochs=1", "--quiet")
+    assert_run_kept(result, isolated_workspace)
+
+
+def test_a_real_full_disk_after_training_keeps_the_trained_run(cli, tmp_path, monkeypatch):
+    import shutil
+    import subprocess
+
+    from harness import pipeline
+
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "tmpfs"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        root = mount / "ws"
+        (root / "competitions" / "big").mkdir(parents=True)
+        (root / "competitions" / "big" / "competition.toml").write_text(PARQUET_DIGITS)
+        monkeypatch.setenv("BENCH_ROOT", str(root))
+        searched = pipeline.embed_and_search
+
+        def search_then_fill_the_disk(*args, **kwargs):
+            found = searched(*args, **kwargs)
+            with open(mount / "filler", "wb", buffering=0) as filler:  # the weights are written: fill the disk
+                try:
+                    while filler.write(b"\0" * 4096):
+                        pass
+                except OSError:
+                    pass
+            return found
+
+        monkeypatch.setattr(pipeline, "embed_and_search", search_then_fill_the_disk)
+        result = cli("run", "--plugin", "softmax", "-c", "big", "--set", "train.epochs=1", "--quiet")
+        assert_run_kept(result, root)
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -316,3 +318,209 @@ def test_a_stopped_multi_process_run_leaves_no_orphan_folders(workspace):
     assert older.is_dir() and workspace.run_dir("trained").is_dir()  # trained but unrecorded: kept to submit
     assert workspace.submission_path("digits", "trained").is_file()
     assert not workspace.run_dir("killed").exists() and not workspace.submission_path("digits", "killed").exists()
+
+
+# -- issue 22: a rank that exits, a rank that is stopped, a launcher that is killed ----------------------
+def _crash(message, when=1.0):
+    return _report(message, "crash", when)
+
+
+def test_a_rank_that_just_exits_is_blamed_not_the_rank_that_lost_its_connection():
+    lost = "RuntimeError: [gloo/transport/tcp/pair.cc:534] Connection closed by peer [127.0.0.1]:41234"
+    assert (
+        first_reason({0: _Failure(1, _crash(lost, 1.0)), 1: _Failure(3, timestamp=2)}) == "rank 1: exited with code 3"
+    )
+    reset = "DistBackendError: Connection reset by peer"
+    assert first_reason({0: _Failure(1, _crash(reset)), 2: _Failure(-9)}) == "rank 2: stopped by signal SIGTERM"
+    assert first_reason({0: _Failure(1, _crash(lost))}) == f"rank 0: {lost}"  # nothing better: still one line
+    assert first_reason({0: _Failure(1, _crash("ValueError: bad shape")), 1: _Failure(3)}) == (
+        "rank 0: ValueError: bad shape"  # a real crash still wins over a silent exit
+    )
+
+
+def test_a_collective_that_timed_out_is_one_line_naming_the_timeout():
+    waited = "DistBackendError: [gloo] Timed out waiting 15000ms for recv operation to complete"
+    line = first_reason({0: _Failure(1, _crash(waited))}, 15.0)
+    assert line.startswith("rank 0 had no answer from the other ranks for 15 s (BENCH_COLLECTIVE_TIMEOUT)")
+    assert "stopped or stuck" in line and "\n" not in line
+    killed = first_reason({0: _Failure(1, _crash(waited)), 1: _Failure(-9, timestamp=5)}, 15.0)
+    assert killed.startswith("rank 1 stopped answering: rank 0 waited for 15 s (BENCH_COLLECTIVE_TIMEOUT)")
+
+
+def test_the_collective_timeout_comes_from_the_environment():
+    from harness.train.distributed import collective_timeout
+
+    assert collective_timeout({}).total_seconds() == 90
+    assert collective_timeout({"BENCH_COLLECTIVE_TIMEOUT": "12.5"}).total_seconds() == 12.5
+    for bad in ("soon", "0", "-3", "inf", "nan"):
+        with pytest.raises(ConfigError, match="BENCH_COLLECTIVE_TIMEOUT must be a positive number"):
+            collective_timeout({"BENCH_COLLECTIVE_TIMEOUT": bad})
+
+
+ORPHAN = """
+import os, sys, time
+from harness.train.launch import RankStopped, stop_on_sigterm
+try:
+    with stop_on_sigterm():
+        open(sys.argv[1], "w").write("running")
+        time.sleep(120)
+except RankStopped as exc:
+    open(sys.argv[1], "w").write(str(exc))
+"""
+
+LAUNCHER = """
+import os, subprocess, sys, time
+env = {**os.environ, "BENCH_LAUNCHED_RANKS": "1", "BENCH_LAUNCHER_PID": str(os.getpid())}
+rank = subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[2]], env=env, start_new_session=True)
+print(rank.pid, flush=True)
+time.sleep(120)
+"""
+
+
+def _gone(pid, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        state = (
+            Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] if Path(f"/proc/{pid}").exists() else ""
+        )
+        if state == "Z":  # a zombie: exited, waiting for init to reap it
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_rank_stops_when_its_launcher_is_killed(tmp_path):
+    """kill -9 of the launcher: its rank (in a session of its own, as torch starts them) gets SIGTERM."""
+    import signal
+
+    said = tmp_path / "said.txt"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, ORPHAN, str(said)], env=env, stdout=subprocess.PIPE)
+    rank = int(launcher.stdout.readline())
+    try:
+        deadline = time.monotonic() + 60
+        while not (said.exists() and said.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        launcher.kill()
+        launcher.wait()
+        assert _gone(rank, 20), "the rank outlived its launcher"
+        assert said.read_text() == "stopped because another rank failed"  # RankStopped: it cleaned up
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(rank, signal.SIGKILL)
+
+
+def test_a_rank_whose_launcher_is_gone_records_nothing(monkeypatch):
+    from harness.train.launch import RankStopped, check_launcher, follow_launcher
+
+    monkeypatch.setenv("BENCH_LAUNCHED_RANKS", "1")
+    monkeypatch.setenv("BENCH_LAUNCHER_PID", str(os.getppid()))
+    check_launcher()
+    monkeypatch.setenv("BENCH_LAUNCHER_PID", str(os.getppid() + 100_000))  # another parent: it died
+    with pytest.raises(RankStopped, match="launcher is gone"):
+        check_launcher()
+    with pytest.raises(RankStopped, match="launcher is gone"):
+        follow_launcher()
+    monkeypatch.delenv("BENCH_LAUNCHED_RANKS")  # the user's own torchrun: never checked
+    check_launcher()
+
+
+EXITS_ON_RANK_1 = FAILS_ON_RANK_1.replace('raise TrainingError("rank one cannot go on")', "os._exit(3)")
+
+
+def _ranks_of(launcher_pid):
+    """The launched ranks: the launcher's children, by their RANK variable."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != launcher_pid:
+                continue
+            environ = (stat.parent / "environ").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        rank = next((v[5:] for v in environ if v.startswith(b"RANK=")), None)
+        if rank is not None:
+            found[int(rank)] = int(stat.parent.name)
+    return found
+
+
+def _start_training(root, *extra, env=None):
+    args = ["run", "--plugin", "softmax", "--nproc", "2", "--device", "cpu", "-q", "--set", "train.epochs=40", *extra]
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", *args],
+        env=env or repo_env(root),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 240
+    ranks = {}
+    while time.monotonic() < deadline and launcher.poll() is None:
+        ranks = _ranks_of(launcher.pid)
+        if len(ranks) == 2 and (root / "runs").is_dir() and any((root / "runs").iterdir()):
+            time.sleep(3)  # into the training's steps
+            return launcher, ranks
+        time.sleep(0.2)
+    launcher.kill()
+    raise AssertionError(f"the ranks did not start training: {launcher.communicate()[1][-2000:]}")
+
+
+def _kill_all(launcher, ranks):
+    import signal
+
+    for pid in [launcher.pid, *ranks.values()]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    launcher.wait()
+
+
+@pytest.mark.slow
+def test_a_rank_that_exits_is_blamed_by_its_number(isolated_workspace, tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "exiting_loss.py").write_text(EXITS_ON_RANK_1)
+    env = {**repo_env(isolated_workspace), "BENCH_PLUGINS_DIR": str(plugins)}
+    args = ["run", "--plugin", "softmax", "--nproc", "2", "--device", "cpu", "-q", "--set", "loss.name=fails-on-rank-1"]
+    done = _bench(isolated_workspace, *args, "--set", "train.epochs=1", env=env, timeout=300)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 1 and errors == ["error: rank 1: exited with code 3"], done.stderr[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="finds the ranks through /proc")
+def test_a_stopped_rank_ends_the_job_after_the_collective_timeout(isolated_workspace):
+    import signal
+
+    env = {**repo_env(isolated_workspace), "BENCH_COLLECTIVE_TIMEOUT": "15"}
+    launcher, ranks = _start_training(isolated_workspace, env=env)
+    try:
+        os.kill(ranks[1], signal.SIGSTOP)
+        stopped = time.monotonic()
+        _, stderr = launcher.communicate(timeout=150)
+        waited = time.monotonic() - stopped
+        errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+        assert launcher.returncode == 1 and len(errors) == 1, stderr[-3000:]
+        assert "rank 1 stopped answering: rank 0 waited for 15 s (BENCH_COLLECTIVE_TIMEOUT)" in errors[0]
+        assert waited < 15 + 30 + 30  # the timeout, torch's 30 s grace before SIGKILL, slack for a loaded machine
+        assert not (isolated_workspace / "leaderboards" / "digits.csv").exists()
+    finally:
+        _kill_all(launcher, ranks)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_kill_9_of_the_launcher_stops_every_rank_before_it_records(isolated_workspace):
+    launcher, ranks = _start_training(isolated_workspace)
+    try:
+        launcher.kill()
+        launcher.wait()
+        assert all(_gone(pid, 30) for pid in ranks.values()), "ranks outlived the launcher"
+        assert not (isolated_workspace / "leaderboards" / "digits.csv").exists()
+        assert not list((isolated_workspace / "runs").iterdir())  # rank 0 cleaned up its run folder
+    finally:
+        _kill_all(launcher, ranks)

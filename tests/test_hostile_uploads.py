@@ -161,3 +161,37 @@ def test_invalid_uploads_are_counted_for_the_daily_limit(workspace):
     rules.record_refused(workspace, "other", "ann", now)
     assert rules.refused_today(workspace, "digits", "ann", now) == 2
     assert rules.refused_today(workspace, "digits", "bob", now) == 1
+
+
+def test_a_flood_of_invalid_uploads_stops_at_the_daily_limit(workspace, tmp_path):
+    from servekit import build_competitions, write_submission_file
+    from starlette.testclient import TestClient
+
+    from harness.scoring.leaderboard import read_rows
+    from harness.serve.app import create_app
+    from harness.serve.tokens import TokenStore
+
+    build_competitions(workspace.root)  # "team": 3 uploads a day
+    store = TokenStore(workspace)
+    alice, bob = store.add("alice"), store.add("bob")
+    client = TestClient(create_app(workspace, max_upload_bytes=1_000_000))
+
+    def upload(token, body):
+        files = {"file": ("s.csv", body, "text/csv")}
+        return client.post(
+            "/api/competitions/team/submissions", files=files, headers={"Authorization": f"Bearer {token}"}
+        )
+
+    junk = b"query_id,neighbors\n" + b"a,b\n" * 1000
+    assert [upload(alice, junk).status_code for _ in range(3)] == [422, 422, 422]
+    valid = write_submission_file(workspace, "team", tmp_path / "ok.csv").read_bytes()
+    refused = upload(alice, valid)
+    assert refused.status_code == 429, refused.text
+    assert (
+        "all 3 submissions for today" in refused.json()["error"] and "3 refused as invalid" in refused.json()["error"]
+    )
+    assert upload(alice, junk).status_code == 429  # the flood is stopped before its file is validated
+    quota = client.get("/api/competitions/team/quota", headers={"Authorization": f"Bearer {alice}"}).json()
+    assert quota["used_today"] == 3 and quota["refused_today"] == 3 and quota["remaining_today"] == 0
+    assert upload(bob, valid).status_code == 201  # counted per participant
+    assert [row["name"] for row in read_rows(workspace.leaderboard_path("team"))] == ["bob"]

@@ -18,7 +18,7 @@ from typing import Any
 from harness.data.competition import competition_names, competition_spec
 from harness.data.manifest import competition_folder, read_info
 from harness.data.spec import CompetitionSpec
-from harness.errors import BenchError, CompetitionError, QuotaError
+from harness.errors import BenchError, CompetitionError, QuotaError, SubmissionError
 from harness.scoring.groups import Scores, ranked_groups, row_group
 from harness.scoring.leaderboard import ranked, read_rows
 from harness.scoring.statistics import rank_bands
@@ -78,10 +78,13 @@ def rows(workspace: Workspace, competition: str) -> list[dict[str, str]]:
 
 
 def quota(workspace: Workspace, spec: CompetitionSpec, participant: str) -> dict[str, Any]:
+    """Today's uploads against the daily limit: scored rows and uploads refused as invalid count alike."""
     limit = spec.daily_submissions
-    used = rules.used_today(rows(workspace, spec.name), participant)
+    refused = rules.refused_today(workspace, spec.name, participant)
+    used = rules.used_today(rows(workspace, spec.name), participant) + refused
     return {
         "used_today": used,
+        "refused_today": refused,
         "daily_limit": limit or None,
         "remaining_today": max(0, limit - used) if limit else None,
     }
@@ -220,8 +223,10 @@ def accept_upload(
 ) -> dict[str, Any]:
     """Score an uploaded file as ``who``'s submission, within today's limit; returns what the response shows.
 
-    A lock per participant and competition makes "count today's rows, then submit" one step, so
+    A lock per participant and competition makes "count today's uploads, then submit" one step, so
     parallel uploads can never exceed the limit; different participants still score in parallel.
+    An upload refused as invalid uses one of today's submissions too: validating it cost the host as
+    much as scoring, so a flood of invalid files stops at the daily limit like valid ones.
     The answer shows the public board's view of the new row (under the Ladder: the released score).
     """
     from filelock import FileLock
@@ -232,13 +237,20 @@ def accept_upload(
     with FileLock(str(lock), timeout=120):
         rules.check_open(spec)
         if spec.daily_submissions:
-            used = rules.used_today(rows(workspace, spec.name), who.name)
-            if used >= spec.daily_submissions:
+            used = quota(workspace, spec, who.name)
+            if used["used_today"] >= spec.daily_submissions:
+                invalid = f" ({used['refused_today']} refused as invalid)" if used["refused_today"] else ""
                 raise QuotaError(
-                    f"{who.name} has used all {spec.daily_submissions} submissions for today on {spec.name}; "
-                    "the count resets at 00:00 UTC"
+                    f"{who.name} has used all {spec.daily_submissions} submissions for today on {spec.name}"
+                    f"{invalid}; the count resets at 00:00 UTC"
                 )
-        result = submit_isolated(workspace, spec.name, file, name=who.name, submission_id=new_submission_id(who.name))
+        try:
+            result = submit_isolated(
+                workspace, spec.name, file, name=who.name, submission_id=new_submission_id(who.name)
+            )
+        except SubmissionError:
+            rules.record_refused(workspace, spec.name, who.name)  # validating it cost as much as scoring
+            raise
     sid = result.row["submission_id"]
     write_figures(workspace, spec.name, sid)
     board = leaderboard(workspace, spec, private=False, participants=participants)

@@ -31,7 +31,21 @@ from torch import nn
 
 from harness.errors import ConfigError, TrainingError
 
-GROUP_TIMEOUT = datetime.timedelta(minutes=30)  # a collective waiting longer than this means a rank is stuck
+TIMEOUT_VARIABLE = "BENCH_COLLECTIVE_TIMEOUT"
+DEFAULT_TIMEOUT_SECONDS = 90.0  # above any step, and above rank 0's validation while the others wait
+
+
+def collective_timeout(env: dict[str, str] | None = None) -> datetime.timedelta:
+    """How long a collective waits for the other ranks before failing (``$BENCH_COLLECTIVE_TIMEOUT`` seconds,
+    default 90): a rank that is stopped or stuck then ends the job instead of hanging it."""
+    text = (os.environ if env is None else env).get(TIMEOUT_VARIABLE, "").strip()
+    try:
+        seconds = float(text) if text else DEFAULT_TIMEOUT_SECONDS
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < 10**7:
+        raise ConfigError(f"{TIMEOUT_VARIABLE} must be a positive number of seconds, got {text!r}")
+    return datetime.timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -118,10 +132,11 @@ def process_group(device: torch.device) -> Iterator[tuple[Ranks, torch.device]]:
         yield current() if dist.is_initialized() else ranks, device
         return
     backend = backend_for(device.type)
+    timeout = collective_timeout()
     device = rank_device(device, ranks)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    dist.init_process_group(backend, timeout=GROUP_TIMEOUT, device_id=device if device.type == "cuda" else None)
+    dist.init_process_group(backend, timeout=timeout, device_id=device if device.type == "cuda" else None)
     try:
         yield ranks, device
     finally:

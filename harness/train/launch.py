@@ -26,12 +26,24 @@ from harness.errors import ConfigError, RankFailed, RankStopped
 
 ERROR_FILE_VARIABLE = "TORCHELASTIC_ERROR_FILE"
 LAUNCHED_VARIABLE = "BENCH_LAUNCHED_RANKS"  # set for ranks bench started: they leave error messages to it
+LAUNCHER_VARIABLE = "BENCH_LAUNCHER_PID"  # the launcher's process id: its ranks stop when it is gone
 USER_ERROR, CRASH, STOPPED = "user", "crash", "stopped"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# What a rank says when another rank went away (exited, was killed) or stopped answering: a follow-on error
+FOLLOW_ON = (
+    "connection closed by peer",
+    "connection reset by peer",
+    "broken pipe",
+    "remote process exited",
+    "communicator was aborted",
+    "timed out",
+)
 
 
 @contextlib.contextmanager
 def stop_on_sigterm():
-    """While the block runs, SIGTERM raises :class:`RankStopped`, so that a stopped rank cleans up after itself."""
+    """While the block runs, SIGTERM raises :class:`RankStopped`, so that a stopped rank cleans up after itself;
+    a rank bench launched gets SIGTERM when its launcher dies (see :func:`follow_launcher`)."""
 
     def stop(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # once: a second signal while cleaning up just ends it
@@ -39,9 +51,42 @@ def stop_on_sigterm():
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
+        follow_launcher()
         yield
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def launcher_gone() -> bool:
+    """In a rank bench launched: whether its launcher has died (the rank was handed to another parent)."""
+    expected = os.environ.get(LAUNCHER_VARIABLE, "")
+    return os.environ.get(LAUNCHED_VARIABLE) == "1" and expected.isdigit() and os.getppid() != int(expected)
+
+
+def follow_launcher() -> None:
+    """In a rank bench launched: get SIGTERM when the launcher dies (even by kill -9), so the rank stops
+    and records nothing; raises :class:`RankStopped` if it is already gone.
+
+    The ranks run in sessions of their own (torch's launcher starts them so), so nothing else reaches
+    them. Linux only (``prctl``); elsewhere :func:`launcher_gone`, checked before the row is appended,
+    still keeps an orphaned rank off the leaderboard.
+    """
+    if os.environ.get(LAUNCHED_VARIABLE) != "1":
+        return
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if launcher_gone():  # it died before prctl took effect
+        raise RankStopped("stopped because the launcher is gone")
+
+
+def check_launcher() -> None:
+    """Before a rank records anything: raise :class:`RankStopped` if its launcher died (killed: the run was
+    abandoned, so nothing it did may reach the leaderboard)."""
+    if launcher_gone():
+        raise RankStopped("stopped because the launcher is gone; nothing was recorded")
 
 
 def launch(argv: Sequence[str], nproc: int, threads_per_rank: int | None = None) -> None:
@@ -52,6 +97,9 @@ def launch(argv: Sequence[str], nproc: int, threads_per_rank: int | None = None)
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
+    from harness.train.distributed import collective_timeout
+
+    timeout = collective_timeout()  # a bad value is one line here, before any rank starts
     logs = tempfile.mkdtemp(prefix="bench-ranks-")
     config = LaunchConfig(
         min_nodes=1,
@@ -64,14 +112,18 @@ def launch(argv: Sequence[str], nproc: int, threads_per_rank: int | None = None)
         monitor_interval=0.1,
         logs_specs=DefaultLogsSpecs(log_dir=logs, redirects={rank: Std.ALL for rank in range(1, nproc)}),
     )
-    overrides = {LAUNCHED_VARIABLE: "1", "OMP_NUM_THREADS": str(threads_per_rank or rank_threads(nproc))}
+    overrides = {
+        LAUNCHED_VARIABLE: "1",
+        LAUNCHER_VARIABLE: str(os.getpid()),
+        "OMP_NUM_THREADS": str(threads_per_rank or rank_threads(nproc)),
+    }
     previous = {key: os.environ.get(key) for key in overrides}
     os.environ.update(overrides)  # the agent passes its own environment on to the ranks
     try:
         with quiet_launcher():
             elastic_launch(config, sys.executable)("-m", "harness.cli", *argv)
     except ChildFailedError as exc:
-        raise RankFailed(first_reason(exc.failures)) from None
+        raise RankFailed(first_reason(exc.failures, timeout.total_seconds())) from None
     except SignalException as exc:  # the launcher passed the signal on to every rank and waited for them
         if exc.sigval == signal.SIGINT:
             raise KeyboardInterrupt from None
@@ -116,17 +168,19 @@ class quiet_launcher:
                 signal.signal(number, handler)
 
 
-def first_reason(failures: dict[int, Any]) -> str:
-    """One line: the first user error (a BenchError) of any rank, else the first crash, else an exit code.
+def first_reason(failures: dict[int, Any], timeout_seconds: float | None = None) -> str:
+    """One line: the first user error (a BenchError) of any rank, else the first crash, else a rank that
+    exited or was killed without a word, else a follow-on error.
 
-    Ranks whose peer failed fail too (a broken connection, a signal): those are follow-on errors.
+    Ranks whose peer failed fail too (a closed connection, a collective that timed out, a signal): those
+    are follow-on errors, so a rank that just exited is blamed before the rank that lost its connection.
+    When a collective timed out, the rank the launcher then had to kill is the one that stopped answering.
     """
-    reports = []
+    reports, waiting = [], []
     for rank, failure in failures.items():
         data = failure.error_file_data.get("message") if isinstance(failure.error_file_data, dict) else None
         extra = data.get("extraInfo", {}) if isinstance(data, dict) else {}
         kind = extra.get("bench_kind")
-        order = {USER_ERROR: 0, CRASH: 1}.get(kind, 2)  # then STOPPED and signals
         when = float(extra.get("bench_time", failure.timestamp))
         if kind:
             text = str(data.get("message", "")).strip()
@@ -134,10 +188,25 @@ def first_reason(failures: dict[int, Any]) -> str:
             text = f"stopped by signal {failure.signal_name()}"
         else:
             text = f"exited with code {failure.exitcode}"
-        reports.append((order, when, rank, text))
+        follow_on = kind == STOPPED or (kind == CRASH and any(words in text.lower() for words in FOLLOW_ON))
+        if follow_on and "timed out" in text.lower():
+            waiting.append((rank, text))
+        reports.append((3 if follow_on else {USER_ERROR: 0, CRASH: 1}.get(kind, 2), when, rank, text))
     if not reports:
         return "a rank failed"
-    _, _, rank, text = min(reports)
+    order, _, rank, text = min(reports)
+    waited = f" for {timeout_seconds:g} s" if timeout_seconds else ""
+    if waiting and order == 2 and text.startswith("stopped by signal"):
+        return (
+            f"rank {rank} stopped answering: rank {waiting[0][0]} waited{waited} (BENCH_COLLECTIVE_TIMEOUT), "
+            f"then the launcher ended rank {rank} ({text})"
+        )
+    if waiting and order == 3:
+        rank, text = waiting[0]
+        return (
+            f"rank {rank} had no answer from the other ranks{waited} (BENCH_COLLECTIVE_TIMEOUT): one of them is "
+            f"stopped or stuck, or worked alone longer than that ({text[:200]})"
+        )
     return f"rank {rank}: {text}"
 
 
