@@ -18,7 +18,6 @@ Only rank 0 scores val, embeds query and gallery, and writes; the others train a
 from __future__ import annotations
 
 import contextlib
-import datetime
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,22 +29,7 @@ import torch.distributed as dist
 from torch import nn
 
 from harness.errors import ConfigError, TrainingError
-
-TIMEOUT_VARIABLE = "BENCH_COLLECTIVE_TIMEOUT"
-DEFAULT_TIMEOUT_SECONDS = 90.0  # above any step, and above rank 0's validation while the others wait
-
-
-def collective_timeout(env: dict[str, str] | None = None) -> datetime.timedelta:
-    """How long a collective waits for the other ranks before failing (``$BENCH_COLLECTIVE_TIMEOUT`` seconds,
-    default 90): a rank that is stopped or stuck then ends the job instead of hanging it."""
-    text = (os.environ if env is None else env).get(TIMEOUT_VARIABLE, "").strip()
-    try:
-        seconds = float(text) if text else DEFAULT_TIMEOUT_SECONDS
-    except ValueError:
-        seconds = -1.0
-    if not 0 < seconds < 10**7:
-        raise ConfigError(f"{TIMEOUT_VARIABLE} must be a positive number of seconds, got {text!r}")
-    return datetime.timedelta(seconds=seconds)
+from harness.train.launch import collective_timeout
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ follow-on errors of ranks whose peer went away.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import logging
 import os
@@ -38,6 +39,23 @@ FOLLOW_ON = (
     "communicator was aborted",
     "timed out",
 )
+
+
+TIMEOUT_VARIABLE = "BENCH_COLLECTIVE_TIMEOUT"
+DEFAULT_TIMEOUT_SECONDS = 90.0  # above any step, and above rank 0's validation while the others wait
+
+
+def collective_timeout(env: dict[str, str] | None = None) -> datetime.timedelta:
+    """How long a collective waits for the other ranks before failing (``$BENCH_COLLECTIVE_TIMEOUT`` seconds,
+    default 90): a rank that is stopped or stuck then ends the job instead of hanging it."""
+    text = (os.environ if env is None else env).get(TIMEOUT_VARIABLE, "").strip()
+    try:
+        seconds = float(text) if text else DEFAULT_TIMEOUT_SECONDS
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < 10**7:
+        raise ConfigError(f"{TIMEOUT_VARIABLE} must be a positive number of seconds, got {text!r}")
+    return datetime.timedelta(seconds=seconds)
 
 
 @contextlib.contextmanager
@@ -96,8 +114,6 @@ def launch(argv: Sequence[str], nproc: int, threads_per_rank: int | None = None)
     from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs, SignalException, Std
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
-
-    from harness.train.distributed import collective_timeout
 
     timeout = collective_timeout()  # a bad value is one line here, before any rank starts
     logs = tempfile.mkdtemp(prefix="bench-ranks-")
