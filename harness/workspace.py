@@ -24,6 +24,14 @@ def check_name(name: str, what: str = "name") -> str:
     return name
 
 
+def display_path(path: str | os.PathLike, root: str | os.PathLike) -> str:
+    """``path`` as shown to users and kept in board rows: relative to ``root`` when it lies inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path(root).resolve()))
+    except ValueError:
+        return str(path)
+
+
 @dataclass(frozen=True)
 class Workspace:
     root: Path

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.errors import WorkspaceError
-from harness.workspace import Workspace, check_name
+from harness.workspace import Workspace, check_name, display_path
 
 
 @pytest.mark.parametrize("name", ["../x", "..", "/etc/passwd", "a/b", "a b", "", ".hidden", "a\\b", "x" * 200, "a..b"])
@@ -44,3 +46,9 @@ def test_root_that_is_a_file_is_refused(tmp_path):
     file.write_text("")
     with pytest.raises(WorkspaceError, match="not a folder"):
         Workspace.from_env(file)
+
+
+def test_display_path_is_relative_inside_the_workspace_only(tmp_path):
+    inside = tmp_path / "runs" / "r1"
+    assert display_path(inside, tmp_path) == str(Path("runs") / "r1")
+    assert display_path("/elsewhere/x.csv", tmp_path) == "/elsewhere/x.csv"

@@ -182,13 +182,3 @@ def print_listing(table: Any) -> None:
     print("\t".join(plain(column.header) for column in columns))
     for row in zip(*(column._cells for column in columns)):
         print("\t".join(plain(cell) for cell in row))
-
-
-def relative(path: Any, root: Any) -> str:
-    """``path`` relative to the workspace root when it lies inside it."""
-    from pathlib import Path
-
-    try:
-        return str(Path(path).resolve().relative_to(root))
-    except ValueError:
-        return str(path)
