@@ -63,8 +63,8 @@ _LAZY = {
         ),
         "harness.hookspecs",
     ),
-    "check_int": "harness.checks",
-    "require": "harness.checks",
+    "check_int": "harness.registry",
+    "require": "harness.registry",
 }
 
 __all__ = ["PROJECT_NAME", "hookimpl", "hookspec", *_LAZY]
@@ -84,7 +84,6 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from harness.checks import check_int, require
     from harness.data.datasets import (
         ArrayDataset,
         FileDataset,
@@ -128,3 +127,4 @@ if TYPE_CHECKING:
     )
     from harness.methods import Method
     from harness.metrics import average_precision, ranked_labels, relevance, relevant_counts, safe_divide
+    from harness.registry import check_int, require
