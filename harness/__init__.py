@@ -36,6 +36,7 @@ _LAZY = {
         ("ImageDataset", "ArrayDataset", "FileDataset", "is_image_file", "default_data_dir", "to_chw_float"),
         "harness.data.datasets",
     ),
+    "data_folders": "harness.settings",
     "CompetitionSpec": "harness.data.spec",
     "DEFAULT_COMPETITION": "harness.data.spec",
     "Method": "harness.methods",
@@ -128,3 +129,4 @@ if TYPE_CHECKING:
     from harness.methods import Method
     from harness.metrics import average_precision, ranked_labels, relevance, relevant_counts, safe_divide
     from harness.registry import check_int, require
+    from harness.settings import data_folders
