@@ -41,7 +41,7 @@ from harness.train.embed import EmbedOptions, embed_images, in_memory, load_batc
 from harness.train.model import RetrievalModel, build_model
 from harness.train.resident import DeviceImages, device_copy, epoch_positions
 from harness.train.transforms import train_transform
-from harness.train.validation import leave_one_out, mean_leave_one_out_score
+from harness.train.val_split import leave_one_out, mean_leave_one_out_score
 
 log = logging.getLogger("bench.train")
 CENSUS_BATCHES = 64  # batches per epoch the diagnostics measure: a share, not a sum, so a sample suffices
