@@ -120,7 +120,7 @@ def run_on_device(workspace: Workspace, request: RunRequest, hooks: RunHooks, to
     comp = open_competition(workspace, cfg.competition)
     submission_id = new_submission_id(cfg.method)
     run_dir = workspace.run_dir(submission_id)
-    k = min(int(comp.spec.k), len(comp.gallery()))
+    k = capped_k(int(comp.spec.k), len(comp.gallery()))
     suffix = submission_suffix(len(comp.query()), k, comp.spec.submission_format)  # Parquet when huge or asked
     destination = workspace.submission_path(comp.name, submission_id, suffix)
 
