@@ -36,6 +36,7 @@ _LAZY = {
         ("ImageDataset", "ArrayDataset", "FileDataset", "is_image_file", "default_data_dir", "to_chw_float"),
         "harness.data.datasets",
     ),
+    "data_folders": "harness.settings",
     "CompetitionSpec": "harness.data.spec",
     "DEFAULT_COMPETITION": "harness.data.spec",
     "Method": "harness.methods",
@@ -63,8 +64,8 @@ _LAZY = {
         ),
         "harness.hookspecs",
     ),
-    "check_int": "harness.checks",
-    "require": "harness.checks",
+    "check_int": "harness.registry",
+    "require": "harness.registry",
 }
 
 __all__ = ["PROJECT_NAME", "hookimpl", "hookspec", *_LAZY]
@@ -84,7 +85,6 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from harness.checks import check_int, require
     from harness.data.datasets import (
         ArrayDataset,
         FileDataset,
@@ -128,3 +128,5 @@ if TYPE_CHECKING:
     )
     from harness.methods import Method
     from harness.metrics import average_precision, ranked_labels, relevance, relevant_counts, safe_divide
+    from harness.registry import check_int, require
+    from harness.settings import data_folders

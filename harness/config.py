@@ -193,17 +193,17 @@ def resolve(
     config_file: str | Path | None = None,
     sets: list[str] | dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The validated, complete config of a run."""
+    """The checked, complete config of a run."""
     cfg = merge({}, defaults, "method defaults")
     if config_file:
         cfg = merge(cfg, load_config_file(config_file), str(config_file))
     if sets:
         flat = sets if isinstance(sets, dict) else parse_sets(sets)
         cfg = merge(cfg, unflatten(flat), "--set")
-    return validate(cfg)
+    return check_config(cfg)
 
 
-def validate(cfg: dict[str, Any]) -> dict[str, Any]:
+def check_config(cfg: dict[str, Any]) -> dict[str, Any]:
     """Check every key and type; fill harness sections with their defaults."""
     out = copy.deepcopy(cfg)
     for section, kind in COMPONENT_SECTIONS.items():
@@ -265,7 +265,7 @@ def resolve_run_config(
     for section in REQUIRED_SECTIONS:
         if section not in cfg:
             raise ConfigError(f"method {method!r} leaves section {section!r} unset; give {section}.name")
-    cfg = validate(cfg)
+    cfg = check_config(cfg)
     if not 0 <= cfg["seed"] < MAX_SEED:
         raise ConfigError(f"seed must be between 0 and {MAX_SEED - 1} but got {cfg['seed']}")
     run_config = RunConfig(

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.data.cutoff import metric_label
 from harness.data.shipped_plugins import builtin_root, is_shipped
 from harness.errors import ConfigError, PluginError
 from harness.hookspecs import Metric
@@ -49,7 +50,7 @@ class MetricRef:
 
     @property
     def label(self) -> str:
-        return self.name.replace("@k", f"@{self.k}")
+        return metric_label(self.name, self.k)
 
 
 @lru_cache(maxsize=1)

@@ -21,6 +21,7 @@ from harness.atomic import atomic_writer
 from harness.components import create_indexer
 from harness.config import RunConfig, differs_text, resolve_run_config
 from harness.data.competition import open_competition
+from harness.data.cutoff import capped_k
 from harness.errors import BenchError, LeaderboardError, RunKept
 from harness.fingerprint import environment, training_fields
 from harness.hookspecs import CodeKind, StoredSize
@@ -119,7 +120,7 @@ def run_on_device(workspace: Workspace, request: RunRequest, hooks: RunHooks, to
     comp = open_competition(workspace, cfg.competition)
     submission_id = new_submission_id(cfg.method)
     run_dir = workspace.run_dir(submission_id)
-    k = min(int(comp.spec.k), len(comp.gallery()))
+    k = capped_k(int(comp.spec.k), len(comp.gallery()))
     suffix = submission_suffix(len(comp.query()), k, comp.spec.submission_format)  # Parquet when huge or asked
     destination = workspace.submission_path(comp.name, submission_id, suffix)
 
@@ -210,7 +211,7 @@ def embed_and_search(model, comp, cfg: RunConfig, device, progress=None) -> Sear
     name, settings = cfg.component("indexer")
     settings.setdefault("device", str(device))  # exact and hamming search where the model ran, unless set
     indexer = create_indexer(name, **settings).build(gallery_vectors)
-    k = min(int(comp.spec.k), len(gallery))
+    k = capped_k(int(comp.spec.k), len(gallery))
     indices, ms_per_query = timed_search(indexer, query_vectors, k)
     return SearchResult(
         query_ids=np.asarray(query.ids),

@@ -20,9 +20,8 @@ import sys
 import threading
 from pathlib import Path
 
-from harness.errors import PluginError
+from harness import settings
 
-TIMEOUT_ENV = "BENCH_PLUGIN_TIMEOUT"
 DEFAULT_TIMEOUT_S = 30.0
 STARTUP_S = 300.0  # a fresh interpreter reaching its first plugin: generous, only a stuck machine exceeds it
 
@@ -55,16 +54,7 @@ for i, (source, location) in enumerate(items):
 
 def probe_timeout() -> float:
     """Seconds a plugin may take to import: ``$BENCH_PLUGIN_TIMEOUT``, default 30; 0 means no probe."""
-    text = os.environ.get(TIMEOUT_ENV, "").strip()
-    if not text:
-        return DEFAULT_TIMEOUT_S
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise PluginError(f"{TIMEOUT_ENV} must be a number of seconds >= 0 but is {text!r}")
-    return value
+    return settings.plugin_timeout(DEFAULT_TIMEOUT_S)
 
 
 class Probe:
@@ -110,7 +100,9 @@ class Probe:
                 except queue.Empty:
                     if not importing:
                         return len(self.items)  # the child is stuck outside any plugin: import them as usual
-                    self._fail(current, f"did not finish importing within {self.timeout:g} s ({TIMEOUT_ENV})")
+                    self._fail(
+                        current, f"did not finish importing within {self.timeout:g} s ({settings.PLUGIN_TIMEOUT})"
+                    )
                     return current + 1
                 if line is None:  # the child ended
                     if not importing:

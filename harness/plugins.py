@@ -27,7 +27,7 @@ from typing import Any
 
 import pluggy
 
-from harness import PROJECT_NAME, hookspecs
+from harness import PROJECT_NAME, hookspecs, settings
 from harness.data.shipped_plugins import is_shipped, package_files, shipped
 from harness.errors import BenchError, DuplicateNameError, PluginError
 from harness.plugin_probe import probe_imports, probe_timeout
@@ -35,9 +35,6 @@ from harness.registry import Registry, did_you_mean
 
 BUILTIN_PACKAGE = "plugins"
 ENTRY_POINT_GROUP = "bench"
-PLUGINS_DIR_ENV = "BENCH_PLUGINS_DIR"
-STRICT_ENV = "BENCH_STRICT"
-TRUSTED_ENV = "BENCH_TRUSTED_SCORER"  # set by harness.scoring.trusted: no third-party plugin code at all
 DROPPED_IN = "dropped in"  # a file of the built-in package bench does not ship (harness.data.shipped_plugins)
 HOOK_NAMES = tuple(f"register_{kind}" for kind in hookspecs.KINDS)
 
@@ -124,7 +121,7 @@ class PluginHost:
         entry points, files dropped into the package, and ``$BENCH_PLUGINS_DIR`` files."""
         builtin = list(self._builtin_modules())
         yield from (found for found in builtin if found[2][0] == "built-in")
-        if os.environ.get(TRUSTED_ENV) == "1":
+        if settings.trusted_scorer():
             return
         yield from self._entry_points()
         yield from (found for found in builtin if found[2][0] == DROPPED_IN)
@@ -155,12 +152,12 @@ class PluginHost:
             yield ep.name, ep.value, ("entry point", ep.load)
 
     def _directory_files(self):
-        folder = self.plugins_dir or (Path(os.environ[PLUGINS_DIR_ENV]) if os.environ.get(PLUGINS_DIR_ENV) else None)
+        folder = self.plugins_dir or settings.plugins_dir()
         if folder is None:
             return
         if not folder.is_dir():
             self.records.append(
-                PluginRecord(str(folder), "directory", str(folder), f"{PLUGINS_DIR_ENV} is not a folder")
+                PluginRecord(str(folder), "directory", str(folder), f"{settings.PLUGINS_DIR} is not a folder")
             )
             return
         for path in sorted(folder.glob("*.py")):
@@ -282,14 +279,10 @@ def get_host() -> PluginHost:
     global _host
     if _host is None:
         host = PluginHost().load()
-        if strict_from_env():
+        if settings.strict():
             host.raise_if_broken()
         _host = host
     return _host
-
-
-def strict_from_env() -> bool:
-    return os.environ.get(STRICT_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 def reset_host() -> None:

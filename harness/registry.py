@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import numbers
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -137,3 +138,17 @@ def check_settings(entry: Entry, settings: dict[str, Any], where: str = "") -> N
     if missing:
         place = f" in {where}" if where else ""
         raise ConfigError(f"{singular(entry.kind)} {entry.name!r} needs setting(s) {', '.join(missing)}{place}")
+
+
+# Value checks shared by components: a bad setting fails at construction, naming the value it got.
+def require(condition: bool, message: str) -> None:
+    """Raise a ConfigError with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise ConfigError(message)
+
+
+def check_int(name: str, value: Any, minimum: int = 1) -> int:
+    """``value`` as an int of at least ``minimum`` (bools refused: ``True`` is no count)."""
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    require(ok and value >= minimum, f"{name} must be an integer >= {minimum} but got {value!r}")
+    return int(value)

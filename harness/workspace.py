@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from harness import settings
 from harness.errors import WorkspaceError
 
-ROOT_ENV = "BENCH_ROOT"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -24,6 +24,14 @@ def check_name(name: str, what: str = "name") -> str:
     return name
 
 
+def display_path(path: str | os.PathLike, root: str | os.PathLike) -> str:
+    """``path`` as shown to users and kept in board rows: relative to ``root`` when it lies inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path(root).resolve()))
+    except ValueError:
+        return str(path)
+
+
 @dataclass(frozen=True)
 class Workspace:
     root: Path
@@ -31,7 +39,7 @@ class Workspace:
     @classmethod
     def from_env(cls, root: str | os.PathLike | None = None) -> Workspace:
         """``root`` if given, else ``$BENCH_ROOT``, else the current directory."""
-        chosen = root or os.environ.get(ROOT_ENV) or os.getcwd()
+        chosen = root or settings.workspace_root() or os.getcwd()
         path = Path(chosen).expanduser().resolve()
         if path.exists() and not path.is_dir():
             raise WorkspaceError(f"workspace root {path} is not a folder")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from harness.data.cutoff import capped_k, metric_label, val_label
 from harness.errors import ConfigError
-from harness.metrics import per_query_scores
+from harness.metrics import parse_metric, per_query_scores
 from harness.scoring.answers import Answers
 from harness.scoring.scorer import paired_bootstrap, score
 
@@ -145,3 +146,11 @@ def test_scoring_in_query_blocks_matches_one_block(monkeypatch, metric):
     whole = per_query_scores(ranked, queries, gallery, metric, 45)
     monkeypatch.setattr(metrics, "_CELLS_PER_BLOCK", 45 * 4)  # blocks of 4 queries, the last one short
     np.testing.assert_array_equal(per_query_scores(ranked, queries, gallery, metric, 45), whole)
+
+
+def test_the_cutoff_label_and_cap_have_one_home():
+    assert metric_label("map@k", 100) == "map@100"
+    assert metric_label("map@r", 100) == "map@r"
+    assert val_label("precision@k", 5) == "val precision@5"
+    assert parse_metric("hit@4", 100).label == metric_label("hit@k", 4)
+    assert capped_k(100, 30) == 30 and capped_k(10, 30) == 10

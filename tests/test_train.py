@@ -15,7 +15,7 @@ from harness.pipeline import RunRequest, resolve_run_config, run
 from harness.train.devices import pick_device, uses_amp
 from harness.train.loop import build_losses, build_optimizer, fit
 from harness.train.model import build_model
-from harness.train.validation import leave_one_out
+from harness.train.val_split import leave_one_out
 
 FAST = ["train.epochs=1"]
 

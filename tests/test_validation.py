@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from harness.metrics import metric_names, per_query_scores
-from harness.train.validation import leave_one_out, leave_one_out_score, leave_one_out_scores
+from harness.train.val_split import leave_one_out, leave_one_out_score, leave_one_out_scores
 
 
 def loop_reference(ranked, labels, metric, k):

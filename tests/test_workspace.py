@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from harness.errors import WorkspaceError
-from harness.workspace import Workspace, check_name
+from harness import settings
+from harness.errors import ConfigError, WorkspaceError
+from harness.workspace import Workspace, check_name, display_path
 
 
 @pytest.mark.parametrize("name", ["../x", "..", "/etc/passwd", "a/b", "a b", "", ".hidden", "a\\b", "x" * 200, "a..b"])
@@ -44,3 +47,23 @@ def test_root_that_is_a_file_is_refused(tmp_path):
     file.write_text("")
     with pytest.raises(WorkspaceError, match="not a folder"):
         Workspace.from_env(file)
+
+
+def test_display_path_is_relative_inside_the_workspace_only(tmp_path):
+    inside = tmp_path / "runs" / "r1"
+    assert display_path(inside, tmp_path) == str(Path("runs") / "r1")
+    assert display_path("/elsewhere/x.csv", tmp_path) == "/elsewhere/x.csv"
+
+
+def test_bench_settings_are_read_in_one_place(tmp_path, monkeypatch):
+    monkeypatch.delenv(settings.DATA_DIR, raising=False)
+    monkeypatch.setenv(settings.ROOT, str(tmp_path))
+    assert settings.data_folders() == [tmp_path / "data"]
+    assert Workspace.from_env().root == tmp_path.resolve()
+    monkeypatch.setenv(settings.DATA_DIR, str(tmp_path / "cache"))
+    assert settings.data_folders() == [tmp_path / "cache", tmp_path / "data"]
+    monkeypatch.setenv(settings.LAUNCHER_PID, "not-a-pid")
+    assert settings.launcher_pid() is None
+    monkeypatch.setenv(settings.COLLECTIVE_TIMEOUT, "-1")
+    with pytest.raises(ConfigError, match="BENCH_COLLECTIVE_TIMEOUT must be a positive number"):
+        settings.collective_timeout_seconds(90.0)

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
+from harness import settings
 from harness.errors import BenchError
 from harness.train.launch import CRASH, STOPPED, USER_ERROR, RankStopped, record_rank_error
 from harness.workspace import Workspace
@@ -95,7 +96,7 @@ def _print_version(value: bool) -> None:
 def _global_options(
     root: Annotated[
         str | None,
-        typer.Option("--root", envvar="BENCH_ROOT", help="Workspace folder (default: current directory)."),
+        typer.Option("--root", envvar=settings.ROOT, help="Workspace folder (default: current directory)."),
     ] = None,
     version: Annotated[
         bool,
@@ -182,13 +183,3 @@ def print_listing(table: Any) -> None:
     print("\t".join(plain(column.header) for column in columns))
     for row in zip(*(column._cells for column in columns)):
         print("\t".join(plain(cell) for cell in row))
-
-
-def relative(path: Any, root: Any) -> str:
-    """``path`` relative to the workspace root when it lies inside it."""
-    from pathlib import Path
-
-    try:
-        return str(Path(path).resolve().relative_to(root))
-    except ValueError:
-        return str(path)

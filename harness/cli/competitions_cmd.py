@@ -67,7 +67,7 @@ def show_command(name: Annotated[str, typer.Argument(help="Competition name.")])
     console.print(f"dataset {escape(spec.dataset)} {escape(str(spec.dataset_config or ''))}")
     console.print(f"protocol {spec.protocol} {escape(str(spec.protocol_config))}, seed {spec.seed}")
     console.print(
-        f"metric {spec.metric.replace('@k', f'@{spec.k}')}, public fraction {spec.public_fraction:g} "
+        f"metric {spec.metric_label}, public fraction {spec.public_fraction:g} "
         f"({facts['public_queries']} public queries)"
     )
     console.print(f"sizes {_sizes(info)}")

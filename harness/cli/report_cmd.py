@@ -8,9 +8,10 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from harness.cli.app import app, console, relative, workspace
+from harness.cli.app import app, console, workspace
 from harness.data.spec import DEFAULT_COMPETITION
 from harness.errors import BenchError
+from harness.workspace import display_path
 
 
 @app.command("report")
@@ -48,4 +49,4 @@ def print_run_report(competition: str, submission_id: str, images: bool = True) 
     except BenchError as exc:
         console.print(f"[yellow]note:[/] no run report: {escape(str(exc))}")
         return
-    console.print(f"  report {escape(relative(path, ws.root))}", soft_wrap=True)
+    console.print(f"  report {escape(display_path(path, ws.root))}", soft_wrap=True)

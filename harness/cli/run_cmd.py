@@ -10,9 +10,10 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from harness.cli.app import app, console, err_console, fmt_number, progress_bars, relative, workspace
+from harness.cli.app import app, console, err_console, fmt_number, progress_bars, workspace
 from harness.cli.report_cmd import print_run_report
 from harness.errors import ConfigError
+from harness.workspace import display_path
 
 
 @app.command("run")
@@ -155,8 +156,8 @@ def _summary(result, root: Path) -> None:
         f"{fmt_number(row.get('search_ms_per_query'), 3)} ms/query, "
         f"{escape(str(row.get('code_kind', '')))} codes of {row.get('bytes_per_item', '?')} bytes"
     )
-    console.print(f"  submission {escape(relative(result.submission_path, root))}")
-    console.print(f"  run folder {escape(relative(result.run_dir, root))}")
+    console.print(f"  submission {escape(display_path(result.submission_path, root))}")
+    console.print(f"  run folder {escape(display_path(result.run_dir, root))}")
 
 
 def _launch_ranks(ws, nproc: int, ranks, cfg, argv: list[str]) -> None:

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from harness import settings
 from harness.cli.app import app, console, err_console, fail, fmt_number, spreadsheet_safe, terminal_safe, workspace
 from harness.cli.report_cmd import print_run_report
 from harness.cli.tables import emit
@@ -123,13 +124,11 @@ def submit_command(
 
 
 def _submit_remote(file: Path, competition: str, server: str, name: str) -> None:
-    import os
-
-    from harness.serve.client import TOKEN_ENV, submit_remote
+    from harness.serve.client import submit_remote
 
     if name:
         raise ConfigError("--name cannot be used with --server: the server labels rows with the token's participant")
-    answer = submit_remote(server, competition, file, os.environ.get(TOKEN_ENV, ""))
+    answer = submit_remote(server, competition, file, settings.token())
     row = answer.get("row", {})
     public, low, high = (
         fmt_number(row.get(k), d, missing=None) for k, d in (("public", 4), ("public_low", 3), ("public_high", 3))

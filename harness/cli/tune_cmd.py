@@ -8,9 +8,10 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from harness.cli.app import app, console, fmt_number, progress_bars, relative, workspace
+from harness.cli.app import app, console, fmt_number, progress_bars, workspace
 from harness.errors import ConfigError, TuneError
 from harness.tune.request import GRACE_PERIOD_S
+from harness.workspace import display_path
 
 
 @app.command("tune")
@@ -224,7 +225,9 @@ def _tune_with_workers(ws, request, workers: int | None, gpus: str | None, confi
                 "method": request.method,
             }
         )
-        view.message(f"{len(devices)} workers started; their logs: {relative(pool.log_dir, ws.root)}/worker-<i>.log")
+        view.message(
+            f"{len(devices)} workers started; their logs: {display_path(pool.log_dir, ws.root)}/worker-<i>.log"
+        )
 
         def show_new_trials() -> None:
             for trial in finished_trials(study, seen):
@@ -236,13 +239,15 @@ def _tune_with_workers(ws, request, workers: int | None, gpus: str | None, confi
         show_new_trials()
         failed = [w for w in pool.workers if w.returncode != 0]
         for worker in failed:
-            view.message(f"worker {worker.index} stopped: {worker.last_error()} ({relative(worker.log_path, ws.root)})")
+            view.message(
+                f"worker {worker.index} stopped: {worker.last_error()} ({display_path(worker.log_path, ws.root)})"
+            )
         hooks = TuneHooks(on_message=view.message, on_final_start=view.final_start, progress=progress)
         result = tuner.conclude(hooks)
     if failed and result.counts["COMPLETE"] + result.counts["PRUNED"] < request.n_trials:
         worker = failed[0]
         raise TuneError(
-            f"worker {worker.index} failed: {worker.last_error()} (log {relative(worker.log_path, ws.root)}); "
+            f"worker {worker.index} failed: {worker.last_error()} (log {display_path(worker.log_path, ws.root)}); "
             f"the study holds {result.counts['COMPLETE'] + result.counts['PRUNED']} of {request.n_trials} trials"
         )
     _summary(result, ws.root, f"{len(devices)} workers ran {len(seen) - before}")
@@ -358,7 +363,7 @@ def _summary(result: Any, root: Path, ran: str = "") -> None:
                 f"submitted [bold]{escape(run.submission_id)}[/] (seed {escape(str(row.get('seed', '')))}) "
                 f"{escape(str(row.get('metric', '')))} public [bold]{fmt_number(row.get('public'))}[/] "
                 f"[{fmt_number(row.get('public_low'))}, {fmt_number(row.get('public_high'))}], rank "
-                f"[bold]{run.rank}[/]; run folder {escape(relative(run.run_dir, root))}"
+                f"[bold]{run.rank}[/]; run folder {escape(display_path(run.run_dir, root))}"
             )
         groups = list(dict.fromkeys(str(run.row.get("group", "")) for run in result.runs))
         console.print(

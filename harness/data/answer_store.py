@@ -18,19 +18,20 @@ import os
 import sys
 from pathlib import Path
 
+from harness import settings
 from harness.atomic import write_atomic
 from harness.errors import CompetitionError
 
-ANSWERS_DIR_ENV = "BENCH_ANSWERS_DIR"
+ANSWERS_DIR_ENV = settings.ANSWERS_DIR
 MANIFEST = "manifest.csv"
 DEFINITION = "definition.json"
 
 
 def answers_dir() -> Path:
     """``$BENCH_ANSWERS_DIR``, else the per-user data folder of this platform."""
-    chosen = os.environ.get(ANSWERS_DIR_ENV)
-    if chosen:
-        return Path(chosen).expanduser()
+    chosen = settings.answers_dir()
+    if chosen is not None:
+        return chosen
     home = Path.home()
     if sys.platform == "win32":
         base = Path(os.environ.get("LOCALAPPDATA") or home / "AppData" / "Local")

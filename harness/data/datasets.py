@@ -8,12 +8,12 @@ lazily. This module knows no particular dataset and imports neither torch nor PI
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from harness import settings
 from harness.errors import DatasetError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
@@ -223,6 +223,4 @@ def fingerprint(dataset: ImageDataset) -> str:
 
 def default_data_dir() -> Path:
     """Where downloaded datasets live: ``$BENCH_DATA_DIR``, else ``<workspace>/data``."""
-    if os.environ.get("BENCH_DATA_DIR"):
-        return Path(os.environ["BENCH_DATA_DIR"]).expanduser()
-    return Path(os.environ.get("BENCH_ROOT") or os.getcwd()).expanduser() / "data"
+    return settings.data_folders()[0]

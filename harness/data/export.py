@@ -64,14 +64,13 @@ def export_competition(workspace, name: str, out: Path) -> dict[str, Any]:
 
 def describe_data(competition: Competition, image_shape: tuple[int, ...]) -> dict[str, Any]:
     spec = competition.spec
-    metric = spec.metric.replace("@k", f"@{spec.k}")
     return {
         "competition": spec.name,
         "description": spec.description,
         "sizes": competition.sizes,
         "image_shape": list(image_shape),
         "classes": len(competition.train().class_names),
-        "metric": metric,
+        "metric": spec.metric_label,
         "k": spec.k,
         "files": {
             "train/, val/, query/, gallery/": "one PNG per item, named <item_id>.png",

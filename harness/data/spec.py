@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+from harness.data.cutoff import MAX_K, metric_label
 from harness.errors import CompetitionError
 
 DEFAULT_COMPETITION = "digits"
@@ -23,9 +24,6 @@ BINDING_FIELDS = (
     "seed",
 )
 PUBLIC_BOARDS = ("kaggle", "ladder")  # every score shown at once, or only significant improvements
-
-
-MAX_K = 100_000  # the longest neighbour list a competition may ask for
 
 
 @dataclass(frozen=True)
@@ -50,6 +48,10 @@ class CompetitionSpec:
     public_board: str = "kaggle"  # "ladder": a public score is released only when it beats the best (Blum & Hardt)
     # What `bench run` writes: "auto" (CSV unless huge), "csv" or "parquet" (a few times smaller: boards kept in git)
     submission_format: str = "auto"
+
+    @property
+    def metric_label(self) -> str:
+        return metric_label(self.metric, self.k)
 
     def check(self) -> CompetitionSpec:
         # deferred: the CLI reads DEFAULT_COMPETITION at start-up; bench --help loads no splitter or metric

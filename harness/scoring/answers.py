@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.data.answer_store import read_stored
+from harness.data.cutoff import MAX_K, metric_label
 from harness.data.manifest import Manifest, checked_bytes, competition_folder, parse_manifest, read_info, sha256_bytes
-from harness.data.spec import BINDING_FIELDS, MAX_K
+from harness.data.spec import BINDING_FIELDS
 from harness.errors import CompetitionError
 
 
@@ -33,7 +34,7 @@ class Answers:
     @property
     def metric_label(self) -> str:
         """The metric as shown to users, e.g. ``map@100``."""
-        return self.metric.replace("@k", f"@{self.k}")
+        return metric_label(self.metric, self.k)
 
 
 def answers_from(info: dict, manifest: Manifest, sha: str) -> Answers:
@@ -60,7 +61,7 @@ def competition_terms(workspace, name: str) -> tuple[str, str] | None:
         return None
     checked_bytes(folder, info)
     definition = _checked_definition(name, info)
-    return str(definition["metric"]).replace("@k", f"@{definition['k']}"), str(info["manifest_sha256"])
+    return metric_label(str(definition["metric"]), definition["k"]), str(info["manifest_sha256"])
 
 
 def load_answers(workspace, name: str) -> Answers:

@@ -39,7 +39,7 @@ from harness.scoring.scorer import score
 from harness.scoring.submission import validate_submission
 from harness.scoring.trusted import answer, run_trusted
 from harness.scoring.verify import sha256_file, stored_submission
-from harness.workspace import Workspace, check_name, new_submission_id
+from harness.workspace import Workspace, check_name, display_path, new_submission_id
 
 STAGING = ".staging"  # <workspace>/.staging/<pid>-<id>: submissions being scored, not yet on the board
 CALLER_FIELDS = (
@@ -114,7 +114,7 @@ def submit(
                 )
             report = score(answers, checked.ranked)
             write_run_files(stage / "run", submission_id, competition, answers, report, env)
-            row = _row(fields, submission_id, name, report, answers, _relative(destination, workspace.root))
+            row = _row(fields, submission_id, name, report, answers, display_path(destination, workspace.root))
             row.update(env=json.dumps(env, sort_keys=True), submission_sha256=digest.result())
         with board_lock(board):  # held only to move the staged files into place and append
             written, rows = _publish(board, row, kept, destination, stage / "run", workspace.run_dir(submission_id))
@@ -267,13 +267,6 @@ def per_query_for(workspace: Workspace, competition: str, reference: str) -> tup
         )
     report = score(answers, checked.ranked)
     return [str(q) for q in answers.query_ids], np.asarray(answers.public, dtype=bool), report.per_query
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(root.resolve()))
-    except ValueError:
-        return str(path)
 
 
 def _trusted_main() -> int:

@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import harness
-from harness import errors
+from harness import errors, settings
 from harness.errors import BenchError, SubmissionError
 
-TRUSTED_ENV = "BENCH_TRUSTED_SCORER"
-UNTRUSTED_ENV = ("BENCH_PLUGINS_DIR",)
+UNTRUSTED_ENV = (settings.PLUGINS_DIR,)
 
 # The child starts isolated (-I: no PYTHON* variables, no user site, no current folder; -S: no site, so no
 # .pth file and no sitecustomize runs); its sys.path is this harness, the standard library, and the
@@ -47,7 +46,7 @@ def run_trusted(request: dict) -> dict:
     :func:`verify_trusted`) in a fresh, isolated process that loads no plugin code but the
     shipped files; returns its answer, or raises the BenchError it reported."""
     env = {key: value for key, value in os.environ.items() if key not in UNTRUSTED_ENV and not key.startswith("PYTHON")}
-    env[TRUSTED_ENV] = "1"
+    env[settings.TRUSTED_SCORER] = "1"
     source_root = str(Path(harness.__file__).resolve().parent.parent)  # this harness, not another install
     try:
         done = subprocess.run(

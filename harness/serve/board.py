@@ -59,7 +59,7 @@ def competition_info(workspace: Workspace, spec: CompetitionSpec) -> dict[str, A
         "name": spec.name,
         "description": spec.description,
         "dataset": spec.dataset,
-        "metric": spec.metric.replace("@k", f"@{spec.k}"),
+        "metric": spec.metric_label,
         "k": spec.k,
         "public_fraction": spec.public_fraction,
         "sizes": info.get("sizes"),

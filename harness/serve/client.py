@@ -10,9 +10,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from harness import settings
 from harness.errors import ServerError, SubmissionError
 
-TOKEN_ENV = "BENCH_TOKEN"
 TIMEOUT_S = 300  # scoring a large submission on the host takes a while
 
 
@@ -26,7 +26,9 @@ def submit_remote(server: str, competition: str, file: str | Path, token: str) -
     if not path.is_file():
         raise SubmissionError(f"submission file {path} " + ("is not a file" if path.exists() else "does not exist"))
     if not token:
-        raise ServerError(f"no token: set {TOKEN_ENV} to the token the host made with `bench serve token add NAME`")
+        raise ServerError(
+            f"no token: set {settings.TOKEN} to the token the host made with `bench serve token add NAME`"
+        )
     try:
         content = path.read_bytes()
     except OSError as exc:

@@ -23,11 +23,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from harness import settings
 from harness.errors import ConfigError, RankFailed, RankStopped
 
 ERROR_FILE_VARIABLE = "TORCHELASTIC_ERROR_FILE"
-LAUNCHED_VARIABLE = "BENCH_LAUNCHED_RANKS"  # set for ranks bench started: they leave error messages to it
-LAUNCHER_VARIABLE = "BENCH_LAUNCHER_PID"  # the launcher's process id: its ranks stop when it is gone
 USER_ERROR, CRASH, STOPPED = "user", "crash", "stopped"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # What a rank says when another rank went away (exited, was killed) or stopped answering: a follow-on error
@@ -41,21 +40,13 @@ FOLLOW_ON = (
 )
 
 
-TIMEOUT_VARIABLE = "BENCH_COLLECTIVE_TIMEOUT"
 DEFAULT_TIMEOUT_SECONDS = 90.0  # above any step, and above rank 0's validation while the others wait
 
 
 def collective_timeout(env: dict[str, str] | None = None) -> datetime.timedelta:
     """How long a collective waits for the other ranks before failing (``$BENCH_COLLECTIVE_TIMEOUT`` seconds,
     default 90): a rank that is stopped or stuck then ends the job instead of hanging it."""
-    text = (os.environ if env is None else env).get(TIMEOUT_VARIABLE, "").strip()
-    try:
-        seconds = float(text) if text else DEFAULT_TIMEOUT_SECONDS
-    except ValueError:
-        seconds = -1.0
-    if not 0 < seconds < 10**7:
-        raise ConfigError(f"{TIMEOUT_VARIABLE} must be a positive number of seconds, got {text!r}")
-    return datetime.timedelta(seconds=seconds)
+    return datetime.timedelta(seconds=settings.collective_timeout_seconds(DEFAULT_TIMEOUT_SECONDS, env))
 
 
 @contextlib.contextmanager
@@ -77,8 +68,8 @@ def stop_on_sigterm():
 
 def launcher_gone() -> bool:
     """In a rank bench launched: whether its launcher has died (the rank was handed to another parent)."""
-    expected = os.environ.get(LAUNCHER_VARIABLE, "")
-    return os.environ.get(LAUNCHED_VARIABLE) == "1" and expected.isdigit() and os.getppid() != int(expected)
+    expected = settings.launcher_pid()
+    return settings.launched_rank() and expected is not None and os.getppid() != expected
 
 
 def follow_launcher() -> None:
@@ -89,7 +80,7 @@ def follow_launcher() -> None:
     them. Linux only (``prctl``); elsewhere :func:`launcher_gone`, checked before the row is appended,
     still keeps an orphaned rank off the leaderboard.
     """
-    if os.environ.get(LAUNCHED_VARIABLE) != "1":
+    if not settings.launched_rank():
         return
     if sys.platform.startswith("linux"):
         import ctypes
@@ -129,8 +120,8 @@ def launch(argv: Sequence[str], nproc: int, threads_per_rank: int | None = None)
         logs_specs=DefaultLogsSpecs(log_dir=logs, redirects={rank: Std.ALL for rank in range(1, nproc)}),
     )
     overrides = {
-        LAUNCHED_VARIABLE: "1",
-        LAUNCHER_VARIABLE: str(os.getpid()),
+        settings.LAUNCHED_RANKS: "1",
+        settings.LAUNCHER_PID: str(os.getpid()),
         "OMP_NUM_THREADS": str(threads_per_rank or rank_threads(nproc)),
     }
     previous = {key: os.environ.get(key) for key in overrides}
@@ -229,7 +220,7 @@ def first_reason(failures: dict[int, Any], timeout_seconds: float | None = None)
 def record_rank_error(message: str, kind: str) -> bool:
     """In a rank bench launched: store ``message`` for the launcher instead of printing it; False elsewhere."""
     path = os.environ.get(ERROR_FILE_VARIABLE)
-    if not path or os.environ.get(LAUNCHED_VARIABLE) != "1":
+    if not path or not settings.launched_rank():
         return False
     now = time.time()
     data = {

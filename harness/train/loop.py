@@ -21,6 +21,7 @@ from torch import nn
 
 from harness.components import create_loss, create_sampler, registry
 from harness.config import OptimConfig, RunConfig, TrainConfig
+from harness.data.cutoff import capped_k, val_label
 from harness.errors import ConfigError, TrainingError
 from harness.hookspecs import EpochAware, FeedbackSampler, PerSampleLoss, RefreshableSampler
 from harness.train import distributed
@@ -40,7 +41,7 @@ from harness.train.embed import EmbedOptions, embed_images, in_memory, load_batc
 from harness.train.model import RetrievalModel, build_model
 from harness.train.resident import DeviceImages, device_copy, epoch_positions
 from harness.train.transforms import train_transform
-from harness.train.validation import leave_one_out, mean_leave_one_out_score
+from harness.train.val_split import leave_one_out, mean_leave_one_out_score
 
 log = logging.getLogger("bench.train")
 CENSUS_BATCHES = 64  # batches per epoch the diagnostics measure: a share, not a sum, so a sample suffices
@@ -112,7 +113,7 @@ def fit(
             record["seconds"] = round(time.perf_counter() - epoch_started, 3)
             history.append(record)
             shown = (
-                f"  val {score_label(task.metric, task.k, len(val))} {record['val_score']:.4f}"
+                f"  {val_label(task.metric, max(capped_k(task.k, len(val) - 1), 1))} {record['val_score']:.4f}"
                 if "val_score" in record
                 else ""
             )
@@ -453,7 +454,3 @@ def val_score(model, val, task: ValTask, progress=None, on_ranked=None) -> float
     if on_ranked is not None:
         on_ranked(ranked)
     return mean_leave_one_out_score(ranked, np.asarray(val.labels), task.metric, k_val)
-
-
-def score_label(metric: str, k: int, n: int) -> str:
-    return metric.replace("@k", f"@{min(k, max(n - 1, 1))}")

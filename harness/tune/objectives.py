@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from harness.data.cutoff import metric_label
 from harness.errors import ConfigError
 
 COSTS = {"bytes": "bytes per item", "ms": "search ms per query", "seconds": "training seconds"}
@@ -29,7 +30,7 @@ class Objective:
 
 def parse_objectives(names: list[str], metric: str, k: int) -> list[Objective]:
     """Objectives from ``--objectives``; the score must be the competition's metric (``map@100``, ``map@k``)."""
-    label = metric.replace("@k", f"@{k}")
+    label = metric_label(metric, k)
     out = []
     for name in names:
         text = name.strip().lower()

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from harness.components import get_method
 from harness.config import RunConfig, parse_sets, resolve_run_config
 from harness.data.competition import open_competition
+from harness.data.cutoff import val_label
 from harness.errors import BenchError, ConfigError, TrainingError, TuneError
 from harness.tune.folds import fold_interval, make_folds, trial_interval
 from harness.tune.importance import importances
@@ -510,7 +511,7 @@ class Tuner:
 
     def _metric_label(self) -> str:
         spec = getattr(self._competition, "spec", None)
-        label = f"val {spec.metric}".replace("@k", f"@{spec.k}") if spec is not None else "val score"
+        label = val_label(spec.metric, spec.k) if spec is not None else "val score"
         return f"{label} (mean of {len(self._folds)} folds)" if self._folds else label
 
 

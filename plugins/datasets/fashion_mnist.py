@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import ArrayDataset, DatasetError, hookimpl
+from harness import ArrayDataset, DatasetError, data_folders, hookimpl
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 DEBIAN_PACKAGE = "dataset-fashion-mnist"
@@ -31,8 +31,7 @@ def candidate_folders(root: str | os.PathLike | None = None) -> list[Path]:
     if root is not None:
         bases = [Path(root).expanduser()]
     else:
-        bases = [Path(os.environ["BENCH_DATA_DIR"]).expanduser()] if os.environ.get("BENCH_DATA_DIR") else []
-        bases.append(Path(os.environ.get("BENCH_ROOT") or os.getcwd()).expanduser() / "data")
+        bases = data_folders()
     folders = [f for base in bases for f in (base, base / "fashion-mnist", base / "FashionMNIST" / "raw")]
     return folders if root is not None else [*folders, DEBIAN_DIR]
 

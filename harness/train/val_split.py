@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from harness.components import create_indexer
+from harness.data.cutoff import capped_k
 from harness.metrics import per_query_scores
 
 
@@ -21,7 +22,7 @@ def leave_one_out(
     ``indexer`` (the run's indexer section) searches on ``device`` (the model's) unless it names its own.
     """
     n = len(embeddings)
-    k_val = min(k, n - 1)
+    k_val = capped_k(k, n - 1)
     if k_val < 1:
         return np.zeros((n, 0), dtype=np.int64), 0
     values = dict(indexer)
