@@ -16,6 +16,7 @@ from servekit import LiveServer, build_competitions, team_toml, write_submission
 pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
+from harness.data.competition import prepare_answers  # noqa: E402
 from harness.scoring.leaderboard import read_rows  # noqa: E402
 from harness.serve.app import create_app  # noqa: E402
 from harness.serve.tokens import TokenStore  # noqa: E402
@@ -178,6 +179,7 @@ def test_the_ladder_and_a_phone_in_a_browser(live, tmp_path):
     folder = workspace.root / "competitions" / "ladder"
     folder.mkdir(parents=True)
     (folder / "competition.toml").write_text(team_toml(daily_submissions=0) + 'public_board = "ladder"\n')
+    prepare_answers(workspace, "ladder")  # the host's write step (the read paths never split)
     with sync_api.sync_playwright() as playwright:
         browser = _browser(playwright)
         try:

@@ -28,12 +28,12 @@ def served(workspace):
 
 
 def add_competition(workspace, name: str, text: str) -> None:
-    from harness.scoring.answers import load_answers
+    from harness.data.competition import prepare_answers
 
     folder = workspace.root / "competitions" / name
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "competition.toml").write_text(text)
-    load_answers(workspace, name)
+    prepare_answers(workspace, name)  # the write step: split it (load_answers only reads)
 
 
 def upload(client, token, path, competition="team"):
