@@ -131,14 +131,15 @@ def staging_dir(workspace: Workspace, submission_id: str) -> Path:
     root = workspace.root / STAGING
     for entry in root.glob("*-*") if root.is_dir() else []:
         pid = entry.name.split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(entry, ignore_errors=True)
     folder = root / f"{os.getpid()}-{submission_id}"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` still exists (one we may not signal counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from harness.errors import SignInError, SubmissionError
+from harness.scoring.submit import process_alive
 from harness.serve import board
 from harness.serve.tokens import Participant, serve_dir
 from harness.serve.views import next_target, participant_names
@@ -33,18 +34,8 @@ def clear_stale_uploads(workspace) -> None:
     folder = inbox(workspace)
     for entry in folder.iterdir() if folder.is_dir() else []:
         pid = entry.name.removeprefix(UPLOAD_PREFIX).split("-", 1)[0] if entry.name.startswith(UPLOAD_PREFIX) else ""
-        if not pid.isdigit() or not _alive(int(pid)):
+        if not pid.isdigit() or not process_alive(int(pid)):
             shutil.rmtree(entry, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 async def score_upload(request: Request, who: Participant, upload: Any) -> dict[str, Any]:
