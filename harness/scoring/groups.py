@@ -70,7 +70,8 @@ def row_group(row: dict[str, Any]) -> str:
     )
 
 
-def _number(text: Any) -> float:
+def score_value(text: Any) -> float:
+    """A stored score as a float; missing, malformed or non-finite values rank last (-inf)."""
     try:
         value = float(text)
     except (TypeError, ValueError):
@@ -79,7 +80,7 @@ def _number(text: Any) -> float:
 
 
 def _bound(text: Any) -> float | None:
-    value = _number(text)
+    value = score_value(text)
     return None if value == -np.inf else value
 
 
@@ -88,7 +89,9 @@ def banded(rows: list[dict[str, Any]], private: bool = False) -> list[dict[str, 
     band leader's share its band; invalid rows are never banded."""
     column = "private" if private else "public"
     valid = [r for r in rows if r["rank"] is not None]
-    entries = [(_number(r.get(column)), _bound(r.get(f"{column}_low")), _bound(r.get(f"{column}_high"))) for r in valid]
+    entries = [
+        (score_value(r.get(column)), _bound(r.get(f"{column}_low")), _bound(r.get(f"{column}_high"))) for r in valid
+    ]
     bands: list[int | None] = list(rank_bands(entries))
     bands += [None] * (len(rows) - len(valid))
     return [{**row, "band": band, "group": row_group(row)} for row, band in zip(rows, bands)]
@@ -158,7 +161,7 @@ class Scores:
     def value(self, row: dict[str, Any]) -> float:
         """The row's public score under the metric: stored when it is stored, else recomputed."""
         if self.label == row.get("metric"):
-            return _number(row.get("public"))
+            return score_value(row.get("public"))
         stored = row_metrics(row).get(self.label)
         if stored is not None:
             return float(stored)
@@ -167,7 +170,7 @@ class Scores:
 
     def interval(self, row: dict[str, Any]) -> tuple[float | None, float | None]:
         if self.label == row.get("metric") and row.get("public_low") not in (None, ""):
-            return _number(row.get("public_low")), _number(row.get("public_high"))
+            return score_value(row.get("public_low")), score_value(row.get("public_high"))
         scores = self.public(row)
         if scores is None:
             return None, None

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from harness.scoring.groups import score_value
+
 SHOWN = ("public", "public_low", "public_high", "metrics")  # a held row shows its best's, panel included
 MIN_STEP = 0.001
 HELD = "held"  # key set on a row whose own public score is withheld
@@ -20,7 +22,7 @@ HELD = "held"  # key set on a row whose own public score is withheld
 
 def step(row: dict[str, Any]) -> float:
     """The margin by which ``row`` must beat the best released score: half its 95% public interval."""
-    low, high = _number(row.get("public_low")), _number(row.get("public_high"))
+    low, high = score_value(row.get("public_low")), score_value(row.get("public_high"))
     half_width = (high - low) / 2 if math.isfinite(low) and math.isfinite(high) else 0.0
     return max(MIN_STEP, half_width)
 
@@ -36,17 +38,9 @@ def apply(rows: list[dict[str, Any]], problem_key: str = "_problem") -> list[dic
             continue
         owner = row.get("name") or row.get("submission_id", "")
         leader = best.get(owner)
-        if leader is None or _number(row.get("public")) > _number(leader.get("public")) + step(row):
+        if leader is None or score_value(row.get("public")) > score_value(leader.get("public")) + step(row):
             best[owner] = row
             out.append({**row, HELD: False})
         else:
             out.append({**row, **{key: leader.get(key) for key in SHOWN}, HELD: True})
     return out
-
-
-def _number(value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return -math.inf
-    return number if math.isfinite(number) else -math.inf
