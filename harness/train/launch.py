@@ -4,7 +4,8 @@ Rank 0 shares this terminal (its progress bars, log lines and summary); the othe
 goes to files in a temporary folder. A rank that fails writes its one-line reason to the error
 file torchrun gives it (``TORCHELASTIC_ERROR_FILE``, see :func:`record_rank_error`); the launcher
 stops every other rank and raises :class:`RankFailed` with the first real reason, not with the
-follow-on errors of ranks whose peer went away.
+follow-on errors of ranks whose peer went away. A rank nobody can time out on (stopped, or stuck after
+rank 0 finished) is ended by the launcher's watch (:mod:`harness.train.rank_watch`).
 """
 
 from __future__ import annotations
