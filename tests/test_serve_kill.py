@@ -120,6 +120,7 @@ def test_a_server_killed_after_the_row_and_before_the_answer_is_safe_to_retry(te
     assert answer["row"]["public"] == pytest.approx(float(row["public"]))
     assert answer["quota"]["used_today"] == 1 and answer["quota"]["remaining_today"] == 2
     assert [r["submission_id"] for r in mine["rows"]] == [row["submission_id"]]
+    assert list((workspace.run_dir(row["submission_id"]) / "report").glob("*.png"))  # the figures the kill missed
     assert not any((serve_dir(workspace) / "uploads").iterdir())
     staging = workspace.root / STAGING
     assert not staging.is_dir() or not any(staging.iterdir())

@@ -244,6 +244,8 @@ def accept_upload(
         if earlier is None:
             result = _submit_within_limit(workspace, spec, who, file)
     if earlier is not None:
+        if not figures(workspace, spec, earlier["submission_id"], reveal=True):  # a server killed before drawing them
+            write_figures(workspace, spec.name, earlier["submission_id"])
         answer = upload_answer(workspace, spec, who, earlier["submission_id"], participants)
         return {**answer, "recorded_earlier": True, "note": earlier_note(earlier), "missing_queries": None}
     write_figures(workspace, spec.name, result.row["submission_id"])
