@@ -666,7 +666,7 @@ def test_a_rank_stopped_after_training_ends_the_job_once_rank_0_has_recorded(iso
         text=True,
     )
     try:
-        _, stderr = launcher.communicate(timeout=420)
+        _, stderr = launcher.communicate(timeout=300)
     except subprocess.TimeoutExpired:
         stuck = _processes_naming(str(isolated_workspace))
         launcher.kill()
