@@ -466,8 +466,26 @@ def _start_training(root, *extra, env=None):
             time.sleep(3)  # into the training's steps
             return launcher, ranks
         time.sleep(0.2)
+    tree = _process_tree(launcher.pid)  # what the launcher and its ranks wait on (a plugin probe, a rank)
     launcher.kill()
-    raise AssertionError(f"the ranks did not start training: {launcher.communicate()[1][-2000:]}")
+    raise AssertionError(f"the ranks did not start training: {tree}; {launcher.communicate()[1][-2000:]}")
+
+
+def _process_tree(root_pid):
+    """The processes under ``root_pid``: pid, state and the start of the command line of each."""
+    parents, found = {root_pid}, []
+    for _ in range(3):  # launcher -> ranks -> their children
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ")[:120].decode(errors="replace")
+            except (OSError, IndexError):
+                continue
+            pid = int(stat.parent.name)
+            if int(fields[1]) in parents and pid not in parents:
+                parents.add(pid)
+                found.append(f"{pid} {fields[0]} {command}")
+    return found
 
 
 def _kill_all(launcher, ranks):
