@@ -20,8 +20,8 @@ Two synthetic competitions are written into a temporary workspace (manifest + de
 
 Validate and submit of the CSV run twice over: as shipped, and with pyarrow's ``index_in`` in place
 of bench's IdIndex (the same readers, only the id lookup differs), printed side by side with their
-ratios. Peak MB is the child process's maximum resident set (``wait4``, what ``/usr/bin/time -v``
-reports). Validate, submit and the pyarrow floor run --repeats times each, taking turns, and the
+ratios. Peak MB is the child process's maximum resident set and CPU s its user + system time
+(``wait4``, what ``/usr/bin/time -v`` reports). Validate, submit and the pyarrow floor run --repeats times each, taking turns, and the
 medians are kept (a shared machine's load comes and goes).
 """
 
@@ -82,6 +82,7 @@ def medians(repeats: int, commands: dict[str, list[str]], env: dict) -> dict[str
     return {
         name: {
             "seconds": float(np.median([r["seconds"] for r in rs])),
+            "cpu": float(np.median([r["cpu"] for r in rs])),
             "peak_mb": float(np.median([r["peak_mb"] for r in rs])),
             "code": max(r["code"] for r in rs),
             "all": [r["seconds"] for r in rs],
@@ -100,7 +101,8 @@ def timed(argv: list[str], env: dict, quiet: bool = False) -> dict:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0 and not quiet:
         print(f"  {' '.join(argv[-4:])} exited {proc.returncode}: {(err or out).strip()[-500:]}")
-    return {"seconds": seconds, "peak_mb": usage.ru_maxrss / 1024, "code": proc.returncode}
+    cpu = usage.ru_utime + usage.ru_stime  # what a loaded machine inflates least: the work, not the wait
+    return {"seconds": seconds, "cpu": cpu, "peak_mb": usage.ru_maxrss / 1024, "code": proc.returncode}
 
 
 def python_step(code: str, env: dict) -> dict:
@@ -273,6 +275,7 @@ def main() -> None:
         h_submit = timed([*bench, "submit", str(path), "-c", "hashing"], env)
         total = {
             "seconds": write["seconds"] + h_validate["seconds"] + h_submit["seconds"],
+            "cpu": write["cpu"] + h_validate["cpu"] + h_submit["cpu"],
             "peak_mb": max(write["peak_mb"], h_validate["peak_mb"], h_submit["peak_mb"]),
             "code": max(write["code"], h_validate["code"], h_submit["code"]),
         }
@@ -292,14 +295,15 @@ def main() -> None:
 
 def report(rows: list[tuple[str, dict, str]], timings: dict[str, dict], lookup: tuple) -> None:
     """The table of steps, the CLI with index_in against the CLI with IdIndex, and the bare id lookup."""
-    print(f"{'step':<58} {'seconds':>8} {'peak MB':>8}  goal")
+    print(f"{'step':<58} {'seconds':>8} {'CPU s':>8} {'peak MB':>8}  goal")
     for what, r, goal in rows:
         failed = "" if r["code"] == 0 else "  (failed)"
-        print(f"{what:<58} {r['seconds']:>8.2f} {r['peak_mb']:>8.0f}  {goal}{failed}")
+        print(f"{what:<58} {r['seconds']:>8.2f} {r['cpu']:>8.2f} {r['peak_mb']:>8.0f}  {goal}{failed}")
     for step in ("validate", "submit"):
         ours, theirs = timings[step], timings[f"{step}, index_in"]
         print(
             f"bench {step}, index_in / IdIndex: {theirs['seconds'] / ours['seconds']:.2f}x time, "
+            f"{theirs['cpu'] / ours['cpu']:.2f}x CPU time, "
             f"{theirs['peak_mb'] / ours['peak_mb']:.2f}x peak memory (medians of "
             f"{', '.join(f'{t:.2f}' for t in theirs['all'])} s and {', '.join(f'{t:.2f}' for t in ours['all'])} s)"
         )
