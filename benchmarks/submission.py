@@ -21,8 +21,8 @@ Two synthetic competitions are written into a temporary workspace (manifest + de
 Validate and submit of the CSV run twice over: as shipped, and with pyarrow's ``index_in`` in place
 of bench's IdIndex (the same readers, only the id lookup differs), printed side by side with their
 ratios. Peak MB is the child process's maximum resident set and CPU s its user + system time
-(``wait4``, what ``/usr/bin/time -v`` reports). Validate, submit and the pyarrow floor run --repeats times each, taking turns, and the
-medians are kept (a shared machine's load comes and goes).
+(``wait4``, what ``/usr/bin/time -v`` reports). Validate, submit and the pyarrow floor run
+--repeats times each, taking turns, and the medians are kept (a shared machine's load comes and goes).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from harness.scoring.budget import group_budget
 from harness.scoring.scorer import bootstrap_ci
 from harness.scoring.statistics import SeedSummary, rank_bands, summarise_seeds
 from harness.scoring.submission import read_submission
-from harness.workspace import check_name
+from harness.workspace import Workspace, check_name
 
 
 def group_id(config_hash: str, git_commit: str) -> str:
@@ -128,7 +128,7 @@ class Scores:
         self._cache: dict[str, np.ndarray | None] = {}
 
     @classmethod
-    def open(cls, workspace, competition: str, metric: str | None = None) -> Scores:
+    def open(cls, workspace: Workspace, competition: str, metric: str | None = None) -> Scores:
 
         answers = load_answers(workspace, competition)
         ref = parse_metric(metric or answers.metric, answers.k)

@@ -96,7 +96,7 @@ class RowChecker:
             result.rows += 1
 
 
-def finish(result: Validation, seen: np.ndarray, query_ids, rows_read: int) -> Validation:
+def finish(result: Validation, seen: np.ndarray, query_ids: np.ndarray, rows_read: int) -> Validation:
     """Add the file-level problems: no rows at all, and query ids the file left out."""
     if rows_read == 0:
         result.add("the file has a header but no rows: nothing to score")
