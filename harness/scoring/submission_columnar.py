@@ -2,9 +2,11 @@
 
 Each batch is checked with vectorised pyarrow/NumPy operations (neighbour lists split with
 ``split_pattern``, ids mapped to positions by :class:`IdIndex`); only rows found wrong go through the
-per-row checker, which words their problems exactly as the line reader does. Memory is bounded
-by a batch plus the (Q, k) ranked positions. A CSV that pyarrow cannot parse into one row per
-line returns None: the caller then reads it line by line, to place every problem on its line.
+per-row checker (``submission_checks.RowChecker``, which the line reader uses too): no row problem is
+worded here. Memory is bounded by a batch plus the (Q, k) ranked positions. A CSV that pyarrow cannot
+parse into one row per line (a wrong header, an empty line, a wrong number of fields, bytes that are not
+UTF-8) returns None: the line reader, which owns the wording of those, reads it and places every problem
+on its line. Only Parquet's own problems (schema, footer sizes, a null list) are worded here.
 """
 
 from __future__ import annotations
@@ -132,7 +134,7 @@ def validate_csv(path: Path, answers) -> Validation | None:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     if rows > limit:
-        result.add(too_many_rows(len(answers.query_ids), "lines after the header"))
+        result.add(too_many_rows(len(answers.query_ids)))
     return result
 
 

@@ -39,7 +39,7 @@ def validate_lines(path: Path, answers: Answers, queries: dict[str, int], galler
     with handle:
         for line_no, raw in enumerate(handle, start=1):
             if line_no > row_limit(len(queries)) + 1:
-                result.add(too_many_rows(len(queries), "lines after the header"))
+                result.add(too_many_rows(len(queries)))
                 line_no -= 1
                 break
             text = _decode(raw, line_no, result)
