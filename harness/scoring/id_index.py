@@ -11,11 +11,14 @@ time, never a wrong answer.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from harness.data.arrow import nulls
+
+if TYPE_CHECKING:
+    from pyarrow import Array
 
 _MASKS = np.array([(1 << (8 * r)) - 1 for r in range(8)] + [2**64 - 1], dtype=np.uint64)
 _SEED = np.uint64(0x9E3779B97F4A7C15)
@@ -30,7 +33,7 @@ _LONG_CHAIN = 32  # seating rounds before repeated ids are looked for (a quarter
 class Strings:
     """An Arrow string array's bytes: each value's 8-byte little-endian words, for a range of values."""
 
-    def __init__(self, array: Any, words: int):
+    def __init__(self, array: Array, words: int):
         import pyarrow.types as types
 
         _, offsets, data = array.buffers()[:3]
@@ -78,7 +81,7 @@ class IdIndex:
     """Positions of ids in ``ids`` (an Arrow string array without nulls): the first position, for a
     repeated id."""
 
-    def __init__(self, ids: Any):
+    def __init__(self, ids: Array):
         import pyarrow.compute as pc
 
         self.words = max(1, (int(pc.max(pc.binary_length(ids)).as_py() or 0) + 7) // 8)
@@ -109,7 +112,7 @@ class IdIndex:
     def _home(self, hashes: np.ndarray) -> np.ndarray:
         return (hashes >> np.uint64(64 - self.bits)).astype(np.int64)
 
-    def positions(self, values: Any) -> np.ndarray:
+    def positions(self, values: Array) -> np.ndarray:
         """Position of each of ``values`` (an Arrow string array) among the ids; -1 if absent or null."""
         found = Strings(values, self.words)
         out = np.full(len(found), -1, dtype=np.int64)
