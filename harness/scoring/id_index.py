@@ -3,10 +3,21 @@
 A submission of 100,000 x 100 holds 10 million neighbour ids to find among 440,000 gallery ids.
 pyarrow's ``index_in`` rebuilds its hash table of the value set on every call (0.12 s per block
 here) and probes at about 200 ns an id; this table is built once per file and probed a chunk of
-ids at a time: 2.0x faster on one thread (``benchmarks/submission.py``, its ``id lookup`` line,
-which also checks both give the same positions). Open addressing with linear probing, at most a
-quarter full; an id matches only when its length and every byte agree, so a hash collision costs
-time, never a wrong answer.
+ids at a time. Open addressing with linear probing, at most a quarter full; an id matches only
+when its length and every byte agree, so a hash collision costs time, never a wrong answer.
+
+Why not ``index_in`` (issue 21, item 7; ``python benchmarks/submission.py --csv-only --repeats 9``,
+which runs bench's CLI both ways, interleaved, on a 2-core machine at load 6 to 9; medians, ``CPU s``
+is user + system time, ``/usr/bin/time -v`` agrees):
+
+- the id lookup alone, one thread: IdIndex 1.67 s, index_in 2.91 s (1.74x; 1.56x to 2.4x over four runs);
+- ``bench validate``: IdIndex 4.69 CPU s, 904 MB; index_in 5.92 CPU s, 929 MB (1.26x CPU; 1.22x in a
+  7-round run);
+- ``bench submit``: IdIndex 6.47 CPU s, 892 MB; index_in 8.50 CPU s, 918 MB (1.31x CPU; 1.34x).
+
+README's figures for IdIndex in a slow stretch, ``bench validate`` 2.70 s and ``bench submit`` 4.51 s
+against goals of 3 s and 5 s, would become about 3.3 s and 5.9 s at those ratios: index_in breaks
+both goals where this table keeps them (on an idle machine, 1.89 s and 3.35 s, both would hold).
 """
 
 from __future__ import annotations
