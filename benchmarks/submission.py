@@ -62,6 +62,10 @@ def make_competition(workspace: Path, name: str, queries: int, gallery: int, k: 
     (folder / "manifest.csv").write_bytes(data)
     info = {"name": name, "metric": "map@k", "k": k, "manifest_sha256": hashlib.sha256(data).hexdigest()}
     (folder / "competition.json").write_text(json.dumps(info))
+    from harness.data.competition import prepare_answers
+    from harness.workspace import Workspace
+
+    prepare_answers(Workspace(workspace), name)  # answers into the store now: no run below pays for the move
     return query_ids, gallery_ids
 
 
@@ -206,6 +210,8 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs, load average {load:.1f} at start")
     with tempfile.TemporaryDirectory(prefix="bench-submission-") as tmp:
         ws = Path(tmp)
+        # the answers store in the temporary folder too: nothing is left in the user's
+        os.environ["BENCH_ANSWERS_DIR"] = str(ws / "answers")
         env = {**os.environ, "BENCH_ROOT": str(ws), "PYTHONPATH": str(ROOT)}
         bench = [sys.executable, "-c", "from harness.cli import main; main()"]  # what the bench script runs
         rows = []
