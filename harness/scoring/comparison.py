@@ -19,6 +19,7 @@ from harness.scoring.statistics import (
     paired_difference_over_seeds,
     verdict,  # one vocabulary: `bench reproduce` says these words too
 )
+from harness.workspace import Workspace
 
 SUBSETS = ("public", "private", "all")
 
@@ -49,7 +50,7 @@ class Comparison:
 
 
 def compare(
-    workspace: Any,
+    workspace: Workspace,
     competition: str,
     a: str,
     b: str,
@@ -78,7 +79,9 @@ def compare(
     )  # fmt: skip
 
 
-def side(scores: Any, rows: list[dict], reference: str, seeds: set[int] | None = None) -> tuple[str, list[np.ndarray]]:
+def side(
+    scores: Scores, rows: list[dict], reference: str, seeds: set[int] | None = None
+) -> tuple[str, list[np.ndarray]]:
     """(description, per-query scores per seed) of a submission file, a group id or a submission id."""
 
     path = Path(reference)
