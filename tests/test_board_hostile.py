@@ -197,26 +197,50 @@ def test_a_planted_pythonpath_or_sitecustomize_never_reaches_the_trusted_scorer(
     assert f"{os.getpid()}.plugin" in marks(seen) and len(marks(seen)) == 2, marks(seen)
 
 
-def test_a_metric_file_dropped_into_plugins_is_not_loaded_by_scoring_or_verify(cli, toy, tmp_path):
-    from harness.data.shipped_plugins import builtin_root
-    from harness.plugins import get_host, reset_host
-    from harness.scoring.submit import submit
+# Run in a child from a copy of the source tree: a file dropped into the checkout's own plugins/ is imported by
+# every bench process started from it meanwhile (another xdist worker's), which breaks their tests and this count.
+DROPPED_METRIC = """
+import json, os, sys
+from pathlib import Path
+from typer.testing import CliRunner
+import harness
+from harness.cli import app
+from harness.plugins import get_host
+from harness.scoring.leaderboard import read_rows
+from harness.scoring.submit import submit
+from harness.workspace import Workspace
 
+ws = Workspace(Path(os.environ["BENCH_ROOT"]))
+get_host()
+submit(ws, "toy", Path(sys.argv[1]), submission_id="weak")
+public = float(read_rows(ws.root / "leaderboards" / "toy.csv")[0]["public"])
+verify = CliRunner().invoke(app, ["leaderboard", "-c", "toy", "--verify"], catch_exceptions=False)
+print(json.dumps({"pid": os.getpid(), "public": public, "verify": verify.exit_code, "harness": harness.__file__}))
+"""
+
+
+def test_a_metric_file_dropped_into_plugins_is_not_loaded_by_scoring_or_verify(toy, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    from harness.data.shipped_plugins import builtin_root
+
+    source = tmp_path / "source"
+    for package in ("harness", "plugins"):
+        shutil.copytree(builtin_root().parent / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
     seen = tmp_path / "seen"
     seen.mkdir()
-    boost = builtin_root() / "metrics" / f"zz_boost_{os.getpid()}.py"
-    boost.write_text(MARKS.format(folder=str(seen), name="boost", extra=""))
-    try:
-        reset_host()
-        get_host()
-        submit(toy, "toy", make_submission(tmp_path / "a.csv", 0), submission_id="weak")
-        assert float(read_rows(board_path(toy))[0]["public"]) < 1.0
-        assert cli("leaderboard", "-c", "toy", "--verify").exit_code == 0
-    finally:
-        boost.unlink()
-        reset_host()
-    # this process and its import probe imported it; the scorer and --verify never did
-    assert f"{os.getpid()}.boost" in marks(seen) and len(marks(seen)) == 2, marks(seen)
+    (source / "plugins" / "metrics" / "zz_boost.py").write_text(MARKS.format(folder=str(seen), name="boost", extra=""))
+    done = subprocess.run(
+        [sys.executable, "-c", DROPPED_METRIC, str(make_submission(tmp_path / "a.csv", 0))],
+        env={**os.environ, "PYTHONPATH": str(source)}, cwd=source, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["harness"].startswith(str(source)) and result["public"] < 1.0 and result["verify"] == 0, result
+    # the child and its import probe imported it; the scorer and --verify never did
+    assert f"{result['pid']}.boost" in marks(seen) and len(marks(seen)) == 2, marks(seen)
 
 
 # -- one-line errors that were tracebacks ------------------------------------------------------------------
