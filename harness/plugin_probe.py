@@ -27,7 +27,12 @@ STARTUP_S = 300.0  # a fresh interpreter reaching its first plugin: generous, on
 
 _CHILD = """
 import importlib.metadata, importlib.util, json, os, sys
-token, items = sys.argv[1], json.loads(sys.argv[2])
+token, items, parent = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
+if sys.platform.startswith("linux"):  # end with the bench process that started the probe, even on its kill -9
+    import ctypes
+    ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG (linux/prctl.h), SIGKILL
+    if os.getppid() != parent:  # it died before prctl took effect
+        sys.exit(0)
 import harness  # what every plugin imports: loaded before any plugin's clock starts
 def say(text):
     os.write(1, f"\\n{token} {text}\\n".encode())
@@ -85,7 +90,7 @@ class Probe:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [source_root, os.environ.get("PYTHONPATH")]))}
         try:
             child = subprocess.Popen(
-                [sys.executable, "-c", _CHILD, token, json.dumps(pending)],
+                [sys.executable, "-c", _CHILD, token, json.dumps(pending), str(os.getpid())],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
             )  # fmt: skip
         except OSError:

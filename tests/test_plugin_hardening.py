@@ -281,3 +281,41 @@ def test_a_run_whose_row_cannot_be_recorded_keeps_its_artifacts(workspace, monke
     ):
         record_or_keep(workspace, Recording("digits", path, run_dir, "r1"))
     assert (run_dir / "weights.safetensors").exists() and path.exists()
+
+
+SLEEPS_AND_TELLS = """
+import os, time
+from pathlib import Path
+
+Path({marker!r}).write_text(str(os.getpid()))
+time.sleep(600)
+"""
+
+
+def test_the_import_probe_ends_with_the_bench_process_that_started_it_even_on_kill_9(tmp_path):
+    import os
+    import signal
+    import sys
+    import time
+
+    folder, marker = tmp_path / "plugins_dir", tmp_path / "probe.pid"
+    folder.mkdir()
+    (folder / "sleeps.py").write_text(SLEEPS_AND_TELLS.format(marker=str(marker)))
+    env = {**os.environ, "BENCH_PLUGINS_DIR": str(folder), "BENCH_PLUGIN_TIMEOUT": "600"}
+    parent = subprocess.Popen([sys.executable, "-c", "from harness.plugins import get_host; get_host()"], env=env)
+    try:
+        deadline = time.monotonic() + 240
+        while not marker.exists() and parent.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert marker.exists(), "the probe never imported the plugin"
+        time.sleep(0.2)  # the pid is written in full
+        probe = int(marker.read_text())
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{probe}") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not os.path.exists(f"/proc/{probe}"), "the probe outlived the process that started it"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
