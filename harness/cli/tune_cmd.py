@@ -10,7 +10,9 @@ from rich.markup import escape
 
 from harness.cli.app import app, console, fmt_number, progress_bars, workspace
 from harness.errors import ConfigError, TuneError
-from harness.tune.request import GRACE_PERIOD_S
+from harness.tune.request import GRACE_PERIOD_S, TuneHooks, TuneRequest
+from harness.tune.study import Tuner
+from harness.tune.workers import WorkerPool, finished_trials, outcome_of, parse_gpus, worker_argv, worker_devices
 from harness.workspace import display_path
 
 
@@ -129,9 +131,6 @@ def tune_command(
 or on many with --storage postgresql://...) share one study and together finish --trials trials. \
 Running it again resumes the study; trials of a killed worker are marked failed.
     """
-    from harness.tune.request import TuneHooks, TuneRequest
-    from harness.tune.study import Tuner
-
     ws = workspace()
     request = TuneRequest(
         method=plugin,
@@ -172,10 +171,6 @@ Running it again resumes the study; trials of a killed worker are marked failed.
 
 def _tune_with_workers(ws, request, workers: int | None, gpus: str | None, config, quiet: bool) -> None:
     """``--workers N`` / ``--gpus``: N ``bench tune`` processes search; this one shows them, then submits the best."""
-    from harness.tune.request import TuneHooks
-    from harness.tune.study import Tuner
-    from harness.tune.workers import WorkerPool, finished_trials, outcome_of, parse_gpus, worker_argv, worker_devices
-
     gpu_list = parse_gpus(gpus) if gpus is not None else None
     devices = worker_devices(workers, gpu_list)
     gpu_count = 0
