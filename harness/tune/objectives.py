@@ -13,6 +13,7 @@ from typing import Any
 
 from harness.data.cutoff import metric_label
 from harness.errors import ConfigError
+from harness.pipeline import embed_and_search
 
 COSTS = {"bytes": "bytes per item", "ms": "search ms per query", "seconds": "training seconds"}
 SCORE_ALIASES = ("val", "score")
@@ -70,7 +71,5 @@ class ValAsSearch:
 
 def costs(model: Any, part: Any, cfg: dict[str, Any], device: Any) -> dict[str, float]:
     """``bytes`` and ``ms`` of ``model``'s code with ``cfg``'s indexer, measured on ``part``'s val items."""
-    from harness.pipeline import embed_and_search
-
     search = embed_and_search(model, ValAsSearch(part), cfg, device)
     return {"bytes": float(search.bytes_per_item), "ms": float(search.ms_per_query)}

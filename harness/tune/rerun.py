@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from harness.pipeline import RunHooks, RunRequest, resolve_run_config, run
 from harness.tune.storage import is_stale, quietly
 
 FINAL_SEEDS = 5  # the best configuration is retrained on seeds 0..FINAL_SEEDS-1: one seed group
@@ -68,8 +69,6 @@ def final_seeds_group(
     group. Each row records the study and the trial, and its budget (the study's trials and their
     training seconds); the study records the submission ids.
     """
-    from harness.pipeline import RunHooks, RunRequest, resolve_run_config, run
-
     overrides = best.user_attrs.get("overrides")
     overrides = dict(best.params) if overrides is None else dict(overrides)
     sets = {**overrides, **fixed}

@@ -39,6 +39,7 @@ from harness.tune.rerun import final_seeds_group, should_submit
 from harness.tune.search import PRUNERS, SAMPLERS, FixedParamsTrial, jsonable, make_pruner, make_sampler
 from harness.tune.storage import Heartbeat, StorageInfo, fail_stale_trials, is_stale, open_storage, quietly
 from harness.tune.verdict import judge, submitted_rows
+from harness.tune.workers import outcome_of
 from harness.workspace import check_name
 
 if TYPE_CHECKING:
@@ -450,8 +451,6 @@ class Tuner:
 
     def _finish_front(self, study: Study, result: TuneResult, ran: int) -> TuneResult:
         """A multi-objective study: its Pareto front, and with ``--submit-front`` each front trial as a group."""
-        from harness.tune.workers import outcome_of
-
         front = sorted(study.best_trials, key=lambda t: t.number)
         result.front = [outcome_of(t, 0) for t in front]
         if not front:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.fingerprint import git_commit
+from harness.pipeline import RunHooks, RunRequest, resolve_run_config, run
 from harness.scoring.comparison import compare
 from harness.scoring.groups import group_id, row_group
 from harness.scoring.leaderboard import read_rows
@@ -54,8 +55,6 @@ def judge(
     hooks: Any,
 ) -> TuneVerdict:
     """Compare the ``tuned`` rows (one per final seed) with the default group on the same seeds."""
-    from harness.pipeline import RunHooks, RunRequest, resolve_run_config, run
-
     seeds = sorted(int(row["seed"]) for row in tuned)
     tuned_group = tuned[0]["group"]
     default_cfg = resolve_run_config(
