@@ -181,11 +181,6 @@ def functions(path: Path):
     ]
 
 
-WIDE_TODO = {  # TODO(issue 21): landed with the tune and compare branches after the run request; next in line
-    "harness/tune/rerun.py:final_seeds_group",
-    "harness/tune/verdict.py:judge",
-    "harness/scoring/comparison.py:compare",
-}
 
 
 def test_no_function_takes_more_than_six_parameters():
@@ -198,7 +193,7 @@ def test_no_function_takes_more_than_six_parameters():
             names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
             count = len(names) - (names[:1] in (["self"], ["cls"]))
             command = any("command" in ast.unparse(d) for d in node.decorator_list)
-            if count > 6 and not command and f"{path.relative_to(ROOT)}:{node.name}" not in WIDE_TODO:
+            if count > 6 and not command:
                 wide.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({count})")
     assert wide == []
 

@@ -12,7 +12,7 @@ from rich.markup import escape
 from harness.cli.app import app, console, workspace
 from harness.data.competition import prepare_answers
 from harness.data.spec import DEFAULT_COMPETITION
-from harness.scoring.comparison import compare
+from harness.scoring.comparison import CompareOptions, compare
 
 
 class Subset(StrEnum):
@@ -37,7 +37,7 @@ def compare_command(
     """Bootstrap A minus B over the same queries (and over seeds, for groups) and give a verdict."""
     competition = competition or _infer_competition(a, b) or DEFAULT_COMPETITION
     prepare_answers(workspace(), competition)  # the write step before the answers are read
-    result = compare(workspace(), competition, a, b, subset.value, metric, seed)
+    result = compare(workspace(), competition, a, b, CompareOptions(subset.value, metric, seed))
     console.print(
         f"{escape(a)} vs {escape(b)} on {result.queries} {subset.value} queries of {escape(competition)} "
         f"({result.metric})\n"
