@@ -13,7 +13,6 @@ from typing import Any
 
 from harness.data.cutoff import metric_label
 from harness.errors import ConfigError
-from harness.pipeline import embed_and_search
 
 COSTS = {"bytes": "bytes per item", "ms": "search ms per query", "seconds": "training seconds"}
 SCORE_ALIASES = ("val", "score")
@@ -57,7 +56,7 @@ def needs_search(objectives: list[Objective]) -> bool:
 
 
 class ValAsSearch:
-    """A competition whose query and gallery are its val items: ``pipeline.embed_and_search`` on val alone."""
+    """A competition whose query and gallery are its val items: ``train.search.embed_and_search`` on val alone."""
 
     def __init__(self, part: Any):
         self.spec, self._val = part.spec, part.val()
@@ -71,5 +70,7 @@ class ValAsSearch:
 
 def costs(model: Any, part: Any, cfg: dict[str, Any], device: Any) -> dict[str, float]:
     """``bytes`` and ``ms`` of ``model``'s code with ``cfg``'s indexer, measured on ``part``'s val items."""
+    from harness.train.search import embed_and_search
+
     search = embed_and_search(model, ValAsSearch(part), cfg, device)
     return {"bytes": float(search.bytes_per_item), "ms": float(search.ms_per_query)}
