@@ -6,7 +6,6 @@ import importlib
 import sys
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -76,7 +75,7 @@ class UnloadedCommand(TyperCommand):
     """A command known by its name and help line only, until it runs or shows its own help."""
 
 
-def load_command(name: str) -> click.Command:
+def load_command(name: str) -> TyperCommand | TyperGroup:
     """Import the module that defines command ``name`` and build its click command as typer does."""
     module = f"harness.cli.{COMMANDS[name][0]}"
     importlib.import_module(module)
@@ -94,7 +93,7 @@ class BenchGroup(TyperGroup):
     """Loads a command's module only when that command is used, and turns every user error (BenchError or a
     bad option) into one line on stderr and exit 1."""
 
-    def __init__(self, *, commands: dict[str, click.Command] | None = None, **attrs: Any) -> None:
+    def __init__(self, *, commands: dict[str, Any] | None = None, **attrs: Any) -> None:
         loaded = dict(commands or {})  # commands whose modules were already imported
         listed = {
             name: loaded.pop(name, None) or UnloadedCommand(name=name, help=line)
@@ -103,14 +102,14 @@ class BenchGroup(TyperGroup):
         super().__init__(commands={**listed, **loaded}, **attrs)
         self.listing = False
 
-    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    def format_help(self, ctx: typer.Context, formatter: Any) -> None:
         self.listing = True  # the command list needs names and help lines only
         try:
             super().format_help(ctx, formatter)
         finally:
             self.listing = False
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
         command = super().get_command(ctx, cmd_name)
         if isinstance(command, UnloadedCommand) and not self.listing:
             command = self.commands[cmd_name] = load_command(cmd_name)
