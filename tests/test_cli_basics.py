@@ -33,6 +33,20 @@ def test_help_lists_every_command_without_importing_a_command_module():
         assert f" {name} " in done.stdout and line in done.stdout, name
 
 
+def test_no_command_imports_torch_optuna_matplotlib_or_starlette_to_show_its_help():
+    """Command modules import at the top, so what they import at the top must stay light."""
+    code = (
+        "import sys\nfrom harness.cli import main\nfrom harness.cli.app import COMMANDS\n"
+        "for name in COMMANDS:\n"
+        "    sys.argv = ['bench', name, '--help']\n"
+        "    try:\n        main()\n    except SystemExit:\n        pass\n"
+        "heavy = [m for m in ('torch', 'optuna', 'matplotlib', 'starlette', 'uvicorn') if m in sys.modules]\n"
+        "sys.stderr.write(f'HEAVY={heavy}')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "HEAVY=[]" in done.stderr, done.stderr[-2000:]
+
+
 def test_each_help_line_is_the_first_paragraph_of_its_commands_own_help():
     import importlib
     import inspect
