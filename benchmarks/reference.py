@@ -2,6 +2,7 @@
 
     python benchmarks/reference.py                          # digits, seeds 0-4, every built-in method
     python benchmarks/reference.py --competition digits-unseen --seeds 0-4 --root /tmp/unseen
+    python benchmarks/reference.py --fill-old-rows          # rows from before the differs/budget columns
 
 Each (method, seed) is one `bench run` (a submission and a leaderboard row in --root, default the
 current directory); the floor is the built-in `pixels` method (raw pixels, exact cosine search).
@@ -36,7 +37,11 @@ def main() -> None:
     parser.add_argument("--methods", default="", help="comma-separated (default: every registered method)")
     parser.add_argument("--root", default=".", help="workspace that receives the submissions and rows")
     parser.add_argument("--set", action="append", default=[], help="section.key=value for every run (a recipe)")
+    parser.add_argument("--fill-old-rows", action="store_true", help="fill differs/budget of older rows, then stop")
     args = parser.parse_args()
+    if args.fill_old_rows:
+        fill_old_rows(args.root, args.competition)
+        return
 
     from harness.cli.run_cmd import parse_seeds
     from harness.components import registry
@@ -62,6 +67,48 @@ def main() -> None:
             print(f"{method} seed {seed}: public {float(result.row['public']):.4f} "
                   f"({time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
     print_table(ws, args.competition)
+
+
+def fill_old_rows(root: str, competition: str) -> None:
+    """Give rows recorded before the ``differs`` and ``budget`` columns existed what can be proved for them.
+
+    Only a row whose config hash equals its method's defaults under today's code gets ``differs =
+    defaults`` (the hash covers every setting, so equality proves it) and the pooling those defaults
+    name, and only a row that no study chose gets an untuned budget: its own training seconds on the
+    device its fingerprint names. Any other row is left empty. Every other row keeps its bytes.
+    """
+    import csv
+    import io
+    import json
+
+    from harness.atomic import atomic_writer
+    from harness.config import resolve_run_config
+    from harness.scoring.budget import budget_cell
+    from harness.scoring.leaderboard import board_lock
+    from harness.workspace import Workspace
+
+    path = Workspace.from_env(root).leaderboard_path(competition)
+    with board_lock(path):
+        records = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+        header, filled = records[0], 0
+        for record in records[1:]:
+            row = dict(zip(header, record))
+            if row.get("differs") or row.get("study") or row.get("trial"):
+                continue
+            defaults = resolve_run_config(row["method"], competition=competition)
+            if defaults.hash != row["config_hash"]:
+                continue
+            device = json.loads(row["env"] or "{}").get("device") or "?"
+            row["differs"] = "defaults"
+            row["pooling"] = defaults.components.get("pooling", {}).get("name", "")
+            row["budget"] = budget_cell(0, 0.0, float(row["train_seconds"]), f"cpu ({device})")
+            record[:] = [row.get(column, "") for column in header]
+            filled += 1
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(records)
+        with atomic_writer(path) as handle:
+            handle.write(buffer.getvalue())
+    print(f"{path}: filled differs and budget of {filled} row(s)")
 
 
 def print_table(ws, competition: str) -> None:

@@ -63,3 +63,17 @@ def test_the_board_has_a_row_for_every_method():
     from harness.components import registry
 
     assert {row["method"] for row in seed_zero_rows()} == set(registry("methods").names())
+
+
+@pytest.mark.parametrize("board", sorted((REPO / "leaderboards").glob("*.csv")), ids=lambda path: path.stem)
+def test_every_shipped_row_says_what_differs_from_its_defaults_and_its_budget(board):
+    from harness.config import resolve_run_config
+    from harness.scoring.budget import read_budget
+
+    with board.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows
+    for row in rows:
+        assert row.get("differs") and read_budget(row.get("budget")) is not None, row["submission_id"]
+        if row["differs"] == "defaults":  # a claim the config hash can check
+            assert resolve_run_config(row["method"], competition=board.stem).hash == row["config_hash"]

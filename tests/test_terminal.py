@@ -88,3 +88,6 @@ def test_piped_leaderboard_prints_whole_values(tmp_path):
         check=True,
     ).stdout  # fmt: skip
     assert "d6694c8ef0f68cc3-ad7fe5d" in out and "…" not in out
+    # Every column whole too: rich caps a print's width at the console's, which once squeezed rank, band
+    # and n to nothing and cut the table at 80 columns.
+    assert "┃ rank ┃ band ┃ group" in out and "│ 0,1,2,3,4 │ defaults │ untuned, 64 s on cpu" in out

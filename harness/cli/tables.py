@@ -56,7 +56,15 @@ def emit(
         return
     wide = wide or not console.is_terminal  # piped or redirected: every value whole
     table = fitted_table(rows, title, 0 if wide else console.width)
-    console.print(table, width=WIDE if wide else None)
+    if not wide:
+        console.print(table)
+        return
+    natural = console.width  # print(width=...) is capped at the console's width: widen the console itself
+    console.width = WIDE
+    try:
+        console.print(table)
+    finally:
+        console.width = natural
 
 
 def fitted_table(rows: list[dict[str, Any]], title: str, width: int) -> Table:
