@@ -64,8 +64,10 @@ _LAZY = {
         ),
         "harness.hookspecs",
     ),
-    "check_int": "harness.registry",
-    "require": "harness.registry",
+    **dict.fromkeys(
+        ("require", "check_int", "check_non_negative", "check_positive", "check_choice", "check_context"),
+        "harness.registry",
+    ),
 }
 
 __all__ = ["PROJECT_NAME", "hookimpl", "hookspec", *_LAZY]
@@ -128,5 +130,5 @@ if TYPE_CHECKING:
     )
     from harness.methods import Method
     from harness.metrics import average_precision, ranked_labels, relevance, relevant_counts, safe_divide
-    from harness.registry import check_int, require
+    from harness.registry import check_choice, check_context, check_int, check_non_negative, check_positive, require
     from harness.settings import data_folders

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 import numpy as np
 
@@ -115,7 +115,9 @@ def per_query_scores(
     return scores[ref]
 
 
-def panel_scores(ranked: np.ndarray, query_labels, gallery_labels, k: int) -> dict[str, np.ndarray | None]:
+def panel_scores(
+    ranked: np.ndarray, query_labels: np.ndarray, gallery_labels: np.ndarray, k: int
+) -> dict[str, np.ndarray | None]:
     """Per-query scores of every panel metric, keyed by label (``map@100``, ``precision@5``...).
 
     A metric the competition cannot support (``map@r`` with k below the largest class) is None.
@@ -189,10 +191,11 @@ def shared_blocks():
 
 
 _shared = threading.local()
+Shared = TypeVar("Shared")  # what a shared computation returns: an array, or a tuple of them
 _SHARED_ENTRIES = 8  # the current block's few results; older blocks' are dropped
 
 
-def _shared_result(kind: str, arrays: tuple, compute: Callable[[], Any]) -> Any:
+def _shared_result(kind: str, arrays: tuple, compute: Callable[[], Shared]) -> Shared:
     entries = getattr(_shared, "entries", None)
     if entries is None:
         return compute()
@@ -204,7 +207,7 @@ def _shared_result(kind: str, arrays: tuple, compute: Callable[[], Any]) -> Any:
     return entries[key][0]
 
 
-def _read_only(result):
+def _read_only(result: Shared) -> Shared:
     """A shared result cannot be changed in place by one metric under the next one's feet."""
     for array in result if isinstance(result, tuple) else (result,):
         if isinstance(array, np.ndarray):
@@ -212,7 +215,7 @@ def _read_only(result):
     return result
 
 
-def _identity(array) -> tuple:
+def _identity(array: object) -> tuple:
     if not isinstance(array, np.ndarray):
         return (id(array),)
     return (array.__array_interface__["data"][0], array.shape, array.strides, array.dtype.str)
@@ -274,7 +277,7 @@ def _labels_of(ranked: np.ndarray, gallery_labels: np.ndarray) -> tuple[np.ndarr
     return labels, (ranked >= 0) & ~outside & first_occurrences(ranked), first_bad
 
 
-def _to_width(values: np.ndarray, k: int, fill) -> np.ndarray:
+def _to_width(values: np.ndarray, k: int, fill: float) -> np.ndarray:
     """The first k columns of ``values``, padded with ``fill`` where it has fewer."""
     if values.shape[1] >= k:
         return values[:, :k]

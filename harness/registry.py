@@ -6,7 +6,7 @@ import difflib
 import inspect
 import numbers
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,3 +152,34 @@ def check_int(name: str, value: Any, minimum: int = 1) -> int:
     ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
     require(ok and value >= minimum, f"{name} must be an integer >= {minimum} but got {value!r}")
     return int(value)
+
+
+def check_non_negative(name: str, value: Any) -> float:
+    """``value`` as a float of at least 0."""
+    require(_is_number(value), f"{name} must be a number but got {value!r}")
+    require(value >= 0, f"{name} cannot be negative but got {value!r}")
+    return float(value)
+
+
+def check_positive(name: str, value: Any) -> float:
+    """``value`` as a float above 0."""
+    require(_is_number(value), f"{name} must be a number but got {value!r}")
+    require(value > 0, f"{name} must be positive but got {value!r}")
+    return float(value)
+
+
+def check_choice(name: str, value: Any, options: Sequence[str]) -> str:
+    """``value`` if it is one of ``options``."""
+    require(value in options, f"{name} must be one of {', '.join(map(repr, options))} but got {value!r}")
+    return value
+
+
+def check_context(name: str, value: Any, who: str) -> int:
+    """A context keyword (``num_classes``, ``in_dim``) that the harness passes to ``who`` ("loss 'center'")."""
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+    require(ok, f"{who} needs the context keyword {name} (a positive int) but got {value!r}")
+    return int(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and value == value  # NaN is no setting

@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import harness
 from harness.components import create_loss, registry
 from harness.errors import ConfigError
 
@@ -188,6 +189,35 @@ def test_softmax_matches_reference(normalize, temperature, smoothing, seed):
 def test_bad_settings_are_config_errors_naming_the_value(name, cfg, shown):
     with pytest.raises(ConfigError, match=shown.replace(".", r"\.")):
         create_loss(name, **cfg)
+
+
+@pytest.mark.parametrize(
+    "name,cfg,message",
+    [
+        ("triplet", {"margin": -1.0}, "margin cannot be negative but got -1.0"),
+        ("triplet", {"margin": "wide"}, "margin must be a number but got 'wide'"),
+        ("hashnet", {"alpha": True}, "alpha must be a number but got True"),
+        ("triplet", {"mining": "hardest"}, "mining must be one of 'all', 'hard', 'semihard' but got 'hardest'"),
+        ("contrastive", {"pairs": "some"}, "pairs must be one of 'all', 'adjacent' but got 'some'"),
+        ("softmax", {"temperature": -1, "num_classes": 3, "in_dim": 4}, "temperature must be positive but got -1"),
+        ("softmax", {"temperature": float("nan"), "num_classes": 3, "in_dim": 4}, "temperature must be a number"),
+        ("center", {"num_classes": True, "in_dim": 4}, "loss 'center' needs the context keyword num_classes"),
+    ],
+)
+def test_losses_word_bad_settings_with_harness_checks(name, cfg, message):
+    """The losses check their settings with harness's checks (the one vocabulary every component shares)."""
+    with pytest.raises(ConfigError) as caught:
+        create_loss(name, **cfg)
+    assert str(caught.value).startswith(message)
+
+
+def test_harness_checks_return_the_checked_value():
+    assert harness.check_non_negative("margin", 0) == 0.0 and isinstance(harness.check_non_negative("m", 1), float)
+    assert harness.check_positive("lr", 2) == 2.0
+    assert harness.check_choice("mode", "a", ("a", "b")) == "a"
+    assert harness.check_context("in_dim", 8, "pooling 'gem'") == 8
+    with pytest.raises(ConfigError, match="pooling 'gem' needs the context keyword in_dim .* but got 0"):
+        harness.check_context("in_dim", 0, "pooling 'gem'")
 
 
 # -- contract: every registered loss ------------------------------------------------------------

@@ -169,8 +169,9 @@ def test_bad_requests_get_one_clear_json_error(served, tmp_path, case, status, s
 
 def test_the_daily_limit_counts_each_participant_apart(served, tmp_path):
     workspace, client, tokens = served
-    file = write_submission_file(workspace, "team", tmp_path / "s.csv", quality=0.5)
-    assert [upload(client, tokens["alice"], file).status_code for _ in range(3)] == [201, 201, 201]
+    files = [write_submission_file(workspace, "team", tmp_path / f"s{q}.csv", quality=q) for q in (0.2, 0.5, 0.7, 0.9)]
+    assert [upload(client, tokens["alice"], file).status_code for file in files[:3]] == [201, 201, 201]
+    file = files[3]
     refused = upload(client, tokens["alice"], file)
     assert refused.status_code == 429 and "all 3 submissions for today" in refused.json()["error"]
     assert upload(client, tokens["bob"], file).status_code == 201

@@ -61,6 +61,8 @@ def test_another_site_cannot_upload_or_mark_finals_with_the_cookie(served, tmp_p
     assert client.post("/api/competitions/team/submissions", files=files).status_code == 401  # cookie only
     assert client.post(f"/api/competitions/team/submissions/{sid}/final", json={"final": True}).status_code == 401
     assert len(read_rows(workspace.leaderboard_path("team"))) == 1
+    other = write_submission_file(workspace, "team", tmp_path / "t.csv", quality=0.5)
+    files = {"file": ("t.csv", other.read_bytes(), "text/csv")}
     ok = client.post("/competitions/team/submit", files=files, data={"csrf": csrf}, follow_redirects=False)
     assert ok.status_code == 303 and len(read_rows(workspace.leaderboard_path("team"))) == 2
 
@@ -219,6 +221,30 @@ def test_a_killed_server_leaves_no_upload_behind(served):
     mine.mkdir()
     create_app(workspace)
     assert not any(folder.exists() for folder in stale) and mine.exists()
+
+
+def test_the_same_file_again_answers_with_the_row_recorded_before(served, tmp_path):
+    """A retry after a lost answer (the server killed after appending, see test_serve_kill) or a deliberate
+    resubmission of identical bytes: one row, the same answer on the API and the form, no quota used."""
+    workspace, client, tokens = served
+    files = [write_submission_file(workspace, "team", tmp_path / f"s{q}.csv", q) for q in (0.3, 0.6, 0.9)]
+    made = [upload(client, tokens["alice"], file).json() for file in files]  # all 3 of today's submissions
+    again = upload(client, tokens["alice"], files[0])
+    assert again.status_code == 200, again.text  # not 429: the daily limit is not asked again for a known file
+    answer = again.json()
+    assert answer["recorded_earlier"] is True and answer["submission_id"] == made[0]["submission_id"]
+    assert answer["row"]["public"] == made[0]["row"]["public"] and answer["rank"] == 3  # its rank now: the worst
+    assert "recorded earlier" in answer["note"] and answer["quota"]["used_today"] == 3
+    csrf = signed_in(client, tokens["alice"])
+    form = {"file": ("renamed.csv", files[1].read_bytes(), "text/csv")}  # the name plays no part, the bytes do
+    posted = client.post("/competitions/team/submit", files=form, data={"csrf": csrf}, follow_redirects=False)
+    target = posted.headers["location"]
+    assert posted.status_code == 303 and made[1]["submission_id"] in target and "earlier=1" in target
+    page = client.get(target, headers={"accept": "text/html"}).text
+    assert 'id="recorded-earlier"' in page and made[1]["submission_id"] in page
+    theirs = upload(client, tokens["bob"], files[0])  # the same bytes from someone else are their own upload
+    assert theirs.status_code == 201 and theirs.json()["recorded_earlier"] is False
+    assert len(read_rows(workspace.leaderboard_path("team"))) == 4
 
 
 def test_a_killed_submit_leaves_its_staging_to_the_next(served, tmp_path):

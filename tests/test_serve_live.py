@@ -58,9 +58,9 @@ def test_parallel_uploads_lose_nothing(live, tmp_path):
 
 def test_parallel_uploads_never_pass_the_daily_limit(live, tmp_path):
     workspace, url, tokens = live
-    file = write_submission_file(workspace, "team", tmp_path / "s.csv", quality=0.5)
+    files = [write_submission_file(workspace, "team", tmp_path / f"s{i}.csv", quality=i / 10) for i in range(1, 7)]
     with ThreadPoolExecutor(max_workers=6) as pool:
-        statuses = sorted(pool.map(lambda _: post(url, "team", tokens["alice"], file).status_code, range(6)))
+        statuses = sorted(pool.map(lambda file: post(url, "team", tokens["alice"], file).status_code, files))
     assert statuses == [201, 201, 201, 429, 429, 429]
     assert len(read_rows(workspace.leaderboard_path("team"))) == 3
 
@@ -86,6 +86,9 @@ def test_bench_submit_to_a_server(live, tmp_path):
     (row,) = read_rows(workspace.leaderboard_path("team"))
     assert row["name"] == "bob" and row["submission_id"] in done.stdout and "rank 1" in done.stdout
     assert "2 of 3 submissions left today" in done.stdout and not (elsewhere / "leaderboards").exists()
+    again = bench("submit", file, "--competition", "team", "--server", url)  # a retry after a lost answer
+    assert again.returncode == 0 and "recorded earlier" in again.stdout and row["submission_id"] in again.stdout
+    assert "2 of 3 submissions left today" in again.stdout and len(read_rows(workspace.leaderboard_path("team"))) == 1
 
     bad = tmp_path / "bad.csv"
     bad.write_text("query_id,neighbors\nq0,g00 g00\n")

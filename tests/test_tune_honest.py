@@ -184,6 +184,15 @@ def test_fold_interval_is_mean_plus_minus_t_sd_over_root_k():
     assert mean == pytest.approx(0.75) and low == pytest.approx(0.75 - half) and high == pytest.approx(0.75 + half)
 
 
+def test_a_fold_interval_stays_inside_the_metric_range():
+    from harness.tune.folds import fold_interval
+
+    scores = [1.0, 1.0, 0.4, 0.7]
+    mean, low, high = fold_interval(scores)
+    half = 3.182446305284263 * np.std(scores, ddof=1) / 2  # 0.457: unclipped, the interval ends at 1.23
+    assert mean == pytest.approx(0.775) and low == pytest.approx(0.775 - half) and high == 1.0
+
+
 def test_folds_score_each_trial_over_k_folds_and_report_per_fold(cli, workspace, fake_fit):
     result = cli("tune", "--plugin", "triplet", "--trials", "2", "--no-submit", "--folds", "3",
                  "--pruner", "none", "--set", "train.epochs=2")  # fmt: skip

@@ -140,6 +140,8 @@ def _submit_remote(file: Path, competition: str, server: str, name: str) -> None
         f"\\[{low}, {high}], rank [bold]{answer.get('rank')}[/] on {escape(competition)} at {escape(server)}",
         emoji=False,
     )
+    if answer.get("recorded_earlier"):
+        console.print(f"  {escape(answer['note'])}")
     if answer.get("held"):
         console.print("  Ladder: not significantly better than your best, so your best public score is shown")
     if answer.get("late"):

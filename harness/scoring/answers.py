@@ -11,6 +11,7 @@ from harness.data.cutoff import MAX_K, metric_label
 from harness.data.manifest import Manifest, checked_bytes, competition_folder, parse_manifest, read_info, sha256_bytes
 from harness.data.spec import BINDING_FIELDS
 from harness.errors import CompetitionError
+from harness.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ def answers_from(info: dict, manifest: Manifest, sha: str) -> Answers:
     )
 
 
-def competition_terms(workspace, name: str) -> tuple[str, str] | None:
+def competition_terms(workspace: Workspace, name: str) -> tuple[str, str] | None:
     """(metric label, manifest SHA-256) every row of the competition must carry; None if it was never
     split in this workspace. Checks competition.json against the definition kept with the answers. Reads only."""
     folder = competition_folder(workspace, name)
@@ -64,7 +65,7 @@ def competition_terms(workspace, name: str) -> tuple[str, str] | None:
     return metric_label(str(definition["metric"]), definition["k"]), str(info["manifest_sha256"])
 
 
-def load_answers(workspace, name: str) -> Answers:
+def load_answers(workspace: Workspace, name: str) -> Answers:
     """The hidden answers: the store's entry named by competition.json, refused if either was edited.
 
     Reads only: a competition never split here, or a workspace from before the answers store, is refused;

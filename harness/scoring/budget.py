@@ -7,7 +7,10 @@ seconds they trained plus its own, and the device. A plain ``bench run`` row has
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
 
 
 def budget_cell(trials: int, tuning_seconds: float, own_seconds: float, device: str) -> str:
@@ -25,7 +28,7 @@ def budget_cell(trials: int, tuning_seconds: float, own_seconds: float, device: 
     )
 
 
-def group_budget(cells: list[Any]) -> str:
+def group_budget(cells: list[str | None]) -> str:
     """A seed group's budget: its members share one search (counted once) and each trained on its own."""
     budgets = [read_budget(cell) for cell in cells]
     if not budgets or any(b is None for b in budgets):
@@ -36,7 +39,7 @@ def group_budget(cells: list[Any]) -> str:
     return budget_cell(max(int(b.get("trials") or 0) for b in budgets), tuning, own, ", ".join(devices))
 
 
-def read_budget(text: Any) -> dict[str, Any] | None:
+def read_budget(text: str | None) -> dict[str, Any] | None:
     """A row's budget, or None (an older row, or a cell that is not a budget)."""
     try:
         value = json.loads(text) if isinstance(text, str) and text else None
@@ -45,7 +48,7 @@ def read_budget(text: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) and "trials" in value else None
 
 
-def budget_text(text: Any) -> str:
+def budget_text(text: str | None) -> str:
     """``20 trials, 812 s on cpu``; ``untuned, 41 s on cpu``; "" for a row without a budget."""
     budget = read_budget(text)
     if budget is None:
@@ -57,7 +60,7 @@ def budget_text(text: Any) -> str:
     return f"{head}, {seconds:.0f} s on {device}"
 
 
-def device_label(torch_device: Any, env: dict[str, Any]) -> str:
+def device_label(torch_device: torch.device | str, env: dict[str, Any]) -> str:
     """``cpu (AMD EPYC 7B13)``, ``cuda (NVIDIA H200)``: the kind of device and the model the fingerprint names."""
     kind = getattr(torch_device, "type", None) or str(torch_device)
     name = str(env.get("device") or "")

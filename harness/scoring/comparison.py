@@ -19,6 +19,7 @@ from harness.scoring.statistics import (
     paired_difference_over_seeds,
     verdict,  # one vocabulary: `bench reproduce` says these words too
 )
+from harness.workspace import Workspace
 
 SUBSETS = ("public", "private", "all")
 
@@ -58,7 +59,9 @@ class CompareOptions:
     seeds: frozenset[int] | None = None  # only the members of a group trained on these seeds
 
 
-def compare(workspace: Any, competition: str, a: str, b: str, options: CompareOptions = CompareOptions()) -> Comparison:
+def compare(
+    workspace: Workspace, competition: str, a: str, b: str, options: CompareOptions = CompareOptions()
+) -> Comparison:
     """Bootstrap A minus B over the same queries (and over seeds, for groups)."""
     subset, metric, seed, seeds = options.subset, options.metric, options.seed, options.seeds
     if subset not in SUBSETS:
@@ -79,7 +82,7 @@ def compare(workspace: Any, competition: str, a: str, b: str, options: CompareOp
 
 
 def side(
-    scores: Any, rows: list[dict], reference: str, seeds: frozenset[int] | None = None
+    scores: Scores, rows: list[dict], reference: str, seeds: frozenset[int] | None = None
 ) -> tuple[str, list[np.ndarray]]:
     """(description, per-query scores per seed) of a submission file, a group id or a submission id."""
 

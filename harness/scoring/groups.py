@@ -27,7 +27,7 @@ from harness.scoring.budget import group_budget
 from harness.scoring.scorer import bootstrap_ci
 from harness.scoring.statistics import SeedSummary, rank_bands, summarise_seeds
 from harness.scoring.submission import read_submission
-from harness.workspace import check_name
+from harness.workspace import Workspace, check_name
 
 
 def group_id(config_hash: str, git_commit: str) -> str:
@@ -38,7 +38,7 @@ def group_id(config_hash: str, git_commit: str) -> str:
 _MADE_BY_BENCH = re.compile(r"^[0-9a-f]{16}-([0-9a-f]+|nogit)$")  # group_id's shape
 
 
-def check_declared_group(rows: list[dict[str, Any]], name: str, seed: Any) -> str:
+def check_declared_group(rows: list[dict[str, Any]], name: str, seed: int | str | None) -> str:
     """``name`` if a submitted file may join or start that group on a board of ``rows``; raises otherwise.
 
     A declared group never mixes with runs bench made (their ids have group_id's shape) nor with a row
@@ -70,7 +70,7 @@ def row_group(row: dict[str, Any]) -> str:
     )
 
 
-def score_value(text: Any) -> float:
+def score_value(text: str | float | None) -> float:
     """A stored score as a float; missing, malformed or non-finite values rank last (-inf)."""
     try:
         value = float(text)
@@ -79,7 +79,7 @@ def score_value(text: Any) -> float:
     return value if np.isfinite(value) else -np.inf
 
 
-def _bound(text: Any) -> float | None:
+def _bound(text: str | float | None) -> float | None:
     value = score_value(text)
     return None if value == -np.inf else value
 
@@ -107,7 +107,7 @@ def row_env(row: dict[str, Any]) -> dict[str, Any]:
     return _json_cell(row.get("env"))
 
 
-def _json_cell(text: Any) -> dict[str, Any]:
+def _json_cell(text: str | None) -> dict[str, Any]:
     try:
         value = json.loads(text) if text else {}
     except (TypeError, json.JSONDecodeError):
@@ -119,7 +119,7 @@ def _json_cell(text: Any) -> dict[str, Any]:
 class Scores:
     """Per-query scores of kept submissions under one metric, computed once per row."""
 
-    workspace: Any
+    workspace: Workspace
     competition: str
     answers: Answers
     metric: MetricRef
@@ -128,7 +128,7 @@ class Scores:
         self._cache: dict[str, np.ndarray | None] = {}
 
     @classmethod
-    def open(cls, workspace, competition: str, metric: str | None = None) -> Scores:
+    def open(cls, workspace: Workspace, competition: str, metric: str | None = None) -> Scores:
 
         answers = load_answers(workspace, competition)
         ref = parse_metric(metric or answers.metric, answers.k)

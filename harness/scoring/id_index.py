@@ -3,19 +3,33 @@
 A submission of 100,000 x 100 holds 10 million neighbour ids to find among 440,000 gallery ids.
 pyarrow's ``index_in`` rebuilds its hash table of the value set on every call (0.12 s per block
 here) and probes at about 200 ns an id; this table is built once per file and probed a chunk of
-ids at a time: 2.0x faster on one thread (``benchmarks/submission.py``, its ``id lookup`` line,
-which also checks both give the same positions). Open addressing with linear probing, at most a
-quarter full; an id matches only when its length and every byte agree, so a hash collision costs
-time, never a wrong answer.
+ids at a time. Open addressing with linear probing, at most a quarter full; an id matches only
+when its length and every byte agree, so a hash collision costs time, never a wrong answer.
+
+Why not ``index_in`` (issue 21, item 7; ``python benchmarks/submission.py --csv-only --repeats 9``,
+which runs bench's CLI both ways, interleaved, on a 2-core machine at load 6 to 9; medians, ``CPU s``
+is user + system time, ``/usr/bin/time -v`` agrees):
+
+- the id lookup alone, one thread: IdIndex 1.67 s, index_in 2.91 s (1.74x; 1.56x to 2.4x over four runs);
+- ``bench validate``: IdIndex 4.69 CPU s, 904 MB; index_in 5.92 CPU s, 929 MB (1.26x CPU; 1.22x in a
+  7-round run);
+- ``bench submit``: IdIndex 6.47 CPU s, 892 MB; index_in 8.50 CPU s, 918 MB (1.31x CPU; 1.34x).
+
+README's figures for IdIndex in a slow stretch, ``bench validate`` 2.70 s and ``bench submit`` 4.51 s
+against goals of 3 s and 5 s, would become about 3.3 s and 5.9 s at those ratios: index_in breaks
+both goals where this table keeps them (on an idle machine, 1.89 s and 3.35 s, both would hold).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from harness.data.arrow import nulls
+
+if TYPE_CHECKING:
+    from pyarrow import Array
 
 _MASKS = np.array([(1 << (8 * r)) - 1 for r in range(8)] + [2**64 - 1], dtype=np.uint64)
 _SEED = np.uint64(0x9E3779B97F4A7C15)
@@ -30,7 +44,7 @@ _LONG_CHAIN = 32  # seating rounds before repeated ids are looked for (a quarter
 class Strings:
     """An Arrow string array's bytes: each value's 8-byte little-endian words, for a range of values."""
 
-    def __init__(self, array: Any, words: int):
+    def __init__(self, array: Array, words: int):
         import pyarrow.types as types
 
         _, offsets, data = array.buffers()[:3]
@@ -78,7 +92,7 @@ class IdIndex:
     """Positions of ids in ``ids`` (an Arrow string array without nulls): the first position, for a
     repeated id."""
 
-    def __init__(self, ids: Any):
+    def __init__(self, ids: Array):
         import pyarrow.compute as pc
 
         self.words = max(1, (int(pc.max(pc.binary_length(ids)).as_py() or 0) + 7) // 8)
@@ -109,7 +123,7 @@ class IdIndex:
     def _home(self, hashes: np.ndarray) -> np.ndarray:
         return (hashes >> np.uint64(64 - self.bits)).astype(np.int64)
 
-    def positions(self, values: Any) -> np.ndarray:
+    def positions(self, values: Array) -> np.ndarray:
         """Position of each of ``values`` (an Arrow string array) among the ids; -1 if absent or null."""
         found = Strings(values, self.words)
         out = np.full(len(found), -1, dtype=np.int64)

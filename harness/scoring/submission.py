@@ -51,7 +51,12 @@ def write_submission(path: str | os.PathLike, query_ids: Sequence[str], neighbor
     return Path(path)
 
 
-def write_ranked(path: str | os.PathLike, query_ids, gallery_ids, ranked: np.ndarray) -> Path:
+def write_ranked(
+    path: str | os.PathLike,
+    query_ids: np.ndarray | Sequence[str],
+    gallery_ids: np.ndarray | Sequence[str],
+    ranked: np.ndarray,
+) -> Path:
     """Write ranked gallery positions (Q, k; -1 = none) as a CSV or Parquet submission, by suffix, atomically."""
 
     pa = pyarrow()

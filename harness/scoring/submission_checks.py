@@ -96,7 +96,7 @@ class RowChecker:
             result.rows += 1
 
 
-def finish(result: Validation, seen: np.ndarray, query_ids, rows_read: int) -> Validation:
+def finish(result: Validation, seen: np.ndarray, query_ids: np.ndarray, rows_read: int) -> Validation:
     """Add the file-level problems: no rows at all, and query ids the file left out."""
     if rows_read == 0:
         result.add("the file has a header but no rows: nothing to score")
@@ -114,7 +114,8 @@ def row_limit(queries: int) -> int:
     return queries + EXTRA_ROWS
 
 
-def too_many_rows(queries: int, what: str) -> str:
+def too_many_rows(queries: int, what: str = "lines after the header") -> str:
+    """The refusal of a file with more rows than :func:`row_limit` (``what``: how its rows are counted)."""
     return (
         f"more than {row_limit(queries):,} {what}: the competition has {queries:,} queries (one row each); "
         f"the rest of the file was not read"

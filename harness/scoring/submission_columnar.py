@@ -2,9 +2,11 @@
 
 Each batch is checked with vectorised pyarrow/NumPy operations (neighbour lists split with
 ``split_pattern``, ids mapped to positions by :class:`IdIndex`); only rows found wrong go through the
-per-row checker, which words their problems exactly as the line reader does. Memory is bounded
-by a batch plus the (Q, k) ranked positions. A CSV that pyarrow cannot parse into one row per
-line returns None: the caller then reads it line by line, to place every problem on its line.
+per-row checker (``submission_checks.RowChecker``, which the line reader uses too): no row problem is
+worded here. Memory is bounded by a batch plus the (Q, k) ranked positions. A CSV that pyarrow cannot
+parse into one row per line (a wrong header, an empty line, a wrong number of fields, bytes that are not
+UTF-8) returns None: the line reader, which owns the wording of those, reads it and places every problem
+on its line. Only Parquet's own problems (schema, footer sizes, a null list) are worded here.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from harness.data.arrow import nulls, pyarrow, strings, to_numpy
+from harness.scoring.answers import Answers
 from harness.scoring.id_index import IdIndex
 from harness.scoring.submission_checks import (
     HEADER,
@@ -30,6 +33,13 @@ from harness.scoring.submission_checks import (
     row_limit,
     too_many_rows,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from pyarrow import Array, ListArray, RecordBatch
+    from pyarrow.csv import CSVStreamingReader
+    from pyarrow.parquet import FileMetaData, ParquetFile
 
 pa = pyarrow()
 import pyarrow.compute as pc  # noqa: E402  (after pyarrow's pandas probe, answered above)
@@ -47,7 +57,7 @@ class Columns:
     """The answers' ids as Arrow arrays and lookup tables (built once a file); dicts for the per-row
     checker, built on demand."""
 
-    def __init__(self, answers):
+    def __init__(self, answers: Answers):
         self.answers = answers
         self.query_ids = strings(answers.query_ids)
         self.gallery_ids = strings(answers.gallery_ids)
@@ -55,11 +65,11 @@ class Columns:
         self.gallery = IdIndex(self.gallery_ids)
         self._gallery: dict[str, int] | None = None
 
-    def query_positions(self, values) -> np.ndarray:
+    def query_positions(self, values: Array) -> np.ndarray:
         """Row of each query id in the answers; -1 if unknown (or null)."""
         return self.queries.positions(values)
 
-    def gallery_positions(self, values) -> np.ndarray:
+    def gallery_positions(self, values: Array) -> np.ndarray:
         """Gallery position of each id in ``values`` (plain or dictionary-encoded strings); -1 if unknown."""
         if not pa.types.is_dictionary(values.type):
             return self.gallery.positions(values)
@@ -75,7 +85,7 @@ class Columns:
         return self._gallery.get
 
 
-def validate_csv(path: Path, answers) -> Validation | None:
+def validate_csv(path: Path, answers: Answers) -> Validation | None:
     """Validate a CSV submission column-wise; None if it needs the line-by-line reader.
 
     Blocks are parsed and looked up on every core (pyarrow's kernels release the GIL), a few at a
@@ -97,7 +107,7 @@ def validate_csv(path: Path, answers) -> Validation | None:
         ),
     }
 
-    def prepare(batch, columns: Future) -> Batch | None:
+    def prepare(batch: RecordBatch, columns: Future) -> Batch | None:
         query_ids, neighbors = batch.column(0), batch.column(1)
         is_empty = to_numpy(pc.binary_length(neighbors)) == 0
         if (is_empty & (to_numpy(pc.binary_length(query_ids)) == 0)).any():
@@ -132,11 +142,13 @@ def validate_csv(path: Path, answers) -> Validation | None:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     if rows > limit:
-        result.add(too_many_rows(len(answers.query_ids), "lines after the header"))
+        result.add(too_many_rows(len(answers.query_ids)))
     return result
 
 
-def in_file_order(reader, limit: int, submit: Callable, take: Callable[[Future], bool]) -> int | None:
+def in_file_order(
+    reader: CSVStreamingReader, limit: int, submit: Callable, take: Callable[[Future], bool]
+) -> int | None:
     """Hand the reader's blocks to ``submit`` (up to WORKERS ahead) and check the results with ``take`` in file
     order. The rows read (more than ``limit``: reading stopped there), or None if ``take`` gave up on the file."""
     pending: deque[Future] = deque()
@@ -168,7 +180,7 @@ def block_bytes(size: int) -> int:
     return min(BLOCK_BYTES, max(min(1 << 20, BLOCK_BYTES), -(-size // (rounds * WORKERS)))) + slack
 
 
-def validate_parquet(path: Path, answers) -> Validation:
+def validate_parquet(path: Path, answers: Answers) -> Validation:
     """Validate a Parquet submission: columns query_id (string) and neighbors (list of strings)."""
     import pyarrow.parquet as pq
 
@@ -199,7 +211,7 @@ def validate_parquet(path: Path, answers) -> Validation:
     return checker.finish()
 
 
-def _row_group_batches(file, group: int, rows_per_batch: int):
+def _row_group_batches(file: ParquetFile, group: int, rows_per_batch: int) -> Iterator[tuple[Array, Array]]:
     """(query ids, lists) arrays of one row group, ``rows_per_batch`` rows at a time. A dictionary that
     changes within the group cannot be streamed (pyarrow): that group is read whole, its size already
     bounded by the footer checks."""
@@ -214,7 +226,7 @@ def _row_group_batches(file, group: int, rows_per_batch: int):
         yield from zip(table.column("query_id").chunks, table.column("neighbors").chunks)
 
 
-def _size_problem(metadata, answers) -> str:
+def _size_problem(metadata: FileMetaData, answers: Answers) -> str:
     """Why the file's footer alone refuses it ("" if it does not): more rows than queries, more neighbour
     ids than every query's k, or more bytes once decompressed than such content needs. A few hundred
     bytes of Parquet (dictionary pages, zstd) can stand for gigabytes of rows."""
@@ -256,8 +268,8 @@ class Batch:
     of the first k neighbours of every row not already known bad.
     """
 
-    query_ids: Any
-    lists: Any
+    query_ids: Array
+    lists: ListArray
     skip: np.ndarray
     is_null: np.ndarray | None
     position: np.ndarray
@@ -265,7 +277,9 @@ class Batch:
     entries: tuple[np.ndarray, np.ndarray, np.ndarray]
 
     @classmethod
-    def of(cls, columns: Columns, query_ids, lists, skip: np.ndarray, is_null: np.ndarray | None = None) -> Batch:
+    def of(
+        cls, columns: Columns, query_ids: Array, lists: ListArray, skip: np.ndarray, is_null: np.ndarray | None = None
+    ) -> Batch:
         """``lists`` a list array of neighbour ids; ``skip`` rows whose values do not count (an empty
         CSV field splits into one empty string; a null Parquet list)."""
         n, k = len(query_ids), columns.answers.k
@@ -292,7 +306,7 @@ class Batch:
 class BatchChecker:
     """Checks batches of (query id, neighbour list) rows in file order, filling one Validation."""
 
-    def __init__(self, answers, columns: Columns, unit: str, first_row_place: int):
+    def __init__(self, answers: Answers, columns: Columns, unit: str, first_row_place: int):
         self.answers, self.columns, self.unit, self.k = answers, columns, unit, answers.k
         self.result = Validation(ranked=np.full((len(answers.query_ids), self.k), -1, dtype=np.int64))
         self.first_place = np.zeros(len(answers.query_ids), dtype=np.int64)  # 0: not seen yet
@@ -328,7 +342,7 @@ class BatchChecker:
         self.first_place[position[fresh]] = places[fresh]
         return duplicate
 
-    def _check_one(self, i, batch: Batch, places) -> None:
+    def _check_one(self, i: int, batch: Batch, places: np.ndarray) -> None:
         query_ids, lists, skip, position, is_null = (
             batch.query_ids,
             batch.lists,

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import SubmissionError
+from harness.scoring.answers import Answers
 from harness.scoring.submission_checks import (
     HEADER,
     LONG_ROW,
@@ -25,7 +26,7 @@ from harness.scoring.submission_checks import (
 )
 
 
-def validate_lines(path: Path, answers, queries: dict[str, int], gallery: dict[str, int]) -> Validation:
+def validate_lines(path: Path, answers: Answers, queries: dict[str, int], gallery: dict[str, int]) -> Validation:
     k = answers.k
     result = Validation(ranked=np.full((len(queries), k), -1, dtype=np.int64))
     first_line = np.zeros(len(queries), dtype=np.int64)  # 0: not seen yet
@@ -38,7 +39,7 @@ def validate_lines(path: Path, answers, queries: dict[str, int], gallery: dict[s
     with handle:
         for line_no, raw in enumerate(handle, start=1):
             if line_no > row_limit(len(queries)) + 1:
-                result.add(too_many_rows(len(queries), "lines after the header"))
+                result.add(too_many_rows(len(queries)))
                 line_no -= 1
                 break
             text = _decode(raw, line_no, result)
@@ -75,7 +76,7 @@ def split_fields(text: str) -> list[str]:
         return text.split(",")
 
 
-def _check_line(text, line_no, queries, first_line, checker: RowChecker) -> None:
+def _check_line(text: str, line_no: int, queries: dict[str, int], first_line: np.ndarray, checker: RowChecker) -> None:
     result, k = checker.result, checker.k
     if text.strip() == "":
         result.add(f"line {line_no}: empty line")

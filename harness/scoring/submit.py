@@ -35,7 +35,7 @@ from harness.fingerprint import environment, git_commit
 from harness.scoring.answers import Answers, load_answers
 from harness.scoring.groups import check_declared_group, group_id
 from harness.scoring.leaderboard import PROBLEM, append_locked, board_lock, check_rows, rank_of, read_rows
-from harness.scoring.scorer import score
+from harness.scoring.scorer import ScoreReport, score
 from harness.scoring.submission import validate_submission
 from harness.scoring.trusted import answer, run_trusted
 from harness.scoring.verify import sha256_file, stored_submission
@@ -188,7 +188,9 @@ def _check_declared_group(board: Path, fields: dict) -> None:
         check_declared_group(read_rows(board), fields["group"], fields.get("seed"))
 
 
-def write_run_files(run_dir: Path, submission_id: str, competition: str, answers: Answers, report, env) -> None:
+def write_run_files(
+    run_dir: Path, submission_id: str, competition: str, answers: Answers, report: ScoreReport, env: dict[str, Any]
+) -> None:
     """``runs/<id>/``: the public per-query scores, the scores and the environment."""
     write_public_per_query(run_dir / "per_query.csv", answers, report.per_query)
     with atomic_writer(run_dir / "scores.json") as handle:
@@ -218,7 +220,9 @@ def copy_kept(source: Path, destination: Path) -> None:
         raise SubmissionError(f"cannot copy {source} to {destination}: {exc.strerror or exc}") from None
 
 
-def _row(fields, submission_id: str, name: str, report, answers: Answers, submission_path: str) -> dict[str, Any]:
+def _row(
+    fields: dict[str, Any], submission_id: str, name: str, report: ScoreReport, answers: Answers, submission_path: str
+) -> dict[str, Any]:
     return {
         **fields,
         "submission_id": submission_id,

@@ -88,7 +88,8 @@ def answer(work: Callable[[], dict]) -> int:
     return 0 if reply["ok"] else 1
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> object:
+    """A value ``json`` cannot write as itself: a NumPy scalar as its Python value, anything else as text."""
     return value.item() if hasattr(value, "item") else str(value)
 
 

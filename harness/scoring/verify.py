@@ -146,7 +146,7 @@ def _panel_differences(cell: str, rescored: dict) -> list[str]:
     return out
 
 
-def _same(cell, value: float, abs_tol: float = 1e-9) -> bool:
+def _same(cell: str | float | None, value: float, abs_tol: float = 1e-9) -> bool:
     try:
         return math.isclose(float(cell), value, rel_tol=1e-5, abs_tol=abs_tol)
     except (TypeError, ValueError):

@@ -67,14 +67,16 @@ async def score_upload(request: Request, who: Participant, upload: Any) -> dict[
 async def api_submit(request: Request) -> Response:
     who = api_participant(request)  # before the body is read: a stranger's upload is never received
     form = await request.form(max_files=1, max_fields=5)
-    return JSONResponse(await score_upload(request, who, form.get("file")), status_code=201)
+    result = await score_upload(request, who, form.get("file"))
+    return JSONResponse(result, status_code=200 if result["recorded_earlier"] else 201)  # 200: no new row
 
 
 async def form_submit(request: Request) -> Response:
     who, form = await signed_in_form(request)
     result = await score_upload(request, who, form.get("file"))
     name = request.path_params["name"]
-    return RedirectResponse(f"/competitions/{name}?submitted={result['submission_id']}", status_code=303)
+    earlier = "&earlier=1" if result["recorded_earlier"] else ""
+    return RedirectResponse(f"/competitions/{name}?submitted={result['submission_id']}{earlier}", status_code=303)
 
 
 async def api_final(request: Request) -> Response:

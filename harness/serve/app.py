@@ -14,6 +14,7 @@ Pages (append ``.json`` for the same data as JSON)::
 API (``Authorization: Bearer <token>``)::
 
     POST /api/competitions/{name}/submissions       multipart field ``file`` (CSV or Parquet); 201 with the result
+                                                    (200 and the earlier row for bytes the participant sent before)
     POST /api/competitions/{name}/submissions/{id}/final   {"final": true|false}
     GET  /api/competitions/{name}/quota             today's submissions used and left
 

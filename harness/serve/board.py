@@ -15,6 +15,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from harness.data.competition import competition_names, competition_spec
 from harness.data.manifest import competition_folder, read_info
 from harness.data.spec import CompetitionSpec
@@ -23,6 +25,7 @@ from harness.scoring.groups import Scores, ranked_groups, row_group
 from harness.scoring.leaderboard import ranked, read_rows
 from harness.scoring.statistics import rank_bands
 from harness.scoring.submit import submit_isolated
+from harness.scoring.verify import sha256_file
 from harness.serve import ladder, rules
 from harness.serve.tokens import Participant, serve_dir
 from harness.workspace import Workspace, new_submission_id
@@ -227,44 +230,88 @@ def accept_upload(
     parallel uploads can never exceed the limit; different participants still score in parallel.
     An upload refused as invalid uses one of today's submissions too: validating it cost the host as
     much as scoring, so a flood of invalid files stops at the daily limit like valid ones.
-    The answer shows the public board's view of the new row (under the Ladder: the released score).
-    """
-    from filelock import FileLock
 
-    key = hashlib.sha256(f"{spec.name}\n{who.name}".encode()).hexdigest()[:32]
-    lock = serve_dir(workspace) / "locks" / f"{key}.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(lock), timeout=120):
-        rules.check_open(spec)
-        if spec.daily_submissions:
-            used = quota(workspace, spec, who.name)
-            if used["used_today"] >= spec.daily_submissions:
-                invalid = f" ({used['refused_today']} refused as invalid)" if used["refused_today"] else ""
-                raise QuotaError(
-                    f"{who.name} has used all {spec.daily_submissions} submissions for today on {spec.name}"
-                    f"{invalid}; the count resets at 00:00 UTC"
-                )
-        try:
-            result = submit_isolated(
-                workspace, spec.name, file, name=who.name, submission_id=new_submission_id(who.name)
-            )
-        except SubmissionError:
-            rules.record_refused(workspace, spec.name, who.name)  # validating it cost as much as scoring
-            raise
-    sid = result.row["submission_id"]
-    write_figures(workspace, spec.name, sid)
+    An upload is identified by its participant and the SHA-256 of its bytes. The server cannot make
+    "row appended" and "response delivered" one step (a server killed between them records the row
+    and answers nothing), so bytes ``who`` already has a valid row for are not scored again: the
+    answer is that row, marked ``recorded_earlier``, and today's count is unchanged. Identical bytes
+    score identically, so a deliberate resubmission learns the same. The answer shows the public
+    board's view of the row (under the Ladder: the released score).
+    """
+    digest = sha256_file(file)
+    with FileLock(str(_participant_lock(workspace, spec, who)), timeout=120):
+        earlier = recorded_upload(rows(workspace, spec.name), who.name, digest)
+        if earlier is None:
+            result = _submit_within_limit(workspace, spec, who, file)
+    if earlier is not None:
+        if not figures(workspace, spec, earlier["submission_id"], reveal=True):  # a server killed before drawing them
+            write_figures(workspace, spec.name, earlier["submission_id"])
+        answer = upload_answer(workspace, spec, who, earlier["submission_id"], participants)
+        return {**answer, "recorded_earlier": True, "note": earlier_note(earlier), "missing_queries": None}
+    write_figures(workspace, spec.name, result.row["submission_id"])
+    answer = upload_answer(workspace, spec, who, result.row["submission_id"], participants)
+    return {**answer, "recorded_earlier": False, "note": "", "missing_queries": result.missing_queries}
+
+
+def recorded_upload(board: list[dict[str, str]], participant: str, digest: str) -> dict[str, str] | None:
+    """``participant``'s latest valid row whose kept file has SHA-256 ``digest``, if any."""
+    mine = [
+        row
+        for row in rules.owned_rows(board, participant)
+        if row.get("submission_sha256") == digest and not row.get(PROBLEM) and row.get("submission_id")
+    ]
+    return mine[-1] if mine else None
+
+
+def earlier_note(row: dict[str, str]) -> str:
+    """The line that tells a participant their upload is a row recorded before (a retry, or the same file)."""
+    return (
+        f"This file was recorded earlier, at {row.get('time', '?')}, as submission {row.get('submission_id')}; "
+        "the same bytes score the same, so it was not scored again and today's count is unchanged."
+    )
+
+
+def upload_answer(
+    workspace: Workspace, spec: CompetitionSpec, who: Participant, submission_id: str, participants: set[str]
+) -> dict[str, Any]:
+    """What an upload's response shows of its row: rank and band on the public board, the row as
+    ``who`` sees it, whether it is held back by the Ladder or late, and today's quota."""
     board = leaderboard(workspace, spec, private=False, participants=participants)
-    shown = next(r for r in board if r.get("submission_id") == sid)
+    shown = next(r for r in board if r.get("submission_id") == submission_id)
     return {
-        "submission_id": sid,
+        "submission_id": submission_id,
         "rank": shown.get("rank"),
         "band": shown.get("band"),
         "held": bool(shown.get(ladder.HELD)),
-        "late": rules.late_note(spec, result.row.get("time", "")),
-        "missing_queries": result.missing_queries,
+        "late": rules.late_note(spec, shown.get("time", "")),
         "row": public_view(shown, False, who.name),
         "quota": quota(workspace, spec, who.name),
     }
+
+
+def _participant_lock(workspace: Workspace, spec: CompetitionSpec, who: Participant) -> Path:
+    key = hashlib.sha256(f"{spec.name}\n{who.name}".encode()).hexdigest()[:32]
+    lock = serve_dir(workspace) / "locks" / f"{key}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    return lock
+
+
+def _submit_within_limit(workspace: Workspace, spec: CompetitionSpec, who: Participant, file: Path):
+    """Under ``who``'s lock: refuse when closed or over today's limit, else score and record ``file``."""
+    rules.check_open(spec)
+    if spec.daily_submissions:
+        used = quota(workspace, spec, who.name)
+        if used["used_today"] >= spec.daily_submissions:
+            invalid = f" ({used['refused_today']} refused as invalid)" if used["refused_today"] else ""
+            raise QuotaError(
+                f"{who.name} has used all {spec.daily_submissions} submissions for today on {spec.name}"
+                f"{invalid}; the count resets at 00:00 UTC"
+            )
+    try:
+        return submit_isolated(workspace, spec.name, file, name=who.name, submission_id=new_submission_id(who.name))
+    except SubmissionError:
+        rules.record_refused(workspace, spec.name, who.name)  # validating it cost as much as scoring
+        raise
 
 
 def write_figures(workspace: Workspace, competition: str, submission_id: str) -> str:

@@ -81,6 +81,8 @@ def board_data(request: Request, private: bool) -> dict[str, Any]:
     if submitted is not None:  # the participant's place on the default board (one row each)
         place = next((r["rank"] for r in best if r.get("name") == submitted.get("name")), None)
         submitted = {**submitted, "place": place}
+        if params.get("earlier") == "1":  # the form's upload was a row recorded before: say so
+            submitted["note"] = board.earlier_note(submitted)
     return {
         "competition": board.competition_info(workspace, spec),
         "board": "private" if private else "public",

@@ -122,7 +122,8 @@ def _pooled_loader(train: Any, val: Any):
 
 
 def fold_interval(values: list[float], level: float = LEVEL) -> tuple[float, float, float]:
-    """(mean, low, high): mean ± t·sd/√K over the folds' scores (Student's t, K-1 degrees of freedom)."""
+    """(mean, low, high): mean ± t·sd/√K over the folds' scores (Student's t, K-1 degrees of freedom),
+    clipped to [0, 1], the range of every metric: four folds' t is wide, and a score above 1 means nothing."""
     from scipy.stats import t
 
     scores = np.asarray(values, dtype=np.float64)
@@ -130,7 +131,7 @@ def fold_interval(values: list[float], level: float = LEVEL) -> tuple[float, flo
     if len(scores) < 2:
         return mean, mean, mean
     half = float(t.ppf((1 + level) / 2, len(scores) - 1) * scores.std(ddof=1) / np.sqrt(len(scores)))
-    return mean, mean - half, mean + half
+    return mean, max(0.0, mean - half), min(1.0, mean + half)
 
 
 def trial_interval(trial: Any) -> tuple[float, float] | None:

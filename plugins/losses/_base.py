@@ -1,41 +1,16 @@
-"""Checks and distances shared by the built-in losses (a helper module: it registers nothing)."""
+"""Batch checks and distances shared by the built-in losses (a helper module: it registers nothing).
+
+Setting checks are harness's (``check_non_negative``, ``check_choice``, ...), shared by every component.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from harness import ConfigError
-
 _SQRT_EPS = 1e-12  # keeps sqrt's gradient finite where a distance is zero (an item with itself)
-
-
-def one_of(name: str, value: Any, options: Sequence[str]) -> str:
-    if value not in options:
-        raise ConfigError(f"{name} must be one of {', '.join(map(repr, options))} but got {value!r}")
-    return value
-
-
-def non_negative(name: str, value: float) -> float:
-    if value < 0:
-        raise ConfigError(f"{name} cannot be negative but got {value!r}")
-    return float(value)
-
-
-def positive(name: str, value: float) -> float:
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive but got {value!r}")
-    return value
-
-
-def context(name: str, value: Any, who: str) -> int:
-    """A context keyword (num_classes, in_dim) that the harness must pass."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{who} needs the context keyword {name} (a positive int) but got {value!r}")
-    return value
 
 
 def check_batch(embeddings: torch.Tensor, labels: Any) -> torch.Tensor:

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness import hookimpl
-from plugins.losses._base import check_batch, context, non_negative, positive
+from harness import check_context, check_non_negative, check_positive, hookimpl
+from plugins.losses._base import check_batch
 
 
 class CenterLoss(nn.Module):
@@ -25,10 +25,10 @@ class CenterLoss(nn.Module):
         in_dim: int | None = None,
     ):
         super().__init__()
-        num_classes = context("num_classes", num_classes, "loss 'center'")
-        in_dim = context("in_dim", in_dim, "loss 'center'")
-        self.center_weight = non_negative("center_weight", center_weight)
-        self.lr = float(positive("center_lr", center_lr))
+        num_classes = check_context("num_classes", num_classes, "loss 'center'")
+        in_dim = check_context("in_dim", in_dim, "loss 'center'")
+        self.center_weight = check_non_negative("center_weight", center_weight)
+        self.lr = check_positive("center_lr", center_lr)
         self.classifier = nn.Linear(in_dim, num_classes)
         # unit-scale centers, like the (often normalised) embeddings they are pulled toward
         self.centers = nn.Parameter(torch.randn(num_classes, in_dim) / in_dim**0.5)

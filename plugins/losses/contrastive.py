@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness import ConfigError, hookimpl
-from plugins.losses._base import _SQRT_EPS, check_batch, non_negative, one_of, squared_euclidean
+from harness import ConfigError, check_choice, check_non_negative, hookimpl
+from plugins.losses._base import _SQRT_EPS, check_batch, squared_euclidean
 
 
 class ContrastiveLoss(nn.Module):
@@ -20,9 +20,9 @@ class ContrastiveLoss(nn.Module):
 
     def __init__(self, margin: float = 1.0, normalize: bool = False, pairs: str = "all"):
         super().__init__()
-        self.margin = non_negative("margin", margin)
+        self.margin = check_non_negative("margin", margin)
         self.normalize = bool(normalize)
-        self.pairs = one_of("pairs", pairs, ("all", "adjacent"))
+        self.pairs = check_choice("pairs", pairs, ("all", "adjacent"))
 
     def pair_losses(self, embeddings: torch.Tensor, labels) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, B)`` loss of every pair and the mask of the scored pairs (each counted once)."""

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness import hookimpl
-from plugins.losses._base import check_batch, non_negative
+from harness import check_non_negative, hookimpl
+from plugins.losses._base import check_batch
 
 
 class HashNetLoss(nn.Module):
@@ -21,7 +21,7 @@ class HashNetLoss(nn.Module):
 
     def __init__(self, alpha: float = 0.0, balance: bool = True):
         super().__init__()
-        self.alpha = non_negative("alpha", alpha)
+        self.alpha = check_non_negative("alpha", alpha)
         self.balance = bool(balance)
 
     def forward(self, codes: torch.Tensor, labels) -> torch.Tensor:

@@ -13,8 +13,8 @@ from typing import Any
 
 from torch import nn
 
-from harness import ConfigError, hookimpl
-from plugins.losses._base import check_batch, non_negative, one_of, positive
+from harness import ConfigError, check_choice, check_non_negative, check_positive, hookimpl
+from plugins.losses._base import check_batch
 
 INSTALL = "pip install 'bench[pml]' (or pytorch-metric-learning)"
 
@@ -30,7 +30,7 @@ def pml(module: str) -> Any:
 def pml_distance(name: str) -> Any:
     """PML's distance object: cosine similarity or Euclidean (both on L2-normalised embeddings, PML's default)."""
     distances = pml("distances")
-    one_of("distance", name, ("cosine", "euclidean"))
+    check_choice("distance", name, ("cosine", "euclidean"))
     return distances.CosineSimilarity() if name == "cosine" else distances.LpDistance(p=2, power=1)
 
 
@@ -52,8 +52,8 @@ class PMLTriplet(MinedLoss):
 
     def __init__(self, margin: float = 0.2, distance: str = "cosine", mining: str = "semihard"):
         losses, miners = pml("losses"), pml("miners")
-        margin = non_negative("margin", margin)
-        one_of("mining", mining, ("all", "hard", "semihard", "easy"))
+        margin = check_non_negative("margin", margin)
+        check_choice("mining", mining, ("all", "hard", "semihard", "easy"))
         super().__init__(
             losses.TripletMarginLoss(margin=margin, distance=pml_distance(distance)),
             miners.TripletMarginMiner(margin=margin, distance=pml_distance(distance), type_of_triplets=mining),
@@ -66,8 +66,10 @@ class PMLMultiSimilarity(MinedLoss):
     def __init__(self, alpha: float = 2.0, beta: float = 50.0, base: float = 0.5, epsilon: float = 0.1):
         losses, miners = pml("losses"), pml("miners")
         super().__init__(
-            losses.MultiSimilarityLoss(alpha=positive("alpha", alpha), beta=positive("beta", beta), base=base),
-            miners.MultiSimilarityMiner(epsilon=non_negative("epsilon", epsilon)),
+            losses.MultiSimilarityLoss(
+                alpha=check_positive("alpha", alpha), beta=check_positive("beta", beta), base=base
+            ),
+            miners.MultiSimilarityMiner(epsilon=check_non_negative("epsilon", epsilon)),
         )
 
 
@@ -78,7 +80,8 @@ class PMLContrastive(MinedLoss):
         losses = pml("losses")
         super().__init__(
             losses.ContrastiveLoss(
-                pos_margin=non_negative("pos_margin", pos_margin), neg_margin=non_negative("neg_margin", neg_margin)
+                pos_margin=check_non_negative("pos_margin", pos_margin),
+                neg_margin=check_non_negative("neg_margin", neg_margin),
             )
         )
 

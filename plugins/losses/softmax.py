@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness import ConfigError, hookimpl
-from plugins.losses._base import check_batch, context, positive
+from harness import ConfigError, check_context, check_positive, hookimpl
+from plugins.losses._base import check_batch
 
 
 class SoftmaxLoss(nn.Module):
@@ -26,9 +26,9 @@ class SoftmaxLoss(nn.Module):
         in_dim: int | None = None,
     ):
         super().__init__()
-        num_classes = context("num_classes", num_classes, "loss 'softmax'")
-        in_dim = context("in_dim", in_dim, "loss 'softmax'")
-        self.temperature = positive("temperature", temperature)
+        num_classes = check_context("num_classes", num_classes, "loss 'softmax'")
+        in_dim = check_context("in_dim", in_dim, "loss 'softmax'")
+        self.temperature = check_positive("temperature", temperature)
         if not 0.0 <= label_smoothing < 1.0:
             raise ConfigError(f"label_smoothing must be in [0, 1) but got {label_smoothing!r}")
         self.label_smoothing = float(label_smoothing)

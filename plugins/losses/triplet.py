@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness import hookimpl
-from plugins.losses._base import check_batch, mean_or_zero, non_negative, one_of, pairwise_distances
+from harness import check_choice, check_non_negative, hookimpl
+from plugins.losses._base import check_batch, mean_or_zero, pairwise_distances
 
 INF = float("inf")
 
@@ -24,10 +24,10 @@ class TripletLoss(nn.Module):
 
     def __init__(self, margin: float = 0.2, mining: str = "all", distance: str = "euclidean", average: str = "active"):
         super().__init__()
-        self.margin = non_negative("margin", margin)
-        self.mining = one_of("mining", mining, ("all", "hard", "semihard"))
-        self.distance = one_of("distance", distance, ("euclidean", "cosine"))
-        self.average = one_of("average", average, ("active", "all"))
+        self.margin = check_non_negative("margin", margin)
+        self.mining = check_choice("mining", mining, ("all", "hard", "semihard"))
+        self.distance = check_choice("distance", distance, ("euclidean", "cosine"))
+        self.average = check_choice("average", average, ("active", "all"))
 
     def triplets(self, embeddings: torch.Tensor, labels) -> tuple[torch.Tensor, torch.Tensor]:
         """The selected triplets as ``(T, 3)`` batch positions (anchor, positive, negative) and their losses."""
