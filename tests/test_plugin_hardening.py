@@ -92,6 +92,41 @@ def register_losses(register):
 """
 
 
+# Run in a child from a copy of the source tree: a file dropped into the checkout's own plugins/ is seen by
+# every bench process started from it meanwhile, such as another xdist worker's `bench run --nproc` ranks,
+# whose probe then waits out its BENCH_PLUGIN_TIMEOUT (600 s under the test fixture) on the hanging file.
+DROPPED_CHECK = """
+import json, sys
+from typer.testing import CliRunner
+import harness, plugins
+from harness.cli import app
+from harness.plugins import get_host
+
+stem = sys.argv[1]
+host = get_host()
+record = next(r for r in host.records if r.name == f"plugins.losses.{stem}")
+runner = CliRunner()
+results = {}
+for command in (("list", "losses"), ("competitions",), ("plugins",)):
+    result = runner.invoke(app, list(command), catch_exceptions=False)
+    results[" ".join(command)] = [result.exit_code, result.stdout, result.stderr]
+print(json.dumps({"error": record.error, "losses": sorted(host.registry("losses").names()), "results": results,
+                  "imported_from": [harness.__file__, plugins.__file__]}))
+"""
+
+
+@pytest.fixture(scope="module")
+def source_copy(tmp_path_factory):
+    """harness/ and plugins/ copied: a tree only this test's processes import from."""
+    from harness.data.shipped_plugins import builtin_root
+
+    root = tmp_path_factory.mktemp("source")
+    for package in ("harness", "plugins"):
+        origin = builtin_root().parent / package
+        shutil.copytree(origin, root / package, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
 @pytest.mark.parametrize(
     "source, expected",
     [
@@ -102,29 +137,33 @@ def register_losses(register):
     ],
     ids=["hangs", "os-exit", "hook-hangs", "hook-exits"],
 )
-def test_a_file_dropped_into_plugins_that_hangs_or_exits_is_quarantined(cli, monkeypatch, source, expected):
+def test_a_file_dropped_into_plugins_that_hangs_or_exits_is_quarantined(source_copy, source, expected):
+    import json
+    import os
     import secrets
+    import sys
 
-    from harness.data.shipped_plugins import builtin_root
-    from harness.plugins import reset_host
-
-    monkeypatch.setenv("BENCH_PLUGIN_TIMEOUT", "3")
     stem = f"zz_dropped_{secrets.token_hex(4)}"
-    path = builtin_root() / "losses" / f"{stem}.py"
+    path = source_copy / "plugins" / "losses" / f"{stem}.py"
     path.write_text(source)
     try:
-        reset_host()
-        host = get_host()
-        assert expected in record(host, f"plugins.losses.{stem}").error
-        assert "triplet" in host.registry("losses") and "never" not in host.registry("losses")
-        for command in (("list", "losses"), ("competitions",)):
-            result = cli(*command)
-            assert result.exit_code == 0 and result.stdout.strip(), (command, result.stderr)
-        listed = cli("plugins")  # lists every plugin, then exits 1 naming the broken one
-        assert stem in listed.stdout and expected in listed.stdout and stem in listed.stderr
+        done = subprocess.run(
+            [sys.executable, "-c", DROPPED_CHECK, stem],
+            env={**os.environ, "PYTHONPATH": str(source_copy), "BENCH_PLUGIN_TIMEOUT": "3"},
+            cwd=source_copy, capture_output=True, text=True, timeout=600,  # -c imports from its folder first
+        )  # fmt: skip
     finally:
         path.unlink()
-        reset_host()
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert all(where.startswith(str(source_copy)) for where in seen["imported_from"]), seen["imported_from"]
+    assert expected in seen["error"]
+    assert "triplet" in seen["losses"] and "never" not in seen["losses"]
+    for command in ("list losses", "competitions"):
+        code, stdout, stderr = seen["results"][command]
+        assert code == 0 and stdout.strip(), (command, stderr)
+    _, stdout, stderr = seen["results"]["plugins"]  # lists every plugin, then exits 1 naming the broken one
+    assert stem in stdout and expected in stdout and stem in stderr
 
 
 GOOD = """

@@ -4,7 +4,8 @@ Rank 0 shares this terminal (its progress bars, log lines and summary); the othe
 goes to files in a temporary folder. A rank that fails writes its one-line reason to the error
 file torchrun gives it (``TORCHELASTIC_ERROR_FILE``, see :func:`record_rank_error`); the launcher
 stops every other rank and raises :class:`RankFailed` with the first real reason, not with the
-follow-on errors of ranks whose peer went away.
+follow-on errors of ranks whose peer went away. A rank nobody can time out on (stopped, or stuck after
+rank 0 finished) is ended by the launcher's watch (:mod:`harness.train.rank_watch`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 from harness import settings
 from harness.errors import ConfigError, RankFailed, RankStopped
+from harness.train.rank_watch import RankWatch
 
 ERROR_FILE_VARIABLE = "TORCHELASTIC_ERROR_FILE"
 USER_ERROR, CRASH, STOPPED = "user", "crash", "stopped"
@@ -126,11 +128,12 @@ def launch(argv: Sequence[str], nproc: int, threads_per_rank: int | None = None)
     }
     previous = {key: os.environ.get(key) for key in overrides}
     os.environ.update(overrides)  # the agent passes its own environment on to the ranks
+    watch = RankWatch(config.run_id, nproc, timeout.total_seconds())
     try:
-        with quiet_launcher():
+        with quiet_launcher(), watch:
             elastic_launch(config, sys.executable)("-m", "harness.cli", *argv)
     except ChildFailedError as exc:
-        raise RankFailed(first_reason(exc.failures, timeout.total_seconds())) from None
+        raise RankFailed(first_reason(exc.failures, timeout.total_seconds(), watch.ended)) from None
     except SignalException as exc:  # the launcher passed the signal on to every rank and waited for them
         if exc.sigval == signal.SIGINT:
             raise KeyboardInterrupt from None
@@ -175,26 +178,21 @@ class quiet_launcher:
                 signal.signal(number, handler)
 
 
-def first_reason(failures: dict[int, Any], timeout_seconds: float | None = None) -> str:
+def first_reason(
+    failures: dict[int, Any], timeout_seconds: float | None = None, ended: dict[int, str] | None = None
+) -> str:
     """One line: the first user error (a BenchError) of any rank, else the first crash, else a rank that
-    exited or was killed without a word, else a follow-on error.
+    exited, was killed or was ended by the launcher's watch (``ended``: rank -> why) without a word, else
+    a follow-on error.
 
     Ranks whose peer failed fail too (a closed connection, a collective that timed out, a signal): those
     are follow-on errors, so a rank that just exited is blamed before the rank that lost its connection.
     When a collective timed out, the rank the launcher then had to kill is the one that stopped answering.
     """
+    ended = ended or {}
     reports, waiting = [], []
     for rank, failure in failures.items():
-        data = failure.error_file_data.get("message") if isinstance(failure.error_file_data, dict) else None
-        extra = data.get("extraInfo", {}) if isinstance(data, dict) else {}
-        kind = extra.get("bench_kind")
-        when = float(extra.get("bench_time", failure.timestamp))
-        if kind:
-            text = str(data.get("message", "")).strip()
-        elif failure.exitcode < 0:
-            text = f"stopped by signal {failure.signal_name()}"
-        else:
-            text = f"exited with code {failure.exitcode}"
+        text, kind, when = _failure_text(failure)
         follow_on = kind == STOPPED or (kind == CRASH and any(words in text.lower() for words in FOLLOW_ON))
         if follow_on and "timed out" in text.lower():
             waiting.append((rank, text))
@@ -203,11 +201,15 @@ def first_reason(failures: dict[int, Any], timeout_seconds: float | None = None)
         return "a rank failed"
     order, _, rank, text = min(reports)
     waited = f" for {timeout_seconds:g} s" if timeout_seconds else ""
-    if waiting and order == 2 and text.startswith("stopped by signal"):
+    if waiting and order == 2 and (rank in ended or text.startswith("stopped by signal")):
+        how = f"it {ended[rank]}" if rank in ended else text
         return (
             f"rank {rank} stopped answering: rank {waiting[0][0]} waited{waited} (BENCH_COLLECTIVE_TIMEOUT), "
-            f"then the launcher ended rank {rank} ({text})"
+            f"then the launcher ended rank {rank} ({how})"
         )
+    if order == 2 and rank in ended:
+        finished = "; rank 0 had finished, so its result above stands" if 0 not in failures else ""
+        return f"rank {rank} {ended[rank]} (BENCH_COLLECTIVE_TIMEOUT): the launcher ended it{finished}"
     if waiting and order == 3:
         rank, text = waiting[0]
         return (
@@ -215,6 +217,19 @@ def first_reason(failures: dict[int, Any], timeout_seconds: float | None = None)
             f"stopped or stuck, or worked alone longer than that ({text[:200]})"
         )
     return f"rank {rank}: {text}"
+
+
+def _failure_text(failure: Any) -> tuple[str, str | None, float]:
+    """(what the rank said or how it ended, the kind of error it recorded if any, when)."""
+    data = failure.error_file_data.get("message") if isinstance(failure.error_file_data, dict) else None
+    extra = data.get("extraInfo", {}) if isinstance(data, dict) else {}
+    kind = extra.get("bench_kind")
+    when = float(extra.get("bench_time", failure.timestamp))
+    if kind:
+        return str(data.get("message", "")).strip(), kind, when
+    if failure.exitcode < 0:
+        return f"stopped by signal {failure.signal_name()}", kind, when
+    return f"exited with code {failure.exitcode}", kind, when
 
 
 def record_rank_error(message: str, kind: str) -> bool:
