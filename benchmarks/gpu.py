@@ -91,7 +91,8 @@ def training_config(model: str, batch: int, device: str):
 
 def bench_images_per_second(cfg, train, device: torch.device) -> float:
     """Images/s of bench's own training epoch (the second one: the first warms up kernels and caches)."""
-    from harness.train.loop import build_parts, on_device, train_one_epoch
+    from harness.train.loop import on_device, train_one_epoch
+    from harness.train.parts import build_parts
 
     train = on_device(train, device, cfg.train.preload_mb)
     torch.manual_seed(0)
@@ -195,7 +196,8 @@ def bench_loop_rate(cfg, train, device: torch.device, epochs: int = 1) -> tuple[
     """Images/s of bench's epochs as ``fit`` runs them (the set made resident, batch resolved), after one
     untimed epoch (kernels, caches, compilation); and the batch it trained with."""
     from harness.train.batching import resolve_batch_size
-    from harness.train.loop import build_parts, on_device, train_one_epoch
+    from harness.train.loop import on_device, train_one_epoch
+    from harness.train.parts import build_parts
 
     cfg = resolve_batch_size(cfg.with_seed(0), train, device)
     data = on_device(train, device, cfg.train.preload_mb)
@@ -216,8 +218,8 @@ def plain_loop_rate(cfg, train, device: torch.device, batch: int, epochs: int = 
     one float tensor on the device, ``randperm`` batches, no diagnostics."""
     from harness.components import create_loss
     from harness.train.devices import autocast, grad_scaler, memory_format
-    from harness.train.loop import build_optimizer, build_scheduler
     from harness.train.model import build_model
+    from harness.train.parts import build_optimizer, build_scheduler
 
     tc, oc = cfg.train, cfg.optim
     fmt = memory_format(tc.channels_last)

@@ -32,9 +32,10 @@ def child(method: str, competition: str, sets: list[str]) -> None:
     import torch
 
     from harness.data.competition import open_competition
-    from harness.pipeline import embed_and_search, resolve_run_config
+    from harness.pipeline import resolve_run_config
     from harness.train.devices import cpu_threads
     from harness.train.loop import fit
+    from harness.train.search import embed_and_search
     from harness.workspace import Workspace
 
     with tempfile.TemporaryDirectory() as root:

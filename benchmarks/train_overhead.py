@@ -73,7 +73,7 @@ def main() -> None:
 
     from harness.data.competition import open_competition
     from harness.pipeline import resolve_run_config
-    from harness.train.loop import build_sampler
+    from harness.train.parts import build_sampler
     from harness.workspace import Workspace
 
     with tempfile.TemporaryDirectory() as root:

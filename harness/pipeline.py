@@ -8,23 +8,18 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from harness.atomic import atomic_writer
-from harness.components import create_indexer
 from harness.config import RunConfig, differs_text, resolve_run_config
 from harness.data.competition import open_competition
 from harness.data.cutoff import capped_k
 from harness.errors import BenchError, LeaderboardError, RunKept
 from harness.fingerprint import environment, training_fields
-from harness.hookspecs import CodeKind, StoredSize
 from harness.scoring import submit as scoring
 from harness.scoring.budget import budget_cell, device_label
 from harness.scoring.leaderboard import read_rows
@@ -33,21 +28,11 @@ from harness.train import isa
 from harness.train.launch import check_launcher
 from harness.workspace import Workspace, new_submission_id
 
+if TYPE_CHECKING:
+    from harness.train.search import SearchResult
+
 log = logging.getLogger("bench.run")
 __all__ = ["RunHooks", "RunRequest", "RunResult", "resolve_run_config", "run"]
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    """Query and gallery ids, each query's ranked gallery positions (-1: none), and what the search cost."""
-
-    query_ids: np.ndarray
-    gallery_ids: np.ndarray
-    ranked: np.ndarray  # (Q, k) int64
-    ms_per_query: float
-    embed_seconds: float
-    code_kind: str
-    bytes_per_item: int
 
 
 @dataclass(frozen=True)
@@ -114,6 +99,7 @@ def run_on_device(workspace: Workspace, request: RunRequest, hooks: RunHooks, to
     """``run`` once the device (this rank's) is chosen; ``nproc`` ranks train."""
     from harness.train.devices import cpu_threads, deterministic
     from harness.train.loop import fit
+    from harness.train.search import embed_and_search
 
     cfg = request.config
     digest = cfg.hash
@@ -196,47 +182,6 @@ def run_on_device(workspace: Workspace, request: RunRequest, hooks: RunHooks, to
         report=submitted.scores,
         competition=comp.name,
     )
-
-
-def embed_and_search(model, comp, cfg: RunConfig, device, progress=None) -> SearchResult:
-    """Embed query and gallery (no labels), index the gallery, search k = the competition's k."""
-    from harness.train.embed import EmbedOptions, embed_images
-
-    started = time.perf_counter()
-    query, gallery = comp.query(), comp.gallery()
-    options = EmbedOptions.of(cfg.train, device)
-    query_vectors = embed_images(model, query, options, progress, "query embeddings")
-    gallery_vectors = embed_images(model, gallery, options, progress, "gallery embeddings")
-    embed_seconds = time.perf_counter() - started
-    name, settings = cfg.component("indexer")
-    settings.setdefault("device", str(device))  # exact and hamming search where the model ran, unless set
-    indexer = create_indexer(name, **settings).build(gallery_vectors)
-    k = capped_k(int(comp.spec.k), len(gallery))
-    indices, ms_per_query = timed_search(indexer, query_vectors, k)
-    return SearchResult(
-        query_ids=np.asarray(query.ids),
-        gallery_ids=np.asarray(gallery.ids),
-        ranked=np.asarray(indices, dtype=np.int64),
-        ms_per_query=round(ms_per_query, 4),
-        embed_seconds=round(embed_seconds, 3),
-        code_kind=indexer.code_kind if isinstance(indexer, CodeKind) else model.code_kind,
-        bytes_per_item=int(indexer.bytes_per_item if isinstance(indexer, StoredSize) else gallery_vectors.shape[1] * 4),
-    )
-
-
-WARM_UP_QUERIES = 64
-
-
-def timed_search(indexer, queries: np.ndarray, k: int) -> tuple[np.ndarray, float]:
-    """The indexer's top-k for ``queries`` and its cost in ms per query, one-off start-up excluded.
-
-    A first, untimed search of a few queries pays what happens once per process (CUDA context and kernel
-    loading, thread pools, lazy imports) so that the cost column compares searches, not start-ups."""
-    if len(queries):
-        indexer.search(queries[:WARM_UP_QUERIES], k)
-    started = time.perf_counter()
-    _, indices = indexer.search(queries, k)
-    return indices, (time.perf_counter() - started) * 1000 / max(len(queries), 1)
 
 
 def loss_label(cfg: RunConfig) -> str:
@@ -395,6 +340,7 @@ def rerun_submission(workspace: Workspace, request: RunRequest, destination: Pat
     """
     from harness.train.devices import cpu_threads, deterministic, pick_device
     from harness.train.loop import fit
+    from harness.train.search import embed_and_search
 
     cfg, progress = request.config, (hooks or RunHooks()).progress
     isa.check_torch(cfg.train.deterministic)

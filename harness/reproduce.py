@@ -22,6 +22,7 @@ from harness.config import RunConfig, resolve_run_config
 from harness.data.competition import prepare_answers
 from harness.errors import ConfigError, LeaderboardError, WorkspaceError
 from harness.fingerprint import differences
+from harness.pipeline import RunHooks, RunRequest, rerun_submission
 from harness.scoring.comparison import compare
 from harness.scoring.groups import Scores, find_group, row_env, row_group, summarise_group
 from harness.scoring.leaderboard import read_rows
@@ -93,8 +94,6 @@ def reproduce(
     workspace, submission_id: str, competition: str | None = None, progress: Any = None, keep: Path | None = None
 ) -> Reproduction:
     """Rerun a row; ``keep`` copies the rerun's submission file there (for ``bench compare``)."""
-    from harness.pipeline import RunHooks, RunRequest, rerun_submission
-
     competition, row, rows = find_row(workspace, submission_id, competition)
     prepare_answers(workspace, competition)  # a write path: it trains; the answers are read after
     cfg = recorded_config(workspace, row, competition)

@@ -373,7 +373,7 @@ def test_a_real_full_disk_after_training_keeps_the_trained_run(cli, tmp_path, mo
     import shutil
     import subprocess
 
-    from harness import pipeline
+    from harness.train import search
 
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a tmpfs needs root")
@@ -386,7 +386,7 @@ def test_a_real_full_disk_after_training_keeps_the_trained_run(cli, tmp_path, mo
         (root / "competitions" / "big").mkdir(parents=True)
         (root / "competitions" / "big" / "competition.toml").write_text(PARQUET_DIGITS)
         monkeypatch.setenv("BENCH_ROOT", str(root))
-        searched = pipeline.embed_and_search
+        searched = search.embed_and_search
 
         def search_then_fill_the_disk(*args, **kwargs):
             found = searched(*args, **kwargs)
@@ -398,7 +398,7 @@ def test_a_real_full_disk_after_training_keeps_the_trained_run(cli, tmp_path, mo
                     pass
             return found
 
-        monkeypatch.setattr(pipeline, "embed_and_search", search_then_fill_the_disk)
+        monkeypatch.setattr(search, "embed_and_search", search_then_fill_the_disk)
         result = cli("run", "--plugin", "softmax", "-c", "big", "--set", "train.epochs=1", "--quiet")
         assert_run_kept(result, root)
     finally:

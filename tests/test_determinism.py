@@ -178,7 +178,6 @@ def test_intervals_are_clipped_to_the_metrics_range():
 
 @pytest.mark.parametrize("rerun_wrong_share", [0.05, 0.9])
 def test_reproduce_says_what_compare_says_of_the_same_numbers(cli, toy, tmp_path, monkeypatch, rerun_wrong_share):  # noqa: F811
-    import harness.pipeline
     import harness.reproduce
 
     rows = submit_group(toy, tmp_path, "aaaa", "strong", 0.05)
@@ -189,7 +188,7 @@ def test_reproduce_says_what_compare_says_of_the_same_numbers(cli, toy, tmp_path
         return destination, {**environment(), "isa": "AVX2"}
 
     monkeypatch.setattr(harness.reproduce, "recorded_config", lambda ws, row, competition: None)
-    monkeypatch.setattr(harness.pipeline, "rerun_submission", fake_rerun)
+    monkeypatch.setattr(harness.reproduce, "rerun_submission", fake_rerun)
     kept = tmp_path / "kept" / "rerun.csv"
     result = cli("reproduce", rows[0]["submission_id"], "-c", "toy", "--keep", str(kept), "-q")
     compared = cli("compare", str(kept), rows[0]["group"], "-c", "toy")
@@ -211,7 +210,6 @@ def test_reproduce_says_what_compare_says_of_the_same_numbers(cli, toy, tmp_path
 
 
 def test_a_byte_identical_rerun_is_identical(cli, toy, tmp_path, monkeypatch):  # noqa: F811
-    import harness.pipeline
     import harness.reproduce
 
     rows = submit_group(toy, tmp_path, "aaaa", "strong", 0.3)
@@ -222,7 +220,7 @@ def test_a_byte_identical_rerun_is_identical(cli, toy, tmp_path, monkeypatch):  
         return destination, environment()
 
     monkeypatch.setattr(harness.reproduce, "recorded_config", lambda ws, row, competition: None)
-    monkeypatch.setattr(harness.pipeline, "rerun_submission", same_file)
+    monkeypatch.setattr(harness.reproduce, "rerun_submission", same_file)
     result = cli("reproduce", rows[1]["submission_id"], "-c", "toy", "-q")
     said = " ".join(result.stdout.split())
     assert result.exit_code == 0 and "identical: the rerun's submission file is byte for byte" in said

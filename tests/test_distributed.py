@@ -133,7 +133,7 @@ def test_in_batch_losses_are_wrapped_for_the_global_batch_unless_switched_off(mo
     from harness.components import create_loss
     from harness.pipeline import resolve_run_config
     from harness.train import distributed
-    from harness.train.loop import in_batch_loss
+    from harness.train.parts import in_batch_loss
 
     for method, expected in (("triplet", True), ("contrastive", True), ("hashnet", True), ("softmax", False)):
         assert in_batch_loss(resolve_run_config(method), "loss") is expected, method

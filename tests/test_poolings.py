@@ -144,7 +144,7 @@ def test_configs_without_pooling_keep_the_backbones_own_pooling():
 
 
 def test_learnable_pooling_parameters_are_trained():
-    from harness.train.loop import build_optimizer
+    from harness.train.parts import build_optimizer
 
     cfg = resolve_run_config("triplet", sets=["pooling.name=gem"])
     model = build_model(cfg.components, num_classes=10, device=CPU)

@@ -11,11 +11,13 @@ import torch
 from harness.data.competition import LabeledImages, open_competition
 from harness.data.datasets import ArrayDataset
 from harness.errors import ConfigError
-from harness.pipeline import resolve_run_config, timed_search
+from harness.pipeline import resolve_run_config
 from harness.train.batching import auto_batch_size, resolve_batch_size
 from harness.train.embed import EmbedOptions, _InMemory, available_threads, embed_images
-from harness.train.loop import build_parts, build_sampler, on_device, train_one_epoch
+from harness.train.loop import on_device, train_one_epoch
+from harness.train.parts import build_parts, build_sampler
 from harness.train.resident import DeviceImages, device_copy
+from harness.train.search import timed_search
 
 
 def labeled(dataset: ArrayDataset) -> LabeledImages:

@@ -107,7 +107,7 @@ def test_channels_last_and_compile_settings_train_end_to_end(workspace, monkeypa
         made.append(module)
         return real(module, backend="eager")
 
-    monkeypatch.setattr("harness.train.loop.CompiledOrEager", eager_backend)
+    monkeypatch.setattr("harness.train.parts.CompiledOrEager", eager_backend)
     sets = ["train.epochs=1", "train.channels_last=true", "train.compile=true", "train.deterministic=false"]
     cfg = resolve_run_config("triplet", sets=sets, device="cpu")
     result = fit(cfg, open_competition(workspace, "digits"), "cpu")

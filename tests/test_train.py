@@ -13,8 +13,9 @@ from harness.data.competition import Competition, open_competition
 from harness.errors import ConfigError
 from harness.pipeline import RunRequest, resolve_run_config, run
 from harness.train.devices import pick_device, uses_amp
-from harness.train.loop import build_losses, build_optimizer, fit
+from harness.train.loop import fit
 from harness.train.model import build_model
+from harness.train.parts import build_losses, build_optimizer
 from harness.train.val_split import leave_one_out
 
 FAST = ["train.epochs=1"]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from harness import settings
 from harness.errors import BenchError
@@ -31,8 +32,88 @@ def fail(message: str) -> None:
     err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
 
 
+# Every command, the module that defines it and the line `bench --help` shows for it: listing the commands
+# imports none of their modules (tests/test_cli_basics.py holds each line to the command's own help).
+COMMANDS = {
+    "compare": (
+        "compare_cmd",
+        "Bootstrap A minus B over the same queries (and over seeds, for groups) and give a verdict.",
+    ),
+    "plugins": ("plugins_cmd", "List every plugin: where it came from, what it registers, and why it broke if it did."),
+    "list": (
+        "plugins_cmd",
+        "List the registered components of one kind, with their settings; without a kind, list the kinds.",
+    ),
+    "report": (
+        "report_cmd",
+        "Write a self-contained HTML report: leaderboard, score against cost, worst queries, curves, studies.",
+    ),
+    "reproduce": (
+        "reproduce_cmd",
+        "Retrain a row's recorded config and seed here (no new row) and compare with the kept submission.",
+    ),
+    "run": ("run_cmd", "Train METHOD on a competition's train split, submit its top-k neighbours and score them."),
+    "validate": ("scoring_cmd", "Check a submission file and report every problem at once, with line numbers."),
+    "submit": ("scoring_cmd", "Validate and score a submission made by any tool, and add it to the leaderboard."),
+    "leaderboard": (
+        "scoring_cmd",
+        "Rank submissions by public score (private scores hidden unless --private), with rank bands.",
+    ),
+    "tune": (
+        "tune_cmd",
+        "Search METHOD's hyperparameters on the val split with Optuna, then rerun and submit the best.",
+    ),
+    "competitions": (
+        "competitions_cmd",
+        "List competitions; `show NAME` for details; `add FILE` to declare one from TOML.",
+    ),
+    "serve": ("serve_cmd", "Serve the workspace's competitions in a browser; participants upload with a token."),
+}
+
+
+class UnloadedCommand(TyperCommand):
+    """A command known by its name and help line only, until it runs or shows its own help."""
+
+
+def load_command(name: str) -> TyperCommand | TyperGroup:
+    """Import the module that defines command ``name`` and build its click command as typer does."""
+    module = f"harness.cli.{COMMANDS[name][0]}"
+    importlib.import_module(module)
+    built = {"pretty_exceptions_short": app.pretty_exceptions_short, "rich_markup_mode": app.rich_markup_mode}
+    for info in app.registered_commands:
+        if info.name == name:
+            return typer.main.get_command_from_info(info, **built)
+    for group in app.registered_groups:
+        if group.name == name:
+            return typer.main.get_group_from_info(group, suggest_commands=app.suggest_commands, **built)
+    raise LookupError(f"{module} registers no command {name!r}")
+
+
 class BenchGroup(TyperGroup):
-    """Turns every user error (BenchError or a bad option) into one line on stderr and exit 1."""
+    """Loads a command's module only when that command is used, and turns every user error (BenchError or a
+    bad option) into one line on stderr and exit 1."""
+
+    def __init__(self, *, commands: dict[str, Any] | None = None, **attrs: Any) -> None:
+        loaded = dict(commands or {})  # commands whose modules were already imported
+        listed = {
+            name: loaded.pop(name, None) or UnloadedCommand(name=name, help=line)
+            for name, (_, line) in COMMANDS.items()
+        }
+        super().__init__(commands={**listed, **loaded}, **attrs)
+        self.listing = False
+
+    def format_help(self, ctx: typer.Context, formatter: Any) -> None:
+        self.listing = True  # the command list needs names and help lines only
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.listing = False
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if isinstance(command, UnloadedCommand) and not self.listing:
+            command = self.commands[cmd_name] = load_command(cmd_name)
+        return command
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from harness.cli.tables import emit, interval, number
+from harness.scoring.budget import budget_text, read_budget
+from harness.scoring.groups import Scores, ranked_groups, ranked_rows, row_metrics
 
 GROUP_KEYS = ("group", "method", "n_seeds", "mean", "sd", "low", "high", "band")
 
@@ -13,9 +15,6 @@ def print_group_board(
     ws, competition: str, rows: list[dict[str, Any]], metric: str | None, fmt: str, wide: bool = False
 ) -> None:
     """One line per group: method, seeds, mean ± sd over seeds, two-level bootstrap interval, band."""
-    from harness.scoring.budget import budget_text, read_budget
-    from harness.scoring.groups import Scores, ranked_groups
-
     scores = Scores.open(ws, competition, metric)
     groups = ranked_groups(rows, scores)
     records = [{**{k: g[k] for k in ("rank", *GROUP_KEYS)}, "metric": scores.label, "seeds": g["seeds"],
@@ -46,8 +45,6 @@ def print_metric_board(
     ws, competition: str, rows: list[dict[str, Any]], metric: str, fmt: str, wide: bool = False
 ) -> None:
     """Rows ranked by a panel metric (or any registered one), with its public interval and band."""
-    from harness.scoring.groups import Scores, ranked_rows, row_metrics
-
     scores = Scores.open(ws, competition, metric)
     ranked = ranked_rows(rows, scores)
     records = [

@@ -10,7 +10,9 @@ import typer
 from rich.markup import escape
 
 from harness.cli.app import app, console, workspace
+from harness.data.competition import prepare_answers
 from harness.data.spec import DEFAULT_COMPETITION
+from harness.scoring.comparison import CompareOptions, compare
 
 
 class Subset(StrEnum):
@@ -33,12 +35,9 @@ def compare_command(
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
 ) -> None:
     """Bootstrap A minus B over the same queries (and over seeds, for groups) and give a verdict."""
-    from harness.data.competition import prepare_answers
-    from harness.scoring.comparison import compare
-
     competition = competition or _infer_competition(a, b) or DEFAULT_COMPETITION
     prepare_answers(workspace(), competition)  # the write step before the answers are read
-    result = compare(workspace(), competition, a, b, subset.value, metric, seed)
+    result = compare(workspace(), competition, a, b, CompareOptions(subset.value, metric, seed))
     console.print(
         f"{escape(a)} vs {escape(b)} on {result.queries} {subset.value} queries of {escape(competition)} "
         f"({result.metric})\n"

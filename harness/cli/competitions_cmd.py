@@ -10,6 +10,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.cli.app import app, console, print_listing, workspace
+from harness.data.competition import competition_names, competition_spec, describe
+from harness.data.export import export_competition
+from harness.data.manifest import INFO_FILE, MANIFEST_FILE, competition_folder, read_info
+from harness.data.toml_spec import add_competition
 from harness.errors import BenchError
 
 ROLES = ("train", "val", "query", "gallery")
@@ -37,8 +41,6 @@ def competitions_command(ctx: typer.Context) -> None:
     """List every competition: dataset, split protocol, sizes per role, metric and k."""
     if ctx.invoked_subcommand is not None:
         return
-    from harness.data.competition import competition_names, competition_spec
-    from harness.data.manifest import competition_folder, read_info
 
     ws = workspace()
     table = Table(title="bench competitions")
@@ -58,9 +60,6 @@ def competitions_command(ctx: typer.Context) -> None:
 @competitions_app.command("show")
 def show_command(name: Annotated[str, typer.Argument(help="Competition name.")]) -> None:
     """Sizes per role, class balance, manifest hash and where the files live (splits on first use)."""
-    from harness.data.competition import describe
-    from harness.data.manifest import INFO_FILE, MANIFEST_FILE
-
     facts = describe(workspace(), name)
     spec, info, folder = facts["spec"], facts["info"], facts["folder"]
     console.print(f"[bold]{escape(spec.name)}[/]  {escape(spec.description)}")
@@ -107,8 +106,6 @@ def add_command(
     ] = None,
 ) -> None:
     """Declare a competition from a TOML file over `folder` or `csv` data."""
-    from harness.data.toml_spec import add_competition
-
     spec, target = add_competition(workspace(), file, name)
     console.print(
         f"[green]added[/] competition {escape(spec.name)} ({escape(str(target))}); its split is written on first use"
@@ -122,8 +119,6 @@ def export_command(
 ) -> None:
     """Write a participant's data: train/val images with labels, query/gallery images without, arrays.npz,
     sample_submission.csv and data.json (as `bench serve`'s data page offers it)."""
-    from harness.data.export import export_competition
-
     described = export_competition(workspace(), name, out)
     sizes = " · ".join(f"{role} {count:,}" for role, count in described["sizes"].items())
     console.print(f"[green]exported[/] {escape(name)} to {escape(str(out))}: {sizes}; metric {described['metric']}")

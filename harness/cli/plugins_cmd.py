@@ -10,6 +10,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.cli.app import app, fail, print_listing
+from harness.components import registry
+from harness.hookspecs import KINDS
+from harness.plugins import PluginHost
 
 
 @app.command("plugins")
@@ -19,8 +22,6 @@ def plugins_command(
     ] = False,
 ) -> None:
     """List every plugin: where it came from, what it registers, and why it broke if it did."""
-    from harness.plugins import PluginHost
-
     host = PluginHost().load()
     table = Table(title="bench plugins", show_lines=False)
     for column in ("plugin", "source", "registers", "status"):
@@ -46,9 +47,6 @@ def list_command(
     ] = None,
 ) -> None:
     """List the registered components of one kind, with their settings; without a kind, list the kinds."""
-    from harness.components import registry
-    from harness.hookspecs import KINDS
-
     if kind is None:
         _list_kinds(KINDS, registry)
         return

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from harness.cli.app import app, console, workspace
+from harness.data.competition import prepare_answers
 from harness.data.spec import DEFAULT_COMPETITION
 from harness.errors import BenchError
 from harness.workspace import display_path
@@ -28,7 +29,6 @@ def report_command(
     private: Annotated[bool, typer.Option("--private", help="Also show private scores and private queries.")] = False,
 ) -> None:
     """Write a self-contained HTML report: leaderboard, score against cost, worst queries, curves, studies."""
-    from harness.data.competition import prepare_answers
     from harness.report import write_report
 
     prepare_answers(workspace(), competition)  # the write step before the answers are read

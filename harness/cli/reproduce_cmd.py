@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from harness.cli.app import app, console, progress_bars, workspace
+from harness.reproduce import RECORDED, RERUN, reproduce
 
 VERDICTS = {
     "identical": "[green]identical[/]: the rerun's submission file is byte for byte the kept one",
@@ -29,8 +30,6 @@ def reproduce_command(
     ] = None,
 ) -> None:
     """Retrain a row's recorded config and seed here (no new row) and compare with the kept submission."""
-    from harness.reproduce import RECORDED, RERUN, reproduce
-
     with progress_bars(quiet) as progress:
         result = reproduce(workspace(), submission_id, competition, progress, keep)
     headline = VERDICTS[result.verdict].format(words=escape(result.words))

@@ -13,6 +13,10 @@ from rich.markup import escape
 from harness.cli.app import app, console, err_console, fmt_number, progress_bars, workspace
 from harness.cli.report_cmd import print_run_report
 from harness.errors import ConfigError
+from harness.pipeline import RunHooks, RunRequest, discard_orphans, resolve_run_config, run
+from harness.scoring.groups import Scores, find_group, row_group, summarise_group
+from harness.scoring.leaderboard import read_rows
+from harness.train.launch import launch, stop_on_sigterm
 from harness.workspace import display_path
 
 
@@ -51,9 +55,7 @@ def run_command(
     Under torchrun (`torchrun --nproc-per-node 4 -m harness.cli run ...`, one machine or several) every \
 process trains its share and rank 0 writes the run, the submission and the leaderboard row.
     """
-    from harness.pipeline import RunHooks, RunRequest, resolve_run_config, run
     from harness.train.distributed import from_environment
-    from harness.train.launch import stop_on_sigterm
 
     ws = workspace()
     seed_list = [seed] if seeds is None else parse_seeds(seeds, seed)
@@ -105,9 +107,6 @@ def parse_seeds(text: str, seed: int | None) -> list[int]:
 
 
 def _group_summary(ws, results) -> None:
-    from harness.scoring.groups import Scores, find_group, row_group, summarise_group
-    from harness.scoring.leaderboard import read_rows
-
     competition = results[0].competition
     name = row_group(results[0].row)
     members = find_group(read_rows(ws.leaderboard_path(competition)), name)
@@ -163,10 +162,8 @@ def _summary(result, root: Path) -> None:
 def _launch_ranks(ws, nproc: int, ranks, cfg, argv: list[str]) -> None:
     """``--nproc N``: the same command (``argv``, resolving to ``cfg``) as N ranks through torchrun's launcher;
     rank 0 prints the result."""
-    from harness.pipeline import discard_orphans
     from harness.train.devices import pick_device
     from harness.train.distributed import check_ranks_fit
-    from harness.train.launch import launch
 
     if nproc < 1:
         raise ConfigError(f"--nproc must be at least 1 but got {nproc}")

@@ -18,10 +18,20 @@ from rich.markup import escape
 
 from harness import settings
 from harness.cli.app import app, console, err_console, fail, fmt_number, spreadsheet_safe, terminal_safe, workspace
+from harness.cli.board_views import print_group_board, print_metric_board
 from harness.cli.report_cmd import print_run_report
 from harness.cli.tables import emit
+from harness.data.competition import competition_spec, migrate_answers, prepare_answers
 from harness.data.spec import DEFAULT_COMPETITION
 from harness.errors import BenchError, ConfigError, SubmissionError
+from harness.scoring.answers import competition_terms, load_answers
+from harness.scoring.budget import budget_text, read_budget
+from harness.scoring.groups import banded, row_env, row_metrics
+from harness.scoring.leaderboard import LINE, PROBLEM, check_rows, ranked, read_rows, shake_label
+from harness.scoring.submission import validate_submission
+from harness.scoring.submit import submit
+from harness.scoring.trusted import verify_trusted
+from harness.serve.client import submit_remote
 
 SHOW_PROBLEMS = 50
 RUN_REPORT_MAX_BYTES = 16 << 20  # larger submissions get their run report from `bench report` on request
@@ -53,10 +63,6 @@ def validate_command(
     competition: CompetitionOption = DEFAULT_COMPETITION,
 ) -> None:
     """Check a submission file and report every problem at once, with line numbers."""
-    from harness.data.competition import prepare_answers
-    from harness.scoring.answers import load_answers
-    from harness.scoring.submission import validate_submission
-
     prepare_answers(workspace(), competition)  # splits a competition on first use
     answers = load_answers(workspace(), competition)
     result = validate_submission(file, answers)
@@ -85,8 +91,6 @@ def submit_command(
     ] = None,
 ) -> None:
     """Validate and score a submission made by any tool, and add it to the leaderboard."""
-    from harness.scoring.submit import submit
-
     try:
         if server:
             if seed is not None or group:
@@ -124,8 +128,6 @@ def submit_command(
 
 
 def _submit_remote(file: Path, competition: str, server: str, name: str) -> None:
-    from harness.serve.client import submit_remote
-
     if name:
         raise ConfigError("--name cannot be used with --server: the server labels rows with the token's participant")
     answer = submit_remote(server, competition, file, settings.token())
@@ -171,11 +173,6 @@ def leaderboard_command(
 
     Invalid rows (malformed, another metric or manifest, impossible scores) are shown unranked, with why.
     """
-    from harness.data.competition import migrate_answers, prepare_answers
-    from harness.scoring.answers import competition_terms
-    from harness.scoring.groups import banded
-    from harness.scoring.leaderboard import check_rows, ranked, read_rows
-
     ws = workspace()
     if verify or by is By.group or metric:  # these rescore the kept files: the answers must be there
         prepare_answers(ws, competition)
@@ -196,11 +193,8 @@ def leaderboard_command(
     if terms is not None:
         check_rows(rows, *terms)
     if by is By.group or metric:
-        from harness.cli.board_views import print_group_board, print_metric_board
-
         if private:
             raise ConfigError("--private shows the primary metric by run; leave out --by group and --metric")
-        from harness.scoring.leaderboard import PROBLEM
 
         valid = [row for row in rows if not row[PROBLEM]]
         if len(valid) < len(rows):
@@ -237,15 +231,11 @@ def _print_board(table: list[dict], fmt: Format, title: str, wide: bool) -> None
 
 def _known_competition(ws, competition: str) -> None:
     """An empty board is fine for a known competition; a misspelt name is an error with suggestions."""
-    from harness.data.competition import competition_spec
-
     if not ws.competition_dir(competition).exists():
         competition_spec(ws, competition)
 
 
 def _verify(ws, competition: str) -> None:
-    from harness.scoring.trusted import verify_trusted
-
     rows, findings = verify_trusted(ws.root, competition)  # never with this process's (plugin-touched) code
     for finding in findings:
         err_console.print(terminal_safe(finding), markup=False, highlight=False)
@@ -268,8 +258,6 @@ def _display(row: dict, private: bool, everything: bool = False) -> dict:
 
     ``everything`` (JSON) adds the row's group, seed, metric panel and environment fingerprint.
     """
-    from harness.scoring.leaderboard import LINE, PROBLEM
-
     shown = {
         "rank": row["rank"],
         "band": row.get("band"),
@@ -286,16 +274,12 @@ def _display(row: dict, private: bool, everything: bool = False) -> dict:
         "public_high": row.get("public_high", ""),
     }
     if private:
-        from harness.scoring.leaderboard import shake_label
-
         shown.update(private=row.get("private", ""), private_low=row.get("private_low", ""),
                      private_high=row.get("private_high", ""), public_rank=row["public_rank"],
                      shake=shake_label(row["shake"]))  # fmt: skip
     shown.update(search_ms_per_query=row.get("search_ms_per_query", ""), time=row.get("time", ""))
     shown.update(differs=row.get("differs", ""), budget=row.get("budget", ""))  # "" on rows older than them
     if everything:
-        from harness.scoring.groups import row_env, row_metrics
-
         shown.update(group=row.get("group", ""), seed=row.get("seed", ""), metrics=row_metrics(row), env=row_env(row))
     shown.update(line=row.get(LINE, ""), valid=not row.get(PROBLEM), reason=row.get(PROBLEM, ""))
     return shown
@@ -308,8 +292,6 @@ def _csv_cell(value):
 
 def _json_row(row: dict) -> dict:
     """A shown row for JSON: scores as numbers; ``valid`` and ``reason`` always; no rank for invalid rows."""
-    from harness.scoring.budget import read_budget
-
     out = {k: _number(k, v) for k, v in row.items() if k != "reason" or not row["valid"]}
     if "budget" in out:
         out["budget"] = read_budget(out["budget"])
@@ -329,8 +311,6 @@ def _number(column: str, value):
 
 def _human(rows: list[dict]) -> list[dict]:
     """Rows for people: scores with their interval in one cell (public alone beside private), empty columns dropped."""
-    from harness.scoring.budget import budget_text
-
     private = "private" in rows[0]
     out = []
     for row in rows:

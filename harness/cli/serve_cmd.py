@@ -10,6 +10,7 @@ from rich.table import Table
 
 from harness.cli.app import app, console, err_console, workspace
 from harness.errors import BenchError
+from harness.serve.tokens import TokenStore
 
 serve_app = typer.Typer(help="Serve the workspace's competitions in a browser; participants upload with a token.")
 token_app = typer.Typer(help="Participants' tokens (stored hashed in serve/tokens.json).", no_args_is_help=True)
@@ -30,7 +31,6 @@ def serve_command(
     import uvicorn
 
     from harness.serve.app import create_app
-    from harness.serve.tokens import TokenStore
 
     ws = workspace()
     _check_address(host, port)
@@ -65,8 +65,6 @@ def token_add(
     ] = False,
 ) -> None:
     """Make a token for a participant and print it once (only its hash is kept)."""
-    from harness.serve.tokens import TokenStore
-
     token = TokenStore(workspace()).add(name, "host" if host else "participant")
     err_console.print(f"token for {escape(name)}{' (host)' if host else ''}; it is shown only now:")
     typer.echo(token)
@@ -75,8 +73,6 @@ def token_add(
 @token_app.command("list")
 def token_list() -> None:
     """List the participants who hold a token (never the tokens)."""
-    from harness.serve.tokens import TokenStore
-
     participants = TokenStore(workspace()).participants()
     if not participants:
         console.print("no participants yet (bench serve token add NAME)")
@@ -90,7 +86,5 @@ def token_list() -> None:
 @token_app.command("remove")
 def token_remove(name: Annotated[str, typer.Argument(help="The participant whose token stops working.")]) -> None:
     """Revoke a participant's token; their leaderboard rows stay."""
-    from harness.serve.tokens import TokenStore
-
     TokenStore(workspace()).remove(name)
     console.print(f"removed the token of {escape(name)}")

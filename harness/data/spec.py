@@ -7,7 +7,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from harness.data.cutoff import MAX_K, metric_label
+from harness.data.splits import protocol_config
 from harness.errors import CompetitionError
+from harness.metrics import metric_names
+from harness.workspace import check_name
 
 DEFAULT_COMPETITION = "digits"
 SUBMISSION_FORMATS = ("auto", "csv", "parquet")
@@ -54,11 +57,6 @@ class CompetitionSpec:
         return metric_label(self.metric, self.k)
 
     def check(self) -> CompetitionSpec:
-        # deferred: the CLI reads DEFAULT_COMPETITION at start-up; bench --help loads no splitter or metric
-        from harness.data.splits import protocol_config
-        from harness.metrics import metric_names
-        from harness.workspace import check_name
-
         check_name(self.name, "competition name")
         if self.metric not in metric_names():
             raise CompetitionError(

@@ -17,6 +17,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
+from harness.report.analysis import pareto_front
+
 RIGHT = (46, 160, 67)  # green: a right neighbour (grid frames, AP bars)
 WRONG = (214, 39, 40)  # red: a wrong neighbour
 MARKERS = {"float": "o", "binary": "s"}
@@ -107,7 +109,6 @@ def cost_figure(path: Path, points: CostPoints, metric: str = "score") -> Path:
         points.search_ms,
         points.code_kinds,
     )
-    from harness.report.analysis import pareto_front
 
     scores = np.asarray(scores, dtype=np.float64)
     fig = Figure(figsize=(11.0, 4.2), dpi=DPI)

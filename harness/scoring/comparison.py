@@ -49,19 +49,21 @@ class Comparison:
         return {**asdict(self), "verdict": self.verdict}
 
 
-def compare(
-    workspace: Workspace,
-    competition: str,
-    a: str,
-    b: str,
-    subset: str = "public",
-    metric: str | None = None,
-    seed: int = 0,
-    seeds: set[int] | None = None,
-) -> Comparison:
-    """Bootstrap A minus B over the same queries (and over seeds, for groups); ``seeds``: only the
-    members of a group trained on these seeds."""
+@dataclass(frozen=True)
+class CompareOptions:
+    """How A and B are compared (``bench compare``'s options)."""
 
+    subset: str = "public"  # which queries: public, private or all
+    metric: str | None = None  # default: the competition's
+    seed: int = 0  # the bootstrap's
+    seeds: frozenset[int] | None = None  # only the members of a group trained on these seeds
+
+
+def compare(
+    workspace: Workspace, competition: str, a: str, b: str, options: CompareOptions = CompareOptions()
+) -> Comparison:
+    """Bootstrap A minus B over the same queries (and over seeds, for groups)."""
+    subset, metric, seed, seeds = options.subset, options.metric, options.seed, options.seeds
     if subset not in SUBSETS:
         raise BenchError(f"subset must be one of {', '.join(SUBSETS)}, got {subset!r}")
     scores = Scores.open(workspace, competition, metric)
@@ -80,7 +82,7 @@ def compare(
 
 
 def side(
-    scores: Scores, rows: list[dict], reference: str, seeds: set[int] | None = None
+    scores: Scores, rows: list[dict], reference: str, seeds: frozenset[int] | None = None
 ) -> tuple[str, list[np.ndarray]]:
     """(description, per-query scores per seed) of a submission file, a group id or a submission id."""
 

@@ -56,7 +56,7 @@ def needs_search(objectives: list[Objective]) -> bool:
 
 
 class ValAsSearch:
-    """A competition whose query and gallery are its val items: ``pipeline.embed_and_search`` on val alone."""
+    """A competition whose query and gallery are its val items: ``train.search.embed_and_search`` on val alone."""
 
     def __init__(self, part: Any):
         self.spec, self._val = part.spec, part.val()
@@ -70,7 +70,7 @@ class ValAsSearch:
 
 def costs(model: Any, part: Any, cfg: dict[str, Any], device: Any) -> dict[str, float]:
     """``bytes`` and ``ms`` of ``model``'s code with ``cfg``'s indexer, measured on ``part``'s val items."""
-    from harness.pipeline import embed_and_search
+    from harness.train.search import embed_and_search
 
     search = embed_and_search(model, ValAsSearch(part), cfg, device)
     return {"bytes": float(search.bytes_per_item), "ms": float(search.ms_per_query)}

@@ -7,6 +7,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.errors import ConfigError
+from harness.tune.search import PRUNERS, SAMPLERS
+
 MAX_FAILURES_IN_A_ROW = 3
 HEARTBEAT_INTERVAL_S = 20.0
 GRACE_PERIOD_S = 120.0
@@ -34,6 +37,31 @@ class TuneRequest:
     heartbeat_interval: float = HEARTBEAT_INTERVAL_S
     grace_period: float = GRACE_PERIOD_S  # a RUNNING trial silent this long belonged to a dead worker
 
+    def check(self) -> None:
+        """Refuse, before anything trains, what no study can be run with."""
+        if self.n_trials < 1:
+            raise ConfigError(f"--trials must be at least 1 but got {self.n_trials}")
+        if self.timeout is not None and self.timeout <= 0:
+            raise ConfigError(f"--timeout must be positive but got {self.timeout}")
+        if self.submit_front and not self.objectives:
+            raise ConfigError("--submit-front submits a Pareto front: give --objectives too")
+        if self.folds < 1:
+            raise ConfigError(f"--folds must be at least 1 but got {self.folds}")
+        if self.final_seeds < 1:
+            raise ConfigError(f"--final-seeds must be at least 1 but got {self.final_seeds}")
+        if self.pruner not in PRUNERS:
+            raise ConfigError(f"--pruner must be one of {', '.join(PRUNERS)}, got {self.pruner!r}")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
+        if not self.heartbeat_interval > 0:
+            raise ConfigError(f"the heartbeat interval must be positive but got {self.heartbeat_interval}")
+        if not self.grace_period > self.heartbeat_interval:
+            # A shorter grace would let one worker fail another's live trials between two heartbeats.
+            raise ConfigError(
+                f"--grace-period must be longer than the heartbeat interval "
+                f"({self.heartbeat_interval:g} s) but got {self.grace_period:g}"
+            )
+
 
 @dataclass
 class TrialOutcome:
@@ -58,6 +86,19 @@ class TuneHooks:
     on_message: Callable[[str], None] | None = None
     on_final_start: Callable[[int, dict[str, Any]], None] | None = None
     progress: Any = None  # a rich Progress handed to fit / pipeline.run, or None
+
+
+@dataclass(frozen=True)
+class FinalRuns:
+    """How a study's final runs, and the default runs they are judged against, are configured: the method on
+    its competition under the settings the search could not change (``--config``, ``--set``)."""
+
+    method: str
+    competition: str
+    config_file: str | None
+    fixed: dict[str, Any]
+    device: str | None
+    hooks: TuneHooks
 
 
 @dataclass

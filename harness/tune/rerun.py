@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from harness.pipeline import RunHooks, RunRequest, resolve_run_config, run
+from harness.tune.request import FinalRuns
 from harness.tune.storage import is_stale, quietly
 
 FINAL_SEEDS = 5  # the best configuration is retrained on seeds 0..FINAL_SEEDS-1: one seed group
@@ -49,18 +51,7 @@ def should_submit(study: Study, best: FrozenTrial, ran: int, worker: str, grace:
 
 
 def final_seeds_group(
-    workspace: Any,
-    study: Study,
-    best: FrozenTrial,
-    *,
-    method: str,
-    competition: str,
-    config_file: Any,
-    fixed: dict[str, Any],
-    seeds: int,
-    device: str | None,
-    worker: str,
-    hooks: Any,
+    workspace: Any, study: Study, best: FrozenTrial, runs: FinalRuns, seeds: int, worker: str
 ) -> list[Any]:
     """``pipeline.run`` of the best trial's overrides + the fixed ``--set`` values on seeds 0..``seeds``-1.
 
@@ -68,11 +59,9 @@ def final_seeds_group(
     group. Each row records the study and the trial, and its budget (the study's trials and their
     training seconds); the study records the submission ids.
     """
-    from harness.pipeline import RunHooks, RunRequest, resolve_run_config, run
-
     overrides = best.user_attrs.get("overrides")
     overrides = dict(best.params) if overrides is None else dict(overrides)
-    sets = {**overrides, **fixed}
+    sets, hooks = {**overrides, **runs.fixed}, runs.hooks
     tuning = study_budget(study)
     claim = f"submitting:{best.number}"
     study.set_user_attr(claim, {"worker": worker, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
@@ -82,7 +71,12 @@ def final_seeds_group(
             if hooks.on_final_start:
                 hooks.on_final_start(best.number, {**sets, "seed": seed, "of": seeds})
             cfg = resolve_run_config(
-                method, competition=competition, config_file=config_file, sets=sets, seed=seed, device=device
+                runs.method,
+                competition=runs.competition,
+                config_file=runs.config_file,
+                sets=sets,
+                seed=seed,
+                device=runs.device,
             )
             name = f"{study.study_name} best (trial {best.number})"
             request = RunRequest(cfg, name=name, study=study.study_name, trial=best.number, tuning=tuning)

@@ -25,25 +25,23 @@ from harness.config import RunConfig, parse_sets, resolve_run_config
 from harness.data.competition import open_competition
 from harness.data.cutoff import val_label
 from harness.errors import BenchError, ConfigError, TrainingError, TuneError
+from harness.tune.conclusion import Conclusion
 from harness.tune.folds import fold_interval, make_folds, trial_interval
-from harness.tune.importance import importances
 from harness.tune.objectives import Objective, costs, needs_search, parse_objectives
 from harness.tune.request import (
     MAX_FAILURES_IN_A_ROW,
+    FinalRuns,
     TrialOutcome,
     TuneHooks,
     TuneRequest,
     TuneResult,
 )
-from harness.tune.rerun import final_seeds_group, should_submit
-from harness.tune.search import PRUNERS, SAMPLERS, FixedParamsTrial, jsonable, make_pruner, make_sampler
+from harness.tune.search import FixedParamsTrial, jsonable, make_pruner, make_sampler
 from harness.tune.storage import Heartbeat, StorageInfo, fail_stale_trials, is_stale, open_storage, quietly
-from harness.tune.verdict import judge, submitted_rows
 from harness.workspace import check_name
 
 if TYPE_CHECKING:
     from optuna import Study, Trial
-    from optuna.trial import FrozenTrial
 
 
 class Tuner:
@@ -55,7 +53,7 @@ class Tuner:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.workspace, self.request = workspace, request
         self.hooks = TuneHooks()
-        self._check_request()
+        request.check()
 
         self.method = get_method(request.method)  # unknown method: UnknownNameError
         self.fixed = parse_sets(list(request.sets)) if not isinstance(request.sets, dict) else dict(request.sets)
@@ -98,31 +96,6 @@ class Tuner:
         return competition
 
     # -- checks before anything trains ----------------------------------------------------
-    def _check_request(self) -> None:
-        r = self.request
-        if r.n_trials < 1:
-            raise ConfigError(f"--trials must be at least 1 but got {r.n_trials}")
-        if r.timeout is not None and r.timeout <= 0:
-            raise ConfigError(f"--timeout must be positive but got {r.timeout}")
-        if r.submit_front and not r.objectives:
-            raise ConfigError("--submit-front submits a Pareto front: give --objectives too")
-        if r.folds < 1:
-            raise ConfigError(f"--folds must be at least 1 but got {r.folds}")
-        if r.final_seeds < 1:
-            raise ConfigError(f"--final-seeds must be at least 1 but got {r.final_seeds}")
-        if r.pruner not in PRUNERS:
-            raise ConfigError(f"--pruner must be one of {', '.join(PRUNERS)}, got {r.pruner!r}")
-        if r.sampler not in SAMPLERS:
-            raise ConfigError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {r.sampler!r}")
-        if not r.heartbeat_interval > 0:
-            raise ConfigError(f"the heartbeat interval must be positive but got {r.heartbeat_interval}")
-        if not r.grace_period > r.heartbeat_interval:
-            # A shorter grace would let one worker fail another's live trials between two heartbeats.
-            raise ConfigError(
-                f"--grace-period must be longer than the heartbeat interval "
-                f"({r.heartbeat_interval:g} s) but got {r.grace_period:g}"
-            )
-
     def _check_search_space(self) -> None:
         """Draw one point of the search space in memory and resolve it: bad keys fail now."""
         import optuna
@@ -388,126 +361,10 @@ class Tuner:
 
     # -- after the search -----------------------------------------------------------------
     def _finish(self, study: Study, ran: int, stale: list[int]) -> TuneResult:
-        from optuna.trial import TrialState
-
-        counts = {s.name: 0 for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)}
-        for t in study.get_trials(deepcopy=False):
-            if t.state.name in counts and not t.user_attrs.get("surplus"):
-                counts[t.state.name] += 1
-        best = _best_trial(study)
-        if self.objectives:
-            first = self.objectives[0]
-            top, note = importances(study, target=lambda t: t.values[0], target_name=first.name)
-        else:
-            top, note = importances(study)
-        result = TuneResult(
-            study=self.study_name,
-            competition=self.competition_name,
-            method=self.request.method,
-            storage=self.info.display,
-            dashboard=self.info.dashboard_command,
-            n_trials=self.request.n_trials,
-            counts=counts,
-            ran_here=ran,
-            stale_failed=stale,
-            best_number=best.number if best else None,
-            best_value=best.value if best else None,
-            best_params=dict(best.params) if best else {},
-            best_interval=trial_interval(best) if best else None,
-            importances=top,
-            importance_note=note,
-            metric=self._metric_label(),
-            messages=self.messages,
-            objectives=[o.name for o in self.objectives],
-        )
-        if self.objectives:
-            return self._finish_front(study, result, ran)
-        if best is None:
-            result.submit_note = "no trial completed: nothing to submit"
-        elif not self.request.submit:
-            result.submit_note = "not submitted (--no-submit)"
-        else:
-            go, why = should_submit(study, best, ran, self.worker, self.request.grace_period)
-            result.submit_note = why
-            if go:
-                result.runs = self.submit_best(study, best)
-                result.run = result.runs[0]
-                result.submit_note = (
-                    f"submitted seeds 0-{len(result.runs) - 1} as group {result.run.row.get('group', '')}"
-                )
-                result.verdict = self.judge(study, best, [run.row for run in result.runs])
-            elif self._unjudged(study, best):  # submitted, but stopped before the comparison: finish it
-                rows = submitted_rows(
-                    self.workspace, self.competition_name, study.user_attrs[f"submission:{best.number}"]
-                )
-                if rows:
-                    result.verdict = self.judge(study, best, rows)
-        return result
-
-    def _unjudged(self, study: Study, best: FrozenTrial) -> bool:
-        attrs = study.user_attrs
-        return bool(attrs.get(f"submission:{best.number}")) and attrs.get(f"comparison:{best.number}") is None
-
-    def _finish_front(self, study: Study, result: TuneResult, ran: int) -> TuneResult:
-        """A multi-objective study: its Pareto front, and with ``--submit-front`` each front trial as a group."""
-        from harness.tune.workers import outcome_of
-
-        front = sorted(study.best_trials, key=lambda t: t.number)
-        result.front = [outcome_of(t, 0) for t in front]
-        if not front:
-            result.submit_note = "no trial completed: no Pareto front"
-        elif not self.request.submit:
-            result.submit_note = "not submitted (--no-submit)"
-        elif not self.request.submit_front:
-            result.submit_note = "the front is not submitted; --submit-front submits each of its trials as a group"
-        else:
-            notes = []
-            for trial in front:
-                go, why = should_submit(study, trial, ran, self.worker, self.request.grace_period)
-                if not go:
-                    notes.append(why)
-                    continue
-                runs = self.submit_best(study, trial)
-                result.runs += runs
-                result.verdicts.append(self.judge(study, trial, [run.row for run in runs]))
-            result.run = result.runs[0] if result.runs else None
-            result.verdict = result.verdicts[0] if result.verdicts else None
-            result.submit_note = "; ".join(notes)
-        return result
-
-    def submit_best(self, study: Study, best: FrozenTrial) -> list[Any]:
-        """The best trial's configuration on seeds 0..final_seeds-1, submitted as one seed group."""
         r = self.request
-        return final_seeds_group(
-            self.workspace,
-            study,
-            best,
-            method=r.method,
-            competition=self.competition_name,
-            config_file=r.config_file,
-            fixed=self.fixed,
-            seeds=r.final_seeds,
-            device=r.device,
-            worker=self.worker,
-            hooks=self.hooks,
-        )
-
-    def judge(self, study: Study, best: FrozenTrial, rows: list[dict[str, Any]]) -> Any:
-        """``bench compare`` of the tuned group against the default group on the same seeds."""
-
-        r = self.request
-        return judge(
-            self.workspace,
-            study,
-            best.number,
-            rows,
-            method=r.method,
-            competition=self.competition_name,
-            config_file=r.config_file,
-            fixed=self.fixed,
-            device=r.device,
-            hooks=self.hooks,
-        )
+        runs = FinalRuns(r.method, self.competition_name, r.config_file, self.fixed, r.device, self.hooks)
+        conclusion = Conclusion(self.workspace, r, runs, self.worker, self.info, self.objectives, self.messages)
+        return conclusion.result(study, self.study_name, self._metric_label(), ran, stale)
 
     def _metric_label(self) -> str:
         spec = getattr(self._competition, "spec", None)
@@ -530,15 +387,6 @@ def check_val_split(competition: Any) -> None:
             f"competition {competition.name!r} has no usable val split (it needs two val items "
             f"of one class); tuning scores trials on val"
         )
-
-
-def _best_trial(study: Study) -> Any:
-    if len(study.directions) > 1:
-        return None  # several objectives: no single best, a front (study.best_trials)
-    try:
-        return study.best_trial
-    except ValueError:  # no complete trial
-        return None
 
 
 def _tell_quietly(study: Study, trial: Trial, state: Any) -> None:

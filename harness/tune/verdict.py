@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.fingerprint import git_commit
-from harness.scoring.comparison import compare
+from harness.pipeline import RunHooks, RunRequest, resolve_run_config, run
+from harness.scoring.comparison import CompareOptions, compare
 from harness.scoring.groups import group_id, row_group
 from harness.scoring.leaderboard import read_rows
+from harness.tune.request import FinalRuns
 from harness.tune.storage import quietly
 
 WORDS = {"A is better": "better", "B is better": "worse", "no detectable difference": "no detectable difference"}
@@ -40,26 +42,13 @@ class TuneVerdict:
         }
 
 
-def judge(
-    workspace: Any,
-    study: Any,
-    trial: int,
-    tuned: list[dict[str, Any]],
-    *,
-    method: str,
-    competition: str,
-    config_file: Any,
-    fixed: dict[str, Any],
-    device: str | None,
-    hooks: Any,
-) -> TuneVerdict:
+def judge(workspace: Any, study: Any, trial: int, tuned: list[dict[str, Any]], runs: FinalRuns) -> TuneVerdict:
     """Compare the ``tuned`` rows (one per final seed) with the default group on the same seeds."""
-    from harness.pipeline import RunHooks, RunRequest, resolve_run_config, run
-
+    method, competition, hooks = runs.method, runs.competition, runs.hooks
     seeds = sorted(int(row["seed"]) for row in tuned)
     tuned_group = tuned[0]["group"]
     default_cfg = resolve_run_config(
-        method, competition=competition, config_file=config_file, sets=fixed, seed=0, device=device
+        method, competition=competition, config_file=runs.config_file, sets=runs.fixed, seed=0, device=runs.device
     )
     default_group = group_id(default_cfg.hash, git_commit())
     trained: list[str] = []
@@ -74,7 +63,7 @@ def judge(
             request = RunRequest(default_cfg.with_seed(seed), name=f"{method} defaults")
             result = run(workspace, request, RunHooks(progress=hooks.progress))
             trained.append(result.submission_id)
-        comparison = compare(workspace, competition, tuned_group, default_group, seeds=set(seeds))
+        comparison = compare(workspace, competition, tuned_group, default_group, CompareOptions(seeds=frozenset(seeds)))
         outcome = TuneVerdict(tuned_group, default_group, seeds, WORDS[comparison.verdict], comparison, trained)
     quietly(study.set_user_attr, f"comparison:{trial}", outcome.to_dict())
     return outcome
