@@ -137,6 +137,9 @@ def test_compare_groups_and_submissions_with_a_verdict(cli, toy, tmp_path):
     result = cli("compare", strong[0]["group"], weak[0]["group"], "-c", "toy")
     assert result.exit_code == 0, result.stderr
     assert "group of 3 seed(s)" in result.stdout and "verdict: A is better" in result.stdout
+    board = {g["group"]: g for g in json.loads(cli("leaderboard", "-c", "toy", "--by", "group", "-f", "json").stdout)}
+    for group in (strong[0]["group"], weak[0]["group"]):  # each side's spread over seeds, as the board shows it
+        assert f"mean {board[group]['mean']:.4f} ± {board[group]['sd']:.4f}" in result.stdout, result.stdout
     result = cli("compare", "weak-s0", strong[0]["group"], "-c", "toy", "--subset", "all")
     assert "verdict: B is better" in result.stdout and "on 30 all queries" in result.stdout
     result = cli("compare", "strong-s0", "strong-s0", "-c", "toy")

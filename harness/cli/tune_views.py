@@ -8,6 +8,7 @@ from typing import Any
 from rich.markup import escape
 
 from harness.cli.app import console, fmt_number
+from harness.scoring.comparison import mean_text
 from harness.workspace import display_path
 
 
@@ -156,8 +157,8 @@ def _verdict(outcome: Any) -> None:
     console.print(
         f"tuned vs defaults on seeds {seeds} ({comparison.queries} {comparison.subset} queries, "
         f"{escape(comparison.metric)}):\n"
-        f"  tuned    {escape(outcome.tuned_group)}  mean {comparison.a_mean:.4f}\n"
-        f"  defaults {escape(outcome.default_group)}  mean {comparison.b_mean:.4f}"
+        f"  tuned    {escape(outcome.tuned_group)}  mean {mean_text(comparison.a_mean, comparison.a_sd)}\n"
+        f"  defaults {escape(outcome.default_group)}  mean {mean_text(comparison.b_mean, comparison.b_sd)}"
         + (f"  (trained now: {len(outcome.trained_defaults)} seed(s))" if outcome.trained_defaults else "")
         + f"\n  tuned - defaults = {comparison.difference:+.4f}, 95% interval [{comparison.low:+.4f}, "
         f"{comparison.high:+.4f}]\n"

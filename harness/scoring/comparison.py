@@ -40,6 +40,8 @@ class Comparison:
     low: float  # 95% interval of A - B
     high: float
     a_wins: float  # share of bootstrap resamples in which A scores higher
+    a_sd: float | None = None  # sd over A's seeds of their mean scores (None: one seed)
+    b_sd: float | None = None
 
     @property
     def verdict(self) -> str:
@@ -78,7 +80,20 @@ def compare(
     return Comparison(
         a, b, competition, scores.label, subset, int(keep.sum()), what_a, what_b,
         float(np.mean(seeds_a)), float(np.mean(seeds_b)), difference, low, high, share,
+        seed_sd(seeds_a), seed_sd(seeds_b),
     )  # fmt: skip
+
+
+def seed_sd(per_seed: list[np.ndarray]) -> float | None:
+    """The spread of a group's score over its seeds (the board's ``mean ± sd``); None for one seed."""
+    if len(per_seed) < 2:
+        return None
+    return float(np.std([values.mean() for values in per_seed], ddof=1))
+
+
+def mean_text(mean: float, sd: float | None) -> str:
+    """``0.9591 ± 0.0244`` for a group, ``0.9591`` for one submission."""
+    return f"{mean:.4f}" if sd is None else f"{mean:.4f} ± {sd:.4f}"
 
 
 def side(
