@@ -1,6 +1,6 @@
 """Training diagnostics the seed documents ask for, recorded per epoch in the run's history.
 
-- Triplet census: of every (anchor, positive, negative) triplet in the training batches (up to 64 evenly
+- Triplet census: of every (anchor, positive, negative) triplet in the training batches (up to 8 evenly
   spread batches per epoch: ``loop.CENSUS_BATCHES``), the share that is
   easy (d(a,n) > d(a,p) + margin: no gradient), semi-hard (d(a,p) < d(a,n) <= d(a,p) + margin) or hard
   (d(a,n) <= d(a,p)), FaceNet's definitions; distances and margin are the loss's (``loss.distance`` and
