@@ -134,6 +134,18 @@ def test_forged_answers_never_enter_the_store_through_the_migration_path(cli, wo
     assert read_rows(workspace.leaderboard_path("digits")) == []
 
 
+def test_a_forger_who_drops_the_dataset_from_competition_json_is_still_refused(cli, workspace, tmp_path):
+    from harness.data.answer_store import answers_dir
+
+    forged_sha = forge_old_workspace(workspace)
+    path = workspace.root / "competitions" / "digits" / "competition.json"
+    info = json.loads(path.read_text())
+    del info["dataset"]  # the honest answers in the store still name the dataset they were split from
+    path.write_text(json.dumps(info))
+    one_line_error(cli("leaderboard", "-c", "digits", "--verify"), "is not the split")
+    assert not (answers_dir() / "digits" / forged_sha).exists()
+
+
 # -- a row repointed to another row's kept file -----------------------------------------------------------
 
 

@@ -379,6 +379,22 @@ def test_a_workspace_from_before_the_store_migrates_on_first_use(cli, toy, tmp_p
     assert cli("leaderboard", "-c", "toy", "--verify").exit_code == 0
 
 
+def test_a_hand_made_competition_with_earlier_answers_in_the_store_migrates_without_plugins(toy, monkeypatch):
+    from harness.data import competition
+    from harness.data.answer_store import answers_dir, store_answers
+
+    earlier = {"dataset": None, "metric": "map@k", "k": 4}  # what an earlier migration of a hand-made one kept
+    store_answers("toy", "0" * 64, b"item_id,label,role,public\n", earlier)
+
+    def no_plugins(kind):
+        raise AssertionError(f"the migration loaded the {kind} plugins")
+
+    monkeypatch.setattr(competition, "registry", no_plugins)  # torch alone is 650 MB under a big migration
+    assert competition.migrate_answers(toy, "toy")
+    sha = json.loads((toy.root / "competitions" / "toy" / "competition.json").read_text())["manifest_sha256"]
+    assert (answers_dir() / "toy" / sha / "manifest.csv").is_file()
+
+
 # -- names, locks, git ---------------------------------------------------------------------------------
 
 

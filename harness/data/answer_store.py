@@ -89,6 +89,25 @@ def read_stored(competition: str, manifest_sha256: str) -> tuple[bytes, dict]:
     return data, definition
 
 
+def split_from_dataset(competition: str) -> bool:
+    """Whether the store holds answers of ``competition`` that bench split from a dataset (a definition naming
+    one), or an entry it cannot read (counted as such). Reads definitions only: no plugin, no manifest."""
+    try:
+        entries = [path for path in (answers_dir() / competition).iterdir() if path.is_dir()]
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    for entry in entries:
+        try:
+            definition = json.loads((entry / DEFINITION).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return True
+        if not isinstance(definition, dict) or definition.get("dataset") is not None:
+            return True
+    return False
+
+
 def _check_private(folder: Path) -> None:
     """Refuse an entry that others can read: its permissions were loosened since bench wrote it 0700/0600."""
     if sys.platform == "win32":

@@ -24,7 +24,7 @@ import numpy as np
 
 from harness.atomic import write_atomic
 from harness.components import create_dataset, get_competition_spec, registry
-from harness.data.answer_store import answers_dir, store_answers
+from harness.data.answer_store import split_from_dataset, store_answers
 from harness.data.datasets import fingerprint
 from harness.data.manifest import (
     INFO_FILE,
@@ -123,11 +123,13 @@ def expected_answers(workspace, name: str) -> Callable[[dict], bytes | None]:
     """What a migration may install (see :func:`harness.data.manifest.migrate`): the full manifest the
     competition's definition gives now, recomputed (plugins loaded) when it has a definition bench could
     have split it from: competition.json names a dataset, a TOML file defines it, or the store already holds
-    answers under its name. A hand-made competition (a manifest and its hash, no dataset) has none: None."""
+    answers of that name split from a dataset (a forger who also drops the dataset from competition.json).
+    A hand-made competition (a manifest and its hash, no dataset) has none: None. Its own earlier entries
+    in the store load no plugins: torch alone would put 650 MB under a 100,000-query migration."""
 
     def expected(info: dict) -> bytes | None:
         folder = competition_folder(workspace, name)
-        defined = "dataset" in info or (folder / "competition.toml").exists() or (answers_dir() / name).is_dir()
+        defined = "dataset" in info or (folder / "competition.toml").exists() or split_from_dataset(name)
         return recomputed_full_manifest(workspace, name) if defined else None
 
     return expected
