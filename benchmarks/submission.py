@@ -10,7 +10,9 @@ Two synthetic competitions are written into a temporary workspace (manifest + de
 1. a 100,000-query x 100-neighbour CSV (440,000 gallery items): ``bench validate`` (goal <= 3 s)
    and ``bench submit`` (goal <= 5 s wall, <= 1 GB peak), each a fresh process, as a user runs
    them. Baselines in the same run: the line-by-line reader bench used before (still its
-   fall-back), and the bare pyarrow floor (read_csv + split_pattern + index_in, no checks).
+   fall-back), and the bare pyarrow floor (read_csv + split_pattern + index_in, no checks). And the
+   first ``bench validate`` of a workspace from before the answers store, which moves the ~540,000
+   answers into the store first (goal <= 1 GB), into an empty store and into one already holding them.
 2. a cifar10-hashing-sized submission (1,000 queries ranking all 54,000 gallery items): written
    by bench (Parquet above 10 million ids), validated and submitted; goal <= 30 s in all and
    <= 2 GB peak.
@@ -31,6 +33,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,7 +47,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def make_competition(workspace: Path, name: str, queries: int, gallery: int, k: int, classes: int, seed: int):
-    """competitions/<name>/ with a manifest holding every label (the scorer's view); returns ids."""
+    """competitions/<name>/ with a manifest holding every label (a workspace from before the answers store),
+    its answers moved into the store; returns ids. The folder as written is kept in ``unmoved/`` beside it."""
     rng = np.random.default_rng(seed)
     query_ids = np.char.add(f"{name}-q", np.arange(queries).astype(str))
     gallery_ids = np.char.add(f"{name}-g", np.arange(gallery).astype(str))
@@ -62,6 +66,7 @@ def make_competition(workspace: Path, name: str, queries: int, gallery: int, k: 
     (folder / "manifest.csv").write_bytes(data)
     info = {"name": name, "metric": "map@k", "k": k, "manifest_sha256": hashlib.sha256(data).hexdigest()}
     (folder / "competition.json").write_text(json.dumps(info))
+    shutil.copytree(folder, workspace / "unmoved" / name)
     from harness.data.competition import prepare_answers
     from harness.workspace import Workspace
 
@@ -107,6 +112,22 @@ def timed(argv: list[str], env: dict, quiet: bool = False) -> dict:
         print(f"  {' '.join(argv[-4:])} exited {proc.returncode}: {(err or out).strip()[-500:]}")
     cpu = usage.ru_utime + usage.ru_stime  # what a loaded machine inflates least: the work, not the wait
     return {"seconds": seconds, "cpu": cpu, "peak_mb": usage.ru_maxrss / 1024, "code": proc.returncode}
+
+
+def first_runs(workspace: Path, name: str, argv: list[str], env: dict, repeats: int) -> dict[str, dict]:
+    """``argv`` in fresh copies of the workspace whose answers are still to move into the store (the first
+    ``bench validate`` after an upgrade): into an empty store, and into one already holding this competition's
+    answers from an earlier workspace. Medians of ``repeats`` runs, each on a fresh copy."""
+    runs: dict[str, list[dict]] = {"empty store": [], "earlier answers stored": []}
+    for _ in range(repeats):
+        for kind, rs in runs.items():
+            fresh = workspace / "first-run"
+            shutil.rmtree(fresh, ignore_errors=True)
+            shutil.copytree(workspace / "unmoved" / name, fresh / "competitions" / name)
+            answers = fresh / "answers" if kind == "empty store" else workspace / "answers"
+            rs.append(timed(argv, {**env, "BENCH_ROOT": str(fresh), "BENCH_ANSWERS_DIR": str(answers)}))
+    return {kind: {**{key: float(np.median([r[key] for r in rs])) for key in ("seconds", "cpu", "peak_mb")},
+                   "code": max(r["code"] for r in rs)} for kind, rs in runs.items()}  # fmt: skip
 
 
 def python_step(code: str, env: dict) -> dict:
@@ -246,6 +267,8 @@ def main() -> None:
             ("  the same, pyarrow index_in for IdIndex", timings["submit, index_in"], "<= 5 s, <= 1 GB"),
             ("  pyarrow floor: read_csv + split + index_in", timings["floor"], ""),
         ]
+        for kind, first in first_runs(ws, "big", [*ours_cli, "validate", *csv_args], env, args.repeats).items():
+            rows.append((f"  first validate (answers moved), {kind}", first, "<= 1 GB"))
         lookup = subprocess.run(
             [sys.executable, "-c", ID_LOOKUP.format(name="big", path=str(csv_file))],
             env=env, capture_output=True, text=True, check=True,
