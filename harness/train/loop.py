@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -44,13 +44,23 @@ from harness.train.val_split import leave_one_out, mean_leave_one_out_score
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from harness.data.competition import Competition, Images
+    from harness.data.competition import Images, LabeledImages
     from harness.data.spec import CompetitionSpec
     from harness.train.embed import ImageSet
 
 log = logging.getLogger("bench.train")
 CENSUS_BATCHES = 8  # batches per epoch the census measures: a share, so a sample suffices (every batch cost 4% of
 # a digits hashnet run on one CPU thread: benchmarks/train_overhead.py went from 0.92x to 0.94x the plain loop)
+
+
+class Trainable(Protocol):
+    """What ``fit`` reads of a competition: an opened one, or one of tune's folds."""
+
+    spec: CompetitionSpec
+
+    def train(self) -> LabeledImages: ...
+
+    def val(self) -> LabeledImages: ...
 
 
 @dataclass
@@ -64,7 +74,7 @@ class TrainResult:
 
 def fit(
     cfg: RunConfig,
-    competition: Competition,
+    competition: Trainable,
     device: torch.device | str | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
     progress: Progress | None = None,

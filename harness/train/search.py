@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -18,8 +18,19 @@ if TYPE_CHECKING:
     import torch
     from rich.progress import Progress
 
-    from harness.data.competition import Competition
+    from harness.data.competition import Images
+    from harness.data.spec import CompetitionSpec
     from harness.train.model import RetrievalModel
+
+
+class Searchable(Protocol):
+    """What ``embed_and_search`` reads of a competition: an opened one, or tune's val-as-search view."""
+
+    spec: CompetitionSpec
+
+    def query(self) -> Images: ...
+
+    def gallery(self) -> Images: ...
 
 
 @dataclass(frozen=True)
@@ -36,7 +47,7 @@ class SearchResult:
 
 
 def embed_and_search(
-    model: RetrievalModel, comp: Competition, cfg: RunConfig, device: torch.device, progress: Progress | None = None
+    model: RetrievalModel, comp: Searchable, cfg: RunConfig, device: torch.device, progress: Progress | None = None
 ) -> SearchResult:
     """Embed query and gallery (no labels), index the gallery, search k = the competition's k."""
     started = time.perf_counter()
