@@ -15,6 +15,7 @@ import inspect
 import json
 import math
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -237,7 +238,7 @@ def check_config(cfg: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _check_type(key: str, value: Any, expected: type) -> Any:
+def _check_type(key: str, value: object, expected: type) -> object:
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if expected in (bool, int) and isinstance(value, bool) != (expected is bool):
@@ -252,7 +253,7 @@ def resolve_run_config(
     *,
     competition: str | None = None,
     config_file: str | Path | None = None,
-    sets: Any = (),
+    sets: Sequence[str] | dict[str, Any] | None = (),
     seed: int | None = None,
     device: str | None = None,
 ) -> RunConfig:
@@ -365,7 +366,7 @@ def flat(cfg: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def setting_text(value: Any) -> str:
+def setting_text(value: object) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, float):

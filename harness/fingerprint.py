@@ -17,9 +17,13 @@ import subprocess
 import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from harness.train import isa
+
+if TYPE_CHECKING:
+    import torch
 
 CODE_ROOT = Path(__file__).resolve().parent.parent
 CODE_PATHS = ("harness", "plugins", "pyproject.toml")  # what decides a result; workspace data is not code
@@ -86,7 +90,7 @@ def environment(**training: Any) -> dict[str, Any]:
     return env
 
 
-def training_fields(device: Any) -> dict[str, Any]:
+def training_fields(device: torch.device | str | None) -> dict[str, Any]:
     """Device name, torch threads and the deterministic flag, read from torch inside a run."""
     torch = sys.modules.get("torch")
     if torch is None:
@@ -111,7 +115,7 @@ def cpu_flags() -> str:
     return " ".join(flag for flag in CPU_FLAGS if flag in flags)
 
 
-def kernel_fields(torch) -> dict[str, str]:
+def kernel_fields(torch: ModuleType) -> dict[str, str]:
     """The ISA torch dispatches to, its BLAS and oneDNN builds, and every other BLAS loaded (numpy's, faiss's)."""
     config = torch.__config__.show()
     mkl = re.search(r"Math Kernel Library Version ([\w.]+)", config)
@@ -145,7 +149,7 @@ def loaded_blas() -> list[str]:
     return sorted(found)
 
 
-def cuda_fields(torch) -> dict[str, str]:
+def cuda_fields(torch: ModuleType) -> dict[str, str]:
     """CUDA and cuDNN versions torch was built with, and the driver (nvidia-smi's, when it is there)."""
     cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
     try:

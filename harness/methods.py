@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from optuna import Trial
 
 
-def _no_search_space(trial: Any) -> dict[str, Any]:
+def _no_search_space(trial: Trial) -> dict[str, Any]:
     return {}
 
 
@@ -22,4 +25,4 @@ class Method:
 
     description: str
     defaults: dict[str, Any]
-    search_space: Callable[[Any], dict[str, Any]] = field(default=_no_search_space)
+    search_space: Callable[[Trial], dict[str, Any]] = field(default=_no_search_space)

@@ -16,7 +16,7 @@ import pkgutil
 import re
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -172,7 +172,7 @@ def scores_for(
 
 
 @contextmanager
-def shared_blocks():
+def shared_blocks() -> Iterator[None]:
     """Within this block, metrics given the same arrays share :func:`ranked_labels`, :func:`relevance`
     and :func:`relevant_counts` instead of recomputing them (a panel of 14 metrics sorts each ranking once).
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +29,10 @@ from harness.train.launch import check_launcher
 from harness.workspace import Workspace, new_submission_id
 
 if TYPE_CHECKING:
+    import torch
+    from rich.progress import Progress
+
+    from harness.train.model import RetrievalModel
     from harness.train.search import SearchResult
 
 log = logging.getLogger("bench.run")
@@ -51,7 +55,7 @@ class RunRequest:
 class RunHooks:
     """What the caller sees as the run goes. Every field is optional."""
 
-    progress: Any = None  # a rich Progress, or None
+    progress: Progress | None = None
     on_epoch: Callable[[int, float], None] | None = None  # (epoch, val score); may raise optuna.TrialPruned
 
 
@@ -86,7 +90,7 @@ def run(workspace: Workspace, request: RunRequest, hooks: RunHooks | None = None
         return run_on_device(workspace, request, hooks, torch_device, ranks.world_size)
 
 
-def train_only(workspace: Workspace, cfg: RunConfig, torch_device) -> None:
+def train_only(workspace: Workspace, cfg: RunConfig, torch_device: torch.device) -> None:
     """What a rank other than 0 does: its share of the training, nothing written."""
     from harness.train.devices import cpu_threads, deterministic
     from harness.train.loop import fit
@@ -95,7 +99,9 @@ def train_only(workspace: Workspace, cfg: RunConfig, torch_device) -> None:
         fit(cfg, open_competition(workspace, cfg.competition), torch_device)
 
 
-def run_on_device(workspace: Workspace, request: RunRequest, hooks: RunHooks, torch_device, nproc: int) -> RunResult:
+def run_on_device(
+    workspace: Workspace, request: RunRequest, hooks: RunHooks, torch_device: torch.device, nproc: int
+) -> RunResult:
     """``run`` once the device (this rank's) is chosen; ``nproc`` ranks train."""
     from harness.train.devices import cpu_threads, deterministic
     from harness.train.loop import fit
@@ -192,7 +198,7 @@ def loss_label(cfg: RunConfig) -> str:
     return f"{name}+softmax" if cfg.train.classification_weight > 0 else name
 
 
-def save_weights(model, run_dir: Path) -> Path:
+def save_weights(model: RetrievalModel, run_dir: Path) -> Path:
     """``weights.safetensors`` (the backbone and head; load with ``safetensors.torch.load_model``)."""
     from safetensors.torch import save_model
 
@@ -231,7 +237,7 @@ class Recording:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
-def record_or_keep(workspace: Workspace, recording: Recording):
+def record_or_keep(workspace: Workspace, recording: Recording) -> scoring.SubmitResult:
     """Submit a trained run's file; if only recording fails (a full disk, a read-only leaderboard, a
     locked board), the weights and the submission are kept and the error says how to submit them."""
 
@@ -260,7 +266,7 @@ def record_or_keep(workspace: Workspace, recording: Recording):
         ) from None
 
 
-def _on_leaderboard(workspace, competition: str, submission_id: str) -> bool:
+def _on_leaderboard(workspace: Workspace, competition: str, submission_id: str) -> bool:
     """Whether ``submission_id`` has a row (True when the board cannot be read: then keep its files)."""
 
     try:
@@ -271,7 +277,7 @@ def _on_leaderboard(workspace, competition: str, submission_id: str) -> bool:
 
 
 @contextmanager
-def discard_on_error(run_dir: Path, submission: Path | None = None):
+def discard_on_error(run_dir: Path, submission: Path | None = None) -> Iterator[None]:
     """A run that fails or is interrupted before it is trained and written (bad weights path, offline
     download, a crash, Ctrl-C) leaves neither a run folder nor a submission file behind."""
     try:
@@ -286,7 +292,7 @@ def discard_on_error(run_dir: Path, submission: Path | None = None):
 
 
 @contextmanager
-def discard_orphans(workspace, competition: str):
+def discard_orphans(workspace: Workspace, competition: str) -> Iterator[None]:
     """A multi-process run whose ranks were stopped (a peer failed, Ctrl-C) may have been killed before its own
     clean-up ran: remove the run folders it started that hold no trained weights and never reached the
     leaderboard, with their submissions. (A run that trained and only failed to record keeps its artifacts.)"""
@@ -317,7 +323,7 @@ def discard_orphans(workspace, competition: str):
 
 
 @contextmanager
-def log_to(path: Path):
+def log_to(path: Path) -> Iterator[None]:
     """Copy the run's ``bench.*`` log records into ``path`` while the run lasts."""
     logger = logging.getLogger("bench")
     handler = logging.FileHandler(path, encoding="utf-8")
@@ -333,7 +339,9 @@ def log_to(path: Path):
         handler.close()
 
 
-def rerun_submission(workspace: Workspace, request: RunRequest, destination: Path, hooks: RunHooks | None = None):
+def rerun_submission(
+    workspace: Workspace, request: RunRequest, destination: Path, hooks: RunHooks | None = None
+) -> tuple[Path, dict[str, Any]]:
     """Train ``request.config`` again and write its submission to ``destination`` only: no row, no run folder.
 
     ``bench reproduce`` compares the file with the recorded one. Returns (path, environment fingerprint).

@@ -20,10 +20,11 @@ import os
 import pkgutil
 import sys
 import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pluggy
 
@@ -32,6 +33,11 @@ from harness.data.shipped_plugins import is_shipped, package_files, shipped
 from harness.errors import BenchError, DuplicateNameError, PluginError
 from harness.plugin_probe import probe_imports, probe_timeout
 from harness.registry import Registry, did_you_mean
+
+if TYPE_CHECKING:
+    # (name, location, (source, import it)): one plugin module found, not yet loaded
+    Importer: TypeAlias = tuple[str, Callable[[], ModuleType]]
+    Found: TypeAlias = tuple[str, str, Importer]
 
 BUILTIN_PACKAGE = "plugins"
 ENTRY_POINT_GROUP = "bench"
@@ -116,7 +122,7 @@ class PluginHost:
             raise PluginError(f"{len(broken)} plugin(s) failed to load (strict mode): {detail}")
 
     # -- discovery ------------------------------------------------------------------------
-    def _discover(self):
+    def _discover(self) -> Iterator[Found]:
         """The shipped modules first (they register first, so a newcomer can never take their names), then
         entry points, files dropped into the package, and ``$BENCH_PLUGINS_DIR`` files."""
         builtin = list(self._builtin_modules())
@@ -127,7 +133,7 @@ class PluginHost:
         yield from (found for found in builtin if found[2][0] == DROPPED_IN)
         yield from self._directory_files()
 
-    def _builtin_modules(self):
+    def _builtin_modules(self) -> Iterator[Found]:
         try:
             package = importlib.import_module(self.builtin_package)
         except Exception as exc:  # the package itself broke: nothing built-in is available
@@ -147,11 +153,11 @@ class PluginHost:
             source = "built-in" if is_shipped(path, root, files) else DROPPED_IN
             yield info.name, info.name, (source, lambda n=info.name: importlib.import_module(n))
 
-    def _entry_points(self):
+    def _entry_points(self) -> Iterator[Found]:
         for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             yield ep.name, ep.value, ("entry point", ep.load)
 
-    def _directory_files(self):
+    def _directory_files(self) -> Iterator[Found]:
         folder = self.plugins_dir or settings.plugins_dir()
         if folder is None:
             return
@@ -164,7 +170,7 @@ class PluginHost:
             yield path.stem, str(path), ("directory", lambda p=path: _import_file(p))
 
     # -- loading ---------------------------------------------------------------------------
-    def _load_one(self, name: str, location: str, importer) -> None:
+    def _load_one(self, name: str, location: str, importer: Importer) -> None:
         source, load = importer
         record = PluginRecord(name, source, location)
         self.records.append(record)
@@ -190,11 +196,11 @@ class PluginHost:
             return
         self._modules[record.name] = module
 
-    def _register_callback(self, kind: str, record: PluginRecord):
+    def _register_callback(self, kind: str, record: PluginRecord) -> hookspecs.Register:
         """The ``register`` a plugin's hook receives: the host owns de-duplication and bookkeeping."""
         registry = self._registries[kind]
 
-        def register(name: str, factory: Any, **meta: Any) -> None:
+        def register(name: str, factory: Callable[..., Any], **meta: Any) -> None:
             if name in registry:
                 self._refuse_or_evict(kind, name, record)
             registry.register(name, factory, plugin=record.name, **meta)

@@ -181,5 +181,5 @@ def check_context(name: str, value: Any, who: str) -> int:
     return int(value)
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and value == value  # NaN is no setting

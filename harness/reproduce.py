@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.config import RunConfig, resolve_run_config
 from harness.data.competition import prepare_answers
@@ -27,6 +27,10 @@ from harness.scoring.comparison import compare
 from harness.scoring.groups import Scores, find_group, row_env, row_group, summarise_group
 from harness.scoring.leaderboard import read_rows
 from harness.scoring.statistics import clip_interval, verdict
+from harness.workspace import Workspace
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 SPREAD_SDS = 2.0
 RERUN, RECORDED = "the rerun", "the recorded group"
@@ -54,7 +58,9 @@ class Reproduction:
         return self.verdict in ("identical", "same")
 
 
-def find_row(workspace, submission_id: str, competition: str | None = None) -> tuple[str, dict[str, Any], list]:
+def find_row(
+    workspace: Workspace, submission_id: str, competition: str | None = None
+) -> tuple[str, dict[str, Any], list]:
     """(competition, row, all rows of its board) of a submission id, searching every board if needed."""
 
     boards = [workspace.leaderboard_path(competition)] if competition else sorted(workspace.leaderboards.glob("*.csv"))
@@ -66,7 +72,7 @@ def find_row(workspace, submission_id: str, competition: str | None = None) -> t
     raise LeaderboardError(f"submission {submission_id!r} is on no leaderboard in {workspace.root}")
 
 
-def recorded_config(workspace, row: dict[str, Any], competition: str) -> RunConfig:
+def recorded_config(workspace: Workspace, row: dict[str, Any], competition: str) -> RunConfig:
     """The resolved config of a row: its run folder's config.json, else the method's defaults with its
     seed, accepted only when they hash to the row's config hash."""
     method, seed = row.get("method", ""), row.get("seed", "")
@@ -91,7 +97,11 @@ def recorded_config(workspace, row: dict[str, Any], competition: str) -> RunConf
 
 
 def reproduce(
-    workspace, submission_id: str, competition: str | None = None, progress: Any = None, keep: Path | None = None
+    workspace: Workspace,
+    submission_id: str,
+    competition: str | None = None,
+    progress: Progress | None = None,
+    keep: Path | None = None,
 ) -> Reproduction:
     """Rerun a row; ``keep`` copies the rerun's submission file there (for ``bench compare``)."""
     competition, row, rows = find_row(workspace, submission_id, competition)

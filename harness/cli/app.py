@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Annotated, Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,6 +16,11 @@ from harness import settings
 from harness.errors import BenchError
 from harness.train.launch import CRASH, STOPPED, USER_ERROR, RankStopped, record_rank_error
 from harness.workspace import Workspace
+
+if TYPE_CHECKING:
+    from click import HelpFormatter
+    from rich.progress import Progress
+    from rich.table import Table
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 console = Console(highlight=False)
@@ -102,7 +108,7 @@ class BenchGroup(TyperGroup):
         super().__init__(commands={**listed, **loaded}, **attrs)
         self.listing = False
 
-    def format_help(self, ctx: typer.Context, formatter: Any) -> None:
+    def format_help(self, ctx: typer.Context, formatter: HelpFormatter) -> None:
         self.listing = True  # the command list needs names and help lines only
         try:
             super().format_help(ctx, formatter)
@@ -187,13 +193,13 @@ def _global_options(
     state.root = root
 
 
-def workspace():
+def workspace() -> Workspace:
     """The workspace chosen by ``--root`` / ``$BENCH_ROOT`` / the current directory."""
 
     return Workspace.from_env(state.root)
 
 
-def progress_bars(quiet: bool):
+def progress_bars(quiet: bool) -> AbstractContextManager[Progress | None]:
     """Rich progress bars on stderr for long work, or a no-op context (``None``) with ``--quiet``."""
     from contextlib import nullcontext
 
@@ -235,7 +241,7 @@ def terminal_safe(text: str) -> str:
     return str(text).translate(_CONTROL)
 
 
-def spreadsheet_safe(value: Any) -> Any:
+def spreadsheet_safe(value: object) -> object:
     """A cell a spreadsheet would run as a formula (``=HYPERLINK(...)``) made text with a leading quote.
 
     Numbers (``-0.5``) stay numbers; anything else that starts like a formula is neutralised (OWASP).
@@ -249,14 +255,14 @@ def spreadsheet_safe(value: Any) -> Any:
         return "'" + value
 
 
-def print_listing(table: Any) -> None:
+def print_listing(table: Table) -> None:
     """A rich table on a terminal; piped or redirected, tab-separated lines with every value whole."""
     if console.is_terminal:
         console.print(table)
         return
     from rich.text import Text
 
-    def plain(cell: Any) -> str:
+    def plain(cell: object) -> str:
         text = Text.from_markup(cell).plain if isinstance(cell, str) else getattr(cell, "plain", str(cell))
         return terminal_safe(text.replace("\n", ", ")).replace("\t", " ")
 

@@ -7,12 +7,13 @@ from typing import Any
 from harness.cli.tables import emit, interval, number
 from harness.scoring.budget import budget_text, read_budget
 from harness.scoring.groups import Scores, ranked_groups, ranked_rows, row_metrics
+from harness.workspace import Workspace
 
 GROUP_KEYS = ("group", "method", "n_seeds", "mean", "sd", "low", "high", "band")
 
 
 def print_group_board(
-    ws, competition: str, rows: list[dict[str, Any]], metric: str | None, fmt: str, wide: bool = False
+    ws: Workspace, competition: str, rows: list[dict[str, Any]], metric: str | None, fmt: str, wide: bool = False
 ) -> None:
     """One line per group: method, seeds, mean ± sd over seeds, two-level bootstrap interval, band."""
     scores = Scores.open(ws, competition, metric)
@@ -42,7 +43,7 @@ def print_group_board(
 
 
 def print_metric_board(
-    ws, competition: str, rows: list[dict[str, Any]], metric: str, fmt: str, wide: bool = False
+    ws: Workspace, competition: str, rows: list[dict[str, Any]], metric: str, fmt: str, wide: bool = False
 ) -> None:
     """Rows ranked by a panel metric (or any registered one), with its public interval and band."""
     scores = Scores.open(ws, competition, metric)

@@ -13,6 +13,7 @@ from harness.cli.app import app, console, print_listing, workspace
 from harness.data.competition import competition_names, competition_spec, describe
 from harness.data.export import export_competition
 from harness.data.manifest import INFO_FILE, MANIFEST_FILE, competition_folder, read_info
+from harness.data.spec import CompetitionSpec
 from harness.data.toml_spec import add_competition
 from harness.errors import BenchError
 
@@ -28,7 +29,7 @@ competitions_app = typer.Typer(
 app.add_typer(competitions_app, name="competitions")
 
 
-def _sizes(info: dict | None, spec=None) -> str:
+def _sizes(info: dict | None, spec: CompetitionSpec | None = None) -> str:
     if not info:
         planned = ", ".join(f"{k} {v}" for k, v in (spec.protocol_config if spec else {}).items())
         return f"per class: {planned} (split on first use)" if planned else "(split on first use)"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import inspect
-from typing import Annotated
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -13,6 +14,9 @@ from harness.cli.app import app, fail, print_listing
 from harness.components import registry
 from harness.hookspecs import KINDS
 from harness.plugins import PluginHost
+
+if TYPE_CHECKING:
+    from harness.registry import Registry
 
 
 @app.command("plugins")
@@ -63,7 +67,7 @@ def list_command(
     print_listing(table)
 
 
-def _list_kinds(kinds, registry) -> None:
+def _list_kinds(kinds: Sequence[str], registry: Callable[[str], Registry]) -> None:
     table = Table(title="component kinds (`bench list KIND`)")
     for column in ("kind", "registered"):
         table.add_column(column)

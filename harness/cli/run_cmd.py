@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -13,11 +13,17 @@ from rich.markup import escape
 from harness.cli.app import app, console, err_console, fmt_number, progress_bars, workspace
 from harness.cli.report_cmd import print_run_report
 from harness.errors import ConfigError
-from harness.pipeline import RunHooks, RunRequest, discard_orphans, resolve_run_config, run
+from harness.pipeline import RunHooks, RunRequest, RunResult, discard_orphans, resolve_run_config, run
 from harness.scoring.groups import Scores, find_group, row_group, summarise_group
 from harness.scoring.leaderboard import read_rows
 from harness.train.launch import launch, stop_on_sigterm
-from harness.workspace import display_path
+from harness.workspace import Workspace, display_path
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from harness.config import RunConfig
+    from harness.train.distributed import Ranks
 
 
 @app.command("run")
@@ -106,7 +112,7 @@ def parse_seeds(text: str, seed: int | None) -> list[int]:
     return out
 
 
-def _group_summary(ws, results) -> None:
+def _group_summary(ws: Workspace, results: list[RunResult]) -> None:
     competition = results[0].competition
     name = row_group(results[0].row)
     members = find_group(read_rows(ws.leaderboard_path(competition)), name)
@@ -123,7 +129,7 @@ def _group_summary(ws, results) -> None:
 class _logging:
     """Show the run's log lines on stderr (above the bars when there are bars)."""
 
-    def __init__(self, progress, quiet: bool):
+    def __init__(self, progress: Progress | None, quiet: bool):
         from rich.logging import RichHandler
 
         target = progress.console if progress is not None else err_console
@@ -132,18 +138,18 @@ class _logging:
         )
         self.logger = logging.getLogger("bench")
 
-    def __enter__(self):
+    def __enter__(self) -> _logging:
         self.previous = self.logger.level
         self.logger.setLevel(logging.INFO)
         self.logger.addHandler(self.handler)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.logger.removeHandler(self.handler)
         self.logger.setLevel(self.previous)
 
 
-def _summary(result, root: Path) -> None:
+def _summary(result: RunResult, root: Path) -> None:
     row = result.row
     public, low, high = (fmt_number(row.get(k)) for k in ("public", "public_low", "public_high"))
     console.print(
@@ -159,7 +165,7 @@ def _summary(result, root: Path) -> None:
     console.print(f"  run folder {escape(display_path(result.run_dir, root))}")
 
 
-def _launch_ranks(ws, nproc: int, ranks, cfg, argv: list[str]) -> None:
+def _launch_ranks(ws: Workspace, nproc: int, ranks: Ranks, cfg: RunConfig, argv: list[str]) -> None:
     """``--nproc N``: the same command (``argv``, resolving to ``cfg``) as N ranks through torchrun's launcher;
     rank 0 prints the result."""
     from harness.train.devices import pick_device

@@ -32,6 +32,7 @@ from harness.scoring.submission import validate_submission
 from harness.scoring.submit import submit
 from harness.scoring.trusted import verify_trusted
 from harness.serve.client import submit_remote
+from harness.workspace import Workspace
 
 SHOW_PROBLEMS = 50
 RUN_REPORT_MAX_BYTES = 16 << 20  # larger submissions get their run report from `bench report` on request
@@ -229,13 +230,13 @@ def _print_board(table: list[dict], fmt: Format, title: str, wide: bool) -> None
         err_console.print(f"[yellow]warning:[/] {invalid} invalid row(s) shown unranked; see the reason column")
 
 
-def _known_competition(ws, competition: str) -> None:
+def _known_competition(ws: Workspace, competition: str) -> None:
     """An empty board is fine for a known competition; a misspelt name is an error with suggestions."""
     if not ws.competition_dir(competition).exists():
         competition_spec(ws, competition)
 
 
-def _verify(ws, competition: str) -> None:
+def _verify(ws: Workspace, competition: str) -> None:
     rows, findings = verify_trusted(ws.root, competition)  # never with this process's (plugin-touched) code
     for finding in findings:
         err_console.print(terminal_safe(finding), markup=False, highlight=False)
@@ -285,7 +286,7 @@ def _display(row: dict, private: bool, everything: bool = False) -> dict:
     return shown
 
 
-def _csv_cell(value):
+def _csv_cell(value: object) -> object:
     """Text without control characters or formulas; no rank (None) is an empty cell."""
     return "" if value is None else spreadsheet_safe(terminal_safe(value)) if isinstance(value, str) else value
 
@@ -298,7 +299,7 @@ def _json_row(row: dict) -> dict:
     return out
 
 
-def _number(column: str, value):
+def _number(column: str, value: object) -> object:
     """Scores and timings as JSON numbers (null when empty); other fields, and impossible numbers, unchanged."""
     if column.startswith(("public", "private", "search_ms")) and column != "public_rank" and isinstance(value, str):
         try:
@@ -347,7 +348,7 @@ def _markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _md_cell(value) -> str:
+def _md_cell(value: object) -> str:
     """One table cell: pipes escaped, line breaks (e.g. in a --name) kept off the table's lines, no control
     characters, and a would-be spreadsheet formula made text."""
     return spreadsheet_safe(terminal_safe(" ".join(str(value).replace("|", "\\|").splitlines())))

@@ -114,12 +114,12 @@ def number(value: Any, digits: int = 4) -> str:
         return "-"
 
 
-def interval(value: Any, low: Any, high: Any) -> str:
+def interval(value: Any, low: float | None, high: float | None) -> str:
     text = number(value)
     return text if low is None or high is None else f"{text} [{number(low, 3)}, {number(high, 3)}]"
 
 
-def _csv_cell(value: Any) -> Any:
+def _csv_cell(value: object) -> object:
     if isinstance(value, (dict, list)):
         return json.dumps(value, sort_keys=True)
     return "" if value is None else value

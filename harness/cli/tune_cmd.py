@@ -13,7 +13,7 @@ from harness.errors import ConfigError, TuneError
 from harness.tune.request import GRACE_PERIOD_S, TuneHooks, TuneRequest
 from harness.tune.study import Tuner
 from harness.tune.workers import WorkerPool, finished_trials, outcome_of, parse_gpus, worker_argv, worker_devices
-from harness.workspace import display_path
+from harness.workspace import Workspace, display_path
 
 
 @app.command("tune")
@@ -169,7 +169,9 @@ Running it again resumes the study; trials of a killed worker are marked failed.
     print_tune_summary(result, ws.root)
 
 
-def _tune_with_workers(ws, request, workers: int | None, gpus: str | None, config, quiet: bool) -> None:
+def _tune_with_workers(
+    ws: Workspace, request: TuneRequest, workers: int | None, gpus: str | None, config: Path | None, quiet: bool
+) -> None:
     """``--workers N`` / ``--gpus``: N ``bench tune`` processes search; this one shows them, then submits the best."""
     gpu_list = parse_gpus(gpus) if gpus is not None else None
     devices = worker_devices(workers, gpu_list)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
@@ -11,13 +11,19 @@ from harness.cli.app import console, fmt_number
 from harness.scoring.comparison import mean_text
 from harness.workspace import display_path
 
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from harness.tune.request import TrialOutcome, TuneResult
+    from harness.tune.verdict import TuneVerdict
+
 
 class TuneView:
     """One line per finished trial, and one bar over the whole study."""
 
     STYLE = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red"}
 
-    def __init__(self, progress: Any, quiet: bool, target: int):
+    def __init__(self, progress: Progress | None, quiet: bool, target: int):
         self.progress, self.quiet, self.target, self.task, self.metric = progress, quiet, target, None, "val"
 
     def start(self, info: dict[str, Any]) -> None:
@@ -33,7 +39,7 @@ class TuneView:
                 "trials", total=self.target, completed=min(info["finished"], self.target)
             )
 
-    def trial_end(self, outcome: Any) -> None:
+    def trial_end(self, outcome: TrialOutcome) -> None:
         if self.task is not None:
             for task in list(self.progress.tasks):  # bars a pruned trial's training left behind
                 if task.id != self.task:
@@ -69,13 +75,13 @@ class TuneView:
             )
 
 
-def _short(value: Any) -> str:
+def _short(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
 
 
-def print_tune_summary(result: Any, root: Path, ran: str = "") -> None:
+def print_tune_summary(result: TuneResult, root: Path, ran: str = "") -> None:
     from rich.table import Table
 
     counts = result.counts
@@ -143,7 +149,7 @@ VERDICT_WORDS = {
 }
 
 
-def _verdict(outcome: Any) -> None:
+def _verdict(outcome: TuneVerdict) -> None:
     """The tuned group against the default group: ``bench compare``'s numbers and a plain verdict."""
     seeds = ",".join(map(str, outcome.seeds))
     style = VERDICT_STYLE.get(outcome.verdict, "white")
@@ -168,7 +174,7 @@ def _verdict(outcome: Any) -> None:
     )
 
 
-def _front(result: Any) -> None:
+def _front(result: TuneResult) -> None:
     """A multi-objective study's Pareto front: one line per trial, its value under each objective."""
     from rich.table import Table
 

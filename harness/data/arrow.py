@@ -10,12 +10,18 @@ Explicit pandas conversions (``to_pandas``) still import pandas when someone cal
 from __future__ import annotations
 
 import sys
-from typing import Any
+from collections.abc import Sequence
+from importlib.machinery import ModuleSpec
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from pyarrow import Array, LargeStringArray, StringArray
 
-def pyarrow() -> Any:
+
+def pyarrow() -> ModuleType:
     """The pyarrow module, its optional pandas probe answered once per process."""
     import pyarrow as pa
 
@@ -32,13 +38,13 @@ class _NoPandas:
     """An import finder that refuses pandas (in place only around pyarrow's probe)."""
 
     @staticmethod
-    def find_spec(name, path=None, target=None):
+    def find_spec(name: str, path: Sequence[str] | None = None, target: ModuleType | None = None) -> ModuleSpec | None:
         if name == "pandas":
             raise ImportError("pandas is not needed to read submissions")
         return None
 
 
-def strings(values) -> Any:
+def strings(values: np.ndarray | Sequence[str]) -> StringArray | LargeStringArray:
     """A pyarrow string array of ``values`` (a NumPy array or sequence of str), built from buffers."""
     pa = pyarrow()
     if isinstance(values, np.ndarray) and values.dtype.kind == "U" and values.size:
@@ -51,7 +57,7 @@ def strings(values) -> Any:
     return _from_fixed_width(pa, np.char.encode(np.asarray(texts, dtype=str), "utf-8"))
 
 
-def _from_fixed_width(pa, encoded: np.ndarray) -> Any:
+def _from_fixed_width(pa: ModuleType, encoded: np.ndarray) -> StringArray | LargeStringArray:
     """A string array from NumPy bytes (``S``) values, whose trailing padding is dropped."""
     n = len(encoded)
     if n == 0 or encoded.itemsize == 0:
@@ -63,7 +69,7 @@ def _from_fixed_width(pa, encoded: np.ndarray) -> Any:
     return _string_array(pa, offsets, chars)
 
 
-def to_strings(array) -> np.ndarray:
+def to_strings(array: StringArray | LargeStringArray) -> np.ndarray:
     """A string Arrow array (no nulls) as a NumPy ``str`` array, through its buffers.
 
     Values ending in NUL do not survive NumPy's fixed-width strings: callers check for them.
@@ -85,20 +91,20 @@ def to_strings(array) -> np.ndarray:
     return np.char.decode(matrix.view(f"S{widest}").ravel(), "utf-8")
 
 
-def _string_array(pa, offsets: np.ndarray, data) -> Any:
+def _string_array(pa: ModuleType, offsets: np.ndarray, data: np.ndarray) -> StringArray | LargeStringArray:
     if offsets[-1] < 2**31:
         return pa.StringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data))
     return pa.LargeStringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(data))
 
 
-def integers(values: np.ndarray) -> Any:
+def integers(values: np.ndarray) -> Array:
     """A pyarrow integer array sharing ``values``' memory (no nulls)."""
     pa = pyarrow()
     values = np.ascontiguousarray(values)
     return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values), [None, pa.py_buffer(values)])
 
 
-def to_numpy(array, fill: int = -1) -> np.ndarray:
+def to_numpy(array: Array, fill: int = -1) -> np.ndarray:
     """An integer or boolean Arrow array as NumPy; nulls become ``fill`` (False for booleans)."""
     validity, data = array.buffers()[:2]
     start, stop = array.offset, array.offset + len(array)
@@ -112,7 +118,7 @@ def to_numpy(array, fill: int = -1) -> np.ndarray:
     return values
 
 
-def nulls(array) -> np.ndarray:
+def nulls(array: Array) -> np.ndarray:
     """Where ``array`` (of any type) is null, as a NumPy bool array."""
     if array.null_count == 0:
         return np.zeros(len(array), dtype=bool)

@@ -8,7 +8,7 @@ lazily. This module knows no particular dataset and imports neither torch nor PI
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +53,7 @@ class ImageDataset:
     def _load(self, indices: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def pixels(self):
+    def pixels(self) -> Callable[[np.ndarray], np.ndarray]:
         """A callable ``indices -> images`` for query and gallery sets. Datasets that can return
         one holding no labels, so that labels are not reachable from those sets at all."""
         return self.load
@@ -119,7 +119,14 @@ class ArrayDataset(ImageDataset):
 
     resident = True
 
-    def __init__(self, images: np.ndarray, labels, item_names, class_names, scale: float = 255.0):
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: Sequence[int] | np.ndarray,
+        item_names: Sequence[str],
+        class_names: Sequence[str],
+        scale: float = 255.0,
+    ):
         self.images = images
         self.scale = scale
         self.class_names = [str(c) for c in class_names]
@@ -134,7 +141,7 @@ class ArrayDataset(ImageDataset):
     def pixels(self) -> ArrayPixels:
         return ArrayPixels(self.images, self.scale)
 
-    def codes(self, indices) -> tuple[np.ndarray, np.ndarray] | None:
+    def codes(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """``(uint8 (n, C, H, W), code_values)`` for 8-bit images, so that ``values[codes]`` (channels widened to
         3) is exactly ``load(indices)``; None when the images are not 8-bit. Training keeps these on its device."""
         if self._8bit is None:
@@ -162,7 +169,15 @@ class FileDataset(ImageDataset):
 
     photos = True
 
-    def __init__(self, paths, labels, item_names, class_names, size: int | Sequence[int] = 64, roles=None):
+    def __init__(
+        self,
+        paths: Sequence[str | Path],
+        labels: Sequence[int] | np.ndarray,
+        item_names: Sequence[str],
+        class_names: Sequence[str],
+        size: int | Sequence[int] = 64,
+        roles: Sequence[str] | np.ndarray | None = None,
+    ):
         self.paths = [Path(p) for p in paths]
         self.class_names = [str(c) for c in class_names]
         self.item_names = [str(n) for n in item_names]

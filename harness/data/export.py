@@ -23,15 +23,16 @@ from typing import Any
 import numpy as np
 
 from harness.atomic import write_atomic
-from harness.data.competition import Competition, open_competition
+from harness.data.competition import Competition, Images, open_competition
 from harness.errors import WorkspaceError
+from harness.workspace import Workspace
 
 ROLES = ("train", "val", "query", "gallery")
 LABELED = ("train", "val")
 BATCH = 4096
 
 
-def export_competition(workspace, name: str, out: Path) -> dict[str, Any]:
+def export_competition(workspace: Workspace, name: str, out: Path) -> dict[str, Any]:
     """Write competition ``name``'s participant data into folder ``out`` (created; must be empty if it
     exists); returns the data description also written as ``data.json``."""
     out = Path(out)
@@ -86,7 +87,7 @@ def describe_data(competition: Competition, image_shape: tuple[int, ...]) -> dic
     }
 
 
-def _uint8(images) -> np.ndarray:
+def _uint8(images: Images) -> np.ndarray:
     """The set's pixels as uint8, channels last; one channel when the image is grey (all three equal)."""
     parts = [np.rint(batch * 255.0).clip(0, 255).astype(np.uint8) for batch in images.batches(BATCH)]
     shape = (0, *images.image_shape)

@@ -20,9 +20,10 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,7 +32,10 @@ from harness.data.answer_store import store_answers
 from harness.data.arrow import integers, pyarrow, strings, to_numpy, to_strings
 from harness.data.spec import BINDING_FIELDS
 from harness.errors import CompetitionError
-from harness.workspace import check_name
+from harness.workspace import Workspace, check_name
+
+if TYPE_CHECKING:
+    from pyarrow import Array
 
 MANIFEST_FILE = "manifest.csv"
 # Given competition.json, the full manifest the competition's definition yields; None when it has none.
@@ -54,7 +58,9 @@ class Manifest:
     public: np.ndarray  # (N,) bool, False for non-queries (and for every item in the participant's view)
 
 
-def manifest_bytes(ids, labels, roles, public) -> bytes:
+def manifest_bytes(
+    ids: Sequence[str], labels: Sequence[int] | np.ndarray, roles: Sequence[str], public: Sequence[bool] | np.ndarray
+) -> bytes:
     """The canonical manifest text for rows already in id order."""
     lines = [HEADER]
     for item, label, role, pub in zip(ids, labels, roles, public):
@@ -63,7 +69,7 @@ def manifest_bytes(ids, labels, roles, public) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-def participant_bytes(ids, labels, roles) -> bytes:
+def participant_bytes(ids: Sequence[str], labels: Sequence[int] | np.ndarray, roles: Sequence[str]) -> bytes:
     """The workspace's manifest text: labels of train and val items only, no public/private membership."""
     lines = [PARTICIPANT_HEADER]
     for item, label, role in zip(ids, labels, roles):
@@ -137,7 +143,7 @@ def _parse_columnar(data: bytes) -> Manifest | None:
     return Manifest(to_strings(columns["item_id"]), to_numpy(labels), _few_strings(columns["role"]), public)
 
 
-def _few_strings(array) -> np.ndarray:
+def _few_strings(array: Array) -> np.ndarray:
     """A string array with few distinct values (roles) as NumPy, converting each value once."""
     import pyarrow.compute as pc
 
@@ -281,7 +287,7 @@ def rebuild_hint(folder: Path) -> str:
     return f"the folder {folder}"
 
 
-def competition_folder(workspace, name: str) -> Path:
+def competition_folder(workspace: Workspace, name: str) -> Path:
     """``competitions/<name>`` in the workspace, not created."""
 
     return Path(workspace.root) / "competitions" / check_name(name, "competition name")

@@ -22,6 +22,7 @@ only on the labels, the config and the seed.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -55,7 +56,9 @@ def protocol_config(protocol: str, config: dict) -> dict:
     return {**defaults, **config}
 
 
-def split(labels: np.ndarray, protocol: str, config: dict, seed: int, given_roles=None) -> np.ndarray:
+def split(
+    labels: np.ndarray, protocol: str, config: dict, seed: int, given_roles: np.ndarray | None = None
+) -> np.ndarray:
     """Roles for every item: an (N,) array of ``train|val|query|gallery`` or ``""`` (unused)."""
     labels = np.asarray(labels, dtype=np.int64)
     cfg = protocol_config(protocol, config)
@@ -89,7 +92,7 @@ def split(labels: np.ndarray, protocol: str, config: dict, seed: int, given_role
     return roles
 
 
-def _count(size, n: int, what: str) -> int:
+def _count(size: object, n: int, what: str) -> int:
     if isinstance(size, bool) or not isinstance(size, (int, float)) or size < 0:
         raise CompetitionError(f"split size {what}={size!r} must be a count (int) or a fraction in (0, 1)")
     if isinstance(size, float) and not float(size).is_integer():
@@ -99,7 +102,14 @@ def _count(size, n: int, what: str) -> int:
     return int(size)
 
 
-def _per_class(labels, classes, rng, takes, gallery, rest: str = "gallery") -> np.ndarray:
+def _per_class(
+    labels: np.ndarray,
+    classes: np.ndarray,
+    rng: np.random.Generator,
+    takes: Sequence[tuple[str, object]],
+    gallery: object,
+    rest: str = "gallery",
+) -> np.ndarray:
     roles = np.full(len(labels), "", dtype=object)
     order = np.argsort(labels, kind="stable")
     sorted_labels = labels[order]
@@ -120,7 +130,9 @@ def _per_class(labels, classes, rng, takes, gallery, rest: str = "gallery") -> n
     return roles
 
 
-def _pick_classes(classes: np.ndarray, chosen, rng, what: str = "train_classes") -> np.ndarray:
+def _pick_classes(
+    classes: np.ndarray, chosen: object, rng: np.random.Generator, what: str = "train_classes"
+) -> np.ndarray:
     if isinstance(chosen, (list, tuple)):
         picked = np.unique(np.asarray(chosen, dtype=np.int64))
         unknown = np.setdiff1d(picked, classes)
@@ -152,7 +164,9 @@ def check_roles(labels: np.ndarray, roles: np.ndarray, val_seen: bool = True) ->
         )
 
 
-def public_mask(query_ids, fraction: float, salt: str, labels=None) -> np.ndarray:
+def public_mask(
+    query_ids: Sequence[str] | np.ndarray, fraction: float, salt: str, labels: np.ndarray | None = None
+) -> np.ndarray:
     """Public membership: per class, the ``round(fraction * n_class)`` queries whose sha256(salt + id)
     sorts first, so the public and private subsets hold the classes in the same proportions (a
     subset tilted towards easy classes would shake the board by itself). Without ``labels`` the

@@ -42,14 +42,14 @@ from harness.data.manifest import competition_folder
 from harness.data.spec import CompetitionSpec
 from harness.errors import CompetitionError
 from harness.registry import did_you_mean
-from harness.workspace import check_name
+from harness.workspace import Workspace, check_name
 
 TOML_FILE = "competition.toml"
 PATH_KEYS = ("root", "path", "data_dir")
 _KEYS = tuple(f.name for f in dataclasses.fields(CompetitionSpec))  # every spec field, nothing else
 
 
-def toml_files(workspace) -> dict[str, Path]:
+def toml_files(workspace: Workspace) -> dict[str, Path]:
     """Competition name -> its TOML file, for every ``competitions/*/competition.toml``."""
     folder = Path(workspace.root) / "competitions"
     if not folder.is_dir():
@@ -98,7 +98,7 @@ def read_spec(path: Path, name: str | None = None) -> CompetitionSpec:
         raise CompetitionError(f"{path}: {exc}") from None
 
 
-def add_competition(workspace, file, name: str | None = None) -> tuple[CompetitionSpec, Path]:
+def add_competition(workspace: Workspace, file: str | Path, name: str | None = None) -> tuple[CompetitionSpec, Path]:
     """Copy a TOML definition into ``competitions/<name>/competition.toml`` with absolute paths."""
     source = Path(file).expanduser()
     data = _read(source)
@@ -117,7 +117,7 @@ def add_competition(workspace, file, name: str | None = None) -> tuple[Competiti
     return spec, target
 
 
-def _value(value) -> str:
+def _value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):

@@ -14,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
@@ -185,7 +186,7 @@ def front_figure(
     return save(fig, path)
 
 
-def _label_front(ax, front: list[int], labels: list[str], cost: np.ndarray, scores: np.ndarray) -> None:
+def _label_front(ax: Axes, front: list[int], labels: list[str], cost: np.ndarray, scores: np.ndarray) -> None:
     """One label per distinct point of the front, staggered up and down so that neighbours do not overlap."""
     seen: set[str] = set()
     for n, i in enumerate(front):
@@ -282,7 +283,7 @@ def training_figure(path: Path, history: list[dict], title: str = "") -> Path:
     return save(fig, path)
 
 
-def _loss_and_val(ax, history: list[dict]) -> None:
+def _loss_and_val(ax: Axes, history: list[dict]) -> None:
     """Training loss (left axis) and val score (right axis) per epoch; the best val epoch is marked."""
     epochs = np.array([int(r["epoch"]) for r in history])
     loss = np.array([float(r.get("train_loss", np.nan)) for r in history])

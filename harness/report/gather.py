@@ -8,6 +8,8 @@ from __future__ import annotations
 import difflib
 import logging
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +24,9 @@ from harness.scoring.submission import read_submission
 from harness.tune.importance import importances
 from harness.tune.storage import JOURNAL_SUFFIX
 from harness.workspace import Workspace, check_name
+
+if TYPE_CHECKING:
+    from optuna import Study
 
 
 def leaderboard_rows(workspace: Workspace, competition: str) -> list[dict]:
@@ -162,7 +167,7 @@ def study_data(workspace: Workspace, name: str) -> StudyData:
     return data
 
 
-def _front_data(optuna, study, name: str) -> StudyData:
+def _front_data(optuna: ModuleType, study: Study, name: str) -> StudyData:
     """A multi-objective study: every complete trial's values, which of them form the front, importances."""
 
     objectives = str(study.user_attrs.get("objectives", "")).split(",")
@@ -187,7 +192,7 @@ def _front_data(optuna, study, name: str) -> StudyData:
     return data
 
 
-def _load_study(optuna, folder: Path, name: str):
+def _load_study(optuna: ModuleType, folder: Path, name: str) -> Study | None:
     """The study named ``name`` from ``folder/<name>.journal`` or else any journal file under
     ``folder`` that holds it (``bench tune --storage other.journal``), or None."""
     from optuna.storages import JournalStorage

@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -21,14 +21,19 @@ from harness.serve.tokens import Participant, serve_dir
 from harness.serve.views import next_target, participant_names
 from harness.serve.web import COOKIE, api_participant, check_origin, competition, signed_in_form, site
 
+if TYPE_CHECKING:
+    from starlette.datastructures import UploadFile
+
+    from harness.workspace import Workspace
+
 UPLOAD_PREFIX = "upload-"  # serve/uploads/upload-<pid>-*: a folder per upload in flight
 
 
-def inbox(workspace) -> Path:
+def inbox(workspace: Workspace) -> Path:
     return serve_dir(workspace) / "uploads"
 
 
-def clear_stale_uploads(workspace) -> None:
+def clear_stale_uploads(workspace: Workspace) -> None:
     """Remove the upload folders of server processes that are gone (killed mid-upload), and any
     folder not named by a live process (from before folders carried their process id)."""
     folder = inbox(workspace)
@@ -38,7 +43,7 @@ def clear_stale_uploads(workspace) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
-async def score_upload(request: Request, who: Participant, upload: Any) -> dict[str, Any]:
+async def score_upload(request: Request, who: Participant, upload: UploadFile | str | None) -> dict[str, Any]:
     """Keep the uploaded file in a private folder, score it as ``who``'s, and remove the folder."""
     spec = competition(request)
     if upload is None or isinstance(upload, str):

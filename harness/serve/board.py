@@ -24,7 +24,7 @@ from harness.errors import BenchError, CompetitionError, QuotaError, SubmissionE
 from harness.scoring.groups import Scores, ranked_groups, row_group
 from harness.scoring.leaderboard import ranked, read_rows
 from harness.scoring.statistics import rank_bands
-from harness.scoring.submit import submit_isolated
+from harness.scoring.submit import SubmitResult, submit_isolated
 from harness.scoring.verify import sha256_file
 from harness.serve import ladder, rules
 from harness.serve.tokens import Participant, serve_dir
@@ -179,7 +179,7 @@ def sort_rows(board: list[dict[str, Any]], column: str) -> list[dict[str, Any]]:
     if board and not any(key in row or key in row.get("metrics", {}) for row in board):
         raise BenchError(f"cannot sort by {key!r}: no such column on this board")
 
-    def value(row: dict[str, Any]):
+    def value(row: dict[str, Any]) -> tuple[int, float | str]:
         cell = row.get("metrics", {}).get(key) if key not in row else row.get(key)
         found = number(cell)
         return (0, found) if found is not None else (1, str(cell or ""))
@@ -296,7 +296,7 @@ def _participant_lock(workspace: Workspace, spec: CompetitionSpec, who: Particip
     return lock
 
 
-def _submit_within_limit(workspace: Workspace, spec: CompetitionSpec, who: Participant, file: Path):
+def _submit_within_limit(workspace: Workspace, spec: CompetitionSpec, who: Participant, file: Path) -> SubmitResult:
     """Under ``who``'s lock: refuse when closed or over today's limit, else score and record ``file``."""
     rules.check_open(spec)
     if spec.daily_submissions:
@@ -345,11 +345,11 @@ def figures(workspace: Workspace, spec: CompetitionSpec, submission_id: str, *, 
     return {name: path for name, path in found.items() if name in allowed}
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def number(value: Any) -> float | None:
+def number(value: object) -> float | None:
     """A finite number from a cell (a number or its text), else None."""
     if _is_number(value):
         return value

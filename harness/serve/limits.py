@@ -3,14 +3,19 @@ never read whole into memory) and the security headers of every response."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from harness.errors import UploadTooLarge
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodyLimit:
     """ASGI wrapper: refuses a declared ``Content-Length`` over ``limit`` at once and stops a chunked
     body as soon as it passes the limit (the app sees :class:`UploadTooLarge` from ``receive``)."""
 
-    def __init__(self, app, limit: int):
+    def __init__(self, app: ASGIApp, limit: int):
         self.app = app
         self.limit = int(limit)
 
@@ -19,14 +24,14 @@ class BodyLimit:
             f"the upload is larger than this server's limit of {self.limit / 2**20:g} MiB (bench serve --max-upload-mb)"
         )
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or []).get(b"content-length")
         too_large = declared is not None and declared.isdigit() and int(declared) > self.limit
         seen = 0
 
-        async def limited_receive():
+        async def limited_receive() -> Message:
             nonlocal seen
             if too_large:
                 raise UploadTooLarge(self._message())
@@ -51,14 +56,14 @@ HEADERS = (
 class SecurityHeaders:
     """ASGI wrapper: every response forbids framing (clickjacking) and loads nothing from other sites."""
 
-    def __init__(self, app):
+    def __init__(self, app: ASGIApp):
         self.app = app
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
 
-        async def send_with_headers(message):
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", []), *HEADERS]}
             await send(message)

@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
+from harness.data.spec import CompetitionSpec
 from harness.errors import ForbiddenError
 from harness.serve import board, overview, rules
 from harness.serve.tokens import Participant
@@ -22,7 +23,7 @@ def participant_names(request: Request) -> set[str]:
     return {p.name for p in site(request).tokens.participants()}
 
 
-def may_reveal(who: Participant | None, spec) -> bool:
+def may_reveal(who: Participant | None, spec: CompetitionSpec) -> bool:
     """Private scores and answer-bearing figures: for the host, and for everyone after the deadline."""
     return bool(who and who.is_host) or rules.Rules.of(spec).after_deadline()
 

@@ -134,7 +134,9 @@ def wants_json(request: Request) -> bool:
     return path.startswith("/api/") or path.endswith(".json") or "text/html" not in request.headers.get("accept", "")
 
 
-def render(request: Request, template: str, data: dict[str, Any], status: int = 200, who=None) -> Response:
+def render(
+    request: Request, template: str, data: dict[str, Any], status: int = 200, who: Participant | None = None
+) -> Response:
     """``data`` as JSON (for a ``.json`` address) or as the HTML page ``template``."""
     if request.url.path.endswith(".json"):
         return JSONResponse(data, status_code=status)

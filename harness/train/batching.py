@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from harness.components import registry
 from harness.config import RunConfig
+
+if TYPE_CHECKING:
+    from harness.train.embed import ImageSet
 
 log = logging.getLogger("bench.train")
 AUTO = "auto"
@@ -27,7 +31,7 @@ GPU_FULL_BATCH_PIXELS = 3 * 32 * 32  # images this size or smaller get the full 
 MPS_BATCH = 256
 
 
-def device_batch(device_type: str, image_shape) -> int:
+def device_batch(device_type: str, image_shape: Sequence[int]) -> int:
     """The batch a device gets for images of ``image_shape`` (before the sampler's structure)."""
     if device_type == "cpu":
         return CPU_BATCH
@@ -39,7 +43,9 @@ def device_batch(device_type: str, image_shape) -> int:
     return int(min(GPU_MAX_BATCH, max(GPU_MIN_BATCH, power)))
 
 
-def auto_batch_size(device_type: str, image_shape, train_size: int, num_classes: int, k: int | None) -> int:
+def auto_batch_size(
+    device_type: str, image_shape: Sequence[int], train_size: int, num_classes: int, k: int | None
+) -> int:
     """The device's batch as P x K (``k`` = images per class, None for a sampler without classes per batch)."""
     batch = min(device_batch(device_type, image_shape), max(2, train_size // 2))
     if k:
@@ -57,7 +63,7 @@ def sampler_k(cfg: RunConfig) -> int | None:
     return int(default) if isinstance(default, int) and not isinstance(default, bool) else None
 
 
-def resolve_batch_size(cfg: RunConfig, train: Any, device: torch.device) -> RunConfig:
+def resolve_batch_size(cfg: RunConfig, train: ImageSet, device: torch.device) -> RunConfig:
     """``cfg`` with a number for ``train.batch_size`` (unchanged unless it is ``auto``)."""
     if cfg.train.batch_size != AUTO:
         return cfg

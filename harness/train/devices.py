@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import random
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -55,7 +56,7 @@ def seed_everything(seed: int) -> None:
 
 
 @contextlib.contextmanager
-def deterministic(device: torch.device, enabled: bool = True):
+def deterministic(device: torch.device, enabled: bool = True) -> Iterator[None]:
     """Deterministic kernels (``train.deterministic``, the default) or the fastest ones, for the duration of a run.
 
     Off: cuDNN picks the fastest convolution algorithms (``cudnn.benchmark``) and float32 matmuls may use
@@ -84,7 +85,7 @@ def deterministic(device: torch.device, enabled: bool = True):
 
 
 @contextlib.contextmanager
-def cpu_threads(count: int):
+def cpu_threads(count: int) -> Iterator[None]:
     """Use ``count`` torch CPU threads for a while (0 = leave as is); tiny models run best on one."""
     before = torch.get_num_threads()
     if count:
@@ -129,7 +130,7 @@ def precision(device: torch.device, enabled: bool) -> torch.dtype | None:
     return amp_dtype(device.type, enabled, cuda_capability(device))
 
 
-def autocast(device: torch.device, enabled: bool):
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[None]:
     dtype = precision(device, enabled)
     if dtype is None:
         return contextlib.nullcontext()
@@ -165,7 +166,7 @@ class CompiledOrEager(torch.nn.Module):
         except Exception as exc:  # torch.compile refuses up front on some platforms (old Python, Windows)
             self._fall_back(exc)
 
-    def _set_compiled(self, compiled: Any) -> None:
+    def _set_compiled(self, compiled: Callable[..., Any] | None) -> None:
         # Not a registered submodule: the weights appear once, under ``module.``, in state_dict().
         object.__setattr__(self, "compiled", compiled)
 

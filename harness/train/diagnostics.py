@@ -25,12 +25,16 @@ DEFAULT_MARGIN = 0.2
 STABILITY_K = 10
 
 
-def triplet_counts(embeddings: torch.Tensor, labels: torch.Tensor, margin: float, distance: str = "euclidean"):
+def triplet_counts(
+    embeddings: torch.Tensor, labels: torch.Tensor, margin: float, distance: str = "euclidean"
+) -> np.ndarray:
     """``[easy, semihard, hard]`` counts over all triplets (a, p, n), a != p, label(a) == label(p) != label(n)."""
     return triplet_count_tensor(torch.as_tensor(embeddings), labels, margin, distance).cpu().numpy()
 
 
-def triplet_count_tensor(embeddings: torch.Tensor, labels, margin: float, distance: str = "euclidean") -> torch.Tensor:
+def triplet_count_tensor(
+    embeddings: torch.Tensor, labels: torch.Tensor | np.ndarray, margin: float, distance: str = "euclidean"
+) -> torch.Tensor:
     """:func:`triplet_counts` as an int64 tensor on the embeddings' device (nothing is read back).
 
     Each anchor's negative distances are sorted once; a positive's hard and within-margin negatives are then
@@ -71,7 +75,9 @@ class EpochDiagnostics:
         self.zero: torch.Tensor | None = None
         self.samples: torch.Tensor | None = None
 
-    def observe(self, embeddings: torch.Tensor, labels: torch.Tensor, per_sample=None) -> None:
+    def observe(
+        self, embeddings: torch.Tensor, labels: torch.Tensor, per_sample: torch.Tensor | np.ndarray | None = None
+    ) -> None:
         """One training batch, with the loss's per-sample values (tensor or array) when it gives them (else None)."""
         with torch.no_grad():
             counts = triplet_count_tensor(embeddings, labels.detach(), self.margin, self.distance)

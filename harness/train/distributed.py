@@ -21,7 +21,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -30,6 +30,9 @@ from torch import nn
 
 from harness.errors import ConfigError, TrainingError
 from harness.train.launch import collective_timeout
+
+if TYPE_CHECKING:
+    from harness.hookspecs import Sampler
 
 
 @dataclass(frozen=True)
@@ -233,7 +236,9 @@ class GlobalBatchLoss(nn.Module):
         if hasattr(loss, "per_sample"):
             self.per_sample = self._per_sample
 
-    def _global_batch(self, embeddings: torch.Tensor, labels: torch.Tensor):
+    def _global_batch(
+        self, embeddings: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return gather_batch(scaled_gradient(embeddings, current().world_size), labels)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -265,7 +270,7 @@ class RankBatches:
     sampler observes the whole global batch on every rank, so all ranks' samplers stay identical.
     """
 
-    def __init__(self, sampler: Any, ranks: Ranks):
+    def __init__(self, sampler: Sampler, ranks: Ranks):
         self.sampler, self.ranks = sampler, ranks
         if len(sampler) < ranks.world_size:
             raise TrainingError(
@@ -300,7 +305,7 @@ class RankBatches:
         self.sampler.observe(positions, losses, embeddings)
 
 
-def shard_batches(sampler: Any) -> Any:
+def shard_batches(sampler: Sampler) -> Sampler:
     """The sampler as this rank's share (:class:`RankBatches`) when several ranks train; else unchanged."""
     ranks = current()
     return RankBatches(sampler, ranks) if ranks.distributed else sampler

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import torch
 
 from harness.train.devices import autocast, cpu_threads
 from harness.train.resident import DeviceImages
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from harness.config import TrainConfig
+    from harness.data.competition import Images
+
+    # An image set as training holds it: the competition's own, on the device, or decoded once in memory.
+    ImageSet: TypeAlias = "Images | DeviceImages | _InMemory"
 
 
 @dataclass(frozen=True)
@@ -23,7 +33,7 @@ class EmbedOptions:
     workers: int = 0
 
     @classmethod
-    def of(cls, train: Any, device: torch.device) -> EmbedOptions:
+    def of(cls, train: TrainConfig, device: torch.device) -> EmbedOptions:
         """A run's options from its ``TrainConfig``."""
         return cls(torch.device(device), train.embed_batch_size, train.amp)
 
@@ -31,9 +41,9 @@ class EmbedOptions:
 @torch.no_grad()
 def embed_images(
     model: torch.nn.Module,
-    images: Any,
+    images: ImageSet,
     options: EmbedOptions,
-    progress: Any = None,
+    progress: Progress | None = None,
     description: str = "embedding",
     relaxed: bool = False,
 ) -> np.ndarray:
@@ -90,7 +100,7 @@ def available_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def loader_workers(requested: int, device: Any, images: Any) -> int:
+def loader_workers(requested: int, device: torch.device | str, images: ImageSet) -> int:
     """Decoding processes for ``images``: ``requested`` if set; for files on CUDA, up to 4; else none.
 
     In-memory sets need none. On CUDA a GPU step is far quicker than decoding its batch in
@@ -103,7 +113,7 @@ def loader_workers(requested: int, device: Any, images: Any) -> int:
     return min(4, os.cpu_count() or 1) if torch.device(device).type == "cuda" else 0
 
 
-def resident(images) -> bool:
+def resident(images: ImageSet) -> bool:
     """Pixels already in memory (loaded once here, or held by an in-memory dataset): no workers, no copies."""
     return isinstance(images, _InMemory) or bool(getattr(images, "resident", False))
 
@@ -111,31 +121,33 @@ def resident(images) -> bool:
 class _InMemory:
     """An ``Images`` whose pixels were loaded once; everything else is forwarded."""
 
-    def __init__(self, images, pixels: np.ndarray):
+    def __init__(self, images: Images, pixels: np.ndarray):
         self._images, self._pixels = images, pixels
 
     def __len__(self) -> int:
         return len(self._pixels)
 
-    def load(self, positions) -> np.ndarray:
+    def load(self, positions: Sequence[int] | np.ndarray) -> np.ndarray:
         return self._pixels[np.asarray(positions, dtype=np.int64)]
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._images, name)
 
 
 class _Batches(torch.utils.data.Dataset):
-    def __init__(self, images, batches):
+    def __init__(self, images: ImageSet, batches: list[np.ndarray]):
         self.images, self.batches = images, batches
 
     def __len__(self) -> int:
         return len(self.batches)
 
-    def __getitem__(self, i: int):
+    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         return self.batches[i], self.images.load(self.batches[i])
 
 
-def load_batches(images, batches: list[np.ndarray], workers: int, pin_memory: bool = False):
+def load_batches(
+    images: ImageSet, batches: list[np.ndarray], workers: int, pin_memory: bool = False
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``(positions, pixels)`` per batch, in order; decoded by ``workers`` processes when asked.
 
     ``pin_memory`` (for CUDA) puts each batch in page-locked memory: the pixels are then a NumPy
@@ -154,7 +166,7 @@ def load_batches(images, batches: list[np.ndarray], workers: int, pin_memory: bo
     return ((np.asarray(positions), pixels.numpy()) for positions, pixels in loader)
 
 
-def in_memory(images, limit_mb: int):
+def in_memory(images: ImageSet, limit_mb: int) -> ImageSet:
     """Small sets are decoded once instead of every epoch; sets already in memory are used as they are
     (their pixels stay in their own size and type, converted one batch at a time)."""
     n = len(images)

@@ -21,12 +21,16 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from harness import settings
 from harness.errors import ConfigError, RankFailed, RankStopped
 from harness.train.rank_watch import RankWatch
+
+if TYPE_CHECKING:
+    from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
 
 ERROR_FILE_VARIABLE = "TORCHELASTIC_ERROR_FILE"
 USER_ERROR, CRASH, STOPPED = "user", "crash", "stopped"
@@ -52,11 +56,11 @@ def collective_timeout(env: dict[str, str] | None = None) -> datetime.timedelta:
 
 
 @contextlib.contextmanager
-def stop_on_sigterm():
+def stop_on_sigterm() -> Iterator[None]:
     """While the block runs, SIGTERM raises :class:`RankStopped`, so that a stopped rank cleans up after itself;
     a rank bench launched gets SIGTERM when its launcher dies (see :func:`follow_launcher`)."""
 
-    def stop(signum: int, frame: Any) -> None:
+    def stop(signum: int, frame: FrameType | None) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # once: a second signal while cleaning up just ends it
         raise RankStopped("stopped because another rank failed")
 
@@ -161,7 +165,7 @@ class quiet_launcher:
     PREFIX = "torch.distributed"
     SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
 
-    def __enter__(self):
+    def __enter__(self) -> quiet_launcher:
         names = [n for n in logging.root.manager.loggerDict if n == self.PREFIX or n.startswith(self.PREFIX + ".")]
         self.levels = {name: logging.getLogger(name).level for name in names}
         for name in names:
@@ -170,7 +174,7 @@ class quiet_launcher:
         self.handlers = {number: signal.getsignal(number) for number in numbers}
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         for name, level in self.levels.items():
             logging.getLogger(name).setLevel(level)
         for number, handler in self.handlers.items():
@@ -179,7 +183,7 @@ class quiet_launcher:
 
 
 def first_reason(
-    failures: dict[int, Any], timeout_seconds: float | None = None, ended: dict[int, str] | None = None
+    failures: dict[int, ProcessFailure], timeout_seconds: float | None = None, ended: dict[int, str] | None = None
 ) -> str:
     """One line: the first user error (a BenchError) of any rank, else the first crash, else a rank that
     exited, was killed or was ended by the launcher's watch (``ended``: rank -> why) without a word, else
@@ -219,7 +223,7 @@ def first_reason(
     return f"rank {rank}: {text}"
 
 
-def _failure_text(failure: Any) -> tuple[str, str | None, float]:
+def _failure_text(failure: ProcessFailure) -> tuple[str, str | None, float]:
     """(what the rank said or how it ended, the kind of error it recorded if any, when)."""
     data = failure.error_file_data.get("message") if isinstance(failure.error_file_data, dict) else None
     extra = data.get("extraInfo", {}) if isinstance(data, dict) else {}

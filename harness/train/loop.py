@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -41,9 +41,26 @@ from harness.train.resident import DeviceImages, device_copy, epoch_positions
 from harness.train.transforms import train_transform
 from harness.train.val_split import leave_one_out, mean_leave_one_out_score
 
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from harness.data.competition import Images, LabeledImages
+    from harness.data.spec import CompetitionSpec
+    from harness.train.embed import ImageSet
+
 log = logging.getLogger("bench.train")
 CENSUS_BATCHES = 8  # batches per epoch the census measures: a share, so a sample suffices (every batch cost 4% of
 # a digits hashnet run on one CPU thread: benchmarks/train_overhead.py went from 0.92x to 0.94x the plain loop)
+
+
+class Trainable(Protocol):
+    """What ``fit`` reads of a competition: an opened one, or one of tune's folds."""
+
+    spec: CompetitionSpec
+
+    def train(self) -> LabeledImages: ...
+
+    def val(self) -> LabeledImages: ...
 
 
 @dataclass
@@ -57,10 +74,10 @@ class TrainResult:
 
 def fit(
     cfg: RunConfig,
-    competition: Any,
+    competition: Trainable,
     device: torch.device | str | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
-    progress: Any = None,
+    progress: Progress | None = None,
 ) -> TrainResult:
     """Train ``cfg``'s model on ``competition.train()``; return the weights of the best val epoch.
 
@@ -131,14 +148,14 @@ def fit(
     return TrainResult(parts.model, best.score, history, round(time.perf_counter() - started, 3), best.epoch)
 
 
-def on_device(images, device: torch.device, limit_mb: int):
+def on_device(images: Images, device: torch.device, limit_mb: int) -> ImageSet:
     """A set under ``limit_mb`` lives on the training device (:mod:`harness.train.resident`); a larger one is
     read from its files batch by batch (DataLoader workers on CUDA)."""
     copy = device_copy(images, device, limit_mb)
     return copy if copy is not None else in_memory(images, limit_mb)
 
 
-def untrained(cfg: RunConfig, train, val, task: ValTask, started: float) -> TrainResult:
+def untrained(cfg: RunConfig, train: ImageSet, val: ImageSet, task: ValTask, started: float) -> TrainResult:
     """``train.epochs=0``: the model as built (e.g. ``pixels`` + ``identity``), scored on val once."""
     model = build_model(cfg.components, train.num_classes, task.device).to(task.device).eval()
     score = val_score(model, val, task) if len(val) else None
@@ -184,7 +201,14 @@ def describe(cfg: RunConfig) -> str:
 
 
 # -- one epoch -------------------------------------------------------------------------------
-def train_one_epoch(parts: TrainingParts, train, cfg: RunConfig, device, progress, label: str) -> float:
+def train_one_epoch(
+    parts: TrainingParts,
+    train: ImageSet,
+    cfg: RunConfig,
+    device: torch.device,
+    progress: Progress | None,
+    label: str,
+) -> float:
     """One pass over the sampler's batches; the mean training loss per image.
 
     Nothing waits for the device: losses are summed there and read once, at the end of the epoch (on the
@@ -223,7 +247,9 @@ def train_one_epoch(parts: TrainingParts, train, cfg: RunConfig, device, progres
     return mean
 
 
-def epoch_batches(train, batches: list[np.ndarray], device: torch.device, tc: TrainConfig):
+def epoch_batches(
+    train: ImageSet, batches: list[np.ndarray], device: torch.device, tc: TrainConfig
+) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
     """``(positions, images, labels)`` per batch: host positions (for the sampler), device tensors.
 
     A resident set (:class:`DeviceImages`) is gathered on the device; any other is loaded on the host
@@ -241,7 +267,12 @@ def epoch_batches(train, batches: list[np.ndarray], device: torch.device, tc: Tr
 
 
 def step_loss(
-    parts: TrainingParts, positions: np.ndarray, embeddings, labels, tc: TrainConfig, census: bool = True
+    parts: TrainingParts,
+    positions: np.ndarray,
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    tc: TrainConfig,
+    census: bool = True,
 ) -> torch.Tensor:
     """The batch's loss; a feedback sampler is shown each sample's share of it, the diagnostics see the batch
     when ``census`` (up to :data:`CENSUS_BATCHES` evenly spread batches per epoch: every third on digits).
@@ -294,7 +325,14 @@ def random_shift(images: torch.Tensor, generator: torch.Generator) -> torch.Tens
     return padded[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
 
 
-def maybe_refresh(parts: TrainingParts, epoch: int, train, device, tc: TrainConfig, progress) -> None:
+def maybe_refresh(
+    parts: TrainingParts,
+    epoch: int,
+    train: ImageSet,
+    device: torch.device,
+    tc: TrainConfig,
+    progress: Progress | None,
+) -> None:
     """A refreshable sampler mines current train embeddings every ``refresh_every`` epochs (after the first)."""
     sampler = parts.sampler
     if not isinstance(sampler, RefreshableSampler):
@@ -322,11 +360,17 @@ class ValTask:
         return self.embedding.device
 
     @classmethod
-    def of(cls, cfg: RunConfig, spec: Any, device: torch.device) -> ValTask:
+    def of(cls, cfg: RunConfig, spec: CompetitionSpec, device: torch.device) -> ValTask:
         return cls(spec.metric, int(spec.k), cfg.components["indexer"], EmbedOptions.of(cfg.train, device))
 
 
-def val_score(model, val, task: ValTask, progress=None, on_ranked=None) -> float:
+def val_score(
+    model: RetrievalModel,
+    val: ImageSet,
+    task: ValTask,
+    progress: Progress | None = None,
+    on_ranked: Callable[[np.ndarray], None] | None = None,
+) -> float:
     """Mean score of val items retrieving among the other val items with the run's indexer.
 
     ``on_ranked(ranked)`` receives each item's ranked val neighbours (the diagnostics' stability measure)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -15,11 +15,14 @@ from torch import nn
 from harness.components import create_loss, create_sampler, registry
 from harness.config import OptimConfig, RunConfig
 from harness.errors import ConfigError, TrainingError
-from harness.hookspecs import EpochAware
+from harness.hookspecs import EpochAware, Sampler
 from harness.train import distributed
 from harness.train.devices import CompiledOrEager, grad_scaler, memory_format
 from harness.train.diagnostics import EpochDiagnostics
 from harness.train.model import RetrievalModel, build_model
+
+if TYPE_CHECKING:
+    from harness.train.embed import ImageSet
 
 
 @dataclass
@@ -28,9 +31,9 @@ class TrainingParts:
 
     model: RetrievalModel
     losses: dict[str, nn.Module]  # "loss", plus "classification" when train.classification_weight > 0
-    sampler: Any
+    sampler: Sampler
     optimizer: torch.optim.Optimizer
-    scheduler: Any  # a LambdaLR, or None for a constant rate
+    scheduler: torch.optim.lr_scheduler.LambdaLR | None  # a LambdaLR, or None for a constant rate
     scaler: torch.amp.GradScaler
     generator: torch.Generator  # augmentation randomness, seeded by the run (plus the rank)
     trainer: nn.Module | None = None  # what the training step calls: the model, in DDP and/or compiled
@@ -45,7 +48,7 @@ class TrainingParts:
         return (self.trainer if self.trainer is not None else self.model)(images)
 
 
-def build_parts(cfg: RunConfig, train, device) -> TrainingParts:
+def build_parts(cfg: RunConfig, train: ImageSet, device: torch.device) -> TrainingParts:
     """The parts of one run; with several processes (``bench run --nproc``) see ``harness.train.distributed``."""
     tc, oc, seed = cfg.train, cfg.optim, cfg.seed
     model = build_model(cfg.components, train.num_classes, device)
@@ -92,7 +95,7 @@ def in_batch_loss(cfg: RunConfig, key: str) -> bool:
     return bool(registry("losses").get(name).meta.get("in_batch"))
 
 
-def build_losses(cfg: RunConfig, num_classes: int, dim: int, device) -> dict[str, nn.Module]:
+def build_losses(cfg: RunConfig, num_classes: int, dim: int, device: torch.device) -> dict[str, nn.Module]:
     """The method's loss, plus a softmax classification term when train.classification_weight > 0."""
     name, values = cfg.component("loss")
     losses = {"loss": create_loss(name, num_classes=num_classes, in_dim=dim, device=str(device), **values)}
@@ -101,7 +104,7 @@ def build_losses(cfg: RunConfig, num_classes: int, dim: int, device) -> dict[str
     return {key: loss.to(device) for key, loss in losses.items()}
 
 
-def build_sampler(cfg: RunConfig, labels: np.ndarray):
+def build_sampler(cfg: RunConfig, labels: np.ndarray) -> Sampler:
     name, values = cfg.component("sampler")
     # The run's seed drives the sampler too, unless the config pins the sampler's own seed.
     if "seed" in registry("samplers").get(name).settings() and "seed" not in values:
@@ -112,7 +115,7 @@ def build_sampler(cfg: RunConfig, labels: np.ndarray):
     return sampler
 
 
-def build_optimizer(oc: OptimConfig, model: RetrievalModel, losses: dict[str, nn.Module]):
+def build_optimizer(oc: OptimConfig, model: RetrievalModel, losses: dict[str, nn.Module]) -> torch.optim.Optimizer:
     groups = [
         {"params": list(model.backbone.parameters()), "lr": oc.lr * oc.backbone_lr_scale},
         {"params": [p for name, p in model.named_parameters() if not name.startswith("backbone.")], "lr": oc.lr},
@@ -129,7 +132,9 @@ def build_optimizer(oc: OptimConfig, model: RetrievalModel, losses: dict[str, nn
     return optimizer(groups, lr=oc.lr, weight_decay=oc.weight_decay)
 
 
-def build_scheduler(oc: OptimConfig, optimizer, steps: int):
+def build_scheduler(
+    oc: OptimConfig, optimizer: torch.optim.Optimizer, steps: int
+) -> torch.optim.lr_scheduler.LambdaLR | None:
     if oc.schedule == "constant":
         return None
 

@@ -53,7 +53,7 @@ class RankWatch:
             self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._done.set()
         if self._thread.is_alive():
             self._thread.join()

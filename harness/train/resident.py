@@ -10,10 +10,14 @@ run on the CPU trains on the same numbers as through ``load``.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from harness.data.competition import Images
 
 log = logging.getLogger("bench.train")
 
@@ -21,7 +25,7 @@ log = logging.getLogger("bench.train")
 class DeviceImages:
     """A set's pixels (uint8 codes, or float32) and labels on ``device``; other attributes are the set's own."""
 
-    def __init__(self, images: Any, pixels: torch.Tensor, values: torch.Tensor | None, device: torch.device):
+    def __init__(self, images: Images, pixels: torch.Tensor, values: torch.Tensor | None, device: torch.device):
         self._images = images
         self.pixels, self.values, self.device = pixels, values, torch.device(device)
         self.image_shape = tuple(images.image_shape)
@@ -31,12 +35,14 @@ class DeviceImages:
     def __len__(self) -> int:
         return len(self.pixels)
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         if name == "_images":  # not set yet (unpickling): no recursion
             raise AttributeError(name)
         return getattr(self._images, name)
 
-    def gather(self, positions: torch.Tensor, memory_format=torch.contiguous_format) -> torch.Tensor:
+    def gather(
+        self, positions: torch.Tensor, memory_format: torch.memory_format = torch.contiguous_format
+    ) -> torch.Tensor:
         """float32 ``(B, *image_shape)`` on the device for device ``positions`` (int64)."""
         picked = self.pixels.index_select(0, positions)
         images = picked if self.values is None else self.values.take(picked.long())
@@ -45,7 +51,7 @@ class DeviceImages:
             images = images.expand(-1, channels, -1, -1)
         return images.contiguous(memory_format=memory_format)
 
-    def load(self, positions) -> np.ndarray:
+    def load(self, positions: Sequence[int] | np.ndarray) -> np.ndarray:
         """What the set's own ``load`` gives (float32 on the host), from the device copy."""
         index = torch.as_tensor(np.asarray(positions, dtype=np.int64).reshape(-1), device=self.device)
         return self.gather(index).cpu().numpy()
@@ -54,7 +60,7 @@ class DeviceImages:
         return self.pixels.element_size() * self.pixels.nelement()
 
 
-def device_copy(images: Any, device: torch.device, limit_mb: float) -> DeviceImages | None:
+def device_copy(images: Images, device: torch.device, limit_mb: float) -> DeviceImages | None:
     """``images`` on ``device`` if they fit in ``limit_mb`` (8-bit codes when the set has them), else None.
 
     A set already held in host memory in another form (float pixels of an in-memory dataset) is not copied

@@ -4,14 +4,33 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from harness.components import create_indexer
 from harness.config import RunConfig
 from harness.data.cutoff import capped_k
-from harness.hookspecs import CodeKind, StoredSize
+from harness.hookspecs import CodeKind, Indexer, StoredSize
 from harness.train.embed import EmbedOptions, embed_images
+
+if TYPE_CHECKING:
+    import torch
+    from rich.progress import Progress
+
+    from harness.data.competition import Images
+    from harness.data.spec import CompetitionSpec
+    from harness.train.model import RetrievalModel
+
+
+class Searchable(Protocol):
+    """What ``embed_and_search`` reads of a competition: an opened one, or tune's val-as-search view."""
+
+    spec: CompetitionSpec
+
+    def query(self) -> Images: ...
+
+    def gallery(self) -> Images: ...
 
 
 @dataclass(frozen=True)
@@ -27,7 +46,9 @@ class SearchResult:
     bytes_per_item: int
 
 
-def embed_and_search(model, comp, cfg: RunConfig, device, progress=None) -> SearchResult:
+def embed_and_search(
+    model: RetrievalModel, comp: Searchable, cfg: RunConfig, device: torch.device, progress: Progress | None = None
+) -> SearchResult:
     """Embed query and gallery (no labels), index the gallery, search k = the competition's k."""
     started = time.perf_counter()
     query, gallery = comp.query(), comp.gallery()
@@ -54,7 +75,7 @@ def embed_and_search(model, comp, cfg: RunConfig, device, progress=None) -> Sear
 WARM_UP_QUERIES = 64
 
 
-def timed_search(indexer, queries: np.ndarray, k: int) -> tuple[np.ndarray, float]:
+def timed_search(indexer: Indexer, queries: np.ndarray, k: int) -> tuple[np.ndarray, float]:
     """The indexer's top-k for ``queries`` and its cost in ms per query, one-off start-up excluded.
 
     A first, untimed search of a few queries pays what happens once per process (CUDA context and kernel

@@ -8,7 +8,7 @@ them on for datasets that declare themselves photos (folder, csv, CIFAR) and off
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -19,7 +19,9 @@ def wanted(tc: TrainConfig, photos: bool) -> bool:
     return tc.transforms == "on" or (tc.transforms == "auto" and photos)
 
 
-def train_transform(tc: TrainConfig, image_shape, photos: bool) -> Callable[[torch.Tensor], torch.Tensor] | None:
+def train_transform(
+    tc: TrainConfig, image_shape: Sequence[int], photos: bool
+) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """A callable on a float batch ``(B, 3, H, W)`` in [0, 1], each image drawn independently; None when off."""
     if not wanted(tc, photos):
         return None

@@ -5,7 +5,7 @@ Vectorised: one search and one metric call for the whole val set, whatever its s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,9 +13,12 @@ from harness.components import create_indexer
 from harness.data.cutoff import capped_k
 from harness.metrics import per_query_scores
 
+if TYPE_CHECKING:
+    import torch
+
 
 def leave_one_out(
-    embeddings: np.ndarray, indexer: dict[str, Any], k: int, device: Any = None
+    embeddings: np.ndarray, indexer: dict[str, Any], k: int, device: torch.device | str | None = None
 ) -> tuple[np.ndarray, int]:
     """Each item's ranked neighbours among the others, k capped to ``n - 1``.
 

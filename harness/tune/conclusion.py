@@ -22,12 +22,16 @@ if TYPE_CHECKING:
     from optuna import Study
     from optuna.trial import FrozenTrial
 
+    from harness.pipeline import RunResult
+    from harness.tune.verdict import TuneVerdict
+    from harness.workspace import Workspace
+
 
 @dataclass(frozen=True)
 class Conclusion:
     """What concluding a study needs to know of the worker that concludes it."""
 
-    workspace: Any
+    workspace: Workspace
     request: TuneRequest
     runs: FinalRuns
     worker: str  # this worker's id on the trials
@@ -121,16 +125,16 @@ class Conclusion:
             result.submit_note = "; ".join(notes)
         return result
 
-    def submit(self, study: Study, best: FrozenTrial) -> list[Any]:
+    def submit(self, study: Study, best: FrozenTrial) -> list[RunResult]:
         """The trial's configuration on seeds 0..final_seeds-1, submitted as one seed group."""
         return final_seeds_group(self.workspace, study, best, self.runs, self.request.final_seeds, self.worker)
 
-    def judge(self, study: Study, best: FrozenTrial, rows: list[dict[str, Any]]) -> Any:
+    def judge(self, study: Study, best: FrozenTrial, rows: list[dict[str, Any]]) -> TuneVerdict:
         """``bench compare`` of the tuned group against the default group on the same seeds."""
         return judge(self.workspace, study, best.number, rows, self.runs)
 
 
-def best_trial(study: Study) -> Any:
+def best_trial(study: Study) -> FrozenTrial | None:
     if len(study.directions) > 1:
         return None  # several objectives: no single best, a front (study.best_trials)
     try:

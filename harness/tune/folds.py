@@ -11,12 +11,18 @@ never touched.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from harness.data.competition import LabeledImages
 from harness.errors import TuneError
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
+
+    from harness.data.competition import Competition
 
 LEVEL = 0.95
 
@@ -24,25 +30,25 @@ LEVEL = 0.95
 class FoldCompetition:
     """Fold ``index`` of ``k``: what ``train.fit`` needs of a competition, train and val drawn from the pool."""
 
-    def __init__(self, parent: Any, train: Any, val: Any, index: int, k: int):
+    def __init__(self, parent: Competition, train: LabeledImages, val: LabeledImages, index: int, k: int):
         self.name = f"{parent.name} (fold {index + 1} of {k})"
         self.spec = parent.spec
         self.photos = bool(getattr(parent, "photos", False))
         self.image_shape = getattr(parent, "image_shape", train.image_shape)
         self._train, self._val = train, val
 
-    def train(self) -> Any:
+    def train(self) -> LabeledImages:
         return self._train
 
-    def val(self) -> Any:
+    def val(self) -> LabeledImages:
         return self._val
 
 
-def class_disjoint(competition: Any) -> bool:
+def class_disjoint(competition: Competition) -> bool:
     return competition.spec.protocol == "unseen-classes"
 
 
-def make_folds(competition: Any, k: int, seed: int = 0) -> list[FoldCompetition]:
+def make_folds(competition: Competition, k: int, seed: int = 0) -> list[FoldCompetition]:
     """The ``k`` folds of ``competition``'s train + val items (same folds for every trial of a study)."""
 
     if k < 2:
@@ -62,7 +68,7 @@ def make_folds(competition: Any, k: int, seed: int = 0) -> list[FoldCompetition]
         relabel[classes] = np.arange(len(classes))
         fold_names = [names[c] for c in classes.tolist()]
 
-        def part(rows: np.ndarray, fold_names=fold_names, relabel=relabel) -> Any:
+        def part(rows: np.ndarray, fold_names: list[str] = fold_names, relabel: np.ndarray = relabel) -> LabeledImages:
             return LabeledImages(ids[rows].tolist(), train.image_shape, rows, load, relabel[labels[rows]], fold_names)
 
         fold_train = part(outside)
@@ -102,7 +108,7 @@ def _assign(labels: np.ndarray, k: int, seed: int, disjoint: bool, name: str) ->
     return assignment
 
 
-def _pooled_loader(train: Any, val: Any):
+def _pooled_loader(train: LabeledImages, val: LabeledImages) -> Callable[[np.ndarray], np.ndarray]:
     """Pixels of pooled positions: ``0..len(train)-1`` from train, the rest from val."""
     n = len(train)
 
@@ -134,7 +140,7 @@ def fold_interval(values: list[float], level: float = LEVEL) -> tuple[float, flo
     return mean, max(0.0, mean - half), min(1.0, mean + half)
 
 
-def trial_interval(trial: Any) -> tuple[float, float] | None:
+def trial_interval(trial: FrozenTrial) -> tuple[float, float] | None:
     """A ``--folds`` trial's interval over its folds, or None."""
     interval = trial.user_attrs.get("interval")
     return (float(interval[0]), float(interval[1])) if isinstance(interval, list) and len(interval) == 2 else None

@@ -10,19 +10,27 @@ searched parameter of a typical method, the least at which a ranking starts to h
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 MIN_COMPLETE_TRIALS = 10
 EVALUATOR_SEED = 0
 
 
-def complete_trials(study: Any) -> int:
+if TYPE_CHECKING:
+    from optuna import Study
+    from optuna.trial import FrozenTrial
+
+
+def complete_trials(study: Study) -> int:
     from optuna.trial import TrialState
 
     return sum(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False))
 
 
-def importances(study: Any, target: Any = None, target_name: str = "") -> tuple[dict[str, float] | None, str]:
+def importances(
+    study: Study, target: Callable[[FrozenTrial], float] | None = None, target_name: str = ""
+) -> tuple[dict[str, float] | None, str]:
     """(importance of each searched parameter, largest first; or None, and why not).
 
     ``target``: for a multi-objective study, the function of a trial that is ranked (e.g. its first value).

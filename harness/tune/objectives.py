@@ -9,10 +9,18 @@ The score is maximised, costs minimised. Optuna does not prune multi-objective t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from harness.data.cutoff import metric_label
 from harness.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+    from harness.config import RunConfig
+    from harness.data.competition import Competition, Images
+    from harness.train.model import RetrievalModel
+    from harness.tune.folds import FoldCompetition
 
 COSTS = {"bytes": "bytes per item", "ms": "search ms per query", "seconds": "training seconds"}
 SCORE_ALIASES = ("val", "score")
@@ -58,17 +66,19 @@ def needs_search(objectives: list[Objective]) -> bool:
 class ValAsSearch:
     """A competition whose query and gallery are its val items: ``train.search.embed_and_search`` on val alone."""
 
-    def __init__(self, part: Any):
+    def __init__(self, part: Competition | FoldCompetition):
         self.spec, self._val = part.spec, part.val()
 
-    def query(self) -> Any:
+    def query(self) -> Images:
         return self._val
 
-    def gallery(self) -> Any:
+    def gallery(self) -> Images:
         return self._val
 
 
-def costs(model: Any, part: Any, cfg: dict[str, Any], device: Any) -> dict[str, float]:
+def costs(
+    model: RetrievalModel, part: Competition | FoldCompetition, cfg: RunConfig, device: torch.device
+) -> dict[str, float]:
     """``bytes`` and ``ms`` of ``model``'s code with ``cfg``'s indexer, measured on ``part``'s val items."""
     from harness.train.search import embed_and_search
 

@@ -8,9 +8,9 @@ submission (``submission:<trial>``) stop a later worker from submitting the same
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from harness.pipeline import RunHooks, RunRequest, resolve_run_config, run
+from harness.pipeline import RunHooks, RunRequest, RunResult, resolve_run_config, run
 from harness.tune.request import FinalRuns
 from harness.tune.storage import is_stale, quietly
 
@@ -19,6 +19,8 @@ FINAL_SEEDS = 5  # the best configuration is retrained on seeds 0..FINAL_SEEDS-1
 if TYPE_CHECKING:
     from optuna import Study
     from optuna.trial import FrozenTrial
+
+    from harness.workspace import Workspace
 
 
 def should_submit(study: Study, best: FrozenTrial, ran: int, worker: str, grace: float) -> tuple[bool, str]:
@@ -51,8 +53,8 @@ def should_submit(study: Study, best: FrozenTrial, ran: int, worker: str, grace:
 
 
 def final_seeds_group(
-    workspace: Any, study: Study, best: FrozenTrial, runs: FinalRuns, seeds: int, worker: str
-) -> list[Any]:
+    workspace: Workspace, study: Study, best: FrozenTrial, runs: FinalRuns, seeds: int, worker: str
+) -> list[RunResult]:
     """``pipeline.run`` of the best trial's overrides + the fixed ``--set`` values on seeds 0..``seeds``-1.
 
     One config, one commit: the rows form one seed group, comparable with any other seeds-0..N-1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ class FixedParamsTrial:
     caller drops. Everything else goes to the real trial.
     """
 
-    def __init__(self, trial: Trial, fixed: dict[str, Any], unused: Any = ()):
+    def __init__(self, trial: Trial, fixed: dict[str, Any], unused: Iterable[str] = ()):
         self._trial, self._fixed, self._unused = trial, fixed, set(unused)
 
     def _suggest(self, kind: str, name: str, *args: Any, **kwargs: Any) -> Any:
@@ -34,22 +35,22 @@ class FixedParamsTrial:
             return first[0] if kind == "suggest_categorical" else first
         return getattr(self._trial, kind)(name, *args, **kwargs)
 
-    def suggest_float(self, name, *a, **k):
+    def suggest_float(self, name: str, *a: Any, **k: Any) -> Any:
         return self._suggest("suggest_float", name, *a, **k)
 
-    def suggest_int(self, name, *a, **k):
+    def suggest_int(self, name: str, *a: Any, **k: Any) -> Any:
         return self._suggest("suggest_int", name, *a, **k)
 
-    def suggest_categorical(self, name, *a, **k):
+    def suggest_categorical(self, name: str, *a: Any, **k: Any) -> Any:
         return self._suggest("suggest_categorical", name, *a, **k)
 
-    def suggest_uniform(self, name, *a, **k):
+    def suggest_uniform(self, name: str, *a: Any, **k: Any) -> Any:
         return self._suggest("suggest_float", name, *a, **k)
 
-    def suggest_loguniform(self, name, low, high):
+    def suggest_loguniform(self, name: str, low: float, high: float) -> Any:
         return self._suggest("suggest_float", name, low, high, log=True)
 
-    def suggest_discrete_uniform(self, name, low, high, q):
+    def suggest_discrete_uniform(self, name: str, low: float, high: float, q: float) -> Any:
         return self._suggest("suggest_float", name, low, high, step=q)
 
     def __getattr__(self, attr: str) -> Any:

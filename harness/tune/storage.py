@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from optuna.storages import BaseStorage
     from optuna.trial import FrozenTrial
 
+    from harness.workspace import Workspace
+
 
 @dataclass(frozen=True)
 class StorageInfo:
@@ -44,11 +47,11 @@ class StorageInfo:
         return f"optuna-dashboard {self.display}"
 
 
-def journal_path(workspace: Any, study_name: str) -> Path:
+def journal_path(workspace: Workspace, study_name: str) -> Path:
     return workspace.studies / f"{study_name}{JOURNAL_SUFFIX}"
 
 
-def open_storage(workspace: Any, storage: str | None, study_name: str) -> StorageInfo:
+def open_storage(workspace: Workspace, storage: str | None, study_name: str) -> StorageInfo:
     """An Optuna storage for ``storage`` (URL, journal path, or None for the workspace default)."""
     if not storage:
         return _journal(journal_path(workspace, study_name))
@@ -162,7 +165,7 @@ class Heartbeat:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
 
@@ -216,7 +219,7 @@ def fail_stale_trials(study: Study, grace: float) -> list[int]:
     return failed
 
 
-def quietly(fn: Any, *args: Any) -> None:
+def quietly(fn: Callable[..., object], *args: Any) -> None:
     """Call ``fn(*args)``; a storage hiccup here must not end the search."""
     try:
         fn(*args)

@@ -41,13 +41,19 @@ from harness.tune.storage import Heartbeat, StorageInfo, fail_stale_trials, is_s
 from harness.workspace import check_name
 
 if TYPE_CHECKING:
+    import torch
     from optuna import Study, Trial
+    from optuna.trial import TrialState
+
+    from harness.data.competition import Competition
+    from harness.tune.folds import FoldCompetition
+    from harness.workspace import Workspace
 
 
 class Tuner:
     """One worker on one study. ``Tuner(workspace, request).run(hooks)``."""
 
-    def __init__(self, workspace: Any, request: TuneRequest):
+    def __init__(self, workspace: Workspace, request: TuneRequest):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -75,8 +81,8 @@ class Tuner:
         self.info: StorageInfo = open_storage(workspace, request.storage, self.study_name)
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.messages: list[str] = []
-        self._competition: Any = None
-        self._folds: list[Any] = []  # --folds K: the K folds of train+val, the same for every trial
+        self._competition: Competition | None = None
+        self._folds: list[FoldCompetition] = []  # --folds K: the K folds of train+val, the same for every trial
         self.objectives: list[Objective] = []  # --objectives: set once the competition is open
 
     def _default_study_name(self) -> str:
@@ -86,7 +92,7 @@ class Tuner:
         name += f"-folds{r.folds}" if r.folds > 1 else ""
         return name + ("-pareto" if r.objectives else "")
 
-    def _open_competition(self) -> Any:
+    def _open_competition(self) -> Competition:
         """The competition, and what depends on it: the objectives (checked against its metric)."""
 
         competition = self._competition = open_competition(self.workspace, self.competition_name)
@@ -124,7 +130,7 @@ class Tuner:
         }
         return self.config({**overrides, **self.fixed}, self.base_seed + trial.number), overrides
 
-    def objective(self, trial: Trial, competition: Any, device: Any) -> float | list[float]:
+    def objective(self, trial: Trial, competition: Competition, device: torch.device) -> float | list[float]:
         """Train on train (each fold's), score on val; report each epoch's val score and prune when told."""
         cfg, overrides = self.trial_config(trial)
         trial.set_user_attr("overrides", jsonable(overrides))
@@ -136,7 +142,7 @@ class Tuner:
         scores, seconds, spent = self._train_folds(trial, cfg, competition, device)
         return self._trial_value(trial, scores, seconds, spent)
 
-    def _train_folds(self, trial: Trial, cfg: RunConfig, competition: Any, device: Any) -> tuple:
+    def _train_folds(self, trial: Trial, cfg: RunConfig, competition: Competition, device: torch.device) -> tuple:
         """(best val score per fold, training seconds, costs per fold): one fold without ``--folds``."""
         import optuna
 
@@ -290,7 +296,7 @@ class Tuner:
         study = self.open_study()
         return self._finish(study, 0, fail_stale_trials(study, self.request.grace_period))
 
-    def _run_trial(self, study: Study, trial: Trial, competition: Any, device: Any) -> TrialOutcome:
+    def _run_trial(self, study: Study, trial: Trial, competition: Competition, device: torch.device) -> TrialOutcome:
         import optuna
         from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
@@ -372,12 +378,12 @@ class Tuner:
         return f"{label} (mean of {len(self._folds)} folds)" if self._folds else label
 
 
-def tune(workspace: Any, request: TuneRequest, hooks: TuneHooks | None = None) -> TuneResult:
+def tune(workspace: Workspace, request: TuneRequest, hooks: TuneHooks | None = None) -> TuneResult:
     """Check ``request``, run this worker's share of the study, submit the best; see ``Tuner``."""
     return Tuner(workspace, request).run(hooks)
 
 
-def check_val_split(competition: Any) -> None:
+def check_val_split(competition: Competition) -> None:
     """Trials are scored on val (leave-one-out): refuse before training when no val item can be scored."""
     import numpy as np
 
@@ -389,5 +395,5 @@ def check_val_split(competition: Any) -> None:
         )
 
 
-def _tell_quietly(study: Study, trial: Trial, state: Any) -> None:
+def _tell_quietly(study: Study, trial: Trial, state: TrialState) -> None:
     quietly(lambda: study.tell(trial, state=state))

@@ -9,7 +9,7 @@ verdict and its interval are stored on the study (user attribute ``comparison:<t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.fingerprint import git_commit
 from harness.pipeline import RunHooks, RunRequest, resolve_run_config, run
@@ -18,6 +18,12 @@ from harness.scoring.groups import group_id, row_group
 from harness.scoring.leaderboard import read_rows
 from harness.tune.request import FinalRuns
 from harness.tune.storage import quietly
+
+if TYPE_CHECKING:
+    from optuna import Study
+
+    from harness.scoring.comparison import Comparison
+    from harness.workspace import Workspace
 
 WORDS = {"A is better": "better", "B is better": "worse", "no detectable difference": "no detectable difference"}
 
@@ -28,7 +34,7 @@ class TuneVerdict:
     default_group: str
     seeds: list[int]
     verdict: str  # better | no detectable difference | worse
-    comparison: Any  # scoring.comparison.Comparison, or None when the best config is the defaults
+    comparison: Comparison | None  # scoring.comparison.Comparison, or None when the best config is the defaults
     trained_defaults: list[str]  # submission ids of default seeds trained for this comparison
 
     def to_dict(self) -> dict[str, Any]:
@@ -42,7 +48,7 @@ class TuneVerdict:
         }
 
 
-def judge(workspace: Any, study: Any, trial: int, tuned: list[dict[str, Any]], runs: FinalRuns) -> TuneVerdict:
+def judge(workspace: Workspace, study: Study, trial: int, tuned: list[dict[str, Any]], runs: FinalRuns) -> TuneVerdict:
     """Compare the ``tuned`` rows (one per final seed) with the default group on the same seeds."""
     method, competition, hooks = runs.method, runs.competition, runs.hooks
     seeds = sorted(int(row["seed"]) for row in tuned)
@@ -69,7 +75,7 @@ def judge(workspace: Any, study: Any, trial: int, tuned: list[dict[str, Any]], r
     return outcome
 
 
-def submitted_rows(workspace: Any, competition: str, ids: str) -> list[dict[str, Any]]:
+def submitted_rows(workspace: Workspace, competition: str, ids: str) -> list[dict[str, Any]]:
     """The board rows of a study's ``submission:<trial>`` attribute (ids separated by spaces)."""
 
     wanted = set(str(ids).split())

@@ -18,11 +18,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from harness.errors import ConfigError
 from harness.tune.folds import trial_interval
 from harness.tune.request import TrialOutcome
+
+if TYPE_CHECKING:
+    from optuna import Study
+    from optuna.trial import FrozenTrial
 
 STOP_GRACE_S = 15.0  # after Ctrl-C, how long a worker may take to mark its trial failed before it is killed
 
@@ -179,7 +183,7 @@ def worker_argv(root: Path, options: dict[str, Any], sets: Sequence[str]) -> lis
     return argv
 
 
-def finished_trials(study: Any, seen: set[int]) -> list[Any]:
+def finished_trials(study: Study, seen: set[int]) -> list[FrozenTrial]:
     """Trials of ``study`` that finished (complete, pruned, failed) and are not in ``seen``; adds them to it."""
     from optuna.trial import TrialState
 
@@ -193,7 +197,7 @@ def finished_trials(study: Any, seen: set[int]) -> list[Any]:
     return sorted(new, key=lambda t: t.number)
 
 
-def outcome_of(trial: Any, finished: int) -> Any:
+def outcome_of(trial: FrozenTrial, finished: int) -> TrialOutcome:
     """A finished trial of the study as the ``TrialOutcome`` a worker reports."""
 
     seconds = 0.0
