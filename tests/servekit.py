@@ -69,3 +69,19 @@ class LiveServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def upload(client, token, path: Path, competition: str = "team", filename: str | None = None):
+    """POST ``path`` to the submissions API as ``token`` (None: anonymous), under ``filename`` if given."""
+    files = {"file": (filename or path.name, path.read_bytes(), "text/csv")}
+    headers = bearer(token) if token else {}
+    return client.post(f"/api/competitions/{competition}/submissions", files=files, headers=headers)
+
+
+def csrf_of(page: str) -> str:
+    """The CSRF field a signed-in page carries."""
+    return page.split('name="csrf" value="', 1)[1].split('"', 1)[0]

@@ -11,7 +11,7 @@ import sys
 from datetime import UTC, datetime
 
 import pytest
-from servekit import build_competitions, team_toml, write_submission_file
+from servekit import bearer, build_competitions, csrf_of, team_toml, upload, write_submission_file
 
 starlette = pytest.importorskip("starlette")
 from starlette.testclient import TestClient  # noqa: E402
@@ -27,16 +27,6 @@ def served(workspace):
     tokens = {name: store.add(name) for name in ("alice", "bob")}
     tokens["boss"] = store.add("boss", "host")
     return workspace, TestClient(create_app(workspace, max_upload_bytes=1_000_000)), tokens
-
-
-def upload(client, token, path, competition="team", filename=None):
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    files = {"file": (filename or path.name, path.read_bytes(), "text/csv")}
-    return client.post(f"/api/competitions/{competition}/submissions", files=files, headers=headers)
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_pages_exist_as_html_and_json(served):
@@ -295,11 +285,6 @@ def sign_in(client, token):
     answer = client.post("/sign-in?next=/competitions/team", data={"token": token}, follow_redirects=False)
     assert answer.status_code == 303 and answer.headers["location"] == "/competitions/team", answer.text
     return csrf_of(client.get("/competitions/team", headers={"accept": "text/html"}).text)
-
-
-def csrf_of(page: str) -> str:
-    marker = 'name="csrf" value="'
-    return page.split(marker, 1)[1].split('"', 1)[0]
 
 
 def test_the_upload_form_works_without_javascript_once_signed_in(served, tmp_path):

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from servekit import build_competitions, team_toml, write_submission_file
+from servekit import bearer, build_competitions, csrf_of, team_toml, upload, write_submission_file
 
 starlette = pytest.importorskip("starlette")
 from starlette.testclient import TestClient  # noqa: E402
@@ -31,20 +31,10 @@ def served(workspace):
     return workspace, TestClient(create_app(workspace)), tokens
 
 
-def upload(client, token, path, competition="team"):
-    files = {"file": (path.name, path.read_bytes(), "text/csv")}
-    return client.post(f"/api/competitions/{competition}/submissions", files=files, headers=bearer(token))
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
-
-
 def signed_in(client, token) -> str:
     """Sign ``client`` in (cookie) and return the CSRF field its pages carry."""
     client.post("/sign-in", data={"token": token}, follow_redirects=False)
-    page = client.get("/competitions/team", headers={"accept": "text/html"}).text
-    return page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    return csrf_of(client.get("/competitions/team", headers={"accept": "text/html"}).text)
 
 
 def test_another_site_cannot_upload_or_mark_finals_with_the_cookie(served, tmp_path):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from servekit import build_competitions, team_toml, write_submission_file
+from servekit import bearer, build_competitions, csrf_of, team_toml, upload, write_submission_file
 
 starlette = pytest.importorskip("starlette")
 from starlette.testclient import TestClient  # noqa: E402
@@ -36,19 +36,10 @@ def add_competition(workspace, name: str, text: str) -> None:
     prepare_answers(workspace, name)  # the write step: split it (load_answers only reads)
 
 
-def upload(client, token, path, competition="team"):
-    files = {"file": (path.name, path.read_bytes(), "text/csv")}
-    return client.post(f"/api/competitions/{competition}/submissions", files=files, headers=bearer(token))
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
-
-
 def sign_in(client, token) -> str:
     answer = client.post("/sign-in", data={"token": token}, follow_redirects=False)
     assert answer.status_code == 303 and "bench_token" in answer.headers["set-cookie"]
-    return client.get("/competitions/team", headers=HTML).text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    return csrf_of(client.get("/competitions/team", headers=HTML).text)
 
 
 def test_sign_in_and_sign_out(served):
