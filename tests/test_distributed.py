@@ -259,12 +259,17 @@ def test_bench_run_nproc_2_on_cpu_leaves_one_row_above_0_85(isolated_workspace):
     assert "error" not in done.stderr.lower() and "Traceback" not in done.stderr
 
 
-def test_a_failing_rank_stops_every_rank_with_one_error_line(isolated_workspace, tmp_path):
+def with_rank_loss(workspace, tmp_path, source: str, loss: str, **env: str) -> tuple[dict[str, str], list[str]]:
+    """(env, args) of a `bench run --nproc 2` of softmax whose loss is ``loss``, from a plugin file of ``source``."""
     plugins = tmp_path / "plugins"
     plugins.mkdir()
-    (plugins / "failing_loss.py").write_text(FAILS_ON_RANK_1)
-    env = {**repo_env(isolated_workspace), "BENCH_PLUGINS_DIR": str(plugins)}
-    args = ["run", "--plugin", "softmax", "--nproc", "2", "--device", "cpu", "-q", "--set", "loss.name=fails-on-rank-1"]
+    (plugins / "rank_loss.py").write_text(source)
+    env = {**repo_env(workspace), "BENCH_PLUGINS_DIR": str(plugins), **env}
+    return env, ["run", "--plugin", "softmax", "--nproc", "2", "--device", "cpu", "-q", "--set", f"loss.name={loss}"]
+
+
+def test_a_failing_rank_stops_every_rank_with_one_error_line(isolated_workspace, tmp_path):
+    env, args = with_rank_loss(isolated_workspace, tmp_path, FAILS_ON_RANK_1, "fails-on-rank-1")
     done = _bench(isolated_workspace, *args, "--set", "train.epochs=1", env=env, timeout=300)
     assert done.returncode == 1
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
@@ -499,11 +504,7 @@ def _kill_all(launcher, ranks):
 
 @pytest.mark.slow
 def test_a_rank_that_exits_is_blamed_by_its_number(isolated_workspace, tmp_path):
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "exiting_loss.py").write_text(EXITS_ON_RANK_1)
-    env = {**repo_env(isolated_workspace), "BENCH_PLUGINS_DIR": str(plugins)}
-    args = ["run", "--plugin", "softmax", "--nproc", "2", "--device", "cpu", "-q", "--set", "loss.name=fails-on-rank-1"]
+    env, args = with_rank_loss(isolated_workspace, tmp_path, EXITS_ON_RANK_1, "fails-on-rank-1")
     done = _bench(isolated_workspace, *args, "--set", "train.epochs=1", env=env, timeout=300)
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert done.returncode == 1 and errors == ["error: rank 1: exited with code 3"], done.stderr[-3000:]
@@ -671,11 +672,9 @@ def test_a_rank_stopped_after_training_ends_the_job_once_rank_0_has_recorded(iso
 
     from harness.scoring.leaderboard import read_rows
 
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "stopping_loss.py").write_text(STOPS_ON_RANK_1_AFTER_TRAINING)
-    env = {**repo_env(isolated_workspace), "BENCH_PLUGINS_DIR": str(plugins), "BENCH_COLLECTIVE_TIMEOUT": "20"}
-    args = ["run", "--plugin", "softmax", "--nproc", "2", "--device", "cpu", "-q", "--set", "loss.name=stops-rank-1"]
+    env, args = with_rank_loss(
+        isolated_workspace, tmp_path, STOPS_ON_RANK_1_AFTER_TRAINING, "stops-rank-1", BENCH_COLLECTIVE_TIMEOUT="20"
+    )
     launcher = subprocess.Popen(
         [sys.executable, "-m", "harness.cli", *args, "--set", "train.epochs=1"],
         env=env,
