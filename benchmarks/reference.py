@@ -75,39 +75,29 @@ def fill_old_rows(root: str, competition: str) -> None:
     Only a row whose config hash equals its method's defaults under today's code gets ``differs =
     defaults`` (the hash covers every setting, so equality proves it) and the pooling those defaults
     name, and only a row that no study chose gets an untuned budget: its own training seconds on the
-    device its fingerprint names. Any other row is left empty. Every other row keeps its bytes.
+    device its fingerprint names. Any other row is left empty.
     """
-    import csv
-    import io
     import json
 
-    from harness.atomic import atomic_writer
     from harness.config import resolve_run_config
     from harness.scoring.budget import budget_cell
-    from harness.scoring.leaderboard import board_lock
+    from harness.scoring.leaderboard import rewrite_rows
     from harness.workspace import Workspace
 
+    def fill(row: dict) -> bool:
+        if row.get("differs") or row.get("study") or row.get("trial"):
+            return False
+        defaults = resolve_run_config(row["method"], competition=competition)
+        if defaults.hash != row["config_hash"]:
+            return False
+        device = json.loads(row["env"] or "{}").get("device") or "?"
+        row["differs"] = "defaults"
+        row["pooling"] = defaults.components.get("pooling", {}).get("name", "")
+        row["budget"] = budget_cell(0, 0.0, float(row["train_seconds"]), f"cpu ({device})")
+        return True
+
     path = Workspace.from_env(root).leaderboard_path(competition)
-    with board_lock(path):
-        records = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
-        header, filled = records[0], 0
-        for record in records[1:]:
-            row = dict(zip(header, record))
-            if row.get("differs") or row.get("study") or row.get("trial"):
-                continue
-            defaults = resolve_run_config(row["method"], competition=competition)
-            if defaults.hash != row["config_hash"]:
-                continue
-            device = json.loads(row["env"] or "{}").get("device") or "?"
-            row["differs"] = "defaults"
-            row["pooling"] = defaults.components.get("pooling", {}).get("name", "")
-            row["budget"] = budget_cell(0, 0.0, float(row["train_seconds"]), f"cpu ({device})")
-            record[:] = [row.get(column, "") for column in header]
-            filled += 1
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerows(records)
-        with atomic_writer(path) as handle:
-            handle.write(buffer.getvalue())
+    filled = rewrite_rows(path, fill)
     print(f"{path}: filled differs and budget of {filled} row(s)")
 
 

@@ -141,3 +141,30 @@ def test_hand_edited_files_last_line_bom_and_short_rows(tmp_path):
     path.write_bytes(b"submission_id,public\n\xff\xfe,0.5\nok,0.5\n")
     rows = read_rows(path)  # a row that is not UTF-8 is shown invalid; the rows after it stay
     assert "not UTF-8" in rows[0][PROBLEM] and rows[1]["submission_id"] == "ok" and not rows[1][PROBLEM]
+
+
+def test_rewrite_rows_changes_only_what_it_is_told_and_refuses_a_malformed_board(tmp_path):
+    from harness.scoring.leaderboard import rewrite_rows
+
+    path = tmp_path / "board.csv"
+    append_row(path, {"submission_id": "a", "public": 0.5, "name": "carriage\rreturn"})
+    append_row(path, {"submission_id": "b", "public": 0.25, "name": "plain"})
+    before = path.read_bytes()
+    assert rewrite_rows(path, lambda row: False) == 0 and path.read_bytes() == before  # the writer's own bytes
+
+    def mark_b(row):
+        if row["submission_id"] != "b":
+            return False
+        row["differs"] = "defaults"
+        return True
+
+    assert rewrite_rows(path, mark_b) == 1
+    rows = read_rows(path)
+    assert [(r["name"], r["differs"]) for r in rows] == [("carriage\rreturn", ""), ("plain", "defaults")]
+    assert not any(r[PROBLEM] for r in rows)
+    with path.open("a") as handle:
+        handle.write('c,"unclosed\n')
+    broken = path.read_bytes()
+    with pytest.raises(LeaderboardError, match="malformed line"):
+        rewrite_rows(path, mark_b)
+    assert path.read_bytes() == broken

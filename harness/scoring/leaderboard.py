@@ -14,7 +14,7 @@ import io
 import math
 import os
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -90,6 +90,30 @@ def append_locked(path: str | os.PathLike, row: dict[str, Any]) -> dict[str, str
     else:
         _append_or_restore(path, buffer.getvalue().encode("utf-8"))
     return written
+
+
+def rewrite_rows(path: str | os.PathLike, change: Callable[[dict[str, Any]], bool]) -> int:
+    """Let ``change`` edit each row's cells in place (it returns whether it changed the row), then replace
+    the board in one step, under the lock. Rows are written as :func:`append_locked` writes them (an
+    older row short of the newer columns gains their empty cells). Returns the number of rows changed.
+
+    A board with a malformed row is refused: that row could not be written back as it stands.
+    """
+    path = Path(path)
+    with board_lock(path):
+        rows = read_rows(path)
+        broken = [str(row[LINE]) for row in rows if row[PROBLEM]]
+        if broken:
+            raise LeaderboardError(f"{path} has malformed line(s) {', '.join(broken)}; mend them before a rewrite")
+        columns = _header(path) or list(COLUMNS)
+        changed = sum(bool(change(row)) for row in rows)
+        buffer = io.StringIO()
+        _write_record(buffer, columns)
+        for row in rows:
+            _write_record(buffer, [_cell(row.get(column)) for column in columns])
+        with atomic_writer(path) as handle:
+            handle.write(buffer.getvalue())
+    return changed
 
 
 def _write_record(buffer: io.StringIO, cells: list[str]) -> None:
