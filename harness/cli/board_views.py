@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.cli.tables import emit, interval, number
+from harness.cli.tables import emit, interval, mean_sd, number
 from harness.scoring.budget import budget_text, read_budget
 from harness.scoring.groups import Scores, ranked_groups, ranked_rows, row_metrics
 from harness.workspace import Workspace
@@ -28,7 +28,7 @@ def print_group_board(
             "group": g["group"],
             "method": g["method"],
             "n": f"{g['n_seeds']} (one seed)" if g["one_seed"] else g["n_seeds"],
-            "mean ± sd": f"{number(g['mean'])} ± {number(g['sd'])}" if g["sd"] is not None else number(g["mean"]),
+            "mean ± sd": mean_sd(g["mean"], g["sd"]),
             "95% interval": f"[{number(g['low'], 3)}, {number(g['high'], 3)}]" if g["low"] is not None else "-",
             "seeds": g["seeds"],
             "differs": g["differs"],

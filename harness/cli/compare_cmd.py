@@ -10,9 +10,10 @@ import typer
 from rich.markup import escape
 
 from harness.cli.app import app, console, workspace
+from harness.cli.tables import mean_sd
 from harness.data.competition import prepare_answers
 from harness.data.spec import DEFAULT_COMPETITION
-from harness.scoring.comparison import CompareOptions, compare, mean_text
+from harness.scoring.comparison import CompareOptions, compare
 
 
 class Subset(StrEnum):
@@ -41,8 +42,8 @@ def compare_command(
     console.print(
         f"{escape(a)} vs {escape(b)} on {result.queries} {subset.value} queries of {escape(competition)} "
         f"({result.metric})\n"
-        f"  A: {result.a_what}, mean {mean_text(result.a_mean, result.a_sd)}\n"
-        f"  B: {result.b_what}, mean {mean_text(result.b_mean, result.b_sd)}\n"
+        f"  A: {result.a_what}, mean {mean_sd(result.a_mean, result.a_sd)}\n"
+        f"  B: {result.b_what}, mean {mean_sd(result.b_mean, result.b_sd)}\n"
         f"  A - B = {result.difference:+.4f}, 95% interval [{result.low:+.4f}, {result.high:+.4f}]\n"
         f"  A beats B in {result.a_wins:.1%} of bootstrap resamples\n"
         f"  verdict: [bold]{result.verdict}[/]"

@@ -114,6 +114,11 @@ def number(value: Any, digits: int = 4) -> str:
         return "-"
 
 
+def mean_sd(mean: float | None, sd: float | None) -> str:
+    """``0.9591 ± 0.0244`` for a group of seeds, ``0.9591`` for one submission (``sd`` None)."""
+    return number(mean) if sd is None else f"{number(mean)} ± {number(sd)}"
+
+
 def interval(value: Any, low: float | None, high: float | None) -> str:
     text = number(value)
     return text if low is None or high is None else f"{text} [{number(low, 3)}, {number(high, 3)}]"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 
 from harness.cli.app import console, fmt_number
-from harness.scoring.comparison import mean_text
+from harness.cli.tables import mean_sd
 from harness.workspace import display_path
 
 if TYPE_CHECKING:
@@ -163,8 +163,8 @@ def _verdict(outcome: TuneVerdict) -> None:
     console.print(
         f"tuned vs defaults on seeds {seeds} ({comparison.queries} {comparison.subset} queries, "
         f"{escape(comparison.metric)}):\n"
-        f"  tuned    {escape(outcome.tuned_group)}  mean {mean_text(comparison.a_mean, comparison.a_sd)}\n"
-        f"  defaults {escape(outcome.default_group)}  mean {mean_text(comparison.b_mean, comparison.b_sd)}"
+        f"  tuned    {escape(outcome.tuned_group)}  mean {mean_sd(comparison.a_mean, comparison.a_sd)}\n"
+        f"  defaults {escape(outcome.default_group)}  mean {mean_sd(comparison.b_mean, comparison.b_sd)}"
         + (f"  (trained now: {len(outcome.trained_defaults)} seed(s))" if outcome.trained_defaults else "")
         + f"\n  tuned - defaults = {comparison.difference:+.4f}, 95% interval [{comparison.low:+.4f}, "
         f"{comparison.high:+.4f}]\n"

@@ -91,11 +91,6 @@ def seed_sd(per_seed: list[np.ndarray]) -> float | None:
     return float(np.std([values.mean() for values in per_seed], ddof=1))
 
 
-def mean_text(mean: float, sd: float | None) -> str:
-    """``0.9591 ± 0.0244`` for a group, ``0.9591`` for one submission."""
-    return f"{mean:.4f}" if sd is None else f"{mean:.4f} ± {sd:.4f}"
-
-
 def side(
     scores: Scores, rows: list[dict], reference: str, seeds: frozenset[int] | None = None
 ) -> tuple[str, list[np.ndarray]]:
